@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: demo test setup browser bench lint clean
+.PHONY: demo test setup browser node bench lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,17 +20,27 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium is missing: install Debian's chromium package (apt-get install chromium)" >&2; exit 1; fi
 
+# terser (pinned in package-lock.json) minifies the tracker; the tests prove the shipped file is its output.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } || \
+		{ echo "npm is missing: install Node.js (apt-get install nodejs npm)" >&2; exit 1; }
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+node: node_modules/.installed
+
 demo: setup
 	$(VENV)/bin/darksocial demo
 
-test: setup browser
+test: setup browser node
 	$(PY) -m pytest
 
-bench: setup browser
+bench: setup browser node
 	$(PY) -m bench
 
 lint: setup
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info node_modules

@@ -8,6 +8,7 @@ and ``{title}`` are replaced by percent-encoded values. Channels without a
 ways a link travels that no button starts (copied text, address bar).
 """
 
+# ruff: noqa: E501  (SVG path data reads best on one line per icon)
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ class Channel:
 
 def _svg(path: str) -> str:
     return (
-        '<svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">'
+        '<svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">'
         f'<path fill="currentColor" d="{path}"/></svg>'
     )
 

@@ -148,11 +148,7 @@ def validate(obj: object) -> Event:
             fields["referrer_host"] = _referrer_host(obj)
         if obj.get("i") not in (None, ""):
             ref = _string(obj, "i", 20)
-            try:
-                parsed = tokens.parse_value(ref)
-            except tokens.TokenError as exc:
-                raise EventError(f"i (incoming token): {exc}") from None
-            fields["in_token"], fields["in_channel"] = parsed.token, parsed.channel
+            fields["in_token"], fields["in_channel"] = _incoming(ref)
         if obj.get("n") not in (None, ""):
             fields["title"] = _text(obj, "n", MAX_TITLE)
     elif kind == "share":
@@ -175,6 +171,21 @@ def validate(obj: object) -> Event:
                 raise EventError(f"gv (goal value) must be a finite number; got {value!r}")
             fields["value"] = float(value)
     return Event(**fields)
+
+
+def _incoming(ref: str) -> tuple[str | None, str | None]:
+    # The tracker forwards whatever ds value the address bar held. A link with a mistyped or retired
+    # channel code still carries a usable token, so keep the view and the token and drop only the code.
+    token, _, code = ref.partition(".")
+    if code and code not in CHANNELS and (not token or tokens.is_token(token)):
+        ref = token
+        if not ref:
+            return None, None
+    try:
+        parsed = tokens.parse_value(ref)
+    except tokens.TokenError as exc:
+        raise EventError(f"i (incoming token): {exc}") from None
+    return parsed.token, parsed.channel
 
 
 def _string(obj: dict, key: str, limit: int) -> str:

@@ -19,9 +19,9 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 TOKEN_LENGTH = 10
 PARAM = "ds"
 
-TOKEN_RE = re.compile(r"[0-9A-Za-z]{%d}" % TOKEN_LENGTH)
+TOKEN_RE = re.compile(rf"[0-9A-Za-z]{{{TOKEN_LENGTH}}}")
 # Token and channel are both optional, but at least one must be present.
-_VALUE_RE = re.compile(r"(?P<token>[0-9A-Za-z]{%d})?(?:\.(?P<code>[a-z]{1,3}))?" % TOKEN_LENGTH)
+_VALUE_RE = re.compile(rf"(?P<token>[0-9A-Za-z]{{{TOKEN_LENGTH}}})?(?:\.(?P<code>[a-z]{{1,3}}))?")
 
 
 class TokenError(ValueError):

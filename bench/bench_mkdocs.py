@@ -1,0 +1,130 @@
+"""MkDocs build time of a generated 500-page site, with and without the darksocial plugin (budget ≤ 1.05×).
+
+Both builds run in this process, alternating, after one warm-up each; the medians are compared. Then the
+cost of the injection itself is measured on the pages the plain build wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+BUDGET = 1.05
+PAGES = 500
+SECTIONS = 10
+REPETITIONS = 5
+
+PARAGRAPH = (
+    "Most sharing happens in private: a link pasted into a chat, an email, a text message. The visit that "
+    "follows arrives without a referrer, and the analytics file it under direct traffic. "
+)
+CODE = """```python
+def handler(request):
+    token = request.fragment.get("ds")
+    return render(request, "story.html", {"token": token})
+```"""
+
+
+def generate_site(root: pathlib.Path, theme: str) -> dict[str, pathlib.Path]:
+    """A docs tree of PAGES pages in SECTIONS sections, and two configs that differ only by the plugin."""
+    docs = root / "docs"
+    for section in range(SECTIONS):
+        folder = docs / f"section-{section}"
+        folder.mkdir(parents=True)
+        for number in range(PAGES // SECTIONS):
+            body = [
+                "---",
+                f"description: Story {number} of section {section}, on dark social sharing.",
+                f"date: 2024-{section % 12 + 1:02d}-{number % 28 + 1:02d}",
+                "---",
+                f"# Story {section}.{number}: where the visits came from",
+                "",
+                PARAGRAPH * 3,
+                "",
+                "## What we measured",
+                "",
+                "- clicks per share\n- amplified reach\n- structural virality",
+                "",
+                CODE,
+                "",
+                "## What we changed",
+                "",
+                PARAGRAPH * 4,
+            ]
+            (folder / f"story-{number}.md").write_text("\n".join(body), encoding="utf-8")
+    (docs / "index.md").write_text("# Home\n\n" + PARAGRAPH, encoding="utf-8")
+    base = f"site_name: Bench\nsite_url: https://bench.example.org/\ntheme: {theme}\ndocs_dir: docs\n"
+    plugin = "  - darksocial:\n      collector: https://stats.example.org/-/darksocial/collect\n"
+    configs = {"without": base + "plugins:\n  - search\n", "with": base + "plugins:\n  - search\n" + plugin}
+    paths = {}
+    for name, text in configs.items():
+        paths[name] = root / f"mkdocs-{name}.yml"
+        paths[name].write_text(text, encoding="utf-8")
+    return paths
+
+
+def build_once(config_file: pathlib.Path, site_dir: pathlib.Path) -> float:
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
+        config = load_config(config_file=str(config_file), site_dir=str(site_dir))
+        started = time.perf_counter()
+        build(config)
+        return time.perf_counter() - started
+
+
+def inject_cost(site_dir: pathlib.Path) -> tuple[float, int, int]:
+    """Median milliseconds per page for darksocial.inject.inject on the plain build's pages, pages, mean bytes."""
+    from darksocial import inject
+
+    config = inject.TrackerConfig(
+        collector="https://stats.example.org/-/darksocial/collect",
+        site="bench.example.org",
+        script_url="/assets/darksocial/darksocial.js",
+        css_url="/assets/darksocial/darksocial.css",
+    )
+    files = sorted(site_dir.glob("section-*/*/index.html"))
+    timings, sizes = [], []
+    for path in files:
+        html = path.read_text(encoding="utf-8")
+        started = time.perf_counter()
+        inject.inject(html, config, "https://bench.example.org/x/", "Story")
+        timings.append(time.perf_counter() - started)
+        sizes.append(len(html.encode()))
+    return statistics.median(timings) * 1000, len(files), sum(sizes) // max(len(sizes), 1)
+
+
+def main(theme: str = "mkdocs") -> None:
+    logging.getLogger("mkdocs").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="bench-mkdocs-") as tmp:
+        root = pathlib.Path(tmp)
+        configs = generate_site(root, theme)
+        sites = {name: root / f"site-{name}" for name in configs}
+        times: dict[str, list[float]] = {name: [] for name in configs}
+        for name in configs:  # warm-up: imports, theme templates, markdown extensions
+            build_once(configs[name], sites[name])
+        for _ in range(REPETITIONS):
+            for name in configs:
+                times[name].append(build_once(configs[name], sites[name]))
+        without, with_plugin = (statistics.median(times[name]) for name in ("without", "with"))
+        ratio = with_plugin / without
+        print(f"theme {theme}, {PAGES + 1} pages, median of {REPETITIONS} alternating builds")
+        print(f"  without plugin  {without:7.3f} s   ({', '.join(f'{t:.2f}' for t in times['without'])})")
+        print(f"  with plugin     {with_plugin:7.3f} s   ({', '.join(f'{t:.2f}' for t in times['with'])})")
+        verdict = "within" if ratio <= BUDGET else "OVER"
+        print(f"  ratio           {ratio:7.3f}×  (budget ≤ {BUDGET}×: {verdict} budget)")
+        per_page, count, size = inject_cost(sites["without"])
+        added = (with_plugin - without) / (PAGES + 1) * 1000
+        print(f"  inject()        {per_page:7.3f} ms per page (median over {count} pages of ~{size // 1024} KB);"
+              f" build grows {added:.3f} ms per page")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:2])

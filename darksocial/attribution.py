@@ -1,0 +1,899 @@
+"""Attribution: raw ``events`` (and ambassador ``links``) → the analyst tables of ``darksocial.tables``.
+
+The result is a function of the *set* of events, never of their arrival order: every
+choice between rows uses their content (time, then token), never ``events.id``.
+
+Incremental runs (the default) read only the events past the high-water mark, work out
+which cascades, views, people, pages and days they can change, rebuild exactly those
+rows with the same code a full rebuild uses, and re-aggregate the rollups for that
+scope. ``attribute(db, full=True)`` rebuilds everything.
+
+How a token is resolved (DESIGN.md, Attribution):
+
+* A *share* is any token somebody arrived with, or minted by a share event, or an
+  ambassador link. Its origin is ``share`` (share event), ``link``, ``address_bar`` (a
+  page-view token: somebody copied the address bar) or ``unknown`` (its share event has
+  not arrived yet; it resolves on the run after it arrives).
+* The parent of a share is the token the sharer arrived with on the page view the share
+  was made from (for an address-bar share, that page view itself). Roots have depth 1.
+* A click's channel: the share event's channel, else the link's, else the code carried
+  in the URL, else the referrer's channel or host, else ``ab`` (address bar).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from . import referrers, tables
+from .channels import CHANNELS
+from .virality import structural_virality
+
+DEFAULT_TIERS: tuple[tuple[int, str], ...] = ((1000, "macro"), (100, "mid"), (10, "micro"), (0, "nano"))
+CHUNK = 900  # SQLite host parameters per IN (...) list
+
+
+class View(NamedTuple):
+    token: str
+    ts: str
+    site: str
+    url: str
+    title: str | None
+    visitor: str | None
+    referrer_host: str | None
+    in_token: str | None
+    in_channel: str | None
+    in_app: str | None
+    browser: str | None
+    device: str | None
+
+
+class ShareEvent(NamedTuple):
+    token: str
+    ts: str
+    site: str
+    url: str
+    visitor: str | None
+    parent: str | None
+    channel: str | None
+
+
+class Link(NamedTuple):
+    token: str
+    site: str | None
+    name: str
+    url: str | None
+    channel: str | None
+    created: str | None
+
+
+_VIEW_SQL = ("SELECT token, ts, site, url, title, visitor, referrer_host, in_token, in_channel, in_app, browser, "
+             "device FROM events WHERE kind = 'view' AND token IS NOT NULL")
+_SHARE_SQL = "SELECT token, ts, site, url, visitor, parent, channel FROM events WHERE kind = 'share'"
+_FIRST_VIEW_SQL = "SELECT visitor, ts, token FROM events WHERE kind = 'view' AND token IS NOT NULL"
+_LINK_SQL = "SELECT token, site, name, url, channel, created FROM links"
+
+
+def _sort_key(row: tuple) -> tuple:
+    return tuple((value is not None, "" if value is None else str(value)) for value in row)
+
+
+def _keep_first(rows: Iterable[tuple], target: dict, make) -> None:
+    """Deduplicate by token, keeping the row that sorts first by content (ts first): order-independent."""
+    for row in rows:
+        old = target.get(row[0])
+        if old is None or _sort_key((row[1], *row)) < _sort_key((old[1], *old)):
+            target[row[0]] = make(row)
+
+
+def _chunks(values, size: int = CHUNK):
+    values = list(values)
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def _where_in(conn, sql: str, column: str, values, extra: str = "") -> list[tuple]:
+    out: list[tuple] = []
+    for chunk in _chunks(values):
+        marks = ",".join("?" * len(chunk))
+        joiner = " AND " if " WHERE " in sql else " WHERE "
+        out.extend(conn.execute(f"{sql}{joiner}{column} IN ({marks}){extra}", chunk).fetchall())
+    return out
+
+
+def person_of(visitor: str | None, identities: dict) -> str | None:
+    if visitor is None:
+        return None
+    ident = identities.get(visitor)
+    return f"x:{ident[0]}" if ident else f"v:{visitor}"
+
+
+def channel_medium(channel: str | None) -> str:
+    ch = CHANNELS.get(channel or "")
+    return ch.medium if ch else "open"  # a referrer host: the link was posted somewhere public
+
+
+@dataclass
+class Share:
+    token: str
+    origin: str
+    ts: str | None
+    site: str | None
+    url: str | None
+    sharer_visitor: str | None
+    sharer: str | None
+    sharer_name: str | None
+    event_channel: str | None
+    parent_view: str | None
+    parent: str | None = None
+    root: str | None = None
+    depth: int = 1
+    channel: str | None = None
+    clicks: list = field(default_factory=list)  # views (click=1)
+
+
+@dataclass
+class World:
+    """The events in scope, deduplicated and indexed."""
+
+    views: dict = field(default_factory=dict)  # token → View
+    share_events: dict = field(default_factory=dict)  # token → ShareEvent
+    links: dict = field(default_factory=dict)  # token → Link
+    identities: dict = field(default_factory=dict)  # visitor → (external_id, name)
+    goals: dict = field(default_factory=dict)  # visitor → number of distinct goals
+    first_view: dict = field(default_factory=dict)  # visitor → token of their first view
+
+    def add_first_views(self, rows: Iterable[tuple]) -> None:
+        best: dict = {}
+        for visitor, ts, token in rows:
+            key = (ts, token)
+            if visitor is not None and (visitor not in best or key < best[visitor]):
+                best[visitor] = key
+        self.first_view.update({v: key[1] for v, key in best.items()})
+
+
+def resolve_shares(world: World, tokens: Iterable[str] | None = None) -> dict[str, Share]:
+    """Every share token in scope with its sharer, parent, root and depth."""
+    views, events, links, ids = world.views, world.share_events, world.links, world.identities
+    if tokens is None:
+        wanted = set(events) | set(links) | {v.in_token for v in views.values() if v.in_token}
+    else:
+        wanted = set(tokens)
+    shares: dict[str, Share] = {}
+    for token in wanted:
+        if token in events:
+            e = events[token]
+            sharer = person_of(e.visitor, ids)
+            shares[token] = Share(token, "share", e.ts, e.site, e.url, e.visitor, sharer,
+                                  _name(e.visitor, ids), e.channel, e.parent)
+        elif token in links:
+            link = links[token]
+            shares[token] = Share(token, "link", link.created, link.site, link.url, None, f"a:{link.name}",
+                                  link.name, link.channel, None)
+        elif token in views:
+            v = views[token]
+            shares[token] = Share(token, "address_bar", v.ts, v.site, v.url, v.visitor, person_of(v.visitor, ids),
+                                  _name(v.visitor, ids), None, token)
+        else:
+            shares[token] = Share(token, "unknown", None, None, None, None, None, None, None, None)
+    for share in shares.values():
+        pv = views.get(share.parent_view) if share.parent_view else None
+        parent = pv.in_token if pv is not None else None
+        share.parent = parent if parent in shares and parent != share.token else None
+    _assign_roots(shares)
+    return shares
+
+
+def _name(visitor: str | None, identities: dict) -> str | None:
+    ident = identities.get(visitor) if visitor else None
+    return ident[1] if ident else None
+
+
+def _assign_roots(shares: dict[str, Share]) -> None:
+    """Root and depth for every share; a cycle (only forged events can make one) is cut at its smallest token."""
+    done: set[str] = set()
+    for start in sorted(shares):
+        path: list[str] = []
+        on_path: set[str] = set()
+        token = start
+        while token is not None and token not in done:
+            if token in on_path:
+                cycle = path[path.index(token):]
+                shares[min(cycle)].parent = None
+                return _assign_roots(shares)  # rare: restart with the cycle cut
+            path.append(token)
+            on_path.add(token)
+            token = shares[token].parent
+        for tok in reversed(path):
+            share = shares[tok]
+            if share.parent is None:
+                share.root, share.depth = tok, 1
+            else:
+                up = shares[share.parent]
+                share.root, share.depth = up.root, up.depth + 1
+            done.add(tok)
+
+
+def is_self_click(view: View, share: Share, identities: dict) -> bool:
+    if share.sharer_visitor is None or view.visitor is None:
+        return False
+    return view.visitor == share.sharer_visitor or person_of(view.visitor, identities) == share.sharer
+
+
+def click_channel(view: View, share: Share | None) -> str:
+    if share is not None and share.event_channel:
+        return share.event_channel
+    if view.in_channel:
+        return view.in_channel
+    if view.referrer_host:
+        return referrers.channel_for_host(view.referrer_host)
+    return "ab"
+
+
+def visit_row(view: View, share: Share | None, world: World) -> tuple:
+    """One `visits` row (columns in tables.VISITS order)."""
+    ids = world.identities
+    source = medium = channel = campaign = sharer = sharer_name = depth = root = None
+    tracked = estimated = click = 0
+    if share is not None and not is_self_click(view, share, ids):
+        click = tracked = 1
+        source = "share"
+        channel = click_channel(view, share)
+        medium = channel_medium(channel)
+        sharer, sharer_name, depth, root = share.sharer, share.sharer_name, share.depth, share.root
+    elif share is None and view.in_channel:  # "#ds=.<code>": a server-rendered link, sharer unknown
+        tracked = 1
+        source, channel = "share", view.in_channel
+        medium = channel_medium(channel)
+    else:
+        source, channel = referrers.classify(view.referrer_host, view.url)
+        if source == "campaign":
+            campaign = referrers.campaign(view.url)[1]
+            medium = "campaign"
+        elif source == "social":
+            medium = channel_medium(channel) if channel in CHANNELS else "open"
+        elif source == "none":
+            first = world.first_view.get(view.visitor) == view.token
+            if first and not referrers.is_home(view.url):
+                source, medium, estimated = "dark_estimated", "dark", 1
+            else:
+                source = medium = "direct"
+        else:
+            medium = source
+    return (
+        view.token, view.ts, view.ts[:10], view.site, view.url, view.title, view.visitor,
+        person_of(view.visitor, ids), source, medium, channel, tracked, estimated, campaign,
+        view.referrer_host, view.in_app, view.browser, view.device, view.in_token, click, sharer, sharer_name,
+        depth, root,
+    )
+
+
+def cascade_rows(shares: dict[str, Share], world: World, roots: Iterable[str]):
+    """(share rows, cascade rows, influence rows) for the cascades rooted at ``roots``.
+
+    Each share must already carry its clicks. Nodes of a cascade are people: the root
+    sharer plus each distinct visitor who clicked one of its shares; a visitor hangs
+    under the sharer of the share through which they first arrived.
+    """
+    views, goals = world.views, world.goals
+    members: dict[str, list[Share]] = defaultdict(list)
+    roots = set(roots)
+    for share in shares.values():
+        if share.root in roots:
+            members[share.root].append(share)
+    children: dict[str, list[Share]] = defaultdict(list)
+    for share in shares.values():
+        if share.parent is not None:
+            children[share.parent].append(share)
+
+    share_rows, cascade_rows_, influence = [], [], []
+    for root_token in sorted(roots):
+        group = members.get(root_token, [])
+        root = shares[root_token]
+        # Visitors below each share: walk every click up its ancestors (depth is small in practice).
+        below: dict[str, set] = defaultdict(set)
+        for share in group:
+            for view in share.clicks:
+                anc: Share | None = share
+                while anc is not None:
+                    if view.visitor != anc.sharer_visitor:
+                        below[anc.token].add(view.visitor)
+                    anc = shares[anc.parent] if anc.parent else None
+        by_person: dict[str, set] = defaultdict(set)
+        for share in group:
+            if share.sharer is not None:
+                by_person[share.sharer] |= below[share.token]
+        for person, visitors in by_person.items():
+            influence.extend((root_token, person, v) for v in visitors)
+
+        # The tree of people.
+        root_node = root.sharer_visitor if root.sharer_visitor is not None else f"#{root_token}"
+        arrival: dict = {}
+        for share in group:
+            for view in share.clicks:
+                if view.visitor == root_node:
+                    continue
+                key = (share.depth, view.ts, view.token)
+                if view.visitor not in arrival or key < arrival[view.visitor][0]:
+                    arrival[view.visitor] = (key, share)
+        parent = {root_node: None}
+        depth = {root_node: 0}
+        for visitor, ((d, _, _), _) in arrival.items():
+            depth[visitor] = d
+        for visitor, (_, share) in arrival.items():
+            if share.parent is None:
+                up = root_node
+            else:
+                pv = views.get(share.parent_view)
+                up = pv.visitor if pv is not None else None
+                if up not in depth or depth[up] >= depth[visitor]:
+                    up = root_node  # inconsistent data (a share event from another visitor's page view)
+            parent[visitor] = up
+        nu = structural_virality(parent, depth)
+
+        for share in group:
+            clickers = {v.visitor for v in share.clicks}
+            reshares = sum(1 for c in children.get(share.token, ()) if c.clicks)
+            conversions = sum(goals.get(v, 0) for v in below[share.token])
+            medium = channel_medium(share.channel)
+            share_rows.append((
+                share.token, share.origin, share.ts, share.ts[:10] if share.ts else None, share.site, share.url,
+                share.sharer, share.sharer_name, share.sharer_visitor, share.channel, medium, share.parent_view,
+                share.parent, share.root, share.depth, len(share.clicks), len(clickers), reshares,
+                len(below[share.token]), conversions,
+            ))
+        cascade_rows_.append((
+            root_token, root.site, root.url, root.sharer, root.sharer_name, root.channel, root.ts, len(group),
+            sum(len(s.clicks) for s in group), len(parent), max(depth.values()), nu,
+            sum(goals.get(v, 0) for v in below[root_token]),
+        ))
+    return share_rows, cascade_rows_, influence
+
+
+def attach_clicks(shares: dict[str, Share], views: Iterable[View], world: World) -> None:
+    """Give every share its clicks and, where no event or link names one, its channel (the commonest among
+    its views, ties to the smallest)."""
+    seen: dict[str, Counter] = defaultdict(Counter)
+    for view in views:
+        share = shares.get(view.in_token) if view.in_token else None
+        if share is None:
+            continue
+        seen[share.token][click_channel(view, share)] += 1
+        if not is_self_click(view, share, world.identities):
+            share.clicks.append(view)
+    for share in shares.values():
+        share.clicks.sort(key=lambda v: (v.ts, v.token))
+        if share.event_channel:
+            share.channel = share.event_channel
+        elif seen.get(share.token):
+            counts = seen[share.token]
+            share.channel = min(counts, key=lambda c: (-counts[c], c))
+        else:
+            share.channel = "ab"
+        if share.origin == "unknown" and share.clicks:
+            first = share.clicks[0]
+            share.ts, share.site, share.url = first.ts, first.site, first.url
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Database side
+
+
+def _state(conn, key: str, default: int = 0) -> int:
+    row = conn.execute("SELECT value FROM _ds_state WHERE key = ?", (key,)).fetchone()
+    return int(row[0]) if row else default
+
+
+def _set_state(conn, key: str, value: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO _ds_state (key, value) VALUES (?, ?)", (key, str(value)))
+
+
+def _insert(conn, table: tables.Table, rows: list[tuple]) -> None:
+    if rows:
+        marks = ",".join("?" * len(table.columns))
+        conn.executemany(f"INSERT OR REPLACE INTO [{table.name}] VALUES ({marks})", rows)
+
+
+def _update_identities(conn, visitors: set | None) -> set:
+    """Rebuild _ds_identities for ``visitors`` (all when None); returns the visitors whose identity changed."""
+    sql = "SELECT visitor, external_id, name, ts FROM events WHERE kind = 'identify' AND visitor IS NOT NULL"
+    if visitors is None:
+        rows = conn.execute(sql).fetchall()
+        old = {}
+        conn.execute("DELETE FROM _ds_identities")
+    else:
+        rows = _where_in(conn, sql, "visitor", visitors)
+        old = {r[0]: r[1:3] for r in _where_in(conn, "SELECT visitor, external_id, name FROM _ds_identities",
+                                               "visitor", visitors)}
+    latest: dict = {}
+    for visitor, ext, name, ts in rows:
+        key = _sort_key((ts, ext, name))
+        if visitor not in latest or key > latest[visitor][0]:
+            latest[visitor] = (key, (visitor, ext, name, ts))
+    _insert(conn, tables.IDENTITIES, [row for _, row in latest.values()])
+    return {v for v, (_, row) in latest.items() if old.get(v) != row[1:3]}
+
+
+def _load_world(conn, identities_for: set | None, goals_for: set | None) -> World:
+    world = World()
+    if identities_for is None:
+        world.identities = {r[0]: (r[1], r[2]) for r in conn.execute(
+            "SELECT visitor, external_id, name FROM _ds_identities")}
+        world.goals = dict(conn.execute("SELECT visitor, COUNT(*) FROM _ds_goals GROUP BY visitor").fetchall())
+    else:
+        world.identities = {r[0]: (r[1], r[2]) for r in _where_in(
+            conn, "SELECT visitor, external_id, name FROM _ds_identities", "visitor", identities_for)}
+        world.goals = dict(_where_in(conn, "SELECT visitor, COUNT(*) FROM _ds_goals", "visitor", goals_for,
+                                     " GROUP BY visitor"))
+    return world
+
+
+Progress = Callable[[str], None]
+
+
+def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DEFAULT_TIERS) -> dict:
+    """Bring the analyst tables up to date with the events; returns counts of what was processed."""
+    conn = getattr(db, "conn", db)
+    say = progress or (lambda message: None)
+    tables.create_all(conn)
+    conn.execute("PRAGMA cache_size = -131072")  # 128 MiB: the index-heavy writes thrash the 2 MiB default
+    started = time.perf_counter()
+    high = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+    links_high = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM links").fetchone()[0]
+    done = _state(conn, "events_id")
+    links_done = _state(conn, "links_rowid")
+    if full or (done == 0 and links_done == 0):
+        stats = _full(conn, say, tiers)
+    elif high == done and links_high == links_done:
+        return {"events": 0, "seconds": 0.0, "mode": "up to date"}
+    else:
+        stats = _incremental(conn, done, links_done, say, tiers)
+    _set_state(conn, "events_id", high)
+    _set_state(conn, "links_rowid", links_high)
+    conn.commit()
+    stats["seconds"] = round(time.perf_counter() - started, 3)
+    return stats
+
+
+def _full(conn, say: Progress, tiers) -> dict:
+    conn.execute("BEGIN")
+    say("reading events")
+    # Bulk loads are much faster into bare tables: indexes are rebuilt once at the end.
+    dropped = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN "
+        f"({','.join('?' * len(tables.ANALYST_TABLES))})", [t.name for t in tables.ANALYST_TABLES])]
+    for name in dropped:
+        conn.execute(f"DROP INDEX [{name}]")
+    conn.execute("DELETE FROM _ds_goals")
+    conn.execute("INSERT OR IGNORE INTO _ds_goals SELECT DISTINCT visitor, goal FROM events "
+                 "WHERE kind = 'goal' AND visitor IS NOT NULL AND goal IS NOT NULL")
+    _update_identities(conn, None)
+    world = _load_world(conn, None, None)
+    _keep_first(conn.execute(_VIEW_SQL), world.views, View._make)
+    _keep_first(conn.execute(_SHARE_SQL), world.share_events, ShareEvent._make)
+    world.links = {r[0]: Link._make(r) for r in conn.execute(_LINK_SQL)}
+    world.add_first_views((v.visitor, v.ts, v.token) for v in world.views.values())
+    say(f"resolving {len(world.share_events):,} share events and {len(world.views):,} page views")
+    shares = resolve_shares(world)
+    attach_clicks(shares, world.views.values(), world)
+    share_rows, cascade_rows_, influence = cascade_rows(shares, world, {s.root for s in shares.values()})
+    say(f"writing {len(world.views):,} visits, {len(share_rows):,} shares, {len(cascade_rows_):,} cascades")
+    for table in (tables.VISITS, tables.SHARES, tables.CASCADES, tables.INFLUENCE):
+        conn.execute(f"DELETE FROM [{table.name}]")
+    visit_rows = [visit_row(v, shares.get(v.in_token) if v.in_token else None, world)
+                  for v in world.views.values()]
+    _insert(conn, tables.VISITS, visit_rows)
+    _insert(conn, tables.SHARES, share_rows)
+    _insert(conn, tables.CASCADES, cascade_rows_)
+    _insert(conn, tables.INFLUENCE, influence)
+    say("indexing")
+    for table in tables.ANALYST_TABLES:
+        for sql in tables.create_sql(table)[1:]:
+            conn.execute(sql)
+    say("aggregating influencers, stories, channels and daily rollups")
+    _aggregate(conn, None, tiers, (visit_rows, share_rows, cascade_rows_, influence, world.goals))
+    events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    return {"mode": "full", "events": events, "visits": len(world.views), "shares": len(share_rows)}
+
+
+def _scalars(conn, sql: str, column: str, values) -> set:
+    return {r[0] for r in _where_in(conn, sql, column, values) if r[0] is not None}
+
+
+def _incremental(conn, done: int, links_done: int, say: Progress, tiers) -> dict:
+    conn.execute("BEGIN")
+    new = conn.execute("SELECT kind, token, visitor, in_token, parent, goal FROM events WHERE id > ?",
+                       (done,)).fetchall()
+    new_links = [r[0] for r in conn.execute("SELECT token FROM links WHERE rowid > ?", (links_done,))]
+    say(f"processing {len(new):,} new events")
+    touched = set(new_links)
+    new_view_tokens, view_visitors, id_visitors, goal_rows = set(), set(), set(), []
+    for kind, token, visitor, in_token, parent, goal in new:
+        if kind == "view" and token:
+            touched.add(token)
+            new_view_tokens.add(token)
+            if in_token:
+                touched.add(in_token)
+            if visitor:
+                view_visitors.add(visitor)
+        elif kind == "share" and token:
+            touched.add(token)
+            if parent:
+                touched.add(parent)
+        elif kind == "identify" and visitor:
+            id_visitors.add(visitor)
+        elif kind == "goal" and visitor and goal:
+            goal_rows.append((visitor, goal))
+    before = conn.total_changes
+    goal_visitors = set()
+    for row in goal_rows:
+        conn.execute("INSERT OR IGNORE INTO _ds_goals VALUES (?, ?)", row)
+        if conn.total_changes != before:
+            goal_visitors.add(row[0])
+            before = conn.total_changes
+    changed_ids = _update_identities(conn, id_visitors) if id_visitors else set()
+    people = goal_visitors | changed_ids
+
+    # Cascades the new events can change, then every cascade those reach through parents.
+    roots = _scalars(conn, "SELECT root FROM shares", "token", touched)
+    roots |= _scalars(conn, "SELECT root FROM shares", "parent_view", touched)
+    roots |= _scalars(conn, "SELECT s.root FROM visits v JOIN shares s ON s.token = v.share_token", "v.token",
+                      touched)
+    roots |= _scalars(conn, "SELECT root FROM visits", "visitor", people)
+    roots |= _scalars(conn, "SELECT root FROM shares", "sharer_visitor", people)
+
+    world = World()
+    share_tokens: set = set()
+    pending_roots, seen_roots, pending_tokens = set(roots), set(), set(touched)
+    while pending_roots or pending_tokens:
+        seen_roots |= pending_roots
+        batch = (_scalars(conn, "SELECT token FROM shares", "root", pending_roots) | pending_tokens) - share_tokens
+        pending_roots, pending_tokens = set(), set()
+        if not batch:
+            break
+        share_tokens |= batch
+        # A token's whole old cascade is rebuilt with it (its rows are replaced by root).
+        pending_roots |= _scalars(conn, "SELECT root FROM shares", "token", batch) - seen_roots
+        _load_tokens(conn, world, batch)
+        # Views carrying these tokens, and the page views the shares were made from.
+        carrying = _scalars(conn, "SELECT token FROM visits", "share_token", batch)
+        carrying |= _scalars(conn, "SELECT token FROM events", "in_token", batch)
+        parents = {e.parent for t in batch if (e := world.share_events.get(t)) and e.parent}
+        _keep_first(_where_in(conn, _VIEW_SQL, "token", (carrying | parents | batch) - set(world.views)),
+                    world.views, View._make)
+        for token in parents | batch:
+            view = world.views.get(token)
+            if view is not None and view.in_token and view.in_token not in share_tokens:
+                pending_tokens.add(view.in_token)
+    # Only tokens that are shares (something arrived with them, a share event, a link) stay.
+    carried = {v.in_token for v in world.views.values() if v.in_token}
+    share_tokens = {t for t in share_tokens if t in carried or t in world.share_events or t in world.links}
+
+    # Views to (re)classify: new ones, every view of a visitor with a new view (first view may move),
+    # views of people whose identity changed, and every view carrying a token of a rebuilt cascade.
+    reclass_visitors = view_visitors | changed_ids
+    visitor_views = _where_in(conn, _FIRST_VIEW_SQL, "visitor",
+                              reclass_visitors)
+    world.add_first_views(visitor_views)
+    wanted_views = {r[2] for r in visitor_views} | new_view_tokens
+    wanted_views |= {v.token for v in world.views.values() if v.in_token in share_tokens}
+    _keep_first(_where_in(conn, _VIEW_SQL, "token", wanted_views - set(world.views)), world.views, View._make)
+    involved = {v.visitor for v in world.views.values()} | {e.visitor for e in world.share_events.values()}
+    involved.discard(None)
+    loaded = _load_world(conn, involved, involved)
+    world.identities, world.goals = loaded.identities, loaded.goals
+    missing_first = {v.visitor for v in world.views.values() if v.visitor not in world.first_view} - {None}
+    world.add_first_views(_where_in(conn, _FIRST_VIEW_SQL, "visitor",
+                                    missing_first))
+
+    shares = resolve_shares(world, share_tokens)
+    attach_clicks(shares, [v for v in world.views.values() if v.in_token in shares], world)
+    new_roots = {s.root for s in shares.values()}
+    share_rows, cascade_rows_, influence = cascade_rows(shares, world, new_roots)
+    # Views outside the rebuilt cascades keep their share as the shares table has it.
+    outside = {v.in_token for v in world.views.values() if v.in_token and v.in_token not in shares}
+    stored = _stored_shares(conn, outside, world)
+    visit_rows = []
+    for view in world.views.values():
+        if view.token in wanted_views or view.in_token in shares:
+            share = shares.get(view.in_token) or stored.get(view.in_token) if view.in_token else None
+            visit_rows.append(visit_row(view, share, world))
+    say(f"rebuilding {len(cascade_rows_):,} cascades and {len(visit_rows):,} visits")
+
+    # Scope of the rollups: everything the old and the new rows touch.
+    old_roots = seen_roots | _scalars(conn, "SELECT root FROM shares", "token", share_tokens)
+    visit_tokens = [r[0] for r in visit_rows]
+    scope_persons, scope_pages, scope_dates = set(), set(), set()
+    for sharer, site, url, date in _where_in(conn, "SELECT sharer, site, url, date FROM shares", "root",
+                                             old_roots | new_roots):
+        scope_persons.add(sharer)
+        scope_pages.add((site, url))
+        scope_dates.add(date)
+    for sharer, site, url, date in _where_in(conn, "SELECT sharer, site, url, date FROM visits", "token",
+                                             visit_tokens):
+        scope_persons.add(sharer)
+        scope_pages.add((site, url))
+        scope_dates.add(date)
+    scope_persons |= _scalars(conn, "SELECT person FROM _ds_influence", "root", old_roots | new_roots)
+    for table, column, keys in ((tables.SHARES, "root", old_roots | new_roots),
+                                (tables.CASCADES, "root", old_roots | new_roots),
+                                (tables.INFLUENCE, "root", old_roots | new_roots),
+                                (tables.VISITS, "token", visit_tokens)):
+        for chunk in _chunks(keys):
+            conn.execute(f"DELETE FROM [{table.name}] WHERE {column} IN ({','.join('?' * len(chunk))})", chunk)
+    _insert(conn, tables.VISITS, visit_rows)
+    _insert(conn, tables.SHARES, share_rows)
+    _insert(conn, tables.CASCADES, cascade_rows_)
+    _insert(conn, tables.INFLUENCE, influence)
+    for row in share_rows:
+        scope_persons.add(row[6])
+        scope_pages.add((row[4], row[5]))
+        scope_dates.add(row[3])
+    for row in visit_rows:
+        scope_persons.add(row[20])
+        scope_pages.add((row[3], row[4]))
+        scope_dates.add(row[2])
+    scope_persons |= {row[1] for row in influence}
+    scope_pages |= {(row[1], row[2]) for row in cascade_rows_}
+    say("aggregating influencers, stories, channels and daily rollups")
+    _aggregate(conn, (scope_persons - {None}, scope_pages - {(None, None)}, scope_dates - {None}), tiers)
+    return {"mode": "incremental", "events": len(new), "visits": len(visit_rows), "shares": len(share_rows)}
+
+
+def _load_tokens(conn, world: World, batch: set) -> None:
+    _keep_first(_where_in(conn, _SHARE_SQL, "token", batch), world.share_events, ShareEvent._make)
+    world.links.update({r[0]: Link._make(r) for r in _where_in(conn, _LINK_SQL, "token", batch)})
+
+
+def _stored_shares(conn, tokens: set, world: World) -> dict[str, Share]:
+    out = {}
+    sql = "SELECT token, origin, sharer_visitor, sharer, sharer_name, channel, root, depth FROM shares"
+    for token, origin, sv, sharer, name, channel, root, depth in _where_in(conn, sql, "token", tokens):
+        share = Share(token, origin, None, None, None, sv, sharer, name,
+                      channel if origin in ("share", "link") else None, None, root=root, depth=depth)
+        out[token] = share  # a sharer whose identity changed has their cascades rebuilt, so never lands here
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rollups: the same SQL for a full rebuild (scope None) and an incremental one (scope = keys to redo).
+
+
+V = {name: i for i, name in enumerate(tables.VISITS.column_names())}
+S = {name: i for i, name in enumerate(tables.SHARES.column_names())}
+C = {name: i for i, name in enumerate(tables.CASCADES.column_names())}
+
+
+def _aggregate(conn, scope, tiers, rows=None) -> None:
+    """Rebuild influencers, stories and daily for ``scope`` (persons, pages, dates; None = everything), then channels.
+
+    A full rebuild passes the rows it just wrote (``rows``: visits, shares, cascades, influence, goals); an
+    incremental one reads the rows of its scope back. Either way the same functions compute the rollups.
+    """
+    if scope is None:
+        visits, shares, cascades, influence, goals = rows
+        for name in ("influencers", "stories", "daily"):
+            conn.execute(f"DELETE FROM {name}")
+        _insert(conn, tables.INFLUENCERS, influencer_rows(shares, [v for v in visits if v[V["click"]]], influence,
+                                                          goals, tiers))
+        _insert(conn, tables.STORIES, story_rows(visits, shares, cascades, _page_titles(conn, None)))
+        _insert(conn, tables.DAILY, daily_rows(visits, shares))
+    else:
+        persons, pages, dates = scope
+        conn.execute("DROP TABLE IF EXISTS temp.scope_persons")
+        conn.execute("DROP TABLE IF EXISTS temp.scope_pages")
+        conn.execute("DROP TABLE IF EXISTS temp.scope_dates")
+        conn.execute("CREATE TEMP TABLE scope_persons (person TEXT PRIMARY KEY)")
+        conn.execute("CREATE TEMP TABLE scope_pages (site TEXT, url TEXT, PRIMARY KEY (site, url))")
+        conn.execute("CREATE TEMP TABLE scope_dates (date TEXT PRIMARY KEY)")
+        conn.executemany("INSERT OR IGNORE INTO scope_persons VALUES (?)", [(p,) for p in persons])
+        conn.executemany("INSERT OR IGNORE INTO scope_pages VALUES (?, ?)", list(pages))
+        conn.executemany("INSERT OR IGNORE INTO scope_dates VALUES (?)", [(d,) for d in dates])
+        conn.execute("DELETE FROM influencers WHERE person IN (SELECT person FROM scope_persons)")
+        conn.execute("DELETE FROM stories WHERE (site, url) IN (SELECT site, url FROM scope_pages)")
+        conn.execute("DELETE FROM daily WHERE date IN (SELECT date FROM scope_dates)")
+
+        by_person = "sharer IN (SELECT person FROM temp.scope_persons)"
+        influence = conn.execute("SELECT * FROM _ds_influence WHERE person IN (SELECT person FROM scope_persons)"
+                                 ).fetchall()
+        goals = dict(_where_in(conn, "SELECT visitor, COUNT(*) FROM _ds_goals", "visitor",
+                               {r[2] for r in influence}, " GROUP BY visitor"))
+        _insert(conn, tables.INFLUENCERS, influencer_rows(
+            conn.execute(f"SELECT * FROM shares WHERE {by_person}").fetchall(),
+            conn.execute(f"SELECT * FROM visits WHERE click = 1 AND {by_person}").fetchall(),
+            influence, goals, tiers))
+        by_page = "(site, url) IN (SELECT site, url FROM temp.scope_pages)"
+        _insert(conn, tables.STORIES, story_rows(
+            conn.execute(f"SELECT * FROM visits WHERE {by_page}").fetchall(),
+            conn.execute(f"SELECT * FROM shares WHERE {by_page}").fetchall(),
+            conn.execute(f"SELECT * FROM cascades WHERE {by_page}").fetchall(),
+            _page_titles(conn, by_page)))
+        by_date = "date IN (SELECT date FROM temp.scope_dates)"
+        _insert(conn, tables.DAILY, daily_rows(
+            conn.execute(f"SELECT * FROM visits WHERE {by_date}").fetchall(),
+            conn.execute(f"SELECT * FROM shares WHERE {by_date}").fetchall()))
+    # The score is relative to the best story, so every story's score is refreshed (the table is small).
+    conn.execute("""
+        UPDATE stories SET virality_score = COALESCE(ROUND(100.0 * reach * COALESCE(structural_virality, 0)
+            / NULLIF((SELECT MAX(reach * COALESCE(structural_virality, 0)) FROM stories), 0), 2), 0)""")
+    _channels(conn)
+
+
+def _tier(reach: int, tiers) -> str:
+    for threshold, name in tiers:
+        if reach >= threshold:
+            return name
+    return tiers[-1][1]
+
+
+def _top(counts: dict) -> str | None:
+    """The key with the most clicks, then the most shares, then the smallest."""
+    return min(counts, key=lambda k: (-counts[k][0], -counts[k][1], k)) if counts else None
+
+
+def influencer_rows(shares, clicks, influence, goals: dict, tiers) -> list[tuple]:
+    """`influencers` rows from the people's share rows, their click visits and the influence pairs."""
+    people: dict = {}
+    for row in shares:
+        person = row[S["sharer"]]
+        if person is None:
+            continue
+        p = people.get(person)
+        if p is None:
+            p = people[person] = {"name": None, "shares": 0, "clicks": 0, "reshares": 0, "first": None,
+                                  "last": None, "channels": defaultdict(lambda: [0, 0]),
+                                  "stories": defaultdict(lambda: [0, 0])}
+        name, ts = row[S["sharer_name"]], row[S["ts"]]
+        if name is not None and (p["name"] is None or name > p["name"]):
+            p["name"] = name
+        p["shares"] += 1
+        p["clicks"] += row[S["clicks"]]
+        p["reshares"] += row[S["reshares"]]
+        if ts is not None:
+            p["first"] = ts if p["first"] is None else min(p["first"], ts)
+            p["last"] = ts if p["last"] is None else max(p["last"], ts)
+        for key, value in (("channels", row[S["channel"]]), ("stories", row[S["url"]])):
+            if value is not None:
+                p[key][value][0] += row[S["clicks"]]
+                p[key][value][1] += 1
+    reach: dict = defaultdict(set)
+    for row in clicks:
+        reach[row[V["sharer"]]].add(row[V["visitor"]])
+    below: dict = defaultdict(set)
+    for _, person, visitor in influence:
+        below[person].add(visitor)
+    kinds = {"v": "visitor", "x": "identified", "a": "ambassador"}
+    out = []
+    for person in sorted(people):
+        p = people[person]
+        r = len(reach.get(person, ()))
+        downstream = below.get(person, set())
+        out.append((person, p["name"], kinds.get(person[:1], "visitor"), p["shares"], p["clicks"], r, p["reshares"],
+                    len(downstream), sum(goals.get(v, 0) for v in downstream),
+                    round(p["clicks"] / p["shares"], 4), _top(p["channels"]), _top(p["stories"]), _tier(r, tiers),
+                    p["first"], p["last"]))
+    return out
+
+
+_MEDIUM_COLUMNS = ("open", "search", "referral", "campaign", "internal", "direct")
+
+
+def story_rows(visits, shares, cascades, titles: dict) -> list[tuple]:
+    """`stories` rows (without the virality score, set relative to the best story afterwards)."""
+    codes = list(CHANNELS)
+    pages: dict = {}
+
+    def page(key):
+        p = pages.get(key)
+        if p is None:
+            p = pages[key] = {"visits": 0, "visitors": set(), "reach": set(), "dark": 0, "estimated": 0,
+                              "media": Counter(), "title": None, "shares": 0, "channels": Counter(), "clicks": 0,
+                              "reshares": 0, "cascades": 0, "depth": None, "weights": [], "sizes": [],
+                              "conversions": 0}
+        return p
+
+    for row in visits:
+        p = page((row[V["site"]], row[V["url"]]))
+        p["visits"] += 1
+        p["visitors"].add(row[V["visitor"]])
+        if row[V["click"]]:
+            p["reach"].add(row[V["visitor"]])
+        medium = row[V["medium"]]
+        if row[V["tracked"]] and medium == "dark":
+            p["dark"] += 1
+        p["estimated"] += row[V["estimated"]]
+        p["media"][medium] += 1
+        if row[V["title"]] is not None:
+            key = (row[V["ts"]], row[V["token"]])
+            if p["title"] is None or key > p["title"][0]:
+                p["title"] = (key, row[V["title"]])
+    for row in shares:
+        if row[S["url"]] is None:
+            continue
+        p = page((row[S["site"]], row[S["url"]]))
+        p["shares"] += 1
+        p["channels"][row[S["channel"]]] += 1
+        p["clicks"] += row[S["clicks"]]
+        p["reshares"] += row[S["reshares"]]
+    for row in cascades:
+        if row[C["url"]] is None:
+            continue
+        p = page((row[C["site"]], row[C["url"]]))
+        p["cascades"] += 1
+        depth = row[C["depth"]]
+        p["depth"] = depth if p["depth"] is None else max(p["depth"], depth)
+        p["conversions"] += row[C["conversions"]]
+        if row[C["structural_virality"]] is not None:
+            p["weights"].append(row[C["size"]] * row[C["structural_virality"]])
+            p["sizes"].append(row[C["size"]])
+    out = []
+    for key in sorted(pages):
+        p = pages[key]
+        nu = round(math.fsum(p["weights"]) / sum(p["sizes"]), 6) if p["sizes"] else None
+        other = sum(n for code, n in p["channels"].items() if code not in CHANNELS)
+        title = titles.get(key, p["title"][1] if p["title"] else None)
+        clicks, n_shares = p["clicks"], p["shares"]
+        out.append((key[0], key[1], title, p["visits"], len(p["visitors"]), len(p["reach"]), p["dark"],
+                    p["estimated"], *(p["media"][m] for m in _MEDIUM_COLUMNS), n_shares,
+                    *(p["channels"][c] for c in codes), other, clicks, round(clicks / n_shares, 4) if n_shares else 0.0,
+                    round(p["reshares"] / clicks, 4) if clicks else 0.0, p["conversions"], p["cascades"], p["depth"],
+                    nu, None))
+    return out
+
+
+def _page_titles(conn, where: str | None) -> dict:
+    """Titles from the imported page manifest (`pages`, the store's table) win over titles seen by the tracker."""
+    try:
+        sql = "SELECT site, url, title FROM pages WHERE title IS NOT NULL" + (f" AND {where}" if where else "")
+        return {(r[0], r[1]): r[2] for r in conn.execute(sql)}
+    except sqlite3.OperationalError:  # a bare database without the store's tables
+        return {}
+
+
+def daily_rows(visits, shares) -> list[tuple]:
+    days: dict = {}
+    for row in visits:
+        key = (row[V["date"]], row[V["site"]], row[V["medium"]], row[V["channel"]] or "")
+        d = days.get(key)
+        if d is None:
+            d = days[key] = [0, set(), 0, 0, 0, 0]
+        d[0] += 1
+        d[1].add(row[V["visitor"]])
+        d[2] += row[V["tracked"]]
+        d[3] += row[V["estimated"]]
+        d[4] += row[V["click"]]
+    for row in shares:
+        if row[S["site"]] is None or row[S["date"]] is None:
+            continue
+        key = (row[S["date"]], row[S["site"]], row[S["medium"]], row[S["channel"]] or "")
+        d = days.get(key)
+        if d is None:
+            d = days[key] = [0, set(), 0, 0, 0, 0]
+        d[5] += 1
+    return [(*key, d[0], len(d[1]), d[2], d[3], d[4], d[5]) for key, d in sorted(days.items())]
+
+
+def _channels(conn) -> None:
+    conn.execute("DELETE FROM channels")
+    visits = {r[0]: r[1:] for r in conn.execute(
+        "SELECT channel, COUNT(*), MIN(medium) FROM visits WHERE channel IS NOT NULL GROUP BY channel")}
+    reach = dict(conn.execute(
+        "SELECT channel, COUNT(DISTINCT visitor) FROM visits WHERE click = 1 GROUP BY channel"))
+    shares = {r[0]: r[1:] for r in conn.execute(
+        "SELECT channel, COUNT(*), SUM(clicks), SUM(reshares), SUM(conversions), MIN(medium) FROM shares "
+        "GROUP BY channel")}
+    rows = []
+    for channel in sorted(set(visits) | set(shares)):
+        v_count, v_medium = visits.get(channel, (0, None))
+        n, clicks, reshares, conversions, s_medium = shares.get(channel, (0, 0, 0, 0, None))
+        ch = CHANNELS.get(channel)
+        medium = ch.medium if ch else (s_medium or v_medium)
+        rows.append((channel, ch.label if ch else channel, medium, v_count, n, clicks or 0, reach.get(channel, 0),
+                     reshares or 0, round((clicks or 0) / n, 4) if n else 0.0,
+                     round((reshares or 0) / clicks, 4) if clicks else 0.0, conversions or 0))
+    _insert(conn, tables.CHANNELS_TABLE, rows)

@@ -1,0 +1,59 @@
+"""Ambassador links: a token minted ahead of time for a named person, stored in the `links` table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from urllib.parse import urlsplit
+
+from . import events, tokens
+from .channels import CHANNELS
+
+
+class LinkError(ValueError):
+    """Input that cannot make an ambassador link; the message names the fix."""
+
+
+def _site_for(db, url: str, site: str | None) -> str:
+    conn = getattr(db, "conn", db)
+    sites = {row[0]: json.loads(row[1] or "[]") for row in conn.execute("SELECT site, origins FROM sites")}
+    if site is not None:
+        if sites and site not in sites:
+            raise LinkError(f"unknown site {site!r}; known sites: {', '.join(sorted(sites))} "
+                            "(add it with `darksocial site add`)")
+        return site
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    matching = sorted(s for s, origins in sites.items() if origin in [o.lower() for o in origins])
+    if len(matching) == 1:
+        return matching[0]
+    if not sites:
+        raise LinkError("no site is registered: add one with `darksocial site add SITE --origin URL DB`, "
+                        "or pass --site")
+    raise LinkError(f"cannot tell which site {url!r} belongs to ({'several match' if matching else 'no origin matches'}"
+                    f"): pass --site, one of {', '.join(sorted(sites))}")
+
+
+def create_link(db, name: str, url: str, site: str | None = None, channel: str | None = None) -> tuple[str, str]:
+    """Mint an ambassador link for ``name`` to the page ``url``; returns (token, the link to hand out)."""
+    name = " ".join((name or "").split())
+    if not name or len(name) > events.MAX_NAME:
+        raise LinkError(f"--name must be 1-{events.MAX_NAME} characters, like --name 'Rosa Diaz'")
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > events.MAX_URL:
+        raise LinkError(f"--url must be the absolute http(s) URL of a page, like https://example.com/story; "
+                        f"got {url!r}")
+    if channel is not None and channel not in CHANNELS:
+        raise LinkError(f"--channel {channel!r} is not a channel code; use one of {', '.join(CHANNELS)}")
+    page = tokens.strip_from_url(url)
+    if urlsplit(page).fragment:
+        raise LinkError(f"--url {url!r} has a fragment (#{urlsplit(page).fragment}): the token travels in the "
+                        "fragment, so give the page URL without it")
+    site = _site_for(db, page, site)
+    token = tokens.mint()
+    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    conn = getattr(db, "conn", db)
+    conn.execute("INSERT INTO links (token, site, name, url, channel, created) VALUES (?, ?, ?, ?, ?, ?)",
+                 (token, site, name, page, channel, created))
+    conn.commit()
+    return token, page + tokens.fragment(token, channel)

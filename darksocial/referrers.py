@@ -1,0 +1,103 @@
+"""Classify how a visit without a share token arrived: by campaign parameters and referrer host.
+
+Only hosts are ever seen here (the collector keeps the referrer's host, never its URL).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from urllib.parse import parse_qs, urlsplit
+
+# Search engines: matched on any label of the host (google.com, google.co.uk, www.bing.com...).
+SEARCH_LABELS = frozenset(
+    {"google", "bing", "duckduckgo", "yahoo", "yandex", "baidu", "ecosia", "qwant", "startpage", "kagi", "naver",
+     "seznam", "sogou", "ask", "aol", "mojeek"}
+)
+SEARCH_HOSTS = frozenset({"search.brave.com", "search.yahoo.com", "presearch.com"})
+
+# Hosts of social networks and chat web clients, with the channel code they stand for where one exists.
+SOCIAL_HOSTS: dict[str, str | None] = {
+    "t.co": "x", "x.com": "x", "twitter.com": "x",
+    "facebook.com": "fb", "l.facebook.com": "fb", "lm.facebook.com": "fb", "m.facebook.com": "fb",
+    "linkedin.com": "li", "lnkd.in": "li",
+    "reddit.com": "rd", "out.reddit.com": "rd", "old.reddit.com": "rd",
+    "bsky.app": "bs", "go.bsky.app": "bs",
+    "web.whatsapp.com": "wa", "wa.me": "wa",
+    "web.telegram.org": "tg", "t.me": "tg",
+    "messenger.com": "fm",
+    "instagram.com": None, "l.instagram.com": None, "threads.net": None, "mastodon.social": None,
+    "youtube.com": None, "pinterest.com": None, "tiktok.com": None, "vk.com": None, "news.ycombinator.com": None,
+}
+# Webmail clients: a click from an email read in the browser.
+MAIL_HOSTS = frozenset({"mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yahoo.com",
+                        "mail.proton.me", "app.fastmail.com"})
+
+
+def _bare(host: str) -> str:
+    host = host.lower().rstrip(".")
+    return host[4:] if host.startswith("www.") else host
+
+
+@lru_cache(maxsize=65536)
+def social_channel(host: str) -> tuple[bool, str | None]:
+    """(is a social or chat host, its channel code if it has one)."""
+    bare = _bare(host)
+    if bare in SOCIAL_HOSTS:
+        return True, SOCIAL_HOSTS[bare]
+    if bare in MAIL_HOSTS:
+        return True, "em"
+    return False, None
+
+
+@lru_cache(maxsize=65536)
+def is_search(host: str) -> bool:
+    bare = _bare(host)
+    return bare in SEARCH_HOSTS or any(label in SEARCH_LABELS for label in bare.split(".")[:-1])
+
+
+@lru_cache(maxsize=65536)
+def channel_for_host(host: str) -> str:
+    """The channel a referrer host stands for: a channel code where known (t.co → x), else the host itself."""
+    _, code = social_channel(host)
+    return code or _bare(host)
+
+
+@lru_cache(maxsize=65536)
+def campaign(url: str | None) -> tuple[str, str | None] | None:
+    """(utm_source or 'campaign', utm_campaign) when the URL carries utm_* parameters, else None."""
+    if not url or "utm_" not in url:
+        return None
+    params = parse_qs(urlsplit(url).query)
+    if not any(key.startswith("utm_") for key in params):
+        return None
+    source = (params.get("utm_source") or params.get("utm_medium") or ["campaign"])[0][:100]
+    name = (params.get("utm_campaign") or [None])[0]
+    return source, (name[:200] if name else None)
+
+
+@lru_cache(maxsize=65536)
+def classify(referrer_host: str | None, url: str | None) -> tuple[str, str | None]:
+    """(source, channel) for a visit without a share token.
+
+    source is one of campaign, internal, search, social, referral, or "none" (no referrer:
+    the caller decides between direct and estimated dark social).
+    """
+    found = campaign(url)
+    if found:
+        return "campaign", found[0]
+    if not referrer_host:
+        return "none", None
+    page_host = urlsplit(url).hostname if url else None
+    if page_host and _bare(page_host) == _bare(referrer_host):
+        return "internal", None
+    social, code = social_channel(referrer_host)  # first: mail.google.com is webmail, not search
+    if social:
+        return "social", code or _bare(referrer_host)
+    if is_search(referrer_host):
+        return "search", _bare(referrer_host)
+    return "referral", _bare(referrer_host)
+
+
+@lru_cache(maxsize=65536)
+def is_home(url: str | None, home_paths=("", "/", "/index.html", "/index.htm")) -> bool:
+    return urlsplit(url or "").path in home_paths

@@ -1,0 +1,321 @@
+"""The analyst tables: names, columns, SQL types and descriptions, in one place.
+
+``darksocial.attribution`` fills them from the raw ``events``; the store's migrations
+create them by calling :func:`create_all`; the reporting metadata reads the
+descriptions from :data:`TABLES`. Tables whose name starts with ``_ds_`` are
+private intermediate state of the attribution (never shown to analysts).
+
+Vocabulary used in the descriptions:
+
+* *person*: who a share is credited to. ``v:<visitor id>`` for an anonymous
+  visitor, ``x:<external id>`` for a visitor the site identified (identify
+  event), ``a:<name>`` for an ambassador link's named person.
+* *cascade*: the tree that grows from one root share. Its nodes are people: the
+  root sharer plus every distinct visitor who clicked a share of the cascade
+  (the root sharer is never counted twice). A visitor hangs under the sharer of
+  the share through which they first arrived (smallest depth, then earliest),
+  so an edge is "share → click". A star of n nodes has structural virality
+  2(n−1)/n, a chain of n nodes (n+1)/3.
+* *tracked*: the visit carried a share token or channel code; *estimated*:
+  untracked dark social, a visitor's first view, with no referrer, of a page that
+  is not the home page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .channels import CHANNELS
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # SQL type: TEXT, INTEGER, REAL
+    description: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    pk: tuple[str, ...] = ()
+    indexes: tuple[tuple[str, ...], ...] = ()
+    private: bool = False
+
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _c(name: str, type_: str, description: str) -> Column:
+    return Column(name, type_, description)
+
+
+VISITS = Table(
+    "visits",
+    "One row per page view, with how the visitor arrived and who gets the credit.",
+    (
+        _c("token", "TEXT", "Page-view token minted by this view (unique); copying the address bar shares it"),
+        _c("ts", "TEXT", "Time of the view, UTC ISO-8601, set by the collector"),
+        _c("date", "TEXT", "UTC date of the view (YYYY-MM-DD)"),
+        _c("site", "TEXT", "Site id"),
+        _c("url", "TEXT", "Page URL, without the ds token"),
+        _c("title", "TEXT", "Page title as seen by the tracker"),
+        _c("visitor", "TEXT", "Pseudonymous visitor id (random per browser, or a daily-salted hash when cookieless)"),
+        _c("person", "TEXT", "Person of the visitor: x:<external id> when identified, else v:<visitor id>"),
+        _c("source", "TEXT", "How the visit arrived: share (tracked), dark_estimated, campaign, internal, search, "
+                             "social, referral or direct"),
+        _c("medium", "TEXT", "dark (private channel or estimated dark social), open (public network), search, "
+                             "referral, campaign, internal or direct"),
+        _c("channel", "TEXT", "Channel code (wa, tg, ab...) for tracked visits, else the referrer's channel code "
+                              "or host, or utm_source for campaigns; NULL when unknown"),
+        _c("tracked", "INTEGER", "1 if the visit carried a share token or channel code (tracked, not estimated)"),
+        _c("estimated", "INTEGER", "1 if counted as untracked dark social (estimated: first view, no referrer, "
+                                   "deep page)"),
+        _c("campaign", "TEXT", "utm_campaign of the landing URL, if any"),
+        _c("referrer_host", "TEXT", "Host of the referrer (never the full referrer URL)"),
+        _c("in_app", "TEXT", "In-app browser recognised from the user agent (facebook, instagram, whatsapp...)"),
+        _c("browser", "TEXT", "Coarse browser family"),
+        _c("device", "TEXT", "desktop, mobile or tablet"),
+        _c("share_token", "TEXT", "Incoming share token carried by the URL, if any"),
+        _c("click", "INTEGER", "1 if this view counts as a click of share_token (0 for the sharer opening their "
+                               "own link)"),
+        _c("sharer", "TEXT", "Person credited with this click (see influencers.person); NULL if unknown yet"),
+        _c("sharer_name", "TEXT", "Display name of the sharer where known (identified visitor or ambassador)"),
+        _c("depth", "INTEGER", "Hops from the root sharer: 1 for a click on a root share, 2 on a re-share..."),
+        _c("root", "TEXT", "Root share token of the cascade this click belongs to"),
+    ),
+    pk=("token",),
+    indexes=(("visitor",), ("share_token",), ("root",), ("date",), ("site", "url"), ("sharer",)),
+)
+
+SHARES = Table(
+    "shares",
+    "One row per share token: a share button press, an address-bar copy that got visits, an ambassador link, "
+    "or a token seen in visits whose share event has not arrived.",
+    (
+        _c("token", "TEXT", "Share token"),
+        _c("origin", "TEXT", "share (share event), address_bar (a page-view token others arrived with), "
+                             "link (ambassador link) or unknown (seen in visits; share event not received)"),
+        _c("ts", "TEXT", "When the token was minted (share event, page view or link creation); for unknown "
+                         "tokens the first click"),
+        _c("date", "TEXT", "UTC date of ts"),
+        _c("site", "TEXT", "Site id"),
+        _c("url", "TEXT", "Page shared"),
+        _c("sharer", "TEXT", "Person credited (v:<visitor>, x:<external id>, a:<ambassador name>); NULL if unknown"),
+        _c("sharer_name", "TEXT", "Display name of the sharer where known"),
+        _c("sharer_visitor", "TEXT", "Visitor id of the sharer (NULL for ambassador links and unknown tokens)"),
+        _c("channel", "TEXT", "Channel code from the share event or link, else the most common channel among "
+                              "its visits (code, referrer host, or ab)"),
+        _c("medium", "TEXT", "dark or open (a referrer host counts as open)"),
+        _c("parent_view", "TEXT", "Page-view token the share was made from"),
+        _c("parent", "TEXT", "Parent share token (the share that brought the sharer); NULL for a root"),
+        _c("root", "TEXT", "Root share token of the cascade"),
+        _c("depth", "INTEGER", "1 for a root share, parent's depth + 1 otherwise"),
+        _c("clicks", "INTEGER", "Views carrying this token, excluding the sharer's own (tracked)"),
+        _c("reach", "INTEGER", "Distinct visitors among the clicks (tracked)"),
+        _c("reshares", "INTEGER", "Child share tokens that got at least one click (tracked)"),
+        _c("amplified_reach", "INTEGER", "Distinct visitors anywhere below this share in its cascade, sharer excluded"),
+        _c("conversions", "INTEGER", "Distinct (visitor, goal) pairs reached by visitors below this share"),
+    ),
+    pk=("token",),
+    indexes=(("root",), ("sharer",), ("sharer_visitor",), ("parent_view",), ("site", "url"), ("date",)),
+)
+
+INFLUENCERS = Table(
+    "influencers",
+    "One row per person who shared: how many people they brought, directly and through re-shares.",
+    (
+        _c("person", "TEXT", "v:<visitor id>, x:<external id> (identified) or a:<ambassador name>"),
+        _c("name", "TEXT", "Display name where known (identify event or ambassador link)"),
+        _c("kind", "TEXT", "visitor, identified or ambassador"),
+        _c("shares", "INTEGER", "Share tokens credited to the person (all origins)"),
+        _c("clicks", "INTEGER", "Clicks on their shares, self-clicks excluded"),
+        _c("reach", "INTEGER", "Distinct visitors who clicked their shares"),
+        _c("reshares", "INTEGER", "Re-shares their shares triggered (child tokens with at least one click)"),
+        _c("amplified_reach", "INTEGER", "Distinct visitors anywhere below their shares"),
+        _c("conversions", "INTEGER", "Distinct (visitor, goal) pairs reached by visitors below their shares"),
+        _c("clicks_per_share", "REAL", "clicks / shares"),
+        _c("top_channel", "TEXT", "Channel of their shares with the most clicks"),
+        _c("top_story", "TEXT", "Page of their shares with the most clicks"),
+        _c("tier", "TEXT", "By reach: nano (<10), micro (10-99), mid (100-999), macro (>=1000); configurable"),
+        _c("first_seen", "TEXT", "Time of their first share"),
+        _c("last_seen", "TEXT", "Time of their last share"),
+    ),
+    pk=("person",),
+    indexes=(("tier",),),
+)
+
+_SHARE_COLUMNS = tuple(
+    _c(f"shares_{code}", "INTEGER", f"Shares of this page via {ch.label} ({ch.medium})")
+    for code, ch in CHANNELS.items()
+)
+
+STORIES = Table(
+    "stories",
+    "One row per page: where its visits came from, how it was shared and how far it travelled.",
+    (
+        _c("site", "TEXT", "Site id"),
+        _c("url", "TEXT", "Page URL"),
+        _c("title", "TEXT", "Latest page title seen"),
+        _c("visits", "INTEGER", "Page views"),
+        _c("visitors", "INTEGER", "Distinct visitors"),
+        _c("reach", "INTEGER", "Distinct visitors who arrived through shares of this page (tracked clicks)"),
+        _c("visits_dark_tracked", "INTEGER", "Views arriving through a private channel with a token (tracked)"),
+        _c("visits_dark_estimated", "INTEGER", "Untracked dark social (estimated): first view, no referrer, deep page"),
+        _c("visits_open", "INTEGER", "Views from public networks (tracked shares and social referrers)"),
+        _c("visits_search", "INTEGER", "Views from search engines"),
+        _c("visits_referral", "INTEGER", "Views from other sites"),
+        _c("visits_campaign", "INTEGER", "Views from campaign links (utm_*)"),
+        _c("visits_internal", "INTEGER", "Views from the site itself"),
+        _c("visits_direct", "INTEGER", "Views with no referrer that are not estimated dark social"),
+        _c("shares", "INTEGER", "Share tokens of this page (all origins)"),
+        *_SHARE_COLUMNS,
+        _c("shares_other", "INTEGER", "Shares whose channel is a referrer host"),
+        _c("clicks", "INTEGER", "Clicks on shares of this page"),
+        _c("clicks_per_share", "REAL", "clicks / shares"),
+        _c("k_factor", "REAL", "Viral coefficient K = re-shares / clicks"),
+        _c("conversions", "INTEGER", "Distinct (visitor, goal) pairs reached by visitors of its cascades"),
+        _c("cascades", "INTEGER", "Cascades rooted on this page"),
+        _c("deepest_cascade", "INTEGER", "Depth of its deepest cascade (hops)"),
+        _c("structural_virality", "REAL", "Size-weighted mean structural virality of its cascades of 2+ nodes"),
+        _c("virality_score", "REAL", "0-100: reach × structural virality, relative to the best story (100)"),
+    ),
+    pk=("site", "url"),
+)
+
+CHANNELS_TABLE = Table(
+    "channels",
+    "One row per channel (a channel code, or a referrer host where no code was known): visits and share performance.",
+    (
+        _c("channel", "TEXT", "Channel code (wa, tg, ab...) or referrer host / utm_source"),
+        _c("label", "TEXT", "Human name of the channel"),
+        _c("medium", "TEXT", "dark or open for share channels, else the medium of its visits"),
+        _c("visits", "INTEGER", "Views attributed to this channel (tracked and classified)"),
+        _c("shares", "INTEGER", "Share tokens via this channel"),
+        _c("clicks", "INTEGER", "Clicks on those shares"),
+        _c("reach", "INTEGER", "Distinct visitors who clicked those shares"),
+        _c("reshares", "INTEGER", "Re-shares those shares triggered"),
+        _c("clicks_per_share", "REAL", "clicks / shares"),
+        _c("k_factor", "REAL", "re-shares / clicks"),
+        _c("conversions", "INTEGER", "Conversions below those shares"),
+    ),
+    pk=("channel",),
+)
+
+CASCADES = Table(
+    "cascades",
+    "One row per root share: the size and shape of the tree of re-shares it grew.",
+    (
+        _c("root", "TEXT", "Root share token"),
+        _c("site", "TEXT", "Site id"),
+        _c("url", "TEXT", "Page of the root share"),
+        _c("sharer", "TEXT", "Root sharer (person)"),
+        _c("sharer_name", "TEXT", "Display name of the root sharer where known"),
+        _c("channel", "TEXT", "Channel of the root share"),
+        _c("started", "TEXT", "Time of the root share"),
+        _c("shares", "INTEGER", "Share tokens in the cascade"),
+        _c("clicks", "INTEGER", "Clicks on all its shares"),
+        _c("size", "INTEGER", "Nodes: the root sharer plus distinct visitors reached"),
+        _c("depth", "INTEGER", "Hops from the root sharer to the farthest visitor"),
+        _c("structural_virality", "REAL", "Mean distance between all pairs of nodes, 2W/(n(n-1)) (Goel et al. "
+                                          "2016); NULL for a single node"),
+        _c("conversions", "INTEGER", "Distinct (visitor, goal) pairs reached by visitors in the cascade"),
+    ),
+    pk=("root",),
+    indexes=(("site", "url"),),
+)
+
+DAILY = Table(
+    "daily",
+    "Daily rollup of visits and shares by medium and channel.",
+    (
+        _c("date", "TEXT", "UTC date (YYYY-MM-DD)"),
+        _c("site", "TEXT", "Site id"),
+        _c("medium", "TEXT", "Medium, as in visits.medium"),
+        _c("channel", "TEXT", "Channel, as in visits.channel ('' when none)"),
+        _c("visits", "INTEGER", "Page views"),
+        _c("visitors", "INTEGER", "Distinct visitors that day"),
+        _c("tracked", "INTEGER", "Tracked views (carried a token or channel code)"),
+        _c("estimated", "INTEGER", "Untracked dark social views (estimated)"),
+        _c("clicks", "INTEGER", "Clicks on shares"),
+        _c("shares", "INTEGER", "Share tokens minted that day via this channel"),
+    ),
+    pk=("date", "site", "medium", "channel"),
+)
+
+# Private state of the incremental attribution.
+STATE = Table(
+    "_ds_state",
+    "Private: high-water marks of the incremental attribution.",
+    (_c("key", "TEXT", "Name"), _c("value", "TEXT", "Value")),
+    pk=("key",),
+    private=True,
+)
+IDENTITIES = Table(
+    "_ds_identities",
+    "Private: visitor → identified person (latest identify event wins).",
+    (
+        _c("visitor", "TEXT", "Visitor id"),
+        _c("external_id", "TEXT", "Opaque external id"),
+        _c("name", "TEXT", "Display name"),
+        _c("ts", "TEXT", "Time of the identify event"),
+    ),
+    pk=("visitor",),
+    private=True,
+)
+GOALS = Table(
+    "_ds_goals",
+    "Private: distinct goals reached per visitor.",
+    (_c("visitor", "TEXT", "Visitor id"), _c("goal", "TEXT", "Goal name")),
+    pk=("visitor", "goal"),
+    private=True,
+)
+INFLUENCE = Table(
+    "_ds_influence",
+    "Private: (cascade, person, visitor) for every visitor below one of the person's shares.",
+    (
+        _c("root", "TEXT", "Root share token"),
+        _c("person", "TEXT", "Sharer person"),
+        _c("visitor", "TEXT", "Visitor below one of the person's shares"),
+    ),
+    pk=("root", "person", "visitor"),
+    indexes=(("person",),),
+    private=True,
+)
+
+ANALYST_TABLES: tuple[Table, ...] = (VISITS, SHARES, INFLUENCERS, STORIES, CHANNELS_TABLE, CASCADES, DAILY)
+PRIVATE_TABLES: tuple[Table, ...] = (STATE, IDENTITIES, GOALS, INFLUENCE)
+TABLES: dict[str, Table] = {t.name: t for t in ANALYST_TABLES + PRIVATE_TABLES}
+
+# Indexes on the raw events table that the incremental attribution looks events up by.
+EVENT_INDEXES = (("token",), ("visitor",))
+
+
+def create_sql(table: Table) -> list[str]:
+    cols = ", ".join(f"[{c.name}] {c.type}" for c in table.columns)
+    pk = f", PRIMARY KEY ({', '.join(table.pk)})" if table.pk else ""
+    out = [f"CREATE TABLE IF NOT EXISTS [{table.name}] ({cols}{pk})"]
+    for idx in table.indexes:
+        name = f"idx_{table.name}_{'_'.join(idx)}"
+        out.append(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table.name}] ({', '.join(idx)})")
+    return out
+
+
+def create_all(db) -> None:
+    """Create every analyst and private table (idempotent). ``db`` is a sqlite_utils.Database or sqlite3.Connection."""
+    conn = getattr(db, "conn", db)
+    for table in ANALYST_TABLES + PRIVATE_TABLES:
+        for sql in create_sql(table):
+            conn.execute(sql)
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone():
+        for idx in EVENT_INDEXES:
+            conn.execute(f"CREATE INDEX IF NOT EXISTS [idx_events_{'_'.join(idx)}] ON events ({', '.join(idx)})")
+    conn.commit()
+
+
+def describe(name: str) -> dict:
+    """Datasette-style metadata for one table: {"description": ..., "columns": {name: description}}."""
+    table = TABLES[name]
+    return {"description": table.description, "columns": {c.name: c.description for c in table.columns}}

@@ -1,0 +1,89 @@
+"""What the collector keeps of a user agent: bot or not, and three coarse facts.
+
+The full user-agent string is never stored: only a browser family ("Chrome",
+"Safari", "Firefox"...), a device class (desktop / mobile / tablet) and, when
+the page was opened inside a chat or social app, which app. The in-app browser
+is what lets a report show that a visit came through WhatsApp or Instagram
+even when the link carried no token and no referrer.
+
+Bots are recognised with crawlerdetect (a maintained list); families with
+ua-parser (the maintained Browserscope/uap-core rules). Both are slow-ish per
+call, but user-agent strings repeat a lot, so results are cached.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from crawlerdetect import CrawlerDetect
+from ua_parser import parse
+
+MAX_USER_AGENT = 1024  # longer than any real browser's; longer ones are treated as bots
+
+# In-app browsers announce themselves with a marker in the user agent. Order matters:
+# Messenger's marker (FBAN/Messenger...) must win over Facebook's generic FBAN.
+IN_APP_MARKERS: tuple[tuple[str, re.Pattern], ...] = (
+    ("messenger", re.compile(r"FBAN/(?:Messenger|MessengerLite|MessengerForiOS)|FB_IAB/(?:MESSENGER|Orca)")),
+    ("facebook", re.compile(r"FBAN/|FBAV/|FB_IAB/|\[FB")),
+    ("instagram", re.compile(r"\bInstagram\b")),
+    ("whatsapp", re.compile(r"\bWhatsApp\b", re.I)),
+    ("telegram", re.compile(r"\bTelegram(?:-Android)?\b")),
+    ("linkedin", re.compile(r"\bLinkedInApp\b")),
+    ("x", re.compile(r"\bTwitter(?:Android)?\b")),
+    ("snapchat", re.compile(r"\bSnapchat\b")),
+    ("tiktok", re.compile(r"\b(?:musical_ly|BytedanceWebview|TikTok)\b")),
+    ("line", re.compile(r"\bLine/\d")),
+    ("pinterest", re.compile(r"\bPinterest\b")),
+)
+_MOBILE_QUALIFIER = re.compile(r"^Mobile | (?:Mobile(?: WebView| iOS)?|WebView)$")  # "Mobile Safari" is Safari
+_TABLET = re.compile(r"iPad|Tablet|Kindle|Silk/|PlayBook")
+_MOBILE = re.compile(r"Mobi|iPhone|iPod|Windows Phone")
+
+_crawlers = CrawlerDetect()
+
+
+@dataclass(frozen=True)
+class Agent:
+    browser: str | None  # coarse family, e.g. "Chrome", "Safari", "Samsung Internet"
+    device: str  # "desktop", "mobile" or "tablet"
+    in_app: str | None  # "whatsapp", "instagram", ... or None
+
+
+@lru_cache(maxsize=8192)
+def is_bot(user_agent: str) -> bool:
+    """Crawlers, scripts and headless browsers; an empty user agent too (every browser sends one)."""
+    if not user_agent or len(user_agent) > MAX_USER_AGENT:
+        return True
+    return bool(_crawlers.isCrawler(user_agent))
+
+
+@lru_cache(maxsize=8192)
+def describe(user_agent: str) -> Agent:
+    return Agent(browser=_family(user_agent), device=_device(user_agent), in_app=in_app(user_agent))
+
+
+def in_app(user_agent: str) -> str | None:
+    for app, marker in IN_APP_MARKERS:
+        if marker.search(user_agent):
+            return app
+    return None
+
+
+def _family(user_agent: str) -> str | None:
+    family = parse(user_agent).with_defaults().user_agent.family
+    if family == "Other":
+        return None
+    return _MOBILE_QUALIFIER.sub("", family)
+
+
+def _device(user_agent: str) -> str:
+    if _TABLET.search(user_agent):
+        return "tablet"
+    if _MOBILE.search(user_agent):
+        return "mobile"
+    if "Android" in user_agent:
+        # Android phones say "Mobile"; an Android browser without it is a tablet.
+        return "tablet"
+    return "desktop"

@@ -1,0 +1,153 @@
+"""The MkDocs plugin: adds the tracker files to the build, the share bar and tracker tags to every page, and
+writes the page manifest at the end of the build. The markup itself comes from the core (darksocial.inject).
+
+Page URLs: the share bar links to the page's canonical URL (``site_url`` + the page's URL). Without
+``site_url`` MkDocs cannot know the site's address, so the links carry root-relative paths (``/stories/x/``)
+that share services cannot open; the plugin warns (a ``--strict`` build fails) and the manifest records
+the same paths, which ``darksocial import-pages --base-url`` resolves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import os
+import re
+from urllib.parse import urlsplit
+
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin, get_plugin_logger
+from mkdocs.structure.files import File, Files
+from mkdocs.utils import get_relative_url
+
+from darksocial import inject, pages
+
+from .config import DarksocialConfig
+
+log = get_plugin_logger(__name__)
+
+ASSET_DIR = "assets/darksocial"
+SCRIPT = f"{ASSET_DIR}/darksocial.js"
+STYLESHEET = f"{ASSET_DIR}/darksocial.css"
+COLLECTOR_EXAMPLE = """
+  plugins:
+    - darksocial:
+        collector: https://stats.example.org/-/darksocial/collect"""
+
+
+class DarksocialPlugin(BasePlugin[DarksocialConfig]):
+    def __init__(self) -> None:
+        self.tracker: inject.TrackerConfig | None = None
+        self._trackers: dict[tuple[str, str], inject.TrackerConfig] = {}
+        self._pages: list[pages.PageEntry] = []
+        self._dirty = False
+
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        self._dirty = dirty
+
+    def on_config(self, config):
+        if not self.config.enabled:
+            return
+        collector = (self.config.collector or "").strip()
+        if not collector:
+            raise PluginError(
+                "darksocial: the 'collector' option is required: set it to the URL of your reporting server's "
+                f"collector, for example:{COLLECTOR_EXAMPLE}"
+            )
+        site = self.config.site or urlsplit(config.site_url or "").hostname
+        if not site:
+            raise PluginError(
+                "darksocial: no site id: set 'site_url' in mkdocs.yml (its host becomes the site id) or the "
+                "plugin's 'site' option (for example  site: example.org)"
+            )
+        if not config.site_url:
+            log.warning(
+                "site_url is not set: share links will carry root-relative paths that share services cannot "
+                "open. Set site_url in mkdocs.yml to the address the site is published at."
+            )
+        options = self.config
+        try:
+            self.tracker = inject.TrackerConfig(
+                collector=collector,
+                site=site,
+                script_url=SCRIPT,
+                css_url=STYLESHEET,
+                channels=tuple(options.channels),
+                position=options.position,
+                copy_tracking=options.copy_tracking,
+                address_bar=options.address_bar,
+                address_bar_home=options.address_bar_home,
+                home_path=urlsplit(config.site_url or "").path or "/",
+                cookieless=options.cookieless,
+                respect_dnt=options.respect_dnt,
+                query_mode=options.query_mode,
+                site_name=config.site_name,
+            )
+        except inject.InjectError as exc:
+            raise PluginError(f"darksocial: {exc}") from None
+        self._trackers.clear()
+        self._pages.clear()
+
+    def on_files(self, files: Files, *, config) -> Files | None:
+        if not self.config.enabled:
+            return None
+        for src_uri in (SCRIPT, STYLESHEET):
+            if files.get_file_from_path(src_uri) is not None:
+                log.info(f"using {src_uri} from docs_dir instead of the bundled file")
+                continue
+            files.append(_asset(config, src_uri))
+        return files
+
+    def on_post_page(self, output: str, *, page, config) -> str | None:
+        if not self.config.enabled or page.meta.get("darksocial") is False:
+            return output
+        url = page.canonical_url or "/" + page.url
+        title = _plain_text(page.title or "") or config.site_name
+        result = inject.inject(output, self._tracker_for(page.url), url, title)
+        if result != output:  # unchanged: the page opted out with <meta name="darksocial" content="off">
+            self._pages.append(
+                pages.PageEntry(
+                    url=url,
+                    title=pages.clean_text(title, pages.MAX_TITLE),
+                    description=pages.clean_text(
+                        page.meta.get("description") or config.site_description, pages.MAX_DESCRIPTION
+                    ),
+                    date=pages.iso_date(page.meta.get("date")),
+                )
+            )
+        return result
+
+    def on_post_build(self, *, config) -> None:
+        if not self.config.enabled or not self.config.manifest:
+            return
+        if self._dirty:  # only the changed pages were built: a manifest of those would drop the others
+            log.info("dirty build: the page manifest is left as it was")
+            return
+        path = os.path.join(config.site_dir, self.config.manifest)
+        pages.write_manifest(
+            path, pages.Manifest(site=self.tracker.site, site_url=config.site_url or None, pages=tuple(self._pages))
+        )
+        log.debug(f"wrote {len(self._pages)} pages to {path}")
+
+    def _tracker_for(self, page_url: str) -> inject.TrackerConfig:
+        """The tracker configuration with asset URLs relative to the page, so the site works under any path."""
+        key = (get_relative_url(SCRIPT, page_url), get_relative_url(STYLESHEET, page_url))
+        tracker = self._trackers.get(key)
+        if tracker is None:
+            tracker = self._trackers[key] = dataclasses.replace(self.tracker, script_url=key[0], css_url=key[1])
+        return tracker
+
+
+def _plain_text(title: str) -> str:
+    """MkDocs titles are HTML (``&amp;``, inline tags, as themes print them unescaped); share text is plain."""
+    return html.unescape(re.sub(r"<[^>]*>", "", title)).strip()
+
+
+def _asset(config, src_uri: str) -> File:
+    """A bundled tracker file as a build file: copied by ``mkdocs build``, served by ``mkdocs serve``."""
+    source = str(inject.STATIC_DIR / os.path.basename(src_uri))
+    if hasattr(File, "generated"):  # MkDocs >= 1.6
+        return File.generated(config, src_uri, abs_src_path=source)
+    file = File(src_uri, str(inject.STATIC_DIR), config.site_dir, config.use_directory_urls)
+    file.abs_src_path = source  # MkDocs 1.5 joins src_dir and src_uri; the bundled file has no assets/ folder
+    return file

@@ -1,0 +1,121 @@
+"""Who may read what on the reporting server.
+
+Anonymous visitors never read raw events, salts, sites, ambassador links or any table keyed by visitor, never run
+arbitrary SQL (which would read those tables too) and never open a report built on them. Analysts sign in with
+datasette-auth-passwords as ``analyst``; the password hash comes from the environment, never from a file in the repo.
+Locally, ``darksocial serve`` also prints Datasette's one-time root sign-in link, so no password is needed on loopback.
+
+The rules live in this module's permission hook, which overrides anything a local ``-m metadata.json`` might say:
+"never readable anonymously" must not depend on the operator's metadata.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+
+PASSWORD_HASH_ENV = "DARKSOCIAL_ANALYST_PASSWORD_HASH"
+ANALYST = "analyst"
+AUTH_PLUGIN = "datasette-auth-passwords"
+SIGNED_IN = {"id": "*"}  # a Datasette allow block matching any signed-in actor
+
+# Tables the store writes that are never for anonymous eyes: raw events, the salts that pseudonymise visitors,
+# the sites' allowed origins, and ambassador links (real people's names).
+RAW_TABLES = ("events", "salts", "sites", "links")
+
+HOW_TO_CONFIGURE = (
+    f"Set {PASSWORD_HASH_ENV} to a password hash and restart:\n"
+    f'    export {PASSWORD_HASH_ENV}="$(datasette hash-password)"\n'
+    f"then sign in at /-/login as user '{ANALYST}' with that password. "
+    "Or bind to 127.0.0.1 to use the reports on this machine only."
+)
+
+
+# Columns whose values identify a visitor: a visitor id, or a person (v:<visitor id>, x:<external id>, a:<name>).
+PERSONAL_COLUMNS = frozenset({"visitor", "person", "sharer", "sharer_visitor", "external_id"})
+
+
+def private_tables() -> frozenset[str]:
+    """Raw tables, the attribution's private state, and every analyst table with a column identifying a visitor."""
+    from darksocial import tables
+
+    keyed_by_visitor = {
+        table.name
+        for table in tables.TABLES.values()
+        if table.private or PERSONAL_COLUMNS.intersection(table.column_names())
+    }
+    return frozenset(RAW_TABLES) | frozenset(keyed_by_visitor)
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything: treat it as public
+
+
+def password_hash(environ: Mapping[str, str] | None = None) -> str | None:
+    """The analyst's password hash from the environment, or None when unset or not a hash we can verify."""
+    value = (os.environ if environ is None else environ).get(PASSWORD_HASH_ENV, "").strip()
+    parts = value.split("$")
+    if len(parts) == 4 and parts[0] == "pbkdf2_sha256" and parts[1].isdigit() and parts[2] and parts[3]:
+        return value
+    return None
+
+
+def bind_refusal(host: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why ``darksocial serve`` must not start on ``host``, or None when it may.
+
+    On loopback the server may run open (reports only; private tables still need a sign-in). On any other address
+    analyst authentication must be configured.
+    """
+    environ = os.environ if environ is None else environ
+    if is_loopback(host):
+        return None
+    if password_hash(environ):
+        return None
+    if environ.get(PASSWORD_HASH_ENV, "").strip():
+        problem = (f"{PASSWORD_HASH_ENV} is set but is not a password hash "
+                   "(expected pbkdf2_sha256$<iterations>$<salt>$<hash>)")
+    else:
+        problem = f"analyst authentication is not configured ({PASSWORD_HASH_ENV} is not set)"
+    return (
+        f"Refusing to serve on {host}: {problem}, and anyone who can reach this address could read the reports.\n"
+        + HOW_TO_CONFIGURE
+    )
+
+
+def auth_plugin_config(environ: Mapping[str, str] | None = None) -> dict:
+    """datasette-auth-passwords configuration: the hash is resolved from the environment by Datasette at use."""
+    if not password_hash(environ):
+        return {}
+    return {f"{ANALYST}_password_hash": {"$env": PASSWORD_HASH_ENV}}
+
+
+def anonymous_denied(action: str, resource, private_query_names: frozenset[str]) -> bool:
+    """True when an anonymous actor must be refused ``action`` on ``resource``."""
+    if action in ("execute-sql", "view-database-download"):
+        return True  # arbitrary SQL and the database file would both read the private tables
+    if action == "view-table" and resource is not None:
+        return resource[1].lower() in private_tables()
+    if action == "view-query" and resource is not None:
+        return resource[1] in private_query_names
+    return False
+
+
+def sign_in_hint(datasette, host: str, port: int) -> str:
+    """What ``darksocial serve`` tells the operator about signing in.
+
+    On loopback: Datasette's one-time root link (like ``datasette --root``), so the person at this machine can open
+    the per-visitor reports without a password. Elsewhere: the analyst login.
+    """
+    if is_loopback(host):
+        link = f"http://{host}:{port}{datasette.urls.path('-/auth-token')}?token={datasette._root_token}"
+        hint = f"darksocial: sign in on this machine (one-time link): {link}"
+        if password_hash():
+            hint += f"\\ndarksocial: or sign in as '{ANALYST}' at http://{host}:{port}/-/login"
+        return hint
+    return f"darksocial: analysts sign in as '{ANALYST}' at http://{host}:{port}/-/login"

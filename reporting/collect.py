@@ -1,0 +1,240 @@
+"""The collector's HTTP front on the reporting server, and the tracker's assets.
+
+``POST /-/darksocial/collect`` hands the body and headers to :class:`darksocial.collector.Collector` (statuses and
+privacy are documented there) and answers 204 once the events are committed, or a 4xx with a one-line reason.
+It is exempt from Datasette's CSRF protection: beacons come from other origins by design, and what protects the
+endpoint is the per-site Origin allow-list.
+
+``GET /-/darksocial/darksocial.js`` and ``.css`` serve the tracker from ``darksocial.inject.STATIC_DIR``.
+
+Which database: the plugin setting ``database`` (``plugins: {darksocial: {database: NAME}}`` in the metadata),
+else the first mutable file database Datasette serves. One collector (and so one writer thread) per database file
+per process, shared by every Datasette instance that serves it.
+
+Maintenance: when the plugin setting ``attribute_every`` (seconds) is set, as ``darksocial serve`` does, a
+background task runs ``darksocial.attribution.attribute`` that often and deletes salts older than 48 hours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import importlib
+import logging
+import threading
+import weakref
+from pathlib import Path
+
+from datasette.utils.asgi import Response
+
+from darksocial import events, store
+from darksocial.collector import Collector, Result, normalise_origin
+
+COLLECT_PATH = "/-/darksocial/collect"
+ASSET_TYPES = {"darksocial.js": "text/javascript; charset=utf-8", "darksocial.css": "text/css; charset=utf-8"}
+PLUGIN = "darksocial"
+
+log = logging.getLogger(__name__)
+_collectors: dict[Path, Collector] = {}
+_collectors_lock = threading.Lock()
+_WANTED_HEADERS = frozenset((b"origin", b"user-agent", b"content-type", b"content-length", b"dnt", b"sec-gpc"))
+# Each Datasette's collector, so that a request does not resolve the plugin config (metadata hooks) again.
+_collector_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_background: set[asyncio.Task] = set()
+
+
+def routes() -> list:
+    return [
+        (r"^/-/darksocial/collect$", collect_view),
+        (r"^/-/darksocial/(?P<asset>darksocial\.(?:js|css))$", asset_view),
+    ]
+
+
+def skip_csrf(scope) -> bool:
+    return scope.get("type") == "http" and scope.get("path") == COLLECT_PATH
+
+
+def database_path(datasette) -> Path | None:
+    """The file the collector writes to (see the module docstring), or None when Datasette serves no such file."""
+    name = (datasette.plugin_config(PLUGIN) or {}).get("database")
+    candidates = [datasette.databases[name]] if name in datasette.databases else []
+    if not name:
+        candidates = [db for n, db in datasette.databases.items() if n != "_internal"]
+    for db in candidates:
+        if db.is_mutable and not db.is_memory and db.path:
+            return Path(db.path).resolve()
+    return None
+
+
+def collector_for(datasette) -> Collector | None:
+    path = database_path(datasette)
+    if path is None:
+        return None
+    with _collectors_lock:
+        if path not in _collectors:
+            _collectors[path] = Collector(path)
+        return _collectors[path]
+
+
+async def startup(datasette) -> None:
+    collector = await asyncio.to_thread(collector_for, datasette)  # creates or migrates the database up front
+    every = (datasette.plugin_config(PLUGIN) or {}).get("attribute_every")
+    if collector is not None and every:
+        task = asyncio.get_running_loop().create_task(_maintain(collector, float(every)))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+
+# -- POST /-/darksocial/collect ---------------------------------------------------------------------------------------
+def asgi_wrapper(datasette):
+    """The hot path: POST /-/darksocial/collect is answered before Datasette's router.
+
+    A beacon needs none of what the router does for a page (actor resolution, CSRF token minting, metadata and
+    permission hooks), and skipping it is what lets the durable collector keep up with a bare ASGI server. The
+    registered route (:func:`collect_view`) answers the other methods, and POST too when this wrapper is absent.
+    """
+
+    def wrap(app):
+        async def collector_first(scope, receive, send):
+            if scope["type"] == "http" and scope["path"] == COLLECT_PATH and scope["method"] == "POST":
+                headers = {}
+                for name, value in scope.get("headers", ()):
+                    name = name.lower()
+                    if name in _WANTED_HEADERS:
+                        headers[name.decode("latin-1")] = value.decode("latin-1")
+                status, extra, body = await answer_post(datasette, scope, headers, receive)
+                await send({"type": "http.response.start", "status": status, "headers": [
+                    (k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]})
+                await send({"type": "http.response.body", "body": body})
+            else:
+                await app(scope, receive, send)
+
+        return collector_first
+
+    return wrap
+
+
+async def collect_view(request, datasette, receive):
+    origin = request.headers.get("origin")
+    if request.method == "POST":
+        status, headers, body = await answer_post(datasette, request.scope, request.headers, receive)
+        return Response(body, status=status, headers=headers, content_type=headers.pop("content-type", "text/plain"))
+    cors = _cors(origin)
+    if request.method == "OPTIONS":
+        return Response("", status=204, headers={
+            **cors, "access-control-allow-methods": "POST", "access-control-allow-headers": "content-type",
+            "access-control-max-age": "86400"})
+    status, headers, body = _answer(Result(405, "use POST to send events"), {**cors, "allow": "POST, OPTIONS"})
+    return Response(body, status=status, headers=headers, content_type=headers.pop("content-type"))
+
+
+async def answer_post(datasette, scope, headers: dict, receive) -> tuple[int, dict, bytes]:
+    """(status, headers, body) for a POST of events; ``headers`` are the request's, lowercased names."""
+    cors = _cors(headers.get("origin"))
+    collector = _collector_cache.get(datasette)
+    if collector is None:
+        try:
+            collector = collector_for(datasette)
+        except Exception:
+            log.exception("darksocial: cannot open the collector's database")
+            return _answer(Result(503, "the collector's database cannot be opened: see the server log"), cors)
+        if collector is None:
+            return _answer(Result(503, "no database to collect into: serve a mutable database file"), cors)
+        _collector_cache[datasette] = collector
+
+    declared = headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > events.MAX_BODY_BYTES:
+        body = b""  # not read at all: the collector answers 413 from the declared length
+    else:
+        body = await _read_body(receive, events.MAX_BODY_BYTES)
+    client = scope.get("client")
+    try:
+        result = await collector.ingest_async(
+            body,
+            origin=headers.get("origin"),
+            user_agent=headers.get("user-agent"),
+            ip=client[0] if client else None,
+            content_type=headers.get("content-type"),
+            content_length=declared,
+            dnt=headers.get("dnt"),
+            gpc=headers.get("sec-gpc"),
+        )
+    except Exception:
+        # A bug, not the client's fault; still never a 5xx for what a client sends.
+        log.exception("darksocial: unexpected error while ingesting a request")
+        result = Result(400, "the request could not be processed")
+    return _answer(result, cors)
+
+
+def _cors(origin: str | None) -> dict:
+    # The answer carries nothing secret; letting the page read it helps integrators debug with fetch().
+    return {"access-control-allow-origin": origin, "vary": "Origin"} if _echoable(origin) else {}
+
+
+def _echoable(origin: str | None) -> bool:
+    return bool(origin) and origin.isascii() and origin.isprintable() and normalise_origin(origin) is not None
+
+
+async def _read_body(receive, limit: int) -> bytes:
+    """The request body, or its first ``limit + 1`` bytes if it is longer (enough to answer 413)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit or not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _answer(result: Result, headers: dict) -> tuple[int, dict, bytes]:
+    if result.status == 204:
+        return 204, headers, b""
+    return result.status, {**headers, "content-type": "text/plain; charset=utf-8"}, (result.reason + "\n").encode()
+
+
+# -- GET /-/darksocial/darksocial.(js|css) ----------------------------------------------------------------------------
+_assets: dict[Path, tuple[float, bytes, str]] = {}
+
+
+async def asset_view(request):
+    name = request.url_vars["asset"]
+    static_dir = getattr(importlib.import_module("darksocial.inject"), "STATIC_DIR", None)
+    path = Path(static_dir) / name if static_dir else None
+    if path is None or not path.is_file():
+        return Response.text(f"{name} is not installed: reinstall darksocial\n", status=404)
+    mtime = path.stat().st_mtime
+    cached = _assets.get(path)
+    if cached is None or cached[0] != mtime:
+        content = path.read_bytes()
+        cached = _assets[path] = (mtime, content, '"' + hashlib.sha256(content).hexdigest()[:16] + '"')
+    _, content, etag = cached
+    headers = {"etag": etag, "cache-control": "public, max-age=3600", "access-control-allow-origin": "*"}
+    if request.headers.get("if-none-match") == etag:
+        return Response("", status=304, headers=headers)
+    return Response(content, status=200, headers=headers, content_type=ASSET_TYPES[name])
+
+
+# -- background maintenance -------------------------------------------------------------------------------------------
+async def _maintain(collector: Collector, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.wrap_future(
+                collector.writer.call(lambda conn: store.purge_salts(conn, dt.datetime.now(dt.timezone.utc))))
+            await asyncio.to_thread(_attribute, collector.path)
+        except Exception:
+            log.exception("darksocial: background attribution failed; retrying in %s s", every)
+
+
+def _attribute(path: Path) -> None:
+    attribution = importlib.import_module("darksocial.attribution")
+    db = store.open_db(path)
+    try:
+        attribution.attribute(db)
+    finally:
+        db.close()

@@ -1,0 +1,129 @@
+"""Datasette metadata for a darksocial database: title, what it measures, a description of every table and column.
+
+Table and column descriptions come from :mod:`darksocial.tables` (one place); this module adds what only the
+reporting server cares about: default sort, facets, labels, hidden tables and access rules.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import weakref
+from pathlib import Path
+
+from darksocial import tables
+
+from . import auth, charts, collect, queries
+
+_building = contextvars.ContextVar("darksocial_metadata_building", default=False)
+
+TITLE = "darksocial"
+DESCRIPTION_HTML = (
+    "<p>Dark social is sharing through private channels — WhatsApp, Messenger, Telegram, SMS, email, copied links "
+    "and text, the address bar — which other analytics tools file under <em>Direct / None</em>. "
+    "darksocial tags every share with a token in the link, so it can tell <strong>who</strong> brought each visit, "
+    "through <strong>which channel</strong>, to <strong>which story</strong>, and how far it spread.</p>"
+    "<p><strong>Tracked</strong> dark social carried a token or channel code; <strong>estimated</strong> dark social "
+    "is a first view with no referrer on a deep page (untracked, but almost certainly a pasted link). "
+    "A <strong>click</strong> is a view through someone's share (their own views excluded), <strong>reach</strong> "
+    "the distinct visitors among them, <strong>amplified reach</strong> everyone further down the cascade. "
+    "All times are UTC.</p>"
+    "<p>Start with the <a href=\"/-/dashboards/darksocial\">dashboard</a>, "
+    "<a href=\"/{db}/top_influencers\">top influencers</a>, <a href=\"/{db}/top_stories\">top stories</a> "
+    "or <a href=\"/{db}/dark_social_over_time\">dark social over time</a>. Reports about people and the "
+    "per-visitor tables need an analyst <a href=\"/-/login\">sign-in</a>.</p>"
+)
+
+# Sort and facets analysts want first; columns not listed here keep Datasette's defaults.
+TABLE_OPTIONS: dict[str, dict] = {
+    "visits": {"sort_desc": "ts", "facets": ["medium", "channel", "source", "site"]},
+    "shares": {"sort_desc": "clicks", "facets": ["medium", "channel", "origin", "site"]},
+    "influencers": {"sort_desc": "reach", "facets": ["tier", "top_channel", "kind"], "label_column": "name"},
+    "stories": {"sort_desc": "visits", "facets": ["site"], "label_column": "title"},
+    "channels": {"sort_desc": "visits", "facets": ["medium"], "label_column": "label"},
+    "cascades": {"sort_desc": "size", "facets": ["channel", "site"]},
+    "daily": {"sort_desc": "date", "facets": ["medium", "channel", "site"]},
+}
+
+RAW_TABLE_DESCRIPTIONS = {
+    "events": "Private: raw events as the collector stored them (pseudonymous visitor ids; never an IP or a full "
+    "user agent). Analysts read the attributed tables instead.",
+    "salts": "Private: the daily salts of cookieless pseudonyms, deleted after 48 hours.",
+    "sites": "Private: registered sites and the origins allowed to send events.",
+    "links": "Private: ambassador links, created ahead of time for named people.",
+    "pages": "Pages imported from a site build (title, description, date).",
+}
+
+
+def table_metadata() -> dict[str, dict]:
+    private = auth.private_tables()
+    out: dict[str, dict] = {}
+    for name, description in RAW_TABLE_DESCRIPTIONS.items():
+        out[name] = {"description": description}
+    for table in tables.TABLES.values():
+        out[table.name] = {**tables.describe(table.name), **TABLE_OPTIONS.get(table.name, {})}
+        if table.private:
+            out[table.name]["hidden"] = True
+    for name in private:
+        out.setdefault(name, {})["allow"] = auth.SIGNED_IN
+    return out
+
+
+def query_metadata() -> dict[str, dict]:
+    private = auth.private_tables()
+    out = {}
+    for report in queries.REPORTS:
+        out[report.name] = report.canned_query()
+        if private.intersection(report.reads):
+            out[report.name]["allow"] = auth.SIGNED_IN
+    return out
+
+
+def database_metadata() -> dict:
+    return {
+        "description": "Attributed dark social traffic: visits, shares, influencers, stories, channels, cascades.",
+        "tables": table_metadata(),
+        "queries": query_metadata(),
+        "allow_sql": auth.SIGNED_IN,
+    }
+
+
+_database_names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def darksocial_database(datasette) -> str | None:
+    """Name of the database the collector writes to (the rule lives in reporting.collect).
+
+    Remembered per set of attached databases: it is asked for every rendered cell.
+    """
+    attached = tuple(datasette.databases)
+    cached = _database_names.get(datasette)
+    if cached is not None and cached[0] == attached:
+        return cached[1]
+    path = collect.database_path(datasette)
+    name = next((n for n, db in datasette.databases.items()
+                 if path is not None and db.path and Path(db.path).resolve() == path), None)
+    _database_names[datasette] = (attached, name)
+    return name
+
+
+def metadata(datasette) -> dict:
+    """The metadata document the plugin contributes (local metadata given to Datasette still wins)."""
+    if _building.get():
+        return {}  # reading the plugin's settings while building this: answer with the local metadata only
+    token = _building.set(True)
+    try:
+        db = darksocial_database(datasette)
+    finally:
+        _building.reset(token)
+    if db is None:
+        return {}
+    plugins = {"datasette-dashboards": charts.dashboards_config(db)}
+    auth_config = auth.auth_plugin_config()
+    if auth_config:
+        plugins[auth.AUTH_PLUGIN] = auth_config
+    return {
+        "title": TITLE,
+        "description_html": DESCRIPTION_HTML.format(db=db),
+        "databases": {db: database_metadata()},
+        "plugins": plugins,
+    }

@@ -1,0 +1,314 @@
+"""Canned reports: the questions analysts ask, each a titled, described, parameterised SQL query.
+
+Every report takes a date window (``since``, ``until``: YYYY-MM-DD, inclusive; blank means the last 30 days) and a
+``site`` (blank means every site). Activity is dated by when it happened: a visit by its day, a share by the day it
+was minted (its clicks and reach count whenever they came), a cascade by the day its root share was minted.
+``reads`` names the tables a report reads: a report reading a private table is for signed-in analysts only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SINCE = "coalesce(nullif(:since, ''), date('now', '-30 days'))"
+BEFORE = "date(coalesce(nullif(:until, ''), date('now')), '+1 day')"
+WINDOW_PARAMS = ("since", "until", "site")
+WINDOW_HELP = (
+    " Window: since/until are dates (YYYY-MM-DD), both inclusive; leave them blank for the last 30 days."
+    " Leave site blank for every site."
+)
+
+
+def in_window(date_column: str, site_column: str) -> str:
+    """SQL condition: ``date_column`` (YYYY-MM-DD or ISO time) inside the window, ``site_column`` matching."""
+    return (
+        f"{date_column} >= {SINCE} and {date_column} < {BEFORE}"
+        f" and (:site = '' or {site_column} = :site)"
+    )
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    title: str
+    description: str
+    sql: str
+    reads: tuple[str, ...]
+    params: tuple[str, ...] = WINDOW_PARAMS
+
+    def canned_query(self) -> dict:
+        return {
+            "title": self.title,
+            "description": self.description + WINDOW_HELP,
+            "sql": self.sql.strip(),
+            "params": list(self.params),
+        }
+
+
+TOP_INFLUENCERS = Report(
+    "top_influencers",
+    "Top influencers: who brings people to the site",
+    "People whose shares brought the most visitors, best first: shares they made in the window and the clicks, "
+    "reach (visitors, summed over their shares), re-shares, amplified reach (everyone further down their cascades) "
+    "and conversions those shares brought. Tier (nano < 10, micro 10-99, mid 100-999, macro >= 1000 people "
+    "reached) is over all time. Open a person for their detail page.",
+    f"""
+select
+  s.sharer as person,
+  coalesce(max(s.sharer_name), i.name) as name,
+  i.tier,
+  count(*) as shares,
+  sum(s.clicks) as clicks,
+  sum(s.reach) as reach,
+  sum(s.reshares) as reshares,
+  sum(s.amplified_reach) as amplified_reach,
+  sum(s.conversions) as conversions,
+  round(1.0 * sum(s.clicks) / count(*), 2) as clicks_per_share,
+  i.top_channel,
+  min(s.ts) as first_share,
+  max(s.ts) as last_share
+from shares s left join influencers i on i.person = s.sharer
+where s.sharer is not null and {in_window("s.date", "s.site")}
+group by s.sharer
+order by reach desc, clicks desc, shares desc, person
+limit 100
+""",
+    ("shares", "influencers"),
+)
+
+INFLUENCER = Report(
+    "influencer",
+    "One influencer: their shares, channels and downstream reach",
+    "Every share a person (as listed in Top influencers, e.g. v:abc123 or a:Jane) made in the window: the story, "
+    "the channel, who they got the story from, and how far it went — clicks, reach, re-shares, amplified reach "
+    "(everyone further down) and conversions.",
+    f"""
+select
+  s.date,
+  s.title_or_url as story,
+  s.url,
+  s.channel,
+  s.medium,
+  s.token as share,
+  s.depth,
+  p.sharer as got_it_from,
+  s.clicks,
+  s.reach,
+  s.reshares,
+  s.amplified_reach,
+  s.conversions
+from (
+  select shares.*, coalesce(st.title, shares.url) as title_or_url
+  from shares left join stories st on st.site = shares.site and st.url = shares.url
+  where shares.sharer = :person and {in_window("shares.date", "shares.site")}
+) s
+left join shares p on p.token = s.parent
+order by s.amplified_reach desc, s.clicks desc, s.ts
+""",
+    ("shares", "stories"),
+    ("person", *WINDOW_PARAMS),
+)
+
+TOP_STORIES = Report(
+    "top_stories",
+    "Top stories: which pages spread",
+    "Pages by visits in the window, with where the visits came from: tracked dark social (a private channel with "
+    "a share token), estimated dark social (untracked: first view, no referrer, deep page), open social networks and "
+    "everything else; the shares minted in the window and the clicks they got.",
+    f"""
+with v as (
+  select site, url, count(*) as visits,
+    sum(medium = 'dark' and tracked) as dark_tracked,
+    sum(estimated) as dark_estimated,
+    sum(medium = 'open') as open_social,
+    sum(medium not in ('dark', 'open')) as other
+  from visits where {in_window("date", "site")}
+  group by site, url
+), s as (
+  select site, url, count(*) as shares, sum(clicks) as clicks
+  from shares where {in_window("date", "site")}
+  group by site, url
+)
+select
+  coalesce(st.title, v.url) as story,
+  v.url,
+  v.site,
+  v.visits,
+  v.dark_tracked,
+  v.dark_estimated,
+  round(100.0 * (v.dark_tracked + v.dark_estimated) / v.visits, 1) as dark_social_pct,
+  v.open_social,
+  v.other,
+  coalesce(s.shares, 0) as shares,
+  coalesce(s.clicks, 0) as clicks,
+  round(1.0 * s.clicks / s.shares, 2) as clicks_per_share,
+  st.virality_score
+from v
+left join s on s.site = v.site and s.url = v.url
+left join stories st on st.site = v.site and st.url = v.url
+order by v.visits desc, v.url
+limit 100
+""",
+    ("visits", "shares", "stories"),
+)
+
+CHANNEL_MIX = Report(
+    "channel_mix",
+    "Channel mix: where shared traffic flows",
+    "Visits that arrived through a share channel (private ones like WhatsApp or copied links: medium dark; public "
+    "networks: open) in the window, per channel, with the shares minted through it and clicks per share. "
+    "'untracked (estimated)' is dark social nobody could tag: first view, no referrer, deep page.",
+    f"""
+select
+  case when d.channel = '' and d.medium = 'dark' then 'untracked (estimated)'
+       else coalesce(c.label, d.channel) end as channel,
+  d.channel as code,
+  d.medium,
+  sum(d.visits) as visits,
+  sum(d.tracked) as tracked,
+  sum(d.estimated) as estimated,
+  sum(d.shares) as shares,
+  sum(d.clicks) as clicks,
+  round(1.0 * sum(d.clicks) / nullif(sum(d.shares), 0), 2) as clicks_per_share,
+  round(100.0 * sum(d.visits) / (
+    select sum(visits) from daily where medium in ('dark', 'open') and {in_window("date", "site")}
+  ), 1) as pct_of_shared_traffic
+from daily d left join channels c on c.channel = d.channel
+where d.medium in ('dark', 'open') and {in_window("d.date", "d.site")}
+group by d.channel, d.medium
+order by visits desc, shares desc, code
+""",
+    ("daily", "channels"),
+)
+
+DARK_SOCIAL_OVER_TIME = Report(
+    "dark_social_over_time",
+    "Dark social over time: how much 'direct' traffic is really dark social",
+    "Visits per day in the window split into tracked dark social (arrived through a private channel with a share "
+    "token), estimated dark social (untracked: first view, no referrer, deep page — what other tools call "
+    "'direct'), open social networks, and the rest (search, referral, campaign, internal, direct); with dark "
+    "social's percentage of all visits.",
+    f"""
+select
+  date,
+  sum(visits) as visits,
+  sum(case when medium = 'dark' then tracked else 0 end) as dark_tracked,
+  sum(estimated) as dark_estimated,
+  sum(case when medium = 'open' then visits else 0 end) as open_social,
+  sum(case when medium not in ('dark', 'open') then visits else 0 end) as other,
+  round(100.0 * (sum(case when medium = 'dark' then tracked else 0 end) + sum(estimated)) / sum(visits), 1)
+    as dark_social_pct
+from daily
+where {in_window("date", "site")}
+group by date
+order by date
+""",
+    ("daily",),
+)
+
+LARGEST_CASCADES = Report(
+    "largest_cascades",
+    "Largest cascades: the share trees that grew furthest",
+    "Cascades (a root share and every re-share below it) started in the window, largest first: people reached, "
+    "depth in hops, structural virality (mean distance between people in the tree: about 2 for a broadcast, higher "
+    "for person-to-person spread) and conversions. Open the cascade tree chart with the root token to see it.",
+    f"""
+select
+  c.root,
+  coalesce(st.title, c.url) as story,
+  c.url,
+  c.sharer,
+  c.sharer_name,
+  c.channel,
+  c.started,
+  c.size,
+  c.depth,
+  c.shares,
+  c.clicks,
+  round(c.structural_virality, 2) as structural_virality,
+  c.conversions
+from cascades c left join stories st on st.site = c.site and st.url = c.url
+where {in_window("c.started", "c.site")}
+order by c.size desc, c.depth desc, c.root
+limit 100
+""",
+    ("cascades", "stories"),
+)
+
+CONVERSIONS_BY_SHARER = Report(
+    "conversions_by_sharer",
+    "Conversions by sharer: whose audience reaches goals",
+    "People whose shares (minted in the window) led visitors further down their cascades to reach a goal "
+    "(signup, purchase...): conversions are distinct (visitor, goal) pairs; conversion rate is conversions per "
+    "click.",
+    f"""
+select
+  s.sharer as person,
+  coalesce(max(s.sharer_name), i.name) as name,
+  i.tier,
+  count(*) as shares,
+  sum(s.clicks) as clicks,
+  sum(s.amplified_reach) as amplified_reach,
+  sum(s.conversions) as conversions,
+  round(100.0 * sum(s.conversions) / nullif(sum(s.clicks), 0), 1) as conversion_rate_pct
+from shares s left join influencers i on i.person = s.sharer
+where s.sharer is not null and {in_window("s.date", "s.site")}
+group by s.sharer
+having sum(s.conversions) > 0
+order by conversions desc, clicks desc, person
+limit 100
+""",
+    ("shares", "influencers"),
+)
+
+CASCADE_TREE = Report(
+    "cascade_tree",
+    "Cascade tree: who passed a story on to whom",
+    "The tree of shares below one share token (share), or below every root share of one page (url) minted in the "
+    "window: each node is a share with its sharer, channel and clicks; its parent is the share that brought the "
+    "sharer. Fill in share or url.",
+    f"""
+with recursive tree(token, parent, depth) as (
+  select token, 'top', 0 from shares
+  where (:share != '' and token = :share)
+     or (:share = '' and :url != '' and url = :url and parent is null and {in_window("date", "site")})
+  union all
+  select s.token, s.parent, tree.depth + 1 from shares s join tree on s.parent = tree.token
+  where tree.depth < 50
+)
+select 'top' as id, null as parent,
+  coalesce(nullif(:share, ''), nullif(:url, ''), '(fill in share or url)') as label,
+  null as channel, null as medium, null as clicks, null as reach, 0 as depth
+union all
+select * from (
+  select t.token as id, t.parent,
+    coalesce(s.sharer_name, s.sharer, 'unknown sharer') || ' · ' || coalesce(s.channel, '?') as label,
+    s.channel, s.medium, s.clicks, s.reach, s.depth
+  from tree t join shares s on s.token = t.token
+  order by t.depth, s.clicks desc
+  limit 500
+)
+""",
+    ("shares",),
+    ("share", "url", *WINDOW_PARAMS),
+)
+
+REPORTS: tuple[Report, ...] = (
+    TOP_INFLUENCERS,
+    INFLUENCER,
+    TOP_STORIES,
+    CHANNEL_MIX,
+    DARK_SOCIAL_OVER_TIME,
+    LARGEST_CASCADES,
+    CONVERSIONS_BY_SHARER,
+    CASCADE_TREE,
+)
+BY_NAME = {r.name: r for r in REPORTS}
+
+
+def canned_queries() -> dict[str, dict]:
+    return {r.name: r.canned_query() for r in REPORTS}
+
+
+def private_report_names(private_tables: frozenset[str]) -> frozenset[str]:
+    return frozenset(r.name for r in REPORTS if private_tables.intersection(r.reads))

@@ -1,0 +1,282 @@
+"""Attribution on hand-built cascades with known answers, and incremental runs against full rebuilds."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from darksocial import tables
+from darksocial.attribution import attribute
+
+
+def test_three_generation_chain(scenario):
+    a = scenario.view("A")
+    s1 = scenario.share("A", a, "wa")
+    b = scenario.view("B", came_with=s1, channel="wa")
+    s2 = scenario.share("B", b, "tg")
+    c = scenario.view("C", came_with=s2, channel="tg")
+    s3 = scenario.share("C", c, "em")
+    scenario.view("D", came_with=s3, channel="em")
+    scenario.attribute()
+
+    depths = {r["token"]: (r["depth"], r["parent"], r["root"]) for r in scenario.rows("shares")}
+    assert depths == {s1: (1, None, s1), s2: (2, s1, s1), s3: (3, s2, s1)}
+    first = scenario.row("shares", token=s1)
+    assert (first["clicks"], first["reach"], first["reshares"], first["amplified_reach"]) == (1, 1, 1, 3)
+    assert scenario.row("shares", token=s2)["amplified_reach"] == 2
+    cascade = scenario.row("cascades", root=s1)
+    assert (cascade["size"], cascade["depth"], cascade["shares"], cascade["clicks"]) == (4, 3, 3, 3)
+    assert cascade["structural_virality"] == pytest.approx(5 / 3)  # chain of 4: (n+1)/3
+    d_visit = scenario.row("visits", visitor=scenario.visitor("D"))
+    assert (d_visit["sharer"], d_visit["depth"], d_visit["channel"], d_visit["medium"]) == (
+        "v:" + scenario.visitor("C"), 3, "em", "dark")
+    a_inf = scenario.row("influencers", person="v:" + scenario.visitor("A"))
+    assert (a_inf["shares"], a_inf["clicks"], a_inf["reach"], a_inf["amplified_reach"], a_inf["tier"]) == (
+        1, 1, 1, 3, "nano")
+    story = scenario.row("stories", url=scenario.ORIGIN + "/story")
+    assert (story["shares"], story["shares_wa"], story["shares_tg"], story["clicks"]) == (3, 1, 1, 3)
+    assert story["k_factor"] == pytest.approx(2 / 3, abs=1e-4)  # re-shares with clicks (s2, s3) / clicks
+    assert story["deepest_cascade"] == 3 and story["virality_score"] == 100
+
+
+def test_broadcast_star(scenario):
+    a = scenario.view("A")
+    s = scenario.share("A", a, "x")
+    for who in "BCDEFG":
+        scenario.view(who, came_with=s, channel="x", referrer="t.co")
+    scenario.view("B", came_with=s, channel="x", referrer="t.co")  # B comes back: a click, not more reach
+    scenario.attribute()
+    share = scenario.row("shares", token=s)
+    assert (share["clicks"], share["reach"], share["reshares"], share["amplified_reach"]) == (7, 6, 0, 6)
+    assert share["medium"] == "open"
+    cascade = scenario.row("cascades", root=s)
+    assert cascade["size"] == 7 and cascade["depth"] == 1
+    assert cascade["structural_virality"] == pytest.approx(2 * 6 / 7)  # star of n=7: 2(n-1)/n
+    x = scenario.row("channels", channel="x")
+    assert (x["shares"], x["clicks"], x["reach"], x["k_factor"]) == (1, 7, 6, 0)
+
+
+def test_sharer_opening_own_link_is_not_a_click(scenario):
+    a = scenario.view("A")
+    s = scenario.share("A", a, "wa")
+    own = scenario.view("A", came_with=s, channel="wa")
+    scenario.view("B", came_with=s, channel="wa")
+    scenario.attribute()
+    assert scenario.row("shares", token=s)["clicks"] == 1
+    visit = scenario.row("visits", token=own)
+    assert (visit["click"], visit["share_token"], visit["sharer"], visit["source"]) == (0, s, None, "direct")
+    assert scenario.row("cascades", root=s)["size"] == 2
+
+
+def test_identified_sharer_on_another_device_is_not_a_click(scenario):
+    a = scenario.view("A")
+    s = scenario.share("A", a, "em")
+    scenario.identify("A", "crm-7", "Ann Lee")
+    scenario.identify("P", "crm-7", "Ann Lee")  # Ann's phone
+    scenario.view("P", came_with=s, channel="em")
+    scenario.attribute()
+    assert scenario.row("shares", token=s)["clicks"] == 0
+    person = scenario.row("influencers", person="x:crm-7")
+    assert (person["name"], person["kind"], person["shares"]) == ("Ann Lee", "identified", 1)
+
+
+def test_address_bar_share(scenario):
+    a = scenario.view("A")  # the page-view token sits in A's address bar
+    b = scenario.view("B", came_with=a)  # B opens the URL A copied from the address bar
+    scenario.view("C", came_with=b, referrer="forum.example.org")  # C found B's copy on a forum
+    scenario.attribute()
+    share = scenario.row("shares", token=a)
+    assert (share["origin"], share["sharer"], share["channel"], share["medium"], share["depth"]) == (
+        "address_bar", "v:" + scenario.visitor("A"), "ab", "dark", 1)
+    visit = scenario.row("visits", token=b)
+    assert (visit["channel"], visit["medium"], visit["tracked"], visit["sharer"]) == (
+        "ab", "dark", 1, "v:" + scenario.visitor("A"))
+    forum = scenario.row("shares", token=b)
+    assert (forum["channel"], forum["medium"], forum["parent"], forum["depth"]) == ("forum.example.org", "open", a, 2)
+    assert scenario.row("influencers", person="v:" + scenario.visitor("A"))["amplified_reach"] == 2
+
+
+def test_ambassador_link(scenario):
+    link = scenario.link("Rosa Diaz", channel="sms")
+    b = scenario.view("B", came_with=link, channel="sms")
+    s = scenario.share("B", b, "wa")
+    scenario.view("C", came_with=s, channel="wa")
+    scenario.attribute()
+    share = scenario.row("shares", token=link)
+    assert (share["origin"], share["sharer"], share["sharer_name"], share["channel"]) == (
+        "link", "a:Rosa Diaz", "Rosa Diaz", "sms")
+    rosa = scenario.row("influencers", person="a:Rosa Diaz")
+    assert (rosa["name"], rosa["kind"], rosa["reach"], rosa["reshares"], rosa["amplified_reach"]) == (
+        "Rosa Diaz", "ambassador", 1, 1, 2)
+    assert scenario.row("cascades", root=link)["size"] == 3  # Rosa, B, C
+
+
+def test_token_arriving_before_its_share_event(scenario):
+    a = scenario.view("A")
+    s = "EarlyToken"
+    b = scenario.view("B", came_with=s, channel="wa")
+    scenario.attribute()
+    orphan = scenario.row("shares", token=s)
+    assert (orphan["origin"], orphan["sharer"], orphan["channel"], orphan["clicks"]) == ("unknown", None, "wa", 1)
+
+    scenario.share("A", a, "wa", token=s, ts="2026-03-01T00:00:01.500000Z")
+    scenario.view("C", came_with=scenario.share("B", b, "tg"), channel="tg")
+    stats = scenario.attribute()
+    assert stats["mode"] == "incremental"
+    resolved = scenario.row("shares", token=s)
+    assert (resolved["origin"], resolved["sharer"], resolved["amplified_reach"]) == (
+        "share", "v:" + scenario.visitor("A"), 2)
+    assert scenario.row("visits", token=b)["sharer"] == "v:" + scenario.visitor("A")
+    assert scenario.row("influencers", person="v:" + scenario.visitor("A"))["amplified_reach"] == 2
+    incremental = snapshot(scenario.db)
+    attribute(scenario.db, full=True)
+    assert snapshot(scenario.db) == incremental
+
+
+def test_goal_two_hops_below_sharer(scenario):
+    a = scenario.view("A")
+    s1 = scenario.share("A", a, "wa")
+    b = scenario.view("B", came_with=s1, channel="wa")
+    s2 = scenario.share("B", b, "fm")
+    scenario.view("C", came_with=s2, channel="fm")
+    scenario.goal("C", "signup")
+    scenario.goal("C", "signup")  # the same goal twice counts once
+    scenario.goal("A", "signup")  # the sharer's own goal is not downstream
+    scenario.attribute()
+    assert scenario.row("shares", token=s1)["conversions"] == 1
+    assert scenario.row("shares", token=s2)["conversions"] == 1
+    assert scenario.row("influencers", person="v:" + scenario.visitor("A"))["conversions"] == 1
+    assert scenario.row("cascades", root=s1)["conversions"] == 1
+
+
+def test_visits_without_token_are_classified(scenario):
+    scenario.view("A", "/deep/page")  # first view, no referrer, deep page: untracked dark social
+    scenario.view("A", "/other")  # second view, no referrer: direct
+    scenario.view("B", "/")  # home page: direct
+    scenario.view("C", "/story", referrer="www.google.com")
+    scenario.view("D", "/story", referrer="l.facebook.com")
+    scenario.view("E", "/story", referrer="news.example.net")
+    scenario.view("F", "/story?utm_source=newsletter&utm_campaign=weekly")
+    scenario.view("C", "/next", referrer="blog.example")
+    scenario.view("G", "/story", channel="wa")  # a no-JS server-rendered link: channel known, sharer not
+    scenario.attribute()
+    got = {(r["visitor"][0], r["url"].removeprefix(scenario.ORIGIN)): (r["source"], r["medium"], r["channel"])
+           for r in scenario.rows("visits")}
+    assert got == {
+        ("A", "/deep/page"): ("dark_estimated", "dark", None),
+        ("A", "/other"): ("direct", "direct", None),
+        ("B", "/"): ("direct", "direct", None),
+        ("C", "/story"): ("search", "search", "google.com"),
+        ("D", "/story"): ("social", "open", "fb"),
+        ("E", "/story"): ("referral", "referral", "news.example.net"),
+        ("F", "/story?utm_source=newsletter&utm_campaign=weekly"): ("campaign", "campaign", "newsletter"),
+        ("C", "/next"): ("internal", "internal", None),
+        ("G", "/story"): ("share", "dark", "wa"),
+    }
+    deep = scenario.row("stories", url=scenario.ORIGIN + "/deep/page")
+    assert (deep["visits_dark_estimated"], deep["visits_dark_tracked"]) == (1, 0)
+    assert scenario.row("visits", visitor=scenario.visitor("F"))["campaign"] == "weekly"
+
+
+def test_late_earlier_view_moves_the_estimate(scenario):
+    scenario.view("A", "/deep", ts="2026-03-01T10:00:00.000000Z")
+    scenario.attribute()
+    assert scenario.row("visits", url=scenario.ORIGIN + "/deep")["estimated"] == 1
+    scenario.view("A", "/", ts="2026-03-01T09:00:00.000000Z")  # an earlier view arrives late
+    scenario.attribute()
+    assert scenario.row("visits", url=scenario.ORIGIN + "/deep")["estimated"] == 0
+
+
+def test_tiers_follow_reach(scenario):
+    a = scenario.view("A")
+    s = scenario.share("A", a, "wa")
+    for i in range(12):
+        scenario.view(f"V{i:02d}", came_with=s)
+    scenario.attribute()
+    assert scenario.row("influencers", person="v:" + scenario.visitor("A"))["tier"] == "micro"
+    attribute(scenario.db, full=True, tiers=((5, "big"), (0, "small")))
+    assert scenario.row("influencers", person="v:" + scenario.visitor("A"))["tier"] == "big"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Incremental runs on shuffled arrival orders give exactly the tables of a full rebuild.
+
+
+def snapshot(db) -> dict:
+    out = {}
+    for table in tables.ANALYST_TABLES:
+        cols = ", ".join(f"[{c}]" for c in table.column_names())
+        out[table.name] = db.execute(f"SELECT {cols} FROM [{table.name}] ORDER BY {cols}").fetchall()
+    return out
+
+
+def random_traffic(scenario, rng: random.Random, people: int = 40) -> list[dict]:
+    """Random cascades with every feature the attribution handles; returns links as rows to insert."""
+    links = []
+    names = [f"P{i:03d}" for i in range(people)]
+    pages = ["/", "/story", "/guide", "/guide?utm_source=news&utm_campaign=x"]
+    frontier = []  # (visitor, page-view token, path)
+    for _ in range(people * 3):
+        who = rng.choice(names)
+        roll = rng.random()
+        if frontier and roll < 0.45:
+            sharer, view, path = rng.choice(frontier)
+            channel = rng.choice(["wa", "tg", "x", "cl", "em"])
+            token = scenario.share(sharer, view, channel, path)
+            for _ in range(rng.randint(0, 3)):
+                clicker = rng.choice(names)
+                got = scenario.view(clicker, path, came_with=token,
+                                    channel=channel if rng.random() < 0.7 else None,
+                                    referrer="t.co" if channel == "x" else None)
+                frontier.append((clicker, got, path))
+        elif frontier and roll < 0.55:  # address-bar copy
+            _, view, path = rng.choice(frontier)
+            clicker = rng.choice(names)
+            frontier.append((clicker, scenario.view(clicker, path, came_with=view), path))
+        elif roll < 0.6:
+            token = "L" + "".join(rng.choice("abcdefghij") for _ in range(9))
+            links.append({"token": token, "site": scenario.SITE, "name": rng.choice(["Rosa", "Jake"]),
+                          "url": scenario.ORIGIN + "/story", "channel": None, "created": "2026-03-01T00:00:00Z"})
+            clicker = rng.choice(names)
+            frontier.append((clicker, scenario.view(clicker, "/story", came_with=token), "/story"))
+        elif roll < 0.65:
+            scenario.identify(who, f"ext{rng.randint(0, 5)}", rng.choice(["Ann", "Bo", None]))
+        elif roll < 0.72:
+            scenario.goal(who, rng.choice(["signup", "buy"]))
+        else:
+            path = rng.choice(pages)
+            ref = rng.choice([None, None, "www.google.com", "l.facebook.com", "blog.example", "other.net"])
+            frontier.append((who, scenario.view(who, path, referrer=ref), path.split("?")[0]))
+    return links
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_incremental_shuffled_equals_full_rebuild(make_scenario, seed):
+    rng = random.Random(seed)
+    reference = make_scenario("reference")
+    links = random_traffic(reference, rng)
+    events = list(reference.pending)
+    reference.db["links"].insert_all(links)
+    reference.attribute(full=True)
+    expected = snapshot(reference.db)
+    assert expected["shares"] and expected["cascades"]
+
+    for attempt in range(2):
+        shuffled = make_scenario(f"shuffled{attempt}")
+        order = events[:]
+        rng.shuffle(order)
+        cuts = sorted(rng.sample(range(1, len(order)), 6))
+        batches = [order[i:j] for i, j in zip([0, *cuts], [*cuts, len(order)], strict=True)]
+        pending_links = links[:]
+        for batch in batches:
+            shuffled.flush(batch)
+            if pending_links:
+                shuffled.db["links"].insert_all(pending_links[: rng.randint(0, len(pending_links))])
+                pending_links = [lk for lk in pending_links if not shuffled.rows("links", token=lk["token"])]
+            attribute(shuffled.db)
+        shuffled.db["links"].insert_all(pending_links)
+        attribute(shuffled.db)
+        got = snapshot(shuffled.db)
+        for name in expected:
+            assert got[name] == expected[name], f"{name} differs after incremental runs (seed {seed})"

@@ -1,0 +1,190 @@
+"""The ingest function every HTTP front calls: statuses, filtering and pseudonymisation (no HTTP here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from darksocial import events, privacy, store, useragents
+from darksocial.collector import Collector, normalise_origin
+
+ORIGIN = "https://example.com"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0"
+IPHONE_INSTAGRAM = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                    "Mobile/15E148 Instagram 357.0.0.0")
+ANDROID_FACEBOOK = ("Mozilla/5.0 (Linux; Android 14; SM-S918B; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
+                    "Chrome/131.0.0.0 Mobile Safari/537.36 [FBAN/EMA;FBLC/en_US;FBAV/440.0.0.0]")
+IPAD = ("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 "
+        "Mobile/15E148 Safari/604.1")
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+HEADLESS = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 "
+            "Safari/537.36")
+
+
+class Clock:
+    def __init__(self):
+        self.now = dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def collector(tmp_path, clock):
+    path = tmp_path / "ds.db"
+    db = store.open_db(path)
+    store.register_site(db, "blog", [ORIGIN])
+    store.register_site(db, "private", [ORIGIN], respect_dnt=True)
+    db.close()
+    c = Collector(path, clock=clock)
+    yield c
+    c.close()
+
+
+def view(**fields) -> dict:
+    return {"k": "view", "s": "blog", "u": f"{ORIGIN}/post", "t": "AAAAAAAAAA", **fields}
+
+
+def send(collector, payload, **headers):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    request = {"origin": ORIGIN, "user_agent": FIREFOX, "ip": "203.0.113.9", "content_type": "text/plain", **headers}
+    return collector.ingest(body, **request)
+
+
+def rows(collector) -> list[dict]:
+    return list(store.open_db(collector.path).query("SELECT * FROM events ORDER BY id"))
+
+
+def test_valid_events_are_stored_with_coarse_agent_facts(collector):
+    share = {"k": "share", "s": "blog", "v": "visitor0001", "u": f"{ORIGIN}/post", "t": "BBBBBBBBBB",
+             "p": "AAAAAAAAAA", "c": "wa"}
+    result = send(collector, [view(v="visitor0001", r="https://www.google.com/search?q=me", i="CCCCCCCCCC.tg"), share],
+                  user_agent=IPHONE_INSTAGRAM)
+    assert (result.status, result.stored) == (204, 2)
+    first, second = rows(collector)
+    assert first["kind"] == "view" and first["visitor"] == "visitor0001"
+    assert (first["referrer_host"], first["in_token"], first["in_channel"]) == ("www.google.com", "CCCCCCCCCC", "tg")
+    assert (first["browser"], first["device"], first["in_app"]) == ("Instagram", "mobile", "instagram")
+    assert (second["kind"], second["parent"], second["channel"]) == ("share", "AAAAAAAAAA", "wa")
+    assert first["ts"] == "2026-03-01T12:00:00.000000Z"
+
+
+@pytest.mark.parametrize("ua, expected", [
+    (FIREFOX, ("Firefox", "desktop", None)),
+    (ANDROID_FACEBOOK, ("Facebook", "mobile", "facebook")),
+    (IPAD, ("Safari", "tablet", None)),
+    ("Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+     ("Chrome", "tablet", None)),
+    ("Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile "
+     "Safari/537.36 Telegram-Android/11.2.0", ("Telegram", "mobile", "telegram")),
+])
+def test_user_agents_are_reduced_to_family_device_and_in_app(ua, expected):
+    agent = useragents.describe(ua)
+    assert (agent.browser, agent.device, agent.in_app) == expected
+
+
+@pytest.mark.parametrize("payload, headers, status, reason", [
+    (b"x" * (events.MAX_BODY_BYTES + 1), {}, 413, "limit"),
+    (view(), {"content_length": str(events.MAX_BODY_BYTES + 1)}, 413, "limit"),
+    (view(), {"content_type": "application/x-www-form-urlencoded"}, 415, "Content-Type"),
+    (view(), {"content_type": None}, 415, "Content-Type"),
+    (b"not json", {}, 400, "not JSON"),
+    (b"\xff\xfe{}", {}, 400, "UTF-8"),
+    (b"[]", {}, 400, "empty"),
+    ([view()] * (events.MAX_EVENTS_PER_REQUEST + 1), {}, 400, "limit"),
+    (view(u=["https://example.com/"]), {}, 400, "must be a string"),
+    (view(u="javascript:alert(1)"), {}, 400, "http(s)"),
+    (view(u="https://" + "a" * 5000 + ".com/"), {}, 400, "limit"),
+    (view(t="short"), {}, 400, "token"),
+    (view(i="AAAAAAAAAA.zz"), {}, 400, "channel"),
+    (view(zz=1), {}, 400, "unknown field"),
+    ({"k": "share", "s": "blog", "u": f"{ORIGIN}/", "t": "AAAAAAAAAA", "p": "BBBBBBBBBB", "c": "myspace"}, {}, 400,
+     "channel"),
+    ({"k": "goal", "s": "blog", "g": "signup", "gv": "lots"}, {}, 400, "finite number"),
+    (42, {}, 400, "JSON object"),
+    (view(s="elsewhere"), {}, 403, "unknown site"),
+    (view(), {"origin": "https://evil.example"}, 403, "not allowed"),
+    (view(), {"origin": None}, 403, "missing Origin"),
+    (view(), {"origin": "null"}, 403, "not allowed"),
+])
+def test_bad_input_gets_a_4xx_with_a_reason_and_stores_nothing(collector, payload, headers, status, reason):
+    result = send(collector, payload, **headers)
+    assert result.status == status
+    assert reason in result.reason
+    assert rows(collector) == []
+
+
+@pytest.mark.parametrize("ua", [GOOGLEBOT, HEADLESS, "curl/8.5.0", "", None, "Mozilla/5.0 " + "x" * 2000])
+def test_bots_are_answered_202_and_not_stored(collector, ua):
+    result = send(collector, view(), user_agent=ua)
+    assert result.status == 202 and "bot" in result.reason
+    assert rows(collector) == []
+
+
+def test_do_not_track_and_gpc_are_honoured_only_where_the_site_asks(collector):
+    assert send(collector, view(s="private"), dnt="1").status == 202
+    assert send(collector, view(s="private"), gpc="1").status == 202
+    assert rows(collector) == []
+    assert send(collector, view(s="blog"), dnt="1", gpc="1").status == 204
+    assert send(collector, view(s="private"), dnt="0").status == 204
+    assert [r["site"] for r in rows(collector)] == ["blog", "private"]
+
+
+def test_cookieless_visitor_is_a_daily_salted_hash_of_site_ip_and_agent(collector, clock):
+    send(collector, view())
+    send(collector, view(t="BBBBBBBBBB"))
+    send(collector, view(t="CCCCCCCCCC"), ip="203.0.113.10")
+    send(collector, view(t="DDDDDDDDDD"), user_agent=IPAD)
+    send(collector, view(s="private", t="EEEEEEEEEE"))
+    clock.now += dt.timedelta(days=1)
+    send(collector, view(t="FFFFFFFFFF"))
+    a, same, other_ip, other_ua, other_site, next_day = (r["visitor"] for r in rows(collector))
+    assert a == same
+    assert len({a, other_ip, other_ua, other_site, next_day}) == 5
+    salts = dict(store.open_db(collector.path).execute("SELECT day, salt FROM salts").fetchall())
+    assert a == privacy.pseudonym(salts["2026-03-01"], "blog", "203.0.113.9", FIREFOX)
+    assert next_day == privacy.pseudonym(salts["2026-03-02"], "blog", "203.0.113.9", FIREFOX)
+    assert events.VISITOR_RE.fullmatch(a)  # a valid visitor id like the tracker's
+
+    clock.now += dt.timedelta(days=2)
+    send(collector, view(t="GGGGGGGGGG"))
+    assert set(dict(store.open_db(collector.path).execute("SELECT day, salt FROM salts").fetchall())) == {"2026-03-04"}
+
+
+def test_neither_ip_nor_user_agent_is_stored(collector):
+    send(collector, view(), ip="198.51.100.123", user_agent=ANDROID_FACEBOOK)
+    send(collector, view(v="visitor0001", t="BBBBBBBBBB"), ip="198.51.100.123", user_agent=ANDROID_FACEBOOK)
+    assert len(rows(collector)) == 2
+    collector.close()
+    data = b"".join(p.read_bytes() for p in collector.path.parent.glob("ds.db*"))
+    assert b"198.51.100.123" not in data
+    assert ANDROID_FACEBOOK.encode() not in data and b"SM-S918B" not in data
+
+
+def test_a_site_added_while_running_is_accepted_quickly(collector):
+    assert send(collector, view(s="later")).status == 403
+    store.register_site(store.open_db(collector.path), "later", [ORIGIN])
+    collector._sites_read_at -= 1  # as if the reload interval for unknown sites had passed
+    assert send(collector, view(s="later")).status == 204
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("https://Example.COM", "https://example.com"),
+    ("https://example.com:443/", "https://example.com"),
+    ("http://localhost:8000", "http://localhost:8000"),
+    ("http://[::1]:8000", "http://[::1]:8000"),
+    ("example.com", None),
+    ("https://example.com/path", None),
+    ("ftp://example.com", None),
+    ("https://example.com:99999", None),
+    ("null", None),
+])
+def test_origins_are_normalised(value, expected):
+    assert normalise_origin(value) == expected

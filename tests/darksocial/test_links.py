@@ -1,0 +1,62 @@
+"""`darksocial link create` and `darksocial attribute`, the way an operator meets them."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from darksocial import store, tokens
+from darksocial.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_link_create_prints_a_link_credited_by_name(scenario):
+    store.register_site(scenario.db, "blog", ["https://blog.example"])
+    result = run("link", "create", "--name", "Rosa Diaz", "--url", "https://blog.example/story", str(scenario.path))
+    assert result.exit_code == 0, result.output
+    link = result.output.strip()
+    assert link.startswith("https://blog.example/story#ds=")
+    ref = tokens.from_url(link)
+    assert ref.channel is None and tokens.is_token(ref.token)
+    row = scenario.row("links", token=ref.token)
+    assert (row["name"], row["site"], row["url"]) == ("Rosa Diaz", "blog", "https://blog.example/story")
+
+    scenario.view("B", came_with=ref.token)
+    scenario.flush()
+    result = run("attribute", str(scenario.path))
+    assert result.exit_code == 0, result.output
+    assert "attributed 1 events (full)" in result.output
+    assert scenario.row("influencers", person="a:Rosa Diaz")["reach"] == 1
+    assert "up to date" in run("attribute", str(scenario.path)).output
+
+
+def test_link_with_channel_and_explicit_site(scenario):
+    store.register_site(scenario.db, "blog", ["https://blog.example"])
+    store.register_site(scenario.db, "shop", ["https://blog.example"])
+    ambiguous = run("link", "create", "--name", "Jake", "--url", "https://blog.example/", str(scenario.path))
+    assert ambiguous.exit_code == 2 and "--site" in ambiguous.output
+    result = run("link", "create", "--name", "Jake", "--url", "https://blog.example/?a=1", "--site", "shop",
+                 "--channel", "sms", str(scenario.path))
+    assert result.exit_code == 0, result.output
+    ref = tokens.from_url(result.output.strip())
+    assert ref.channel == "sms"
+    assert scenario.row("links", token=ref.token)["site"] == "shop"
+
+
+def test_link_create_errors_name_the_fix(scenario):
+    store.register_site(scenario.db, "blog", ["https://blog.example"])
+    cases = [
+        (["--name", "", "--url", "https://blog.example/"], "--name"),
+        (["--name", "A", "--url", "/story"], "absolute http(s) URL"),
+        (["--name", "A", "--url", "https://blog.example/#top"], "fragment"),
+        (["--name", "A", "--url", "https://blog.example/", "--channel", "zz"], "channel code"),
+        (["--name", "A", "--url", "https://other.example/"], "--site"),
+        (["--name", "A", "--url", "https://blog.example/", "--site", "nope"], "site add"),
+    ]
+    for args, hint in cases:
+        result = run("link", "create", *args, str(scenario.path))
+        assert result.exit_code == 2, (args, result.output)
+        assert hint in result.output, (args, result.output)
+    assert scenario.rows("links") == []

@@ -1,0 +1,142 @@
+"""The event store: schema and migrations, the group-committing writer, salts and sites."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import threading
+
+import pytest
+
+from darksocial import store, tables
+
+RAW_TABLES = {"events", "sites", "links", "pages", "salts"}
+
+
+def row(token: str, site: str = "blog") -> tuple:
+    values = dict.fromkeys(store.EVENT_COLUMNS)
+    values.update(ts=store.utc_timestamp(), kind="view", site=site, visitor="v" * 16, url="https://example.com/",
+                  token=token)
+    return tuple(values[c] for c in store.EVENT_COLUMNS)
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "ds.db"
+
+
+@pytest.fixture
+def writer(db_path):
+    store.open_db(db_path).close()
+    w = store.Writer(db_path)
+    yield w
+    w.close()
+
+
+def count(path) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+def test_open_db_creates_raw_and_analyst_tables_in_wal_mode(db_path):
+    db = store.open_db(db_path)
+    assert RAW_TABLES <= set(db.table_names())
+    assert set(tables.TABLES) <= set(db.table_names())
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert set(db["events"].columns_dict) == {"id", *store.EVENT_COLUMNS}
+    assert db["events"].pks == ["id"]
+    assert db["pages"].pks == ["site", "url"]
+    indexed = {tuple(i.columns) for i in db["events"].indexes}
+    assert {("token",), ("in_token",), ("parent",), ("site", "ts")} <= indexed
+
+
+def test_migrations_run_once_and_keep_data(db_path):
+    db = store.open_db(db_path)
+    applied = [m.name for m in store.migrations.applied(db)]
+    db["events"].insert(dict(zip(store.EVENT_COLUMNS, row("AAAAAAAAAA"), strict=True)))
+    db["visits"].insert({"token": "AAAAAAAAAA", "site": "blog"})
+    db.close()
+    again = store.open_db(db_path)
+    assert [m.name for m in store.migrations.applied(again)] == applied
+    assert store.migrations.pending(again) == []
+    assert again["events"].count == 1
+    assert again["visits"].count == 1  # the analyst tables are not rebuilt while their definitions are unchanged
+
+
+def test_writer_commits_before_resolving(writer, db_path):
+    assert writer.write_sync([row("AAAAAAAAAA"), row("BBBBBBBBBB")]) == 2
+    assert count(db_path) == 2  # visible to another connection: committed
+    assert asyncio.run(writer.write([row("CCCCCCCCCC")])) == 1
+    assert count(db_path) == 3
+
+
+def test_submissions_waiting_together_share_one_transaction(writer, db_path):
+    started, release = threading.Event(), threading.Event()
+
+    def hold(conn):
+        started.set()
+        release.wait(10)
+
+    blocker = writer.call(hold)
+    assert started.wait(10)
+    before = writer.batches
+    futures = [writer.submit([row(f"{i:010d}")]) for i in range(10)]
+    assert not any(f.done() for f in futures)  # nothing is acknowledged before its commit
+    release.set()
+    assert [f.result(10) for f in futures] == [1] * 10
+    blocker.result(10)
+    assert writer.batches - before == 2  # the blocker's transaction, then all ten in one
+    assert count(db_path) == 10
+
+
+def test_a_failing_submission_does_not_sink_its_batch(writer, db_path):
+    started, release = threading.Event(), threading.Event()
+    blocker = writer.call(lambda conn: (started.set(), release.wait(10)))
+    assert started.wait(10)
+    good = writer.submit([row("AAAAAAAAAA")])
+    bad = writer.call(lambda conn: conn.execute("INSERT INTO no_such_table VALUES (1)"))
+    also_good = writer.submit([row("BBBBBBBBBB")])
+    release.set()
+    blocker.result(10)
+    assert good.result(10) == 1 and also_good.result(10) == 1
+    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+        bad.result(10)
+    assert count(db_path) == 2
+
+
+def test_close_commits_what_was_submitted(db_path):
+    store.open_db(db_path).close()
+    writer = store.Writer(db_path)
+    futures = [writer.submit([row(f"{i:010d}")]) for i in range(50)]
+    writer.close()
+    assert all(f.result(0) == 1 for f in futures)
+    assert count(db_path) == 50
+    with pytest.raises(store.WriterClosed):
+        writer.submit([row("AAAAAAAAAA")])
+
+
+def test_day_salt_is_shared_rotated_daily_and_deleted_after_48_hours(db_path):
+    store.open_db(db_path).close()
+    conn = store.connect(db_path)
+    other = store.connect(db_path)
+    day1 = dt.datetime(2026, 3, 1, 9, tzinfo=dt.timezone.utc)
+    salt1 = store.day_salt(conn, day1)
+    assert store.day_salt(other, day1.replace(hour=23)) == salt1  # every process agrees on the day's salt
+    salt2 = store.day_salt(conn, day1 + dt.timedelta(days=1))
+    assert salt2 != salt1
+    assert {r[0] for r in conn.execute("SELECT day FROM salts")} == {"2026-03-01", "2026-03-02"}
+    store.day_salt(conn, dt.datetime(2026, 3, 3, 0, 0, 1, tzinfo=dt.timezone.utc))  # day 1's salt is now 48 h old
+    assert {r[0] for r in conn.execute("SELECT day FROM salts")} == {"2026-03-02", "2026-03-03"}
+    assert store.purge_salts(conn, dt.datetime(2026, 3, 10, tzinfo=dt.timezone.utc)) == 2
+
+
+def test_register_site_upserts_and_keeps_creation_time(db_path):
+    db = store.open_db(db_path)
+    first = store.register_site(db, "blog", ["https://example.com"], name="My blog")
+    second = store.register_site(db, "blog", ["https://example.com", "https://www.example.com"], respect_dnt=True)
+    assert db["sites"].count == 1
+    saved = db["sites"].get("blog")
+    assert saved["origins"] == '["https://example.com", "https://www.example.com"]'
+    assert saved["respect_dnt"] == 1 and saved["name"] == "My blog"
+    assert saved["created"] == first["created"] == second["created"]

@@ -1,0 +1,443 @@
+"""The tracker in real headless Chromium, against injected pages served on localhost under a strict CSP.
+
+A tiny receiver on the same origin records what the tracker sends and validates every body with
+darksocial.events (the one schema), so a field the collector would reject fails here too. Every request
+that would leave 127.0.0.1 is aborted and reported; the share services' pages (wa.me) are stubbed locally.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from darksocial import channels, events, tokens
+from darksocial.inject import STATIC_DIR, TrackerConfig, inject
+
+TITLE = 'Dark social "><script>alert(1)</script> explained'
+CSP = "default-src 'self'"
+VISITOR_RE = re.compile(r"[0-9A-Za-z]{16}")
+STUBBED_HOSTS = {"wa.me"}  # share services the tests click through to: answered locally, never contacted
+
+# Path prefix → configuration of the pages served under it.
+VARIANTS = {
+    "articles": {},
+    "cookieless": {"cookieless": True},
+    "dnt": {"respect_dnt": True},
+    "nocopy": {"copy_tracking": False},
+    "query": {"query_mode": True},
+}
+
+BODY = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
+<body><header><a href="/">Home</a></header>
+<main><article>
+<h1>{title}</h1>
+<p id="ten">one two three four five six seven eight nine ten</p>
+<p id="few">only three words</p>
+<pre><code id="code">alpha beta gamma delta epsilon zeta eta theta iota kappa</code></pre>
+<textarea id="box">north south east west up down left right in out</textarea>
+<h2 id="install">Install</h2>
+<p>pip install darksocial and read on for the rest of the story.</p>
+</article></main>
+</body></html>
+"""
+
+
+@dataclass
+class Site:
+    base: str
+    received: list = field(default_factory=list)  # one dict per POST: content type, raw body, events or error
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def events(self) -> list[dict]:
+        return [e for r in self.received for e in r["events"]]
+
+
+def make_handler(site: Site):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # keep pytest output clean
+            pass
+
+        def send(self, status: int, body: bytes = b"", content_type: str = "text/plain", csp: bool = False):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            if csp:
+                self.send_header("Content-Security-Policy", CSP)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            path = urlsplit(self.path).path
+            if path.startswith("/static/"):
+                name = path.removeprefix("/static/")
+                kind = {"darksocial.js": "text/javascript", "darksocial.css": "text/css"}.get(name)
+                return self.send(200, (STATIC_DIR / name).read_bytes(), kind) if kind else self.send(404)
+            if path == "/favicon.ico":
+                return self.send(204)
+            variant = path.strip("/").split("/")[0] or "articles"
+            if variant not in VARIANTS:
+                return self.send(404, b"no such page")
+            config = TrackerConfig(
+                collector="/collect", site="test-site", script_url="/static/darksocial.js",
+                css_url="/static/darksocial.css", **VARIANTS[variant],
+            )
+            page = inject(BODY.format(title=html.escape(TITLE)), config, site.base + path, TITLE)
+            self.send(200, page.encode(), "text/html; charset=utf-8", csp=True)
+
+        def do_POST(self):
+            if self.path != "/collect":
+                return self.send(404)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            record = {"type": self.headers.get("Content-Type"), "raw": json.loads(body), "events": []}
+            try:
+                events.parse_body(body)
+                raw = record["raw"]
+                record["events"] = raw if isinstance(raw, list) else [raw]
+            except events.EventError as exc:
+                record["error"] = str(exc)
+            site.received.append(record)
+            self.send(204)
+
+    return Handler
+
+
+@pytest.fixture(scope="module")
+def site():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), None)
+    site = Site(f"http://127.0.0.1:{server.server_address[1]}")
+    server.RequestHandlerClass = make_handler(site)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield site
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass
+class Watch:
+    """What every context saw that a test must never see."""
+
+    left_machine: list = field(default_factory=list)
+    console_errors: list = field(default_factory=list)
+    dialogs: list = field(default_factory=list)
+    stubbed: list = field(default_factory=list)
+
+
+@pytest.fixture
+def new_context(browser, site):
+    """Factory of browser contexts that keep every request on this machine and record errors."""
+    watch = Watch()
+    contexts = []
+
+    def guard(route):
+        url = route.request.url
+        host = urlsplit(url).hostname
+        if host == "127.0.0.1":
+            route.continue_()
+        elif host in STUBBED_HOSTS:
+            watch.stubbed.append(url)
+            route.fulfill(status=200, content_type="text/html", body="<title>stub</title>share service stub")
+        else:
+            watch.left_machine.append(url)
+            route.abort()
+
+    def watch_page(page):
+        page.on("console", lambda m: m.type == "error" and watch.console_errors.append(m.text))
+        page.on("pageerror", lambda e: watch.console_errors.append(str(e)))
+        page.on("dialog", lambda d: (watch.dialogs.append(d.message), d.dismiss()))
+
+    def make(**options):
+        context = browser.new_context(**options)
+        context.route("**/*", guard)
+        context.on("page", watch_page)
+        contexts.append(context)
+        return context
+
+    make.watch = watch
+    yield make
+    for context in contexts:
+        context.close()
+    assert watch.left_machine == [], "requests tried to leave the machine"
+    assert watch.console_errors == [], "console errors (a CSP violation logs one)"
+    assert watch.dialogs == [], "a dialog opened: injected script ran"
+    invalid = [r for r in site.received if "error" in r]
+    assert invalid == [], "the tracker sent events the collector would reject"
+
+
+def wait_events(page, site: Site, predicate, count: int = 1, timeout: float = 5.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in site.events() if predicate(e)]
+        if len(found) >= count:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {count} matching event(s); received {site.events()}")
+        page.wait_for_timeout(50)
+
+
+def settle(page, ms: int = 400) -> None:
+    """Let the tracker run and any beacon arrive, before asserting that nothing was sent."""
+    page.wait_for_function("() => window.darksocial !== undefined")
+    page.wait_for_timeout(ms)
+
+
+def open_page(context, site: Site, path: str, suffix: str = ""):
+    page = context.new_page()
+    url = site.url(path)
+    page.goto(url + suffix)
+    view = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url)[-1]
+    return page, url, view
+
+
+def select(page, selector: str) -> None:
+    page.evaluate(
+        """(selector) => {
+            const range = document.createRange();
+            range.selectNodeContents(document.querySelector(selector));
+            getSelection().removeAllRanges();
+            getSelection().addRange(range);
+        }""",
+        selector,
+    )
+
+
+def clipboard(page) -> str:
+    return page.evaluate("() => navigator.clipboard.readText()")
+
+
+CLIPBOARD = {"permissions": ["clipboard-read", "clipboard-write"]}
+
+
+def test_view_is_sent_and_the_page_view_token_shown_in_the_address_bar(site, new_context):
+    page, url, view = open_page(new_context(), site, "/articles/view/")
+    assert tokens.is_token(view["t"])
+    assert page.url == url + "#ds=" + view["t"]
+    assert view["s"] == "test-site" and view["n"] == TITLE and not view.get("i") and not view.get("r")
+    assert VISITOR_RE.fullmatch(view["v"])
+    assert page.evaluate("() => localStorage.ds_v") == view["v"]
+    request = next(r for r in site.received if r["raw"] == view)
+    assert request["type"].startswith("text/plain")  # no CORS preflight
+
+
+def test_whatsapp_share_then_arrival_in_another_browser(site, new_context):
+    context = new_context()
+    page, url, view = open_page(context, site, "/articles/whatsapp/")
+
+    shared_urls = []
+    for _ in range(2):  # each click is a new share with its own token
+        with context.expect_page() as popup_info:
+            page.click("nav.ds-bar [data-ds=wa]")
+        popup = popup_info.value
+        popup.wait_for_load_state()
+        assert urlsplit(popup.url).hostname == "wa.me"
+        text = parse_qs(urlsplit(popup.url).query)["text"][0]
+        assert text.startswith(TITLE)
+        shared_urls.append(text.split()[-1])
+        popup.close()
+
+    refs = [tokens.from_url(u) for u in shared_urls]
+    assert all(ref.channel == "wa" and tokens.is_token(ref.token) for ref in refs)
+    assert refs[0].token != refs[1].token != view["t"]
+    assert all(tokens.strip_from_url(u) == url for u in shared_urls)
+    for ref in refs:
+        [share] = wait_events(page, site, lambda e, ref=ref: e["k"] == "share" and e["t"] == ref.token)
+        assert (share["p"], share["c"], share["u"], share["v"]) == (view["t"], "wa", url, view["v"])
+
+    friend = new_context().new_page()
+    friend.goto(shared_urls[0])
+    [arrival] = wait_events(friend, site, lambda e: e["k"] == "view" and e.get("i") == f"{refs[0].token}.wa")
+    assert arrival["u"] == url and arrival["v"] != view["v"]
+    assert arrival["t"] not in (refs[0].token, view["t"])
+    assert friend.url == url + "#ds=" + arrival["t"]  # the incoming token is replaced by the friend's own
+
+
+def test_copy_link_button_copies_a_tokened_link(site, new_context):
+    page, url, view = open_page(new_context(**CLIPBOARD), site, "/articles/copy-link/")
+    page.click("nav.ds-bar [data-ds=cl]")
+    [share] = wait_events(page, site, lambda e: e["k"] == "share" and e["c"] == "cl")
+    assert clipboard(page) == f"{url}#ds={share['t']}.cl"
+    assert share["p"] == view["t"]
+    assert page.url == url + "#ds=" + view["t"]  # the link was not followed
+    assert page.text_content("nav.ds-bar [role=status]") == "Link copied"
+
+
+def test_copying_ten_words_appends_a_read_more_line(site, new_context):
+    page, url, view = open_page(new_context(**CLIPBOARD), site, "/articles/copy-text/")
+    select(page, "#ten")
+    page.keyboard.press("Control+C")
+    [share] = wait_events(page, site, lambda e: e["k"] == "share" and e["c"] == "ct")
+    assert share["p"] == view["t"]
+    assert clipboard(page) == f"one two three four five six seven eight nine ten\n\nRead more: {url}#ds={share['t']}.ct"
+    copied_html = page.evaluate(
+        "async () => (await (await navigator.clipboard.read())[0].getType('text/html')).text()"
+    )
+    assert f'<a href="{url}#ds={share["t"]}.ct">' in copied_html
+
+    # Never for short selections, code blocks or form fields.
+    select(page, "#few")
+    page.keyboard.press("Control+C")
+    assert clipboard(page) == "only three words"
+    select(page, "#code")
+    page.keyboard.press("Control+C")
+    assert clipboard(page) == "alpha beta gamma delta epsilon zeta eta theta iota kappa"
+    page.focus("#box")
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Control+C")
+    assert clipboard(page) == "north south east west up down left right in out"
+    settle(page)
+    assert len([e for e in site.events() if e["k"] == "share" and e["u"] == url]) == 1
+
+
+def test_copy_attribution_can_be_turned_off(site, new_context):
+    page, url, _ = open_page(new_context(**CLIPBOARD), site, "/nocopy/page/")
+    select(page, "#ten")
+    page.keyboard.press("Control+C")
+    assert clipboard(page) == "one two three four five six seven eight nine ten"
+    settle(page)
+    assert not [e for e in site.events() if e["k"] == "share" and e["u"] == url]
+
+
+def test_an_in_page_anchor_is_left_intact(site, new_context):
+    page, url, view = open_page(new_context(), site, "/articles/anchor/", "#install")
+    assert page.url == url + "#install"
+    assert tokens.is_token(view["t"]) and view["u"] == url
+
+
+def test_home_page_gets_no_token_by_default(site, new_context):
+    page, url, view = open_page(new_context(), site, "/")
+    assert page.url == url and tokens.is_token(view["t"])
+
+
+def test_share_links_work_with_javascript_disabled(site, new_context):
+    context = new_context(java_script_enabled=False)
+    page = context.new_page()
+    url = site.url("/articles/no-js/")
+    page.goto(url)
+    wa = page.locator("nav.ds-bar [data-ds=wa]")
+    assert wa.get_attribute("href") == channels.CHANNELS["wa"].share_href(url + "#ds=.wa", title=TITLE)
+    assert page.locator("nav.ds-bar [data-ds=ns]").is_hidden()
+    with context.expect_page() as popup_info:
+        wa.click()
+    popup = popup_info.value
+    popup.wait_for_load_state()
+    assert parse_qs(urlsplit(popup.url).query)["text"][0] == f"{TITLE} {url}#ds=.wa"
+    page.click("nav.ds-bar [data-ds=cl]")
+    page.wait_for_url(url + "#ds=.cl")
+    page.wait_for_timeout(300)
+    assert not [e for e in site.events() if e.get("u") == url]
+
+
+def test_identify_and_goal(site, new_context):
+    page, url, view = open_page(new_context(), site, "/articles/api/")
+    page.evaluate("() => { darksocial.identify('crm-42', 'Ada Lovelace'); darksocial.goal('newsletter', 12.5);"
+                  " darksocial.goal('signup') }")
+    [identify] = wait_events(page, site, lambda e: e["k"] == "identify" and e["v"] == view["v"])
+    assert (identify["x"], identify["n"]) == ("crm-42", "Ada Lovelace")
+    goals = wait_events(page, site, lambda e: e["k"] == "goal" and e["v"] == view["v"], count=2)
+    by_name = {g["g"]: g for g in goals}
+    assert by_name["newsletter"]["gv"] == 12.5 and by_name["signup"].get("gv") is None
+    assert all(g["t"] == view["t"] and g["u"] == url for g in goals)
+
+
+def test_cookieless_sends_no_visitor_and_stores_nothing(site, new_context):
+    page, url, view = open_page(new_context(), site, "/cookieless/page/")
+    assert "v" not in view
+    assert page.evaluate("() => localStorage.length") == 0
+    assert page.evaluate("() => document.cookie") == ""
+    assert page.url == url + "#ds=" + view["t"]
+
+
+@pytest.mark.parametrize("signal", ["doNotTrack", "globalPrivacyControl"])
+def test_do_not_track_and_global_privacy_control_are_honoured_when_configured(site, new_context, signal):
+    value = "'1'" if signal == "doNotTrack" else "true"
+    context = new_context()
+    context.add_init_script(f"Object.defineProperty(Navigator.prototype, '{signal}', {{get: () => {value}}})")
+
+    page = context.new_page()
+    url = site.url(f"/dnt/{signal}/")
+    page.goto(url)
+    settle(page)
+    assert page.url == url  # no token added
+    assert not [e for e in site.events() if e.get("u") == url]
+
+    # The same browser on a site that does not ask for it is counted: the configuration decides.
+    open_page(context, site, f"/articles/{signal}/")
+
+
+def test_strict_csp_produces_no_violation(site, new_context):
+    context = new_context(**CLIPBOARD)
+    context.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation', e => __violations.push(e.violatedDirective))"
+    )
+    page, url, _ = open_page(context, site, "/articles/csp/")
+    page.click("nav.ds-bar [data-ds=cl]")
+    select(page, "#ten")
+    page.keyboard.press("Control+C")
+    wait_events(page, site, lambda e: e["k"] == "share" and e["u"] == url, count=2)
+    assert page.evaluate("() => __violations") == []
+    styles = page.evaluate("() => getComputedStyle(document.querySelector('.ds-btn')).borderRadius")
+    assert styles == "999px"  # the stylesheet loaded under the policy
+
+    # The detector works: an inline script is refused and reported.
+    page.evaluate("() => document.body.append(Object.assign(document.createElement('script'), {textContent: '1'}))")
+    page.wait_for_function("() => __violations.length > 0")
+    new_context.watch.console_errors.clear()  # that refusal was ours, on purpose
+
+
+def test_native_share_sheet_where_the_browser_has_one(site, new_context):
+    context = new_context()
+    # Chromium on Linux has no Web Share API: give it one that records what it is asked to share.
+    context.add_init_script("Navigator.prototype.share = async function (data) { window.__shared = data }")
+    page, url, view = open_page(context, site, "/articles/native/")
+    page.click("nav.ds-bar [data-ds=ns]")  # visible now: a hidden button cannot be clicked
+    shared = page.evaluate("() => window.__shared")
+    ref = tokens.from_url(shared["url"])
+    assert ref.channel == "ns" and tokens.strip_from_url(shared["url"]) == url and shared["title"] == TITLE
+    [share] = wait_events(page, site, lambda e: e["k"] == "share" and e["t"] == ref.token)
+    assert (share["c"], share["p"]) == ("ns", view["t"])
+
+
+def test_share_bar_is_usable_from_the_keyboard(site, new_context):
+    context = new_context()
+    page, url, view = open_page(context, site, "/articles/keyboard/")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.dataset.ds") == "wa":
+            break
+    outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"  # focus is visible
+    with context.expect_page() as popup_info:
+        page.keyboard.press("Enter")
+    popup_info.value.wait_for_load_state()
+    ref = tokens.from_url(parse_qs(urlsplit(popup_info.value.url).query)["text"][0].split()[-1])
+    [share] = wait_events(page, site, lambda e: e["k"] == "share" and e["t"] == ref.token)
+    assert share["p"] == view["t"]
+
+
+def test_query_mode_reads_and_writes_ds_in_the_query(site, new_context):
+    incoming = tokens.mint()
+    context = new_context()
+    page = context.new_page()
+    url = site.url("/query/page/?lang=en")
+    page.goto(f"{url}&ds={incoming}.tg")
+    [view] = wait_events(page, site, lambda e: e["k"] == "view" and e.get("i") == f"{incoming}.tg")
+    assert view["u"] == url
+    assert page.url == f"{url}&ds={view['t']}"
+    with context.expect_page() as popup_info:
+        page.click("nav.ds-bar [data-ds=wa]")
+    shared = parse_qs(urlsplit(popup_info.value.url).query)["text"][0].split()[-1]
+    # Share links carry the page URL the server rendered (here the path without the query).
+    assert tokens.from_url(shared).channel == "wa" and shared.startswith(site.url("/query/page/?ds="))

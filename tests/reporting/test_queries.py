@@ -1,0 +1,144 @@
+"""Every canned report runs on a database attributed from hand-made events and returns the known answer
+(the story is told in conftest.py; the expected numbers follow from it and DESIGN.md's definitions)."""
+
+from __future__ import annotations
+
+import httpx
+
+from reporting import queries
+
+
+def pick(rows: list[dict], *columns: str) -> list[tuple]:
+    return [tuple(row[c] for c in columns) for row in rows]
+
+
+def test_every_report_is_titled_described_and_takes_the_window(inproc):
+    response = inproc.get("/darksocial.json", signed_in=True)
+    listed = {q["name"]: q for q in response.json()["queries"]}
+    for r in queries.REPORTS:
+        assert listed[r.name]["title"] == r.title
+        assert "last 30 days" in r.canned_query()["description"]
+        assert {"since", "until", "site"} <= set(r.params)
+
+
+def test_top_influencers_ranks_people_by_reach(inproc, scenario):
+    s, report = scenario, inproc.report
+    rows = report("top_influencers")
+    assert pick(rows, "person", "name", "tier", "shares", "clicks", "reach", "reshares", "amplified_reach",
+                "conversions") == [
+        (s.ALICE_PERSON, "Alice Liddell", "nano", 1, 2, 2, 2, 4, 1),
+        (s.JANE_PERSON, "Jane", "nano", 1, 1, 1, 0, 1, 0),
+        (s.BOB_PERSON, None, "nano", 1, 1, 1, 0, 1, 1),
+        (s.CAROL_PERSON, None, "nano", 1, 1, 1, 0, 1, 0),
+    ]
+
+
+def test_the_window_and_the_site_filter(inproc, scenario):
+    s, report = scenario, inproc.report
+    before = (s.DAY - s.dt.timedelta(days=1)).date().isoformat()
+    assert report("top_influencers", since="2000-01-01", until="2000-12-31") == []
+    assert len(report("top_influencers", since=before)) == 4
+    assert report("top_influencers", site="another-site") == []
+    # Hank's visit sixty days ago is outside the default window, inside an explicit one.
+    default = report("top_stories")
+    wide = report("top_stories", since=s.OLD_DAY.date().isoformat())
+    assert pick(default, "url", "visits", "other") == [(s.STORY_A, 6, 2), (s.STORY_B, 2, 0)]
+    assert pick(wide, "url", "visits", "other") == [(s.STORY_A, 6, 2), (s.STORY_B, 3, 1)]
+    day = s.DAY.date().isoformat()
+    assert pick(report("top_stories", since=day, until=day), "url", "visits") == [(s.STORY_A, 6), (s.STORY_B, 2)]
+
+
+def test_one_influencer_shares_channels_and_downstream_reach(inproc, scenario):
+    s, report = scenario, inproc.report
+    alice = report("influencer", person=s.ALICE_PERSON)
+    assert pick(alice, "share", "url", "story", "channel", "medium", "got_it_from", "clicks", "reach", "reshares",
+                "amplified_reach", "conversions") == [
+        (s.SHARE_A, s.STORY_A, "Story A", "wa", "dark", None, 2, 2, 2, 4, 1),
+    ]
+    bob = report("influencer", person=s.BOB_PERSON)
+    assert pick(bob, "share", "channel", "got_it_from", "depth", "clicks", "conversions") == [
+        (s.SHARE_B, "tg", s.ALICE_PERSON, 2, 1, 1),
+    ]
+    assert report("influencer", person="v:nobody0000") == []
+
+
+def test_top_stories_splits_tracked_estimated_and_open(inproc, scenario):
+    s, report = scenario, inproc.report
+    rows = report("top_stories")
+    assert pick(rows, "url", "story", "visits", "dark_tracked", "dark_estimated", "dark_social_pct", "open_social",
+                "other", "shares", "clicks", "clicks_per_share") == [
+        (s.STORY_A, "Story A", 6, 3, 0, 50.0, 1, 2, 3, 4, 1.33),
+        (s.STORY_B, "Story B", 2, 1, 1, 100.0, 0, 0, 1, 1, 1.0),
+    ]
+
+
+def test_channel_mix_with_clicks_per_share(inproc):
+    report = inproc.report
+    rows = report("channel_mix")
+    assert pick(rows, "channel", "code", "medium", "visits", "shares", "clicks", "clicks_per_share",
+                "pct_of_shared_traffic") == [
+        ("WhatsApp", "wa", "dark", 2, 1, 2, 2.0, 33.3),
+        ("Email", "em", "dark", 1, 1, 1, 1.0, 16.7),
+        ("Telegram", "tg", "dark", 1, 1, 1, 1.0, 16.7),
+        ("X", "x", "open", 1, 1, 1, 1.0, 16.7),
+        ("untracked (estimated)", "", "dark", 1, 0, 0, None, 16.7),
+    ]
+
+
+def test_dark_social_over_time(inproc, scenario):
+    s, report = scenario, inproc.report
+    assert report("dark_social_over_time") == [
+        {"date": s.DAY.date().isoformat(), "visits": 8, "dark_tracked": 4, "dark_estimated": 1, "open_social": 1,
+         "other": 2, "dark_social_pct": 62.5},
+    ]
+    wide = report("dark_social_over_time", since=s.OLD_DAY.date().isoformat())
+    assert pick(wide, "date", "visits", "other", "dark_social_pct") == [
+        (s.OLD_DAY.date().isoformat(), 1, 1, 0.0),
+        (s.DAY.date().isoformat(), 8, 2, 62.5),
+    ]
+
+
+def test_largest_cascades(inproc, scenario):
+    s, report = scenario, inproc.report
+    rows = report("largest_cascades")
+    # Alice's tree: Alice → Bob → Dan, Alice → Carol → Gina: n = 5, Wiener index 20, ν = 2·20/(5·4) = 2.
+    assert pick(rows, "root", "sharer", "story", "channel", "size", "depth", "shares", "clicks",
+                "structural_virality", "conversions") == [
+        (s.SHARE_A, s.ALICE_PERSON, "Story A", "wa", 5, 2, 3, 4, 2.0, 1),
+        (s.LINK_J, s.JANE_PERSON, "Story B", "em", 2, 1, 1, 1, 1.0, 0),
+    ]
+
+
+def test_conversions_by_sharer(inproc, scenario):
+    s, report = scenario, inproc.report
+    rows = report("conversions_by_sharer")
+    assert pick(rows, "person", "clicks", "amplified_reach", "conversions", "conversion_rate_pct") == [
+        (s.ALICE_PERSON, 2, 4, 1, 50.0),
+        (s.BOB_PERSON, 1, 1, 1, 100.0),
+    ]
+
+
+def test_cascade_tree_of_a_share_and_of_a_story(inproc, scenario):
+    s, report = scenario, inproc.report
+    by_share = report("cascade_tree", share=s.SHARE_A)
+    assert sorted(pick(by_share, "id", "parent", "clicks")) == sorted([
+        ("top", None, None), (s.SHARE_A, "top", 2), (s.SHARE_B, s.SHARE_A, 1), (s.SHARE_C, s.SHARE_A, 1),
+    ])
+    assert pick(report("cascade_tree", share=s.SHARE_B), "id", "parent") == [("top", None), (s.SHARE_B, "top")]
+    by_story = report("cascade_tree", url=s.STORY_B)
+    assert pick(by_story, "id", "parent", "label") == [("top", None, s.STORY_B), (s.LINK_J, "top", "Jane · em")]
+
+
+def test_reports_over_real_http_with_csv_export(live_server, analyst_cookies, scenario):
+    s = scenario
+    with httpx.Client(base_url=live_server, cookies=analyst_cookies) as client:
+        for r in queries.REPORTS:
+            response = client.get(f"/darksocial/{r.name}.json", params={"_shape": "array", "person": s.ALICE_PERSON,
+                                                                         "share": s.SHARE_A})
+            assert response.status_code == 200, (r.name, response.text)
+            assert response.json(), r.name
+        csv = client.get("/darksocial/top_influencers.csv")
+        assert csv.status_code == 200
+        lines = csv.text.splitlines()
+        assert lines[0].startswith("person,name,tier,shares,clicks,reach")
+        assert lines[1].startswith(f"{s.ALICE_PERSON},Alice Liddell,nano,1,2,2")

@@ -1,0 +1,185 @@
+"""End to end: real Chromium, the real tracker on an injected page, the real collector, `darksocial attribute`,
+and the Datasette JSON API.
+
+Visitor A (browser context 1) shares the page on WhatsApp; B (context 2) opens that link and re-shares it on
+Telegram; C (context 3) opens B's link. After `darksocial attribute`, the reports show A as an influencer with an
+amplified reach of 2 (B and C) and B's share at depth 2. The share services (wa.me, t.me) are answered locally:
+nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from conftest import free_port
+from datasette_auth_passwords.utils import hash_password
+
+from darksocial import store, tokens
+from darksocial.cli import cli
+from darksocial.inject import TrackerConfig, inject
+
+SITE = "e2e"
+PASSWORD = "analyst password for the end-to-end test"
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>The story</title></head>
+<body><main><article><h1>The story</h1><p>Worth sharing.</p></article></main></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def reporting_server(tmp_path_factory):
+    """The Datasette app with the darksocial plugin under uvicorn on a free loopback port; yields (url, db path)."""
+    from reporting import auth, server
+
+    previous = os.environ.get(auth.PASSWORD_HASH_ENV)
+    os.environ[auth.PASSWORD_HASH_ENV] = hash_password(PASSWORD, iterations=1000)
+    path = tmp_path_factory.mktemp("e2e") / "darksocial.db"
+    store.open_db(path).close()
+    datasette = server.make_datasette(path, attribute_every=None)
+    try:
+        with server.running(datasette, port=free_port()) as url:
+            yield url, path
+    finally:
+        if previous is None:
+            os.environ.pop(auth.PASSWORD_HASH_ENV, None)
+        else:
+            os.environ[auth.PASSWORD_HASH_ENV] = previous
+
+
+@pytest.fixture(scope="module")
+def page_server(reporting_server):
+    """The site: one page with the share bar injected, its tracker posting to the reporting server's collector."""
+    collector_base, db_path = reporting_server
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), None)
+    origin = f"http://127.0.0.1:{httpd.server_address[1]}"
+    config = TrackerConfig(collector=f"{collector_base}/-/darksocial/collect", site=SITE,
+                           script_url=f"{collector_base}/-/darksocial/darksocial.js",
+                           css_url=f"{collector_base}/-/darksocial/darksocial.css", channels=("wa", "tg", "cl"))
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            path = urlsplit(self.path).path
+            if path != "/story/":
+                self.send_response(404)
+                self.end_headers()
+                return
+            body = inject(PAGE, config, origin + path, "The story").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd.RequestHandlerClass = Handler
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    db = store.open_db(db_path)
+    store.register_site(db, SITE, [origin])
+    db.close()
+    yield origin + "/story/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def new_context(browser, left_machine: list):
+    context = browser.new_context()
+
+    def guard(route):
+        host = urlsplit(route.request.url).hostname
+        if host == "127.0.0.1":
+            route.continue_()
+        elif host in ("wa.me", "t.me"):
+            route.fulfill(status=200, content_type="text/html", body="<title>share service stub</title>")
+        else:
+            left_machine.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    return context
+
+
+def wait_row(db_path, sql: str, params=(), timeout: float = 10.0) -> dict:
+    """The first row of ``sql`` once the collector has committed it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        db = store.open_db(db_path)
+        try:
+            rows = list(db.query(sql, params))
+        finally:
+            db.close()
+        if rows:
+            return rows[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing matched {sql} {params} within {timeout}s")
+        time.sleep(0.1)
+
+
+def share_via(page, code: str) -> str:
+    """Press the share button for ``code``; return the page URL the share service received."""
+    with page.context.expect_page() as popup_info:
+        page.click(f"nav.ds-bar [data-ds={code}]")
+    popup = popup_info.value
+    popup.wait_for_load_state()
+    query = parse_qs(urlsplit(popup.url).query)
+    shared = query["url"][0] if code == "tg" else query["text"][0].split()[-1]
+    popup.close()
+    return shared
+
+
+def test_whatsapp_then_telegram_cascade_reaches_the_reports(browser, reporting_server, page_server):
+    base, db_path = reporting_server
+    left_machine: list = []
+
+    a_page = new_context(browser, left_machine).new_page()
+    a_page.goto(page_server)
+    a_view = wait_row(db_path, "SELECT * FROM events WHERE kind = 'view' AND in_token IS NULL")
+    wa_url = share_via(a_page, "wa")
+    wa = tokens.from_url(wa_url)
+    assert wa.channel == "wa"
+    wait_row(db_path, "SELECT * FROM events WHERE kind = 'share' AND token = ?", [wa.token])
+
+    b_page = new_context(browser, left_machine).new_page()
+    b_page.goto(wa_url)
+    b_view = wait_row(db_path, "SELECT * FROM events WHERE kind = 'view' AND in_token = ?", [wa.token])
+    tg_url = share_via(b_page, "tg")
+    tg = tokens.from_url(tg_url)
+    assert tg.channel == "tg"
+    b_share = wait_row(db_path, "SELECT * FROM events WHERE kind = 'share' AND token = ?", [tg.token])
+    assert b_share["parent"] == b_view["token"] and b_share["visitor"] == b_view["visitor"]
+
+    c_page = new_context(browser, left_machine).new_page()
+    c_page.goto(tg_url)
+    c_view = wait_row(db_path, "SELECT * FROM events WHERE kind = 'view' AND in_token = ?", [tg.token])
+    assert len({a_view["visitor"], b_view["visitor"], c_view["visitor"]}) == 3
+    assert left_machine == []
+
+    result = CliRunner().invoke(cli, ["attribute", str(db_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+    with httpx.Client(base_url=base) as client:
+        login = client.get("/-/login")
+        csrf = login.cookies["ds_csrftoken"]
+        signed_in = client.post("/-/login", data={"username": "analyst", "password": PASSWORD, "csrftoken": csrf})
+        assert signed_in.status_code == 302, signed_in.text
+        cookies = {"ds_actor": signed_in.cookies["ds_actor"]}
+
+        influencers = client.get("/darksocial/influencers.json", params={"_shape": "array"}, cookies=cookies)
+        assert influencers.status_code == 200, influencers.text
+        by_person = {row["person"]: row for row in influencers.json()}
+        a = by_person["v:" + a_view["visitor"]]
+        assert (a["amplified_reach"], a["reach"], a["reshares"], a["top_channel"]) == (2, 1, 1, "wa")
+
+        shares = client.get("/darksocial/shares.json", params={"_shape": "array"}, cookies=cookies)
+        assert shares.status_code == 200, shares.text
+        by_token = {row["token"]: row for row in shares.json()}
+        assert (by_token[tg.token]["depth"], by_token[tg.token]["parent"]) == (2, wa.token)
+        assert by_token[tg.token]["sharer"] == "v:" + b_view["visitor"]
+        assert by_token[wa.token]["depth"] == 1
