@@ -75,6 +75,8 @@ class Link(NamedTuple):
 _VIEW_SQL = ("SELECT token, ts, site, url, title, visitor, referrer_host, in_token, in_channel, in_app, browser, "
              "device FROM events WHERE kind = 'view' AND token IS NOT NULL")
 _SHARE_SQL = "SELECT token, ts, site, url, visitor, parent, channel FROM events WHERE kind = 'share'"
+_ALL_SQL = ("SELECT kind, token, ts, site, url, title, visitor, referrer_host, in_token, in_channel, in_app, browser, "
+            "device, parent, channel, external_id, name, goal FROM events")
 _FIRST_VIEW_SQL = "SELECT visitor, ts, token FROM events WHERE kind = 'view' AND token IS NOT NULL"
 _LINK_SQL = "SELECT token, site, name, url, channel, created FROM links"
 
@@ -395,6 +397,9 @@ def _set_state(conn, key: str, value: int) -> None:
 
 def _insert(conn, table: tables.Table, rows: list[tuple]) -> None:
     if rows:
+        # In primary-key order, the B-tree grows at its right edge instead of splitting pages all over.
+        key = [table.column_names().index(c) for c in table.pk]
+        rows = sorted(rows, key=lambda r: tuple("" if r[i] is None else r[i] for i in key))
         marks = ",".join("?" * len(table.columns))
         conn.executemany(f"INSERT OR REPLACE INTO [{table.name}] VALUES ({marks})", rows)
 
@@ -410,13 +415,19 @@ def _update_identities(conn, visitors: set | None) -> set:
         rows = _where_in(conn, sql, "visitor", visitors)
         old = {r[0]: r[1:3] for r in _where_in(conn, "SELECT visitor, external_id, name FROM _ds_identities",
                                                "visitor", visitors)}
+    latest = _latest_identities(rows)
+    _insert(conn, tables.IDENTITIES, latest)
+    return {row[0] for row in latest if old.get(row[0]) != row[1:3]}
+
+
+def _latest_identities(rows) -> list[tuple]:
+    """The latest identify event per visitor (ties broken by content): (visitor, external_id, name, ts) rows."""
     latest: dict = {}
     for visitor, ext, name, ts in rows:
         key = _sort_key((ts, ext, name))
         if visitor not in latest or key > latest[visitor][0]:
             latest[visitor] = (key, (visitor, ext, name, ts))
-    _insert(conn, tables.IDENTITIES, [row for _, row in latest.values()])
-    return {v for v, (_, row) in latest.items() if old.get(v) != row[1:3]}
+    return sorted(row for _, row in latest.values())
 
 
 def _load_world(conn, identities_for: set | None, goals_for: set | None) -> World:
@@ -469,13 +480,31 @@ def _full(conn, say: Progress, tiers) -> dict:
         f"({','.join('?' * len(tables.ANALYST_TABLES))})", [t.name for t in tables.ANALYST_TABLES])]
     for name in dropped:
         conn.execute(f"DROP INDEX [{name}]")
+    # One pass over the events: a full table scan per kind would read the table four times.
+    view_rows, share_rows_raw, identify_rows, goal_pairs = [], [], [], set()
+    for row in conn.execute(_ALL_SQL):
+        kind = row[0]
+        if kind == "view":
+            if row[1] is not None:
+                view_rows.append(row[1:13])
+        elif kind == "share":
+            share_rows_raw.append((row[1], row[2], row[3], row[4], row[6], row[13], row[14]))
+        elif kind == "identify":
+            if row[6] is not None:
+                identify_rows.append((row[6], row[15], row[16], row[2]))
+        elif kind == "goal" and row[6] is not None and row[17] is not None:
+            goal_pairs.add((row[6], row[17]))
     conn.execute("DELETE FROM _ds_goals")
-    conn.execute("INSERT OR IGNORE INTO _ds_goals SELECT DISTINCT visitor, goal FROM events "
-                 "WHERE kind = 'goal' AND visitor IS NOT NULL AND goal IS NOT NULL")
-    _update_identities(conn, None)
-    world = _load_world(conn, None, None)
-    _keep_first(conn.execute(_VIEW_SQL), world.views, View._make)
-    _keep_first(conn.execute(_SHARE_SQL), world.share_events, ShareEvent._make)
+    _insert(conn, tables.GOALS, sorted(goal_pairs))
+    conn.execute("DELETE FROM _ds_identities")
+    _insert(conn, tables.IDENTITIES, _latest_identities(identify_rows))
+    world = World()
+    world.identities = {r[0]: (r[1], r[2]) for r in conn.execute(
+        "SELECT visitor, external_id, name FROM _ds_identities")}
+    world.goals = dict(Counter(visitor for visitor, _ in goal_pairs))
+    _keep_first(view_rows, world.views, View._make)
+    _keep_first(share_rows_raw, world.share_events, ShareEvent._make)
+    del view_rows, share_rows_raw
     world.links = {r[0]: Link._make(r) for r in conn.execute(_LINK_SQL)}
     world.add_first_views((v.visitor, v.ts, v.token) for v in world.views.values())
     say(f"resolving {len(world.share_events):,} share events and {len(world.views):,} page views")

@@ -142,5 +142,31 @@ def import_pages(manifest, db, base_url):
     click.echo(f"imported {len(imported.pages)} pages of site {imported.site!r} into {db}")
 
 
+# -- demo ---------------------------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--dir", "workdir", default="darksocial-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Where the built site and the database go (the database is recreated on each run).")
+@click.option("--site-port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port of the demo site (a free one is used if it is taken).")
+@click.option("--port", "reports_port", default=8001, show_default=True, type=click.IntRange(0, 65535),
+              help="Port of the reporting server (a free one is used if it is taken).")
+@click.option("--seed", default=7, show_default=True, help="Seed of the simulated traffic.")
+@click.option("--no-wait", is_flag=True, help="Exit once the reports are built instead of serving until Ctrl-C.")
+@click.option("--no-browser", is_flag=True, help="Do not open the reports in a browser.")
+def demo(workdir, site_port, reports_port, seed, no_wait, no_browser):
+    """Build the demo site, serve it, simulate a month of sharing through the real collector, attribute, and
+    serve the reports."""
+    from pathlib import Path
+
+    try:
+        from . import demo as demo_module
+        import reporting  # noqa: F401
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the demo needs the 'mkdocs' and 'reporting' extras ({exc}): pip install 'darksocial[all]'"
+        ) from None
+    demo_module.run(Path(workdir), site_port, reports_port, seed, wait=not no_wait, open_browser=not no_browser)
+
+
 if __name__ == "__main__":
     cli()

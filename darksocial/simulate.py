@@ -109,7 +109,8 @@ class Simulation:
             user_agent=rng.choice(USER_AGENTS),
             ip=f"198.51.100.{rng.randrange(1, 255)}",
             propensity=rng.uniform(0.45, 0.8) if advocate else rng.uniform(0.0, 0.1),
-            audience=min(120, int(rng.paretovariate(1.6) * (6 if advocate else 1))),
+            # Heavy-tailed audiences for advocates; most people share with a handful of friends.
+            audience=min(120, int(rng.paretovariate(1.4) * 8)) if advocate else min(12, int(rng.paretovariate(2) * 1.5)),
         )
         if advocate and len([v for v in self.visitors if v.name]) < len(ADVOCATE_NAMES):
             visitor.name = ADVOCATE_NAMES[len([v for v in self.visitors if v.name])]
@@ -127,22 +128,27 @@ class Simulation:
     def requests(self) -> Iterator[Request]:
         """Every beacon of the simulated period, in the order the browsers would send them."""
         rng = self.rng
-        queue: list[tuple[Visitor, str, str, str, int]] = []  # (visitor, path, referrer, incoming, depth)
+        seeds: list[tuple[Visitor, str, str, str, int]] = []  # (visitor, path, referrer, incoming, depth)
         for token, path in self.ambassadors.items():
             for _ in range(rng.randint(6, 20)):
-                queue.append((self._new_visitor(), path, "", token, 1))
+                seeds.append((self._new_visitor(), path, "", token, 1))
+        weight_total = sum(w for w, _, _ in ARRIVALS)
         for _ in range(self.arrivals):
-            weight_total = sum(w for w, _, _ in ARRIVALS)
             pick = rng.uniform(0, weight_total)
             for weight, referrer, query in ARRIVALS:
                 pick -= weight
                 if pick <= 0:
                     break
             path = self.pages[0][0] if (not referrer and rng.random() < 0.4) else rng.choice(self.pages)[0]
-            queue.append((self._new_visitor(), path + query, referrer, "", 0))
-        while queue:
-            visitor, path, referrer, incoming, depth = queue.pop(0)
-            yield from self._visit(visitor, path, referrer, incoming, depth, queue)
+            seeds.append((None, path + query, referrer, "", 0))
+        rng.shuffle(seeds)
+        # Each arrival's cascade runs to its end before the next arrival, so that a clock laid over the
+        # sequence keeps every cascade's events together and in causal order.
+        for seed in seeds:
+            queue = [(seed[0] or self._new_visitor(), *seed[1:])]
+            while queue:
+                visitor, path, referrer, incoming, depth = queue.pop(0)
+                yield from self._visit(visitor, path, referrer, incoming, depth, queue)
 
     def _visit(self, visitor, path, referrer, incoming, depth, queue) -> Iterator[Request]:
         rng = self.rng
@@ -156,7 +162,7 @@ class Simulation:
             view["i"] = incoming
         yield self._request(visitor, view)
         visitor.seen_pages.add(bare_path)
-        if visitor.name and not visitor.identified and rng.random() < 0.7:
+        if visitor.name and not visitor.identified and rng.random() < 0.9:
             visitor.identified = True
             yield self._request(visitor, {"k": "identify", "x": f"crm-{visitor.id[:6]}", "n": visitor.name})
         if rng.random() < 0.06 + 0.02 * depth:

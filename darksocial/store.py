@@ -38,6 +38,13 @@ EVENT_COLUMNS = (
     "parent", "channel", "external_id", "name", "goal", "value", "browser", "device", "in_app",
 )
 _INSERT_EVENT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+# A whole batch in one statement: one JSON parameter, one sqlite3_step. executemany would release and retake the
+# GIL once per row, and each retake can wait for the event loop's thread to reach a switch point.
+_INSERT_EVENTS_JSON = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+    f"SELECT {', '.join(f'json_extract(value, {chr(39)}$[{i}]{chr(39)})' for i in range(len(EVENT_COLUMNS)))} "
+    "FROM json_each(?) ORDER BY key"
+)
 
 migrations = sqlite_utils.Migrations("darksocial")
 
@@ -244,7 +251,9 @@ class Writer:
         conn.execute("BEGIN IMMEDIATE")
         try:
             results = [job.fn(conn) if job.fn is not None else len(job.rows) for job in batch]
-            conn.executemany(_INSERT_EVENT, [row for job in batch if job.fn is None for row in job.rows])
+            rows = [row for job in batch if job.fn is None for row in job.rows]
+            if rows:
+                conn.execute(_INSERT_EVENTS_JSON, (json.dumps(rows, ensure_ascii=False, allow_nan=False),))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

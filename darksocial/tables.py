@@ -87,7 +87,7 @@ VISITS = Table(
         _c("root", "TEXT", "Root share token of the cascade this click belongs to"),
     ),
     pk=("token",),
-    indexes=(("visitor",), ("share_token",), ("root",), ("date",), ("site", "url"), ("sharer",)),
+    indexes=(("visitor",), ("share_token",), ("date",), ("site", "url"), ("sharer",)),
 )
 
 SHARES = Table(

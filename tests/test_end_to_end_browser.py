@@ -10,6 +10,7 @@ nothing leaves the machine.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +19,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import free_port
 from datasette_auth_passwords.utils import hash_password
 
 from darksocial import store, tokens
@@ -29,6 +29,12 @@ SITE = "e2e"
 PASSWORD = "analyst password for the end-to-end test"
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>The story</title></head>
 <body><main><article><h1>The story</h1><p>Worth sharing.</p></article></main></body></html>"""
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +48,7 @@ def reporting_server(tmp_path_factory):
     store.open_db(path).close()
     datasette = server.make_datasette(path, attribute_every=None)
     try:
-        with server.running(datasette, port=free_port()) as url:
+        with server.running(datasette, port=free_loopback_port()) as url:
             yield url, path
     finally:
         if previous is None:

@@ -44,7 +44,8 @@ def test_missing_collector_message_shows_an_example(tmp_path, sites):
 
 def test_disabled_plugin_needs_no_collector_and_changes_nothing(tmp_path, sites):
     plain = sites.build(sites.write(tmp_path / "plain", pages=ONE_PAGE), tmp_path / "plain" / "site")
-    off = sites.build(sites.write(tmp_path / "off", plugin={"enabled": False}, pages=ONE_PAGE), tmp_path / "off" / "site")
+    off_config = sites.write(tmp_path / "off", plugin={"enabled": False}, pages=ONE_PAGE)
+    off = sites.build(off_config, tmp_path / "off" / "site")
     assert (off / "index.html").read_bytes() == (plain / "index.html").read_bytes()
     assert not (off / "assets" / "darksocial").exists() and not (off / "darksocial-pages.json").exists()
 

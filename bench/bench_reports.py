@@ -1,0 +1,241 @@
+"""Canned reports on 1M visits: each report's time against the 200 ms budget (DESIGN.md, Budgets).
+
+Builds a database with the real schema (darksocial.store migrations, darksocial.tables) holding 1,000,000 visits
+over 90 days, 2 sites, 600 stories, 300k visitors, 100k shares with heavy-tailed sharers and re-share cascades,
+and the rollups derived from them by SQL (influencers, stories, cascades, channels, daily). Then runs every canned
+report through Datasette (the way analysts meet it: GET /db/<report>.json) and straight on SQLite, side by side,
+for the default window (the last 30 days) and a window covering all 90 days (all 1M visits).
+
+    python -m bench reports
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+VISITS = 1_000_000
+SHARES = 100_000
+VISITORS = 300_000
+STORIES_PER_SITE = 300
+DAYS = 90
+BUDGET_MS = 200.0
+RUNS = 5
+SHARE_CHANNELS = {"wa": 30, "cl": 12, "em": 9, "tg": 8, "fm": 8, "sms": 5, "ct": 7, "ns": 6, "ab": 10,
+                  "x": 5, "fb": 4, "li": 4, "rd": 1.5, "bs": 1.5}
+OTHER_SOURCES = [  # (weight, source, medium, channel, referrer host)
+    (35, "search", "search", "google.com", "www.google.com"),
+    (5, "search", "search", "duckduckgo.com", "duckduckgo.com"),
+    (12, "direct", "direct", None, None),
+    (14, "dark_estimated", "dark", None, None),
+    (10, "internal", "internal", None, "blog.example"),
+    (8, "referral", "referral", "news.ycombinator.com", "news.ycombinator.com"),
+    (6, "social", "open", "reddit.com", "www.reddit.com"),
+    (4, "campaign", "campaign", "newsletter", None),
+]
+CLICK_SHARE = 0.3  # fraction of visits that are clicks on a share
+
+
+def build(path: Path) -> dict:
+    from darksocial import store, tables
+    from darksocial.channels import CHANNELS
+
+    rng = random.Random(20261125)
+    db = store.open_db(path)
+    conn = db.conn
+    conn.execute("PRAGMA synchronous = OFF")
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - dt.timedelta(days=DAYS - 1)
+    sites = ["blog", "news"]
+    stories = [(site, f"https://{site}.example/story-{i}") for site in sites for i in range(STORIES_PER_SITE)]
+    story_weights = [1 / (i + 1) ** 0.8 for i in range(len(stories))]
+    persons = [f"v:visitor{i:07d}" for i in range(40_000)]
+    person_weights = [1 / (i + 1) ** 1.1 for i in range(len(persons))]
+    channels = list(SHARE_CHANNELS)
+    channel_weights = list(SHARE_CHANNELS.values())
+
+    def when(lo: dt.datetime) -> dt.datetime:
+        span = (today + dt.timedelta(days=1) - lo).total_seconds()
+        return lo + dt.timedelta(seconds=rng.random() * span * 0.999)
+
+    # Shares: a third are re-shares of an earlier share of the same story (which makes cascades).
+    shares = []
+    by_story: dict = {}
+    for n in range(SHARES):
+        site, url = rng.choices(stories, story_weights)[0]
+        parent = None
+        earlier = by_story.get(url)
+        if earlier and rng.random() < 0.33:
+            parent = rng.choice(earlier[-50:])
+        ts = when(parent["ts_obj"] if parent else start)
+        channel = rng.choices(channels, channel_weights)[0]
+        share = {
+            "token": f"s{n:09d}", "origin": "share", "ts": store.utc_timestamp(ts), "date": ts.date().isoformat(),
+            "site": site, "url": url, "sharer": rng.choices(persons, person_weights)[0], "sharer_name": None,
+            "sharer_visitor": None, "channel": channel, "medium": CHANNELS[channel].medium, "parent_view": None,
+            "parent": parent["token"] if parent else None, "root": parent["root"] if parent else f"s{n:09d}",
+            "depth": parent["depth"] + 1 if parent else 1, "clicks": 0, "reach": 0, "reshares": 0,
+            "amplified_reach": 0, "conversions": 0, "ts_obj": ts,
+        }
+        share["sharer_visitor"] = share["sharer"][2:]
+        shares.append(share)
+        by_story.setdefault(url, []).append(share)
+
+    visit_columns = tables.VISITS.column_names()
+    rows = []
+    for n in range(VISITS):
+        visitor = f"visitor{rng.randrange(VISITORS):07d}"
+        row = dict.fromkeys(visit_columns)
+        row.update(token=f"v{n:09d}", visitor=visitor, person=f"v:{visitor}", tracked=0, estimated=0, click=0,
+                   browser="firefox", device=rng.choice(("desktop", "mobile", "mobile")))
+        if rng.random() < CLICK_SHARE:
+            share = shares[int(rng.paretovariate(1.2)) % SHARES] if rng.random() < 0.5 else rng.choice(shares)
+            ts = when(share["ts_obj"])
+            row.update(site=share["site"], url=share["url"], source="share", medium=share["medium"],
+                       channel=share["channel"], tracked=1, share_token=share["token"], click=1,
+                       sharer=share["sharer"], depth=share["depth"], root=share["root"])
+        else:
+            _, source, medium, channel, referrer = rng.choices(OTHER_SOURCES, [w[0] for w in OTHER_SOURCES])[0]
+            site, url = rng.choices(stories, story_weights)[0]
+            ts = when(start)
+            row.update(site=site, url=url, source=source, medium=medium, channel=channel, referrer_host=referrer,
+                       estimated=int(source == "dark_estimated"))
+        row.update(ts=store.utc_timestamp(ts), date=ts.date().isoformat(), title=row["url"].rsplit("/", 1)[-1])
+        rows.append(tuple(row[c] for c in visit_columns))
+        if len(rows) == 50_000:
+            _insert(conn, "visits", visit_columns, rows)
+            rows = []
+    _insert(conn, "visits", visit_columns, rows)
+    share_columns = tables.SHARES.column_names()
+    _insert(conn, "shares", share_columns, [tuple(s[c] for c in share_columns) for s in shares])
+    _rollups(conn)
+    conn.commit()
+    conn.execute("ANALYZE")
+    counts = {t: conn.execute(f"select count(*) from [{t}]").fetchone()[0]
+              for t in ("visits", "shares", "influencers", "stories", "cascades", "daily", "channels")}
+    db.close()
+    return counts
+
+
+def _insert(conn, table: str, columns: list[str], rows: list[tuple]) -> None:
+    marks = ", ".join("?" * len(columns))
+    conn.executemany(f"insert into [{table}] ({', '.join(columns)}) values ({marks})", rows)
+
+
+def _rollups(conn) -> None:
+    """Derive the rollups from visits and shares with SQL (the figures are consistent, not attribution's)."""
+    conn.executescript("""
+    create temp table click_stats as
+      select share_token as token, count(*) as clicks, count(distinct visitor) as reach
+      from visits where click = 1 group by share_token;
+    create index temp.click_stats_token on click_stats(token);
+    update shares set
+      clicks = coalesce((select clicks from click_stats c where c.token = shares.token), 0),
+      reach = coalesce((select reach from click_stats c where c.token = shares.token), 0);
+    update shares set reshares = (select count(*) from shares c where c.parent = shares.token and c.clicks > 0);
+    update shares set amplified_reach = reach * (1 + reshares), conversions = reach / 20;
+    insert into influencers (person, name, kind, shares, clicks, reach, reshares, amplified_reach, conversions,
+      clicks_per_share, top_channel, top_story, tier, first_seen, last_seen)
+      select sharer, null, 'visitor', count(*), sum(clicks), sum(reach), sum(reshares), sum(amplified_reach),
+        sum(conversions), round(1.0 * sum(clicks) / count(*), 2), max(channel), max(url),
+        case when sum(reach) >= 1000 then 'macro' when sum(reach) >= 100 then 'mid'
+             when sum(reach) >= 10 then 'micro' else 'nano' end, min(ts), max(ts)
+      from shares group by sharer;
+    insert into cascades (root, site, url, sharer, sharer_name, channel, started, shares, clicks, size, depth,
+      structural_virality, conversions)
+      select r.token, r.site, r.url, r.sharer, null, r.channel, r.ts, count(*), sum(s.clicks), 1 + sum(s.reach),
+        max(s.depth), 1.0 + max(s.depth) / 3.0, sum(s.conversions)
+      from shares r join shares s on s.root = r.token where r.parent is null group by r.token;
+    insert into stories (site, url, title, visits, visitors, visits_dark_tracked, visits_dark_estimated,
+      visits_open, visits_search, visits_referral, visits_campaign, visits_internal, visits_direct, shares, clicks,
+      virality_score)
+      select site, url, max(title), count(*), count(distinct visitor), sum(medium = 'dark' and tracked),
+        sum(estimated), sum(medium = 'open'), sum(medium = 'search'), sum(medium = 'referral'),
+        sum(medium = 'campaign'), sum(medium = 'internal'), sum(medium = 'direct'), 0, sum(click), 0
+      from visits group by site, url;
+    insert into daily (date, site, medium, channel, visits, visitors, tracked, estimated, clicks, shares)
+      select date, site, medium, coalesce(channel, ''), count(*), count(distinct visitor), sum(tracked),
+        sum(estimated), sum(click), 0
+      from visits group by date, site, medium, coalesce(channel, '');
+    update daily set shares = (select count(*) from shares s where s.date = daily.date and s.site = daily.site
+      and s.channel = daily.channel and s.medium = daily.medium);
+    insert into channels (channel, label, medium, visits, shares, clicks, reach, reshares, clicks_per_share,
+      k_factor, conversions)
+      select channel, channel, max(medium), sum(visits), sum(shares), sum(clicks), 0, 0, null, null, 0
+      from daily where channel != '' group by channel;
+    """)
+
+
+def _params(report, window: dict, sample: dict) -> dict:
+    params = {name: "" for name in report.params}
+    params.update({k: v for k, v in window.items() if k in params})
+    params.update({k: v for k, v in sample.items() if k in params})
+    return params
+
+
+def _time(fn) -> float:
+    fn()  # warm the page cache and the statement cache
+    samples = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def measure(path: Path) -> list[tuple]:
+    import sqlite3
+
+    from reporting import queries, server
+
+    conn = sqlite3.connect(path)
+    top = conn.execute("select person from influencers order by reach desc limit 1").fetchone()[0]
+    biggest = conn.execute("select root, url from cascades order by size desc limit 1").fetchone()
+    sample = {"person": top, "share": biggest[0]}
+    all_days = (dt.date.today() - dt.timedelta(days=DAYS)).isoformat()
+    windows = {"last 30 days (default)": {}, f"all {DAYS} days": {"since": all_days}}
+    datasette = server.make_datasette(path, attribute_every=None, settings={"sql_time_limit_ms": 10_000})
+    root = {"ds_actor": datasette.sign({"a": {"id": "root"}}, "actor")}
+    loop = asyncio.new_event_loop()
+
+    def through_datasette(report, params):
+        response = loop.run_until_complete(datasette.client.get(
+            f"/{path.stem}/{report.name}.json", params={**params, "_shape": "array"}, cookies=root))
+        assert response.status_code == 200, (report.name, response.text[:300])
+
+    results = []
+    for label, window in windows.items():
+        for report in queries.REPORTS:
+            params = _params(report, window, sample)
+            direct = _time(lambda r=report, p=params: conn.execute(r.sql, p).fetchall())
+            served = _time(lambda r=report, p=params: through_datasette(r, p))
+            results.append((label, report.name, direct, served))
+    loop.close()
+    conn.close()
+    return results
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.db"
+        started = time.perf_counter()
+        counts = build(path)
+        print(f"built {path.name} in {time.perf_counter() - started:.1f}s: "
+              + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+        print(f"median of {RUNS} runs, budget {BUDGET_MS:.0f} ms per report (ratio = time / budget, ≤ 1.00 passes)")
+        print(f"{'window':<24} {'report':<24} {'sqlite ms':>10} {'datasette ms':>13} {'ratio':>7}")
+        worst = 0.0
+        for label, name, direct, served in measure(path):
+            ratio = served / BUDGET_MS
+            worst = max(worst, ratio)
+            print(f"{label:<24} {name:<24} {direct:>10.1f} {served:>13.1f} {ratio:>7.2f}")
+        print(f"worst ratio: {worst:.2f} ({'within' if worst <= 1 else 'OVER'} budget)")
+
+
+if __name__ == "__main__":
+    main()

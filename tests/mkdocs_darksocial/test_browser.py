@@ -1,0 +1,75 @@
+"""A built page in real Chromium sends a valid view to the configured collector."""
+
+from __future__ import annotations
+
+import functools
+import json
+import queue
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from darksocial import events
+
+
+class Receiver(ThreadingHTTPServer):
+    """A stand-in collector: records every body it is sent."""
+
+    def __init__(self, port: int):
+        self.bodies: queue.Queue[bytes] = queue.Queue()
+        super().__init__(("127.0.0.1", port), ReceiverHandler)
+
+
+class ReceiverHandler(SimpleHTTPRequestHandler):
+    def do_POST(self):
+        self.server.bodies.put(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, sites):
+    site_port, collector_port = sites.free_port(), sites.free_port()
+    site_url = f"http://127.0.0.1:{site_port}/"
+    site_dir = tmp_path_factory.mktemp("demo-browser") / "site"
+    with sites.environment(DARKSOCIAL_SITE_URL=site_url,
+                           DARKSOCIAL_COLLECTOR=f"http://127.0.0.1:{collector_port}/-/darksocial/collect"):
+        sites.build(sites.DEMO_SITE / "mkdocs.yml", site_dir)
+    files = ThreadingHTTPServer(("127.0.0.1", site_port), functools.partial(QuietFiles, directory=str(site_dir)))
+    receiver = Receiver(collector_port)
+    for server in (files, receiver):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield site_url, receiver, site_dir
+    for server in (files, receiver):
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_built_page_sends_a_valid_view(browser, servers):
+    site_url, receiver, site_dir = servers
+    manifest = json.loads((site_dir / "darksocial-pages.json").read_text(encoding="utf-8"))
+    story = next(page for page in manifest["pages"] if page["url"].endswith("/stories/sqlite-at-the-edge/"))
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(story["url"] + "#ds=.wa")
+        body = receiver.bodies.get(timeout=20)
+        (view,) = events.parse_body(body)
+        assert view.kind == "view" and view.site == "harbour-lane"
+        assert view.url == story["url"]  # the manifest's URL is the one views report: pages join on it
+        assert view.in_channel == "wa" and view.title.startswith("SQLite at the edge")
+        page.wait_for_function("location.hash.length > 4")
+        assert page.url == f"{story['url']}#ds={view.token}"  # the page-view token, ready to be copied
+        assert page.locator("nav.ds-bar").count() == 1
+    finally:
+        context.close()
