@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import random
 import statistics
 import tempfile
@@ -53,11 +54,12 @@ def build(path: Path) -> dict:
     start = today - dt.timedelta(days=DAYS - 1)
     sites = ["blog", "news"]
     stories = [(site, f"https://{site}.example/story-{i}") for site in sites for i in range(STORIES_PER_SITE)]
-    story_weights = [1 / (i + 1) ** 0.8 for i in range(len(stories))]
+    story_weights = list(itertools.accumulate(1 / (i + 1) ** 0.8 for i in range(len(stories))))
     persons = [f"v:visitor{i:07d}" for i in range(40_000)]
-    person_weights = [1 / (i + 1) ** 1.1 for i in range(len(persons))]
+    person_weights = list(itertools.accumulate(1 / (i + 1) ** 1.1 for i in range(len(persons))))
     channels = list(SHARE_CHANNELS)
-    channel_weights = list(SHARE_CHANNELS.values())
+    channel_weights = list(itertools.accumulate(SHARE_CHANNELS.values()))
+    source_weights = list(itertools.accumulate(w[0] for w in OTHER_SOURCES))
 
     def when(lo: dt.datetime) -> dt.datetime:
         span = (today + dt.timedelta(days=1) - lo).total_seconds()
@@ -67,16 +69,16 @@ def build(path: Path) -> dict:
     shares = []
     by_story: dict = {}
     for n in range(SHARES):
-        site, url = rng.choices(stories, story_weights)[0]
+        site, url = rng.choices(stories, cum_weights=story_weights)[0]
         parent = None
         earlier = by_story.get(url)
         if earlier and rng.random() < 0.33:
             parent = rng.choice(earlier[-50:])
         ts = when(parent["ts_obj"] if parent else start)
-        channel = rng.choices(channels, channel_weights)[0]
+        channel = rng.choices(channels, cum_weights=channel_weights)[0]
         share = {
             "token": f"s{n:09d}", "origin": "share", "ts": store.utc_timestamp(ts), "date": ts.date().isoformat(),
-            "site": site, "url": url, "sharer": rng.choices(persons, person_weights)[0], "sharer_name": None,
+            "site": site, "url": url, "sharer": rng.choices(persons, cum_weights=person_weights)[0], "sharer_name": None,
             "sharer_visitor": None, "channel": channel, "medium": CHANNELS[channel].medium, "parent_view": None,
             "parent": parent["token"] if parent else None, "root": parent["root"] if parent else f"s{n:09d}",
             "depth": parent["depth"] + 1 if parent else 1, "clicks": 0, "reach": 0, "reshares": 0,
@@ -100,8 +102,8 @@ def build(path: Path) -> dict:
                        channel=share["channel"], tracked=1, share_token=share["token"], click=1,
                        sharer=share["sharer"], depth=share["depth"], root=share["root"])
         else:
-            _, source, medium, channel, referrer = rng.choices(OTHER_SOURCES, [w[0] for w in OTHER_SOURCES])[0]
-            site, url = rng.choices(stories, story_weights)[0]
+            _, source, medium, channel, referrer = rng.choices(OTHER_SOURCES, cum_weights=source_weights)[0]
+            site, url = rng.choices(stories, cum_weights=story_weights)[0]
             ts = when(start)
             row.update(site=site, url=url, source=source, medium=medium, channel=channel, referrer_host=referrer,
                        estimated=int(source == "dark_estimated"))

@@ -22,12 +22,14 @@ How a token is resolved (DESIGN.md, Attribution):
 
 from __future__ import annotations
 
+import gc
 import math
 import sqlite3
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import NamedTuple
 
 from . import referrers, tables
@@ -72,12 +74,10 @@ class Link(NamedTuple):
     created: str | None
 
 
-_VIEW_SQL = ("SELECT token, ts, site, url, title, visitor, referrer_host, in_token, in_channel, in_app, browser, "
-             "device FROM events WHERE kind = 'view' AND token IS NOT NULL")
+_VIEW_COLUMNS = ("token, ts, site, url, title, visitor, referrer_host, in_token, in_channel, in_app, browser, "
+                 "device")
+_VIEW_SQL = f"SELECT {_VIEW_COLUMNS} FROM events WHERE kind = 'view' AND token IS NOT NULL"
 _SHARE_SQL = "SELECT token, ts, site, url, visitor, parent, channel FROM events WHERE kind = 'share'"
-_ALL_SQL = ("SELECT kind, token, ts, site, url, title, visitor, referrer_host, in_token, in_channel, in_app, browser, "
-            "device, parent, channel, external_id, name, goal FROM events")
-_FIRST_VIEW_SQL = "SELECT visitor, ts, token FROM events WHERE kind = 'view' AND token IS NOT NULL"
 _LINK_SQL = "SELECT token, site, name, url, channel, created FROM links"
 
 
@@ -148,15 +148,6 @@ class World:
     links: dict = field(default_factory=dict)  # token → Link
     identities: dict = field(default_factory=dict)  # visitor → (external_id, name)
     goals: dict = field(default_factory=dict)  # visitor → number of distinct goals
-    first_view: dict = field(default_factory=dict)  # visitor → token of their first view
-
-    def add_first_views(self, rows: Iterable[tuple]) -> None:
-        best: dict = {}
-        for visitor, ts, token in rows:
-            key = (ts, token)
-            if visitor is not None and (visitor not in best or key < best[visitor]):
-                best[visitor] = key
-        self.first_view.update({v: key[1] for v, key in best.items()})
 
 
 def resolve_shares(world: World, tokens: Iterable[str] | None = None) -> dict[str, Share]:
@@ -237,42 +228,105 @@ def click_channel(view: View, share: Share | None) -> str:
     return "ab"
 
 
-def visit_row(view: View, share: Share | None, world: World) -> tuple:
-    """One `visits` row (columns in tables.VISITS order)."""
-    ids = world.identities
-    source = medium = channel = campaign = sharer = sharer_name = depth = root = None
-    tracked = estimated = click = 0
-    if share is not None and not is_self_click(view, share, ids):
-        click = tracked = 1
-        source = "share"
-        channel = click_channel(view, share)
-        medium = channel_medium(channel)
-        sharer, sharer_name, depth, root = share.sharer, share.sharer_name, share.depth, share.root
-    elif share is None and view.in_channel:  # "#ds=.<code>": a server-rendered link, sharer unknown
-        tracked = 1
-        source, channel = "share", view.in_channel
-        medium = channel_medium(channel)
+def _medium_case(expr: str) -> str:
+    whens = " ".join(f"WHEN '{code}' THEN '{ch.medium}'" for code, ch in CHANNELS.items())
+    return f"CASE {expr} {whens} ELSE 'open' END"  # a referrer host: the link was posted somewhere public
+
+
+# One `visits` row per page view, computed by SQLite (a million rows would take seconds more in Python).
+# The rules, in order: a click on a share (not the sharer's own view) is tracked and credited; a bare channel code
+# ("#ds=.wa", no-JS share link) is tracked without a sharer; anything else is classified by campaign parameters and
+# referrer, and a visitor's first view with no referrer on a deep page is estimated dark social.
+_VISITS_SQL = f"""
+INSERT INTO visits
+SELECT token, ts, substr(ts, 1, 10), site, url, title, visitor, person,
+    CASE WHEN is_click OR bare_code THEN 'share'
+         WHEN source = 'none' THEN (CASE WHEN is_first AND NOT home THEN 'dark_estimated' ELSE 'direct' END)
+         ELSE source END,
+    CASE WHEN is_click THEN {_medium_case("click_channel")}
+         WHEN bare_code THEN {_medium_case("in_channel")}
+         WHEN source = 'none' THEN (CASE WHEN is_first AND NOT home THEN 'dark' ELSE 'direct' END)
+         ELSE class_medium END,
+    CASE WHEN is_click THEN click_channel WHEN bare_code THEN in_channel ELSE class_channel END,
+    CASE WHEN is_click OR bare_code THEN 1 ELSE 0 END,
+    CASE WHEN NOT is_click AND NOT bare_code AND source = 'none' AND is_first AND NOT home THEN 1 ELSE 0 END,
+    CASE WHEN is_click OR bare_code THEN NULL ELSE campaign END,
+    referrer_host, in_app, browser, device, in_token, is_click,
+    CASE WHEN is_click THEN sharer END, CASE WHEN is_click THEN sharer_name END,
+    CASE WHEN is_click THEN depth END, CASE WHEN is_click THEN root END
+FROM (
+    SELECT e.token, e.ts, e.site, e.url, e.title, e.visitor, e.referrer_host, e.in_app, e.browser, e.device,
+        e.in_token, e.in_channel, e.person, s.sharer, s.sharer_name, s.depth, s.root,
+        (s.token IS NOT NULL AND NOT COALESCE(s.sharer_visitor IS NOT NULL AND e.visitor IS NOT NULL
+            AND (e.visitor = s.sharer_visitor OR e.person = s.sharer), 0)) AS is_click,
+        (e.in_token IS NULL AND e.in_channel IS NOT NULL) AS bare_code,
+        CASE WHEN s.origin = 'share' THEN s.channel
+             ELSE COALESCE(l.channel, e.in_channel, c.host_channel, 'ab') END AS click_channel,
+        f.token IS NOT NULL AS is_first, c.home, c.source, c.medium AS class_medium, c.channel AS class_channel,
+        c.campaign
+    FROM (SELECT e.*, CASE WHEN e.visitor IS NULL THEN NULL WHEN i.external_id IS NOT NULL
+                           THEN 'x:' || i.external_id ELSE 'v:' || e.visitor END AS person
+          FROM events e LEFT JOIN _ds_identities i ON i.visitor = e.visitor
+          WHERE e.kind = 'view' AND e.token IS NOT NULL AND e.id NOT IN (SELECT id FROM temp.losers) {{scope}}) e
+    LEFT JOIN shares s ON s.token = e.in_token
+    LEFT JOIN links l ON l.token = e.in_token AND s.origin = 'link'
+    LEFT JOIN temp.classes c ON c.host = COALESCE(e.referrer_host, '') AND c.url = e.url
+    LEFT JOIN temp.first_views f ON f.token = e.token
+) {{order}}
+"""
+
+
+def _classes_row(host: str, url: str) -> tuple:
+    source, channel = referrers.classify(host or None, url)
+    campaign = None
+    if source == "campaign":
+        campaign, medium = referrers.campaign(url)[1], "campaign"
+    elif source == "social":
+        medium = channel_medium(channel) if channel in CHANNELS else "open"
+    elif source == "none":
+        medium = None
     else:
-        source, channel = referrers.classify(view.referrer_host, view.url)
-        if source == "campaign":
-            campaign = referrers.campaign(view.url)[1]
-            medium = "campaign"
-        elif source == "social":
-            medium = channel_medium(channel) if channel in CHANNELS else "open"
-        elif source == "none":
-            first = world.first_view.get(view.visitor) == view.token
-            if first and not referrers.is_home(view.url):
-                source, medium, estimated = "dark_estimated", "dark", 1
-            else:
-                source = medium = "direct"
-        else:
-            medium = source
-    return (
-        view.token, view.ts, view.ts[:10], view.site, view.url, view.title, view.visitor,
-        person_of(view.visitor, ids), source, medium, channel, tracked, estimated, campaign,
-        view.referrer_host, view.in_app, view.browser, view.device, view.in_token, click, sharer, sharer_name,
-        depth, root,
-    )
+        medium = source
+    host_channel = referrers.channel_for_host(host) if host else None
+    return (host, url, source, medium, channel, campaign, int(referrers.is_home(url)), host_channel)
+
+
+def write_visits(conn, scope: str = "") -> None:
+    """Insert the `visits` rows of every view (``scope`` empty) or of the views in temp.wanted (``scope`` =
+    "wanted"). The shares table must be up to date for the tokens these views carry."""
+    within = "AND e.token IN (SELECT token FROM temp.wanted)" if scope else ""
+    within_plain = "AND token IN (SELECT token FROM temp.wanted)" if scope else ""
+    for name, columns in (("classes", "host TEXT, url TEXT, source TEXT, medium TEXT, channel TEXT, campaign TEXT, "
+                                      "home INTEGER, host_channel TEXT, PRIMARY KEY (host, url)"),
+                          ("first_views", "token TEXT PRIMARY KEY"), ("losers", "id INTEGER PRIMARY KEY")):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        conn.execute(f"CREATE TEMP TABLE {name} ({columns})")
+    events = "events" if scope else "events NOT INDEXED"
+    pairs = conn.execute(f"SELECT DISTINCT COALESCE(referrer_host, ''), url FROM {events} "
+                         f"WHERE kind = 'view' AND token IS NOT NULL {within_plain}").fetchall()
+    conn.executemany("INSERT OR IGNORE INTO temp.classes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     [_classes_row(host, url) for host, url in pairs])
+    # A visitor's first view: the smallest (time, token). ts is fixed-width ISO-8601, so strings compare as times.
+    visitors = (f"AND visitor IN (SELECT visitor FROM events WHERE kind = 'view' {within_plain})" if scope else "")
+    conn.execute(f"""
+        INSERT OR IGNORE INTO temp.first_views
+        SELECT substr(m, instr(m, char(1)) + 1) FROM (
+            SELECT MIN(ts || char(1) || token) AS m FROM events {"" if scope else "NOT INDEXED"}
+            WHERE kind = 'view' AND token IS NOT NULL AND visitor IS NOT NULL {visitors} GROUP BY visitor)""")
+    # The same page-view token sent twice (a retried beacon): keep the copy that sorts first by content.
+    duplicates = conn.execute(f"""
+        SELECT id, {_VIEW_COLUMNS} FROM events WHERE kind = 'view' AND token IN (
+            SELECT token FROM events WHERE token IS NOT NULL {within_plain}
+            GROUP BY token HAVING COUNT(*) > 1)""").fetchall()
+    keep: dict = {}
+    for row in duplicates:
+        best = keep.get(row[1])
+        if best is None or _sort_key((row[2], *row[1:])) < _sort_key((best[2], *best[1:])):
+            keep[row[1]] = row
+    conn.executemany("INSERT INTO temp.losers VALUES (?)",
+                     [(row[0],) for row in duplicates if keep[row[1]][0] != row[0]])
+    # In token order the primary-key B-tree grows at its right edge instead of splitting pages all over it.
+    conn.execute(_VISITS_SQL.format(scope=within, order="" if scope else "ORDER BY token"))
 
 
 def cascade_rows(shares: dict[str, Share], world: World, roots: Iterable[str]):
@@ -398,8 +452,8 @@ def _set_state(conn, key: str, value: int) -> None:
 def _insert(conn, table: tables.Table, rows: list[tuple]) -> None:
     if rows:
         # In primary-key order, the B-tree grows at its right edge instead of splitting pages all over.
-        key = [table.column_names().index(c) for c in table.pk]
-        rows = sorted(rows, key=lambda r: tuple("" if r[i] is None else r[i] for i in key))
+        # Primary-key columns are never NULL here, so the rows compare directly.
+        rows = sorted(rows, key=itemgetter(*[table.column_names().index(c) for c in table.pk]))
         marks = ",".join("?" * len(table.columns))
         conn.executemany(f"INSERT OR REPLACE INTO [{table.name}] VALUES ({marks})", rows)
 
@@ -452,18 +506,28 @@ def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DE
     conn = getattr(db, "conn", db)
     say = progress or (lambda message: None)
     tables.create_all(conn)
-    conn.execute("PRAGMA cache_size = -131072")  # 128 MiB: the index-heavy writes thrash the 2 MiB default
+    conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: the index-heavy writes thrash the 2 MiB default
     started = time.perf_counter()
     high = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
     links_high = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM links").fetchone()[0]
     done = _state(conn, "events_id")
     links_done = _state(conn, "links_rowid")
-    if full or (done == 0 and links_done == 0):
-        stats = _full(conn, say, tiers)
-    elif high == done and links_high == links_done:
+    if not full and (done or links_done) and high == done and links_high == links_done:
         return {"events": 0, "seconds": 0.0, "mode": "up to date"}
-    else:
-        stats = _incremental(conn, done, links_done, say, tiers)
+    # Millions of small tuples and no reference cycles: the cyclic GC would rescan them again and again.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if full or (done == 0 and links_done == 0):
+            stats = _full(conn, say, tiers)
+        else:
+            stats = _incremental(conn, done, links_done, say, tiers)
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     _set_state(conn, "events_id", high)
     _set_state(conn, "links_rowid", links_high)
     conn.commit()
@@ -480,54 +544,43 @@ def _full(conn, say: Progress, tiers) -> dict:
         f"({','.join('?' * len(tables.ANALYST_TABLES))})", [t.name for t in tables.ANALYST_TABLES])]
     for name in dropped:
         conn.execute(f"DROP INDEX [{name}]")
-    # One pass over the events: a full table scan per kind would read the table four times.
-    view_rows, share_rows_raw, identify_rows, goal_pairs = [], [], [], set()
-    for row in conn.execute(_ALL_SQL):
-        kind = row[0]
-        if kind == "view":
-            if row[1] is not None:
-                view_rows.append(row[1:13])
-        elif kind == "share":
-            share_rows_raw.append((row[1], row[2], row[3], row[4], row[6], row[13], row[14]))
-        elif kind == "identify":
-            if row[6] is not None:
-                identify_rows.append((row[6], row[15], row[16], row[2]))
-        elif kind == "goal" and row[6] is not None and row[17] is not None:
-            goal_pairs.add((row[6], row[17]))
     conn.execute("DELETE FROM _ds_goals")
-    _insert(conn, tables.GOALS, sorted(goal_pairs))
-    conn.execute("DELETE FROM _ds_identities")
-    _insert(conn, tables.IDENTITIES, _latest_identities(identify_rows))
-    world = World()
-    world.identities = {r[0]: (r[1], r[2]) for r in conn.execute(
-        "SELECT visitor, external_id, name FROM _ds_identities")}
-    world.goals = dict(Counter(visitor for visitor, _ in goal_pairs))
-    _keep_first(view_rows, world.views, View._make)
-    _keep_first(share_rows_raw, world.share_events, ShareEvent._make)
-    del view_rows, share_rows_raw
+    conn.execute("INSERT OR IGNORE INTO _ds_goals SELECT DISTINCT visitor, goal FROM events "
+                 "WHERE kind = 'goal' AND visitor IS NOT NULL AND goal IS NOT NULL")
+    _update_identities(conn, None)
+    world = _load_world(conn, None, None)
+    # Python only needs the views that carry a token (clicks) and the page views shares were made from.
+    # NOT INDEXED: reading a third of a big table through an index is random access; a scan is sequential.
+    scan = _VIEW_SQL.replace("FROM events", "FROM events NOT INDEXED")
+    _keep_first(conn.execute(scan + " AND in_token IS NOT NULL"), world.views, View._make)
+    _keep_first(conn.execute(_SHARE_SQL), world.share_events, ShareEvent._make)
     world.links = {r[0]: Link._make(r) for r in conn.execute(_LINK_SQL)}
-    world.add_first_views((v.visitor, v.ts, v.token) for v in world.views.values())
-    say(f"resolving {len(world.share_events):,} share events and {len(world.views):,} page views")
+    wanted = {e.parent for e in world.share_events.values() if e.parent} | {
+        v.in_token for v in world.views.values()}
+    conn.execute("DROP TABLE IF EXISTS temp.wanted")
+    conn.execute("CREATE TEMP TABLE wanted (token TEXT PRIMARY KEY)")
+    conn.executemany("INSERT OR IGNORE INTO temp.wanted VALUES (?)", [(t,) for t in wanted - set(world.views)])
+    _keep_first(conn.execute(scan + " AND token IN (SELECT token FROM temp.wanted)"), world.views, View._make)
+    say(f"resolving {len(world.share_events):,} share events and {len(world.views):,} page views with tokens")
     shares = resolve_shares(world)
     attach_clicks(shares, world.views.values(), world)
     share_rows, cascade_rows_, influence = cascade_rows(shares, world, {s.root for s in shares.values()})
-    say(f"writing {len(world.views):,} visits, {len(share_rows):,} shares, {len(cascade_rows_):,} cascades")
+    say(f"writing {len(share_rows):,} shares, {len(cascade_rows_):,} cascades and the visits")
     for table in (tables.VISITS, tables.SHARES, tables.CASCADES, tables.INFLUENCE):
         conn.execute(f"DELETE FROM [{table.name}]")
-    visit_rows = [visit_row(v, shares.get(v.in_token) if v.in_token else None, world)
-                  for v in world.views.values()]
-    _insert(conn, tables.VISITS, visit_rows)
     _insert(conn, tables.SHARES, share_rows)
     _insert(conn, tables.CASCADES, cascade_rows_)
     _insert(conn, tables.INFLUENCE, influence)
+    write_visits(conn)
     say("indexing")
     for table in tables.ANALYST_TABLES:
         for sql in tables.create_sql(table)[1:]:
             conn.execute(sql)
     say("aggregating influencers, stories, channels and daily rollups")
-    _aggregate(conn, None, tiers, (visit_rows, share_rows, cascade_rows_, influence, world.goals))
+    _aggregate(conn, None, tiers)
     events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-    return {"mode": "full", "events": events, "visits": len(world.views), "shares": len(share_rows)}
+    visits = conn.execute("SELECT COUNT(*) FROM visits").fetchone()[0]
+    return {"mode": "full", "events": events, "visits": visits, "shares": len(share_rows)}
 
 
 def _scalars(conn, sql: str, column: str, values) -> set:
@@ -606,72 +659,55 @@ def _incremental(conn, done: int, links_done: int, say: Progress, tiers) -> dict
     # Views to (re)classify: new ones, every view of a visitor with a new view (first view may move),
     # views of people whose identity changed, and every view carrying a token of a rebuilt cascade.
     reclass_visitors = view_visitors | changed_ids
-    visitor_views = _where_in(conn, _FIRST_VIEW_SQL, "visitor",
-                              reclass_visitors)
-    world.add_first_views(visitor_views)
-    wanted_views = {r[2] for r in visitor_views} | new_view_tokens
+    wanted_views = {r[0] for r in _where_in(
+        conn, "SELECT token FROM events WHERE kind = 'view' AND token IS NOT NULL", "visitor", reclass_visitors)}
+    wanted_views |= new_view_tokens
     wanted_views |= {v.token for v in world.views.values() if v.in_token in share_tokens}
-    _keep_first(_where_in(conn, _VIEW_SQL, "token", wanted_views - set(world.views)), world.views, View._make)
     involved = {v.visitor for v in world.views.values()} | {e.visitor for e in world.share_events.values()}
     involved.discard(None)
     loaded = _load_world(conn, involved, involved)
     world.identities, world.goals = loaded.identities, loaded.goals
-    missing_first = {v.visitor for v in world.views.values() if v.visitor not in world.first_view} - {None}
-    world.add_first_views(_where_in(conn, _FIRST_VIEW_SQL, "visitor",
-                                    missing_first))
 
     shares = resolve_shares(world, share_tokens)
     attach_clicks(shares, [v for v in world.views.values() if v.in_token in shares], world)
     new_roots = {s.root for s in shares.values()}
     share_rows, cascade_rows_, influence = cascade_rows(shares, world, new_roots)
-    # Views outside the rebuilt cascades keep their share as the shares table has it.
-    outside = {v.in_token for v in world.views.values() if v.in_token and v.in_token not in shares}
-    stored = _stored_shares(conn, outside, world)
-    visit_rows = []
-    for view in world.views.values():
-        if view.token in wanted_views or view.in_token in shares:
-            share = shares.get(view.in_token) or stored.get(view.in_token) if view.in_token else None
-            visit_rows.append(visit_row(view, share, world))
-    say(f"rebuilding {len(cascade_rows_):,} cascades and {len(visit_rows):,} visits")
+    say(f"rebuilding {len(cascade_rows_):,} cascades and {len(wanted_views):,} visits")
 
     # Scope of the rollups: everything the old and the new rows touch.
     old_roots = seen_roots | _scalars(conn, "SELECT root FROM shares", "token", share_tokens)
-    visit_tokens = [r[0] for r in visit_rows]
+    conn.execute("DROP TABLE IF EXISTS temp.wanted")
+    conn.execute("CREATE TEMP TABLE wanted (token TEXT PRIMARY KEY)")
+    conn.executemany("INSERT INTO temp.wanted VALUES (?)", [(t,) for t in wanted_views])
     scope_persons, scope_pages, scope_dates = set(), set(), set()
-    for sharer, site, url, date in _where_in(conn, "SELECT sharer, site, url, date FROM shares", "root",
-                                             old_roots | new_roots):
-        scope_persons.add(sharer)
-        scope_pages.add((site, url))
-        scope_dates.add(date)
-    for sharer, site, url, date in _where_in(conn, "SELECT sharer, site, url, date FROM visits", "token",
-                                             visit_tokens):
-        scope_persons.add(sharer)
-        scope_pages.add((site, url))
-        scope_dates.add(date)
+
+    def collect(rows):
+        for sharer, site, url, date in rows:
+            scope_persons.add(sharer)
+            scope_pages.add((site, url))
+            scope_dates.add(date)
+
+    visits_in_scope = "SELECT sharer, site, url, date FROM visits WHERE token IN (SELECT token FROM temp.wanted)"
+    collect(_where_in(conn, "SELECT sharer, site, url, date FROM shares", "root", old_roots | new_roots))
+    collect(conn.execute(visits_in_scope).fetchall())
     scope_persons |= _scalars(conn, "SELECT person FROM _ds_influence", "root", old_roots | new_roots)
     for table, column, keys in ((tables.SHARES, "root", old_roots | new_roots),
                                 (tables.CASCADES, "root", old_roots | new_roots),
-                                (tables.INFLUENCE, "root", old_roots | new_roots),
-                                (tables.VISITS, "token", visit_tokens)):
+                                (tables.INFLUENCE, "root", old_roots | new_roots)):
         for chunk in _chunks(keys):
             conn.execute(f"DELETE FROM [{table.name}] WHERE {column} IN ({','.join('?' * len(chunk))})", chunk)
-    _insert(conn, tables.VISITS, visit_rows)
+    conn.execute("DELETE FROM visits WHERE token IN (SELECT token FROM temp.wanted)")
     _insert(conn, tables.SHARES, share_rows)
     _insert(conn, tables.CASCADES, cascade_rows_)
     _insert(conn, tables.INFLUENCE, influence)
-    for row in share_rows:
-        scope_persons.add(row[6])
-        scope_pages.add((row[4], row[5]))
-        scope_dates.add(row[3])
-    for row in visit_rows:
-        scope_persons.add(row[20])
-        scope_pages.add((row[3], row[4]))
-        scope_dates.add(row[2])
+    write_visits(conn, "wanted")
+    collect((row[S["sharer"]], row[S["site"]], row[S["url"]], row[S["date"]]) for row in share_rows)
+    collect(conn.execute(visits_in_scope).fetchall())
     scope_persons |= {row[1] for row in influence}
     scope_pages |= {(row[1], row[2]) for row in cascade_rows_}
     say("aggregating influencers, stories, channels and daily rollups")
     _aggregate(conn, (scope_persons - {None}, scope_pages - {(None, None)}, scope_dates - {None}), tiers)
-    return {"mode": "incremental", "events": len(new), "visits": len(visit_rows), "shares": len(share_rows)}
+    return {"mode": "incremental", "events": len(new), "visits": len(wanted_views), "shares": len(share_rows)}
 
 
 def _load_tokens(conn, world: World, batch: set) -> None:
@@ -679,33 +715,31 @@ def _load_tokens(conn, world: World, batch: set) -> None:
     world.links.update({r[0]: Link._make(r) for r in _where_in(conn, _LINK_SQL, "token", batch)})
 
 
-def _stored_shares(conn, tokens: set, world: World) -> dict[str, Share]:
-    out = {}
-    sql = "SELECT token, origin, sharer_visitor, sharer, sharer_name, channel, root, depth FROM shares"
-    for token, origin, sv, sharer, name, channel, root, depth in _where_in(conn, sql, "token", tokens):
-        share = Share(token, origin, None, None, None, sv, sharer, name,
-                      channel if origin in ("share", "link") else None, None, root=root, depth=depth)
-        out[token] = share  # a sharer whose identity changed has their cascades rebuilt, so never lands here
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Rollups: the same SQL for a full rebuild (scope None) and an incremental one (scope = keys to redo).
 
 
-V = {name: i for i, name in enumerate(tables.VISITS.column_names())}
+# The visits columns the rollups read (a million rows: read only these).
+_AGG_VISIT_COLUMNS = ("token", "ts", "date", "site", "url", "title", "visitor", "medium", "channel", "tracked",
+                      "estimated", "click", "sharer")
+_AGG_VISITS = f"SELECT {', '.join(_AGG_VISIT_COLUMNS)} FROM visits"
+V = {name: i for i, name in enumerate(_AGG_VISIT_COLUMNS)}
 S = {name: i for i, name in enumerate(tables.SHARES.column_names())}
 C = {name: i for i, name in enumerate(tables.CASCADES.column_names())}
 
 
-def _aggregate(conn, scope, tiers, rows=None) -> None:
+def _aggregate(conn, scope, tiers) -> None:
     """Rebuild influencers, stories and daily for ``scope`` (persons, pages, dates; None = everything), then channels.
 
-    A full rebuild passes the rows it just wrote (``rows``: visits, shares, cascades, influence, goals); an
-    incremental one reads the rows of its scope back. Either way the same functions compute the rollups.
+    A full rebuild reads every row back; an incremental one only the rows of its scope. Either way the same
+    functions compute the rollups.
     """
     if scope is None:
-        visits, shares, cascades, influence, goals = rows
+        visits = conn.execute(_AGG_VISITS).fetchall()
+        shares = conn.execute("SELECT * FROM shares").fetchall()
+        cascades = conn.execute("SELECT * FROM cascades").fetchall()
+        influence = conn.execute("SELECT * FROM _ds_influence").fetchall()
+        goals = dict(conn.execute("SELECT visitor, COUNT(*) FROM _ds_goals GROUP BY visitor").fetchall())
         for name in ("influencers", "stories", "daily"):
             conn.execute(f"DELETE FROM {name}")
         _insert(conn, tables.INFLUENCERS, influencer_rows(shares, [v for v in visits if v[V["click"]]], influence,
@@ -734,17 +768,17 @@ def _aggregate(conn, scope, tiers, rows=None) -> None:
                                {r[2] for r in influence}, " GROUP BY visitor"))
         _insert(conn, tables.INFLUENCERS, influencer_rows(
             conn.execute(f"SELECT * FROM shares WHERE {by_person}").fetchall(),
-            conn.execute(f"SELECT * FROM visits WHERE click = 1 AND {by_person}").fetchall(),
+            conn.execute(f"{_AGG_VISITS} WHERE click = 1 AND {by_person}").fetchall(),
             influence, goals, tiers))
         by_page = "(site, url) IN (SELECT site, url FROM temp.scope_pages)"
         _insert(conn, tables.STORIES, story_rows(
-            conn.execute(f"SELECT * FROM visits WHERE {by_page}").fetchall(),
+            conn.execute(f"{_AGG_VISITS} WHERE {by_page}").fetchall(),
             conn.execute(f"SELECT * FROM shares WHERE {by_page}").fetchall(),
             conn.execute(f"SELECT * FROM cascades WHERE {by_page}").fetchall(),
             _page_titles(conn, by_page)))
         by_date = "date IN (SELECT date FROM temp.scope_dates)"
         _insert(conn, tables.DAILY, daily_rows(
-            conn.execute(f"SELECT * FROM visits WHERE {by_date}").fetchall(),
+            conn.execute(f"{_AGG_VISITS} WHERE {by_date}").fetchall(),
             conn.execute(f"SELECT * FROM shares WHERE {by_date}").fetchall()))
     # The score is relative to the best story, so every story's score is refreshed (the table is small).
     conn.execute("""
@@ -760,36 +794,39 @@ def _tier(reach: int, tiers) -> str:
     return tiers[-1][1]
 
 
-def _top(counts: dict) -> str | None:
-    """The key with the most clicks, then the most shares, then the smallest."""
-    return min(counts, key=lambda k: (-counts[k][0], -counts[k][1], k)) if counts else None
-
-
 def influencer_rows(shares, clicks, influence, goals: dict, tiers) -> list[tuple]:
     """`influencers` rows from the people's share rows, their click visits and the influence pairs."""
     people: dict = {}
+    tops: dict = {"channel": defaultdict(lambda: [0, 0]), "url": defaultdict(lambda: [0, 0])}
+    i_sharer, i_name, i_ts, i_clicks, i_reshares = S["sharer"], S["sharer_name"], S["ts"], S["clicks"], S["reshares"]
     for row in shares:
-        person = row[S["sharer"]]
+        person = row[i_sharer]
         if person is None:
             continue
         p = people.get(person)
         if p is None:
-            p = people[person] = {"name": None, "shares": 0, "clicks": 0, "reshares": 0, "first": None,
-                                  "last": None, "channels": defaultdict(lambda: [0, 0]),
-                                  "stories": defaultdict(lambda: [0, 0])}
-        name, ts = row[S["sharer_name"]], row[S["ts"]]
-        if name is not None and (p["name"] is None or name > p["name"]):
-            p["name"] = name
-        p["shares"] += 1
-        p["clicks"] += row[S["clicks"]]
-        p["reshares"] += row[S["reshares"]]
+            p = people[person] = [None, 0, 0, 0, None, None]  # name, shares, clicks, re-shares, first, last
+        name, ts, clicks_ = row[i_name], row[i_ts], row[i_clicks]
+        if name is not None and (p[0] is None or name > p[0]):
+            p[0] = name
+        p[1] += 1
+        p[2] += clicks_
+        p[3] += row[i_reshares]
         if ts is not None:
-            p["first"] = ts if p["first"] is None else min(p["first"], ts)
-            p["last"] = ts if p["last"] is None else max(p["last"], ts)
-        for key, value in (("channels", row[S["channel"]]), ("stories", row[S["url"]])):
+            p[4] = ts if p[4] is None else min(p[4], ts)
+            p[5] = ts if p[5] is None else max(p[5], ts)
+        for column, counts in tops.items():
+            value = row[S[column]]
             if value is not None:
-                p[key][value][0] += row[S["clicks"]]
-                p[key][value][1] += 1
+                entry = counts[(person, value)]
+                entry[0] += clicks_
+                entry[1] += 1
+    best: dict = {"channel": {}, "url": {}}
+    for column, counts in tops.items():
+        for (person, value), (clicks_, n) in counts.items():
+            key = (-clicks_, -n, value)
+            if person not in best[column] or key < best[column][person]:
+                best[column][person] = key
     reach: dict = defaultdict(set)
     for row in clicks:
         reach[row[V["sharer"]]].add(row[V["visitor"]])
@@ -799,13 +836,13 @@ def influencer_rows(shares, clicks, influence, goals: dict, tiers) -> list[tuple
     kinds = {"v": "visitor", "x": "identified", "a": "ambassador"}
     out = []
     for person in sorted(people):
-        p = people[person]
+        name, n_shares, clicks_, reshares, first, last = people[person]
         r = len(reach.get(person, ()))
         downstream = below.get(person, set())
-        out.append((person, p["name"], kinds.get(person[:1], "visitor"), p["shares"], p["clicks"], r, p["reshares"],
-                    len(downstream), sum(goals.get(v, 0) for v in downstream),
-                    round(p["clicks"] / p["shares"], 4), _top(p["channels"]), _top(p["stories"]), _tier(r, tiers),
-                    p["first"], p["last"]))
+        top_channel, top_story = (best[c][person][2] if person in best[c] else None for c in ("channel", "url"))
+        out.append((person, name, kinds.get(person[:1], "visitor"), n_shares, clicks_, r, reshares, len(downstream),
+                    sum(goals.get(v, 0) for v in downstream), round(clicks_ / n_shares, 4), top_channel, top_story,
+                    _tier(r, tiers), first, last))
     return out
 
 

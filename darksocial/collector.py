@@ -32,6 +32,8 @@ Never the IP, never the user-agent string.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime as dt
 import json
 import sqlite3
@@ -118,6 +120,9 @@ class Collector:
         return Result(204, f"stored {stored} event(s)", stored)
 
     async def ingest_async(self, body: bytes, **request) -> Result:
+        now = self._clock()
+        if privacy.salt_day(now) not in self._salts:  # fetched without blocking the event loop (the writer may be busy)
+            await asyncio.wrap_future(self._fetch_salt(now))
         outcome = self.check(body, **request)
         if isinstance(outcome, Result):
             return outcome
@@ -132,7 +137,7 @@ class Collector:
               dnt: str | None = None, gpc: str | None = None) -> Result | list[tuple]:
         """Every step short of the write: a :class:`Result` to answer with, or the rows to store."""
         limit = events.MAX_BODY_BYTES
-        declared = _int_or_none(content_length)
+        declared = _declared_length(content_length)
         if (declared is not None and declared > limit) or len(body) > limit:
             return Result(413, f"body over the limit of {limit} bytes: send fewer events per request")
         media_type = (content_type or "").split(";")[0].strip().lower()
@@ -195,18 +200,27 @@ class Collector:
     def _salt(self, now: dt.datetime) -> str:
         day = privacy.salt_day(now)
         salt = self._salts.get(day)
-        if salt is None:
-            # Once a day per process: a short blocking write through the writer, so every process agrees.
-            salt = self.writer.call(lambda conn: store.day_salt(conn, now)).result()
-            self._salts = {day: salt}
-        return salt
+        return salt if salt is not None else self._fetch_salt(now).result()
+
+    def _fetch_salt(self, now: dt.datetime) -> concurrent.futures.Future:
+        """The salt of ``now``'s day, through the writer (created on first use, shared by every process), cached."""
+
+        def fetch(conn):
+            salt = store.day_salt(conn, now)
+            self._salts = {privacy.salt_day(now): salt}
+            return salt
+
+        return self.writer.call(fetch)
 
 
-def _int_or_none(value: str | int | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
+def _declared_length(value: str | int | None) -> int | None:
+    """Content-Length as sent: None when absent or not a number; an absurdly long one stays over any limit."""
+    if value is None or isinstance(value, int):
+        return value
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()):
         return None
+    return int(value) if len(value) <= 12 else 10**12
 
 
 def _unavailable(exc: Exception) -> Result:

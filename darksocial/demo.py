@@ -56,10 +56,9 @@ def port_or_free(port: int) -> int:
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
-            return port
         except OSError:
             sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
+        return sock.getsockname()[1]
 
 
 def build_site(workdir: Path, site_url: str, collector_url: str) -> Path:
@@ -184,7 +183,7 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
     workdir.mkdir(parents=True, exist_ok=True)
     site_port = port_or_free(site_port)
     reports_port = port_or_free(reports_port)
-    if reports_port == site_port:
+    while reports_port == site_port:
         reports_port = port_or_free(0)
     site_url = f"http://127.0.0.1:{site_port}/"
     reports_url = f"http://127.0.0.1:{reports_port}/"

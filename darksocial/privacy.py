@@ -25,7 +25,7 @@ def new_salt() -> str:
 
 def salt_day(now: dt.datetime) -> str:
     """The UTC day a salt belongs to, 'YYYY-MM-DD'."""
-    return now.astimezone(dt.timezone.utc).strftime("%Y-%m-%d")
+    return now.astimezone(dt.timezone.utc).date().isoformat()
 
 
 def oldest_day_to_keep(now: dt.datetime) -> str:

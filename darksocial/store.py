@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import functools
 import hashlib
 import json
+import logging
 import queue
 import sqlite3
 import threading
@@ -29,6 +31,8 @@ import sqlite_utils
 
 from . import privacy
 
+log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 30_000
 MAX_BATCH_ROWS = 2_000
 
@@ -37,14 +41,15 @@ EVENT_COLUMNS = (
     "ts", "kind", "site", "visitor", "url", "token", "referrer_host", "in_token", "in_channel", "title",
     "parent", "channel", "external_id", "name", "goal", "value", "browser", "device", "in_app",
 )
-_INSERT_EVENT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
-# A whole batch in one statement: one JSON parameter, one sqlite3_step. executemany would release and retake the
-# GIL once per row, and each retake can wait for the event loop's thread to reach a switch point.
-_INSERT_EVENTS_JSON = (
-    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
-    f"SELECT {', '.join(f'json_extract(value, {chr(39)}$[{i}]{chr(39)})' for i in range(len(EVENT_COLUMNS)))} "
-    "FROM json_each(?) ORDER BY key"
-)
+# Rows per INSERT statement: a batch goes in as few statements as possible (see Writer._transaction).
+ROWS_PER_STATEMENT = 500  # x 19 columns, well under SQLite's 32766 bound parameters
+
+
+@functools.lru_cache(maxsize=ROWS_PER_STATEMENT)
+def _insert_events_sql(rows: int) -> str:
+    values = "(" + ", ".join("?" * len(EVENT_COLUMNS)) + ")"
+    return f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES " + ", ".join([values] * rows)
+
 
 migrations = sqlite_utils.Migrations("darksocial")
 
@@ -232,7 +237,10 @@ class Writer:
             for job in batch:
                 if job.loop is None:
                     job.future.set_running_or_notify_cancel()
-            _settle(self._execute(batch))
+            try:
+                _settle(self._execute(batch))
+            except Exception:  # a bug: log it, but never leave the thread dead and submitters waiting forever
+                log.exception("darksocial writer: unexpected error settling a batch")
             if stop:
                 return
 
@@ -252,8 +260,11 @@ class Writer:
         try:
             results = [job.fn(conn) if job.fn is not None else len(job.rows) for job in batch]
             rows = [row for job in batch if job.fn is None for row in job.rows]
-            if rows:
-                conn.execute(_INSERT_EVENTS_JSON, (json.dumps(rows, ensure_ascii=False, allow_nan=False),))
+            # One multi-row INSERT rather than executemany: executemany releases and retakes the GIL for every
+            # row, and under load each retake waits for the event loop's thread to reach a switch point.
+            for start in range(0, len(rows), ROWS_PER_STATEMENT):
+                chunk = rows[start:start + ROWS_PER_STATEMENT]
+                conn.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

@@ -34,6 +34,7 @@ from darksocial.collector import Collector, Result, normalise_origin
 COLLECT_PATH = "/-/darksocial/collect"
 ASSET_TYPES = {"darksocial.js": "text/javascript; charset=utf-8", "darksocial.css": "text/css; charset=utf-8"}
 PLUGIN = "darksocial"
+LIMIT = events.MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
 _collectors: dict[Path, Collector] = {}
@@ -144,10 +145,10 @@ async def answer_post(datasette, scope, headers: dict, receive) -> tuple[int, di
         _collector_cache[datasette] = collector
 
     declared = headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > events.MAX_BODY_BYTES:
+    if declared and declared.isascii() and declared.isdigit() and (len(declared) > 12 or int(declared) > LIMIT):
         body = b""  # not read at all: the collector answers 413 from the declared length
     else:
-        body = await _read_body(receive, events.MAX_BODY_BYTES)
+        body = await _read_body(receive, LIMIT)
     client = scope.get("client")
     try:
         result = await collector.ingest_async(

@@ -93,6 +93,7 @@ def test_user_agents_are_reduced_to_family_device_and_in_app(ua, expected):
 @pytest.mark.parametrize("payload, headers, status, reason", [
     (b"x" * (events.MAX_BODY_BYTES + 1), {}, 413, "limit"),
     (view(), {"content_length": str(events.MAX_BODY_BYTES + 1)}, 413, "limit"),
+    (view(), {"content_length": "9" * 5000}, 413, "limit"),
     (view(), {"content_type": "application/x-www-form-urlencoded"}, 415, "Content-Type"),
     (view(), {"content_type": None}, 415, "Content-Type"),
     (b"not json", {}, 400, "not JSON"),
@@ -103,7 +104,7 @@ def test_user_agents_are_reduced_to_family_device_and_in_app(ua, expected):
     (view(u="javascript:alert(1)"), {}, 400, "http(s)"),
     (view(u="https://" + "a" * 5000 + ".com/"), {}, 400, "limit"),
     (view(t="short"), {}, 400, "token"),
-    (view(i="AAAAAAAAAA.zz"), {}, 400, "channel"),
+    (view(i="AAAA!"), {}, 400, "incoming"),
     (view(zz=1), {}, 400, "unknown field"),
     ({"k": "share", "s": "blog", "u": f"{ORIGIN}/", "t": "AAAAAAAAAA", "p": "BBBBBBBBBB", "c": "myspace"}, {}, 400,
      "channel"),
@@ -166,6 +167,10 @@ def test_neither_ip_nor_user_agent_is_stored(collector):
     data = b"".join(p.read_bytes() for p in collector.path.parent.glob("ds.db*"))
     assert b"198.51.100.123" not in data
     assert ANDROID_FACEBOOK.encode() not in data and b"SM-S918B" not in data
+
+
+def test_a_content_length_that_is_not_a_number_is_ignored(collector):
+    assert send(collector, view(), content_length="\u00b2").status == 204  # '²'.isdigit() is True, int('²') fails
 
 
 def test_a_site_added_while_running_is_accepted_quickly(collector):
