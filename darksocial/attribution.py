@@ -272,7 +272,7 @@ FROM (
     LEFT JOIN links l ON l.token = e.in_token AND s.origin = 'link'
     LEFT JOIN temp.classes c ON c.host = COALESCE(e.referrer_host, '') AND c.url = e.url
     LEFT JOIN temp.first_views f ON f.token = e.token
-) {{order}}
+)
 """
 
 
@@ -306,13 +306,21 @@ def write_visits(conn, scope: str = "") -> None:
                          f"WHERE kind = 'view' AND token IS NOT NULL {within_plain}").fetchall()
     conn.executemany("INSERT OR IGNORE INTO temp.classes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                      [_classes_row(host, url) for host, url in pairs])
-    # A visitor's first view: the smallest (time, token). ts is fixed-width ISO-8601, so strings compare as times.
-    visitors = (f"AND visitor IN (SELECT visitor FROM events WHERE kind = 'view' {within_plain})" if scope else "")
-    conn.execute(f"""
-        INSERT OR IGNORE INTO temp.first_views
-        SELECT substr(m, instr(m, char(1)) + 1) FROM (
-            SELECT MIN(ts || char(1) || token) AS m FROM events {"" if scope else "NOT INDEXED"}
-            WHERE kind = 'view' AND token IS NOT NULL AND visitor IS NOT NULL {visitors} GROUP BY visitor)""")
+    # A visitor's first view: the smallest (time, token).
+    if scope:
+        rows = conn.execute(f"""SELECT visitor, ts, token FROM events
+            WHERE kind = 'view' AND token IS NOT NULL AND ts IS NOT NULL
+            AND visitor IN (SELECT visitor FROM events WHERE kind = 'view' {within_plain})""")
+    else:  # a scan and a dict beat SQLite's GROUP BY sorter on a million rows
+        rows = conn.execute("SELECT visitor, ts, token FROM events NOT INDEXED "
+                            "WHERE kind = 'view' AND token IS NOT NULL AND visitor IS NOT NULL AND ts IS NOT NULL")
+    first: dict = {}
+    for visitor, ts, token in rows:
+        key = (ts, token)
+        old = first.get(visitor)
+        if old is None or key < old:
+            first[visitor] = key
+    conn.executemany("INSERT OR IGNORE INTO temp.first_views VALUES (?)", [(key[1],) for key in first.values()])
     # The same page-view token sent twice (a retried beacon): keep the copy that sorts first by content.
     duplicates = conn.execute(f"""
         SELECT id, {_VIEW_COLUMNS} FROM events WHERE kind = 'view' AND token IN (
@@ -325,8 +333,7 @@ def write_visits(conn, scope: str = "") -> None:
             keep[row[1]] = row
     conn.executemany("INSERT INTO temp.losers VALUES (?)",
                      [(row[0],) for row in duplicates if keep[row[1]][0] != row[0]])
-    # In token order the primary-key B-tree grows at its right edge instead of splitting pages all over it.
-    conn.execute(_VISITS_SQL.format(scope=within, order="" if scope else "ORDER BY token"))
+    conn.execute(_VISITS_SQL.format(scope=within))
 
 
 def cascade_rows(shares: dict[str, Share], world: World, roots: Iterable[str]):
@@ -536,7 +543,7 @@ def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DE
 
 
 def _full(conn, say: Progress, tiers) -> dict:
-    conn.execute("BEGIN")
+    conn.execute("BEGIN IMMEDIATE")  # the write lock up front: a deferred one could fail midway under the collector
     say("reading events")
     # Bulk loads are much faster into bare tables: indexes are rebuilt once at the end.
     dropped = [r[0] for r in conn.execute(
@@ -588,7 +595,7 @@ def _scalars(conn, sql: str, column: str, values) -> set:
 
 
 def _incremental(conn, done: int, links_done: int, say: Progress, tiers) -> dict:
-    conn.execute("BEGIN")
+    conn.execute("BEGIN IMMEDIATE")  # the write lock up front: a deferred one could fail midway under the collector
     new = conn.execute("SELECT kind, token, visitor, in_token, parent, goal FROM events WHERE id > ?",
                        (done,)).fetchall()
     new_links = [r[0] for r in conn.execute("SELECT token FROM links WHERE rowid > ?", (links_done,))]
@@ -719,11 +726,6 @@ def _load_tokens(conn, world: World, batch: set) -> None:
 # Rollups: the same SQL for a full rebuild (scope None) and an incremental one (scope = keys to redo).
 
 
-# The visits columns the rollups read (a million rows: read only these).
-_AGG_VISIT_COLUMNS = ("token", "ts", "date", "site", "url", "title", "visitor", "medium", "channel", "tracked",
-                      "estimated", "click", "sharer")
-_AGG_VISITS = f"SELECT {', '.join(_AGG_VISIT_COLUMNS)} FROM visits"
-V = {name: i for i, name in enumerate(_AGG_VISIT_COLUMNS)}
 S = {name: i for i, name in enumerate(tables.SHARES.column_names())}
 C = {name: i for i, name in enumerate(tables.CASCADES.column_names())}
 
@@ -731,55 +733,57 @@ C = {name: i for i, name in enumerate(tables.CASCADES.column_names())}
 def _aggregate(conn, scope, tiers) -> None:
     """Rebuild influencers, stories and daily for ``scope`` (persons, pages, dates; None = everything), then channels.
 
-    A full rebuild reads every row back; an incremental one only the rows of its scope. Either way the same
-    functions compute the rollups.
+    The per-visit sums are GROUP BYs in SQLite (a million rows never cross into Python); the same queries and
+    functions serve a full rebuild (no filter) and an incremental run (filtered to its scope).
     """
     if scope is None:
-        visits = conn.execute(_AGG_VISITS).fetchall()
-        shares = conn.execute("SELECT * FROM shares").fetchall()
-        cascades = conn.execute("SELECT * FROM cascades").fetchall()
-        influence = conn.execute("SELECT * FROM _ds_influence").fetchall()
-        goals = dict(conn.execute("SELECT visitor, COUNT(*) FROM _ds_goals GROUP BY visitor").fetchall())
+        by_person = by_page = by_date = "1"
         for name in ("influencers", "stories", "daily"):
             conn.execute(f"DELETE FROM {name}")
-        _insert(conn, tables.INFLUENCERS, influencer_rows(shares, [v for v in visits if v[V["click"]]], influence,
-                                                          goals, tiers))
-        _insert(conn, tables.STORIES, story_rows(visits, shares, cascades, _page_titles(conn, None)))
-        _insert(conn, tables.DAILY, daily_rows(visits, shares))
     else:
         persons, pages, dates = scope
-        conn.execute("DROP TABLE IF EXISTS temp.scope_persons")
-        conn.execute("DROP TABLE IF EXISTS temp.scope_pages")
-        conn.execute("DROP TABLE IF EXISTS temp.scope_dates")
-        conn.execute("CREATE TEMP TABLE scope_persons (person TEXT PRIMARY KEY)")
-        conn.execute("CREATE TEMP TABLE scope_pages (site TEXT, url TEXT, PRIMARY KEY (site, url))")
-        conn.execute("CREATE TEMP TABLE scope_dates (date TEXT PRIMARY KEY)")
+        for name, columns in (("scope_persons", "person TEXT PRIMARY KEY"),
+                              ("scope_pages", "site TEXT, url TEXT, PRIMARY KEY (site, url)"),
+                              ("scope_dates", "date TEXT PRIMARY KEY")):
+            conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+            conn.execute(f"CREATE TEMP TABLE {name} ({columns})")
         conn.executemany("INSERT OR IGNORE INTO scope_persons VALUES (?)", [(p,) for p in persons])
         conn.executemany("INSERT OR IGNORE INTO scope_pages VALUES (?, ?)", list(pages))
         conn.executemany("INSERT OR IGNORE INTO scope_dates VALUES (?)", [(d,) for d in dates])
-        conn.execute("DELETE FROM influencers WHERE person IN (SELECT person FROM scope_persons)")
-        conn.execute("DELETE FROM stories WHERE (site, url) IN (SELECT site, url FROM scope_pages)")
-        conn.execute("DELETE FROM daily WHERE date IN (SELECT date FROM scope_dates)")
-
         by_person = "sharer IN (SELECT person FROM temp.scope_persons)"
-        influence = conn.execute("SELECT * FROM _ds_influence WHERE person IN (SELECT person FROM scope_persons)"
-                                 ).fetchall()
-        goals = dict(_where_in(conn, "SELECT visitor, COUNT(*) FROM _ds_goals", "visitor",
-                               {r[2] for r in influence}, " GROUP BY visitor"))
-        _insert(conn, tables.INFLUENCERS, influencer_rows(
-            conn.execute(f"SELECT * FROM shares WHERE {by_person}").fetchall(),
-            conn.execute(f"{_AGG_VISITS} WHERE click = 1 AND {by_person}").fetchall(),
-            influence, goals, tiers))
         by_page = "(site, url) IN (SELECT site, url FROM temp.scope_pages)"
-        _insert(conn, tables.STORIES, story_rows(
-            conn.execute(f"{_AGG_VISITS} WHERE {by_page}").fetchall(),
-            conn.execute(f"SELECT * FROM shares WHERE {by_page}").fetchall(),
-            conn.execute(f"SELECT * FROM cascades WHERE {by_page}").fetchall(),
-            _page_titles(conn, by_page)))
         by_date = "date IN (SELECT date FROM temp.scope_dates)"
-        _insert(conn, tables.DAILY, daily_rows(
-            conn.execute(f"{_AGG_VISITS} WHERE {by_date}").fetchall(),
-            conn.execute(f"SELECT * FROM shares WHERE {by_date}").fetchall()))
+        conn.execute("DELETE FROM influencers WHERE person IN (SELECT person FROM scope_persons)")
+        conn.execute(f"DELETE FROM stories WHERE {by_page}")
+        conn.execute(f"DELETE FROM daily WHERE {by_date}")
+
+    influence = conn.execute(f"SELECT * FROM _ds_influence WHERE {by_person.replace('sharer', 'person')}").fetchall()
+    goals = dict(conn.execute(f"""SELECT visitor, COUNT(*) FROM _ds_goals WHERE visitor IN (
+        SELECT visitor FROM _ds_influence WHERE {by_person.replace('sharer', 'person')}) GROUP BY visitor"""))
+    reach = dict(conn.execute(f"SELECT sharer, COUNT(DISTINCT visitor) FROM visits WHERE click = 1 AND {by_person} "
+                              "GROUP BY sharer"))
+    _insert(conn, tables.INFLUENCERS, influencer_rows(
+        conn.execute(f"SELECT * FROM shares WHERE {by_person}").fetchall(), reach, influence, goals, tiers))
+
+    page_visits = {(r[0], r[1]): r[2:] for r in conn.execute(f"""
+        SELECT site, url, COUNT(*), COUNT(DISTINCT visitor), COUNT(DISTINCT CASE WHEN click = 1 THEN visitor END),
+               SUM(tracked = 1 AND medium = 'dark'), SUM(estimated), SUM(medium = 'open'), SUM(medium = 'search'),
+               SUM(medium = 'referral'), SUM(medium = 'campaign'), SUM(medium = 'internal'), SUM(medium = 'direct')
+        FROM visits WHERE {by_page} GROUP BY site, url""")}
+    # The latest title seen: with a single MAX(), SQLite takes the bare column from the row holding the maximum.
+    titles = {(r[0], r[1]): r[2] for r in conn.execute(f"""
+        SELECT site, url, title, MAX(ts || char(1) || token) FROM visits
+        WHERE title IS NOT NULL AND {by_page} GROUP BY site, url""")}
+    titles.update(_page_titles(conn, None if scope is None else by_page))
+    _insert(conn, tables.STORIES, story_rows(
+        page_visits, conn.execute(f"SELECT * FROM shares WHERE {by_page}").fetchall(),
+        conn.execute(f"SELECT * FROM cascades WHERE {by_page}").fetchall(), titles))
+
+    day_visits = {tuple(r[:4]): r[4:] for r in conn.execute(f"""
+        SELECT date, site, medium, COALESCE(channel, ''), COUNT(*), COUNT(DISTINCT visitor), SUM(tracked),
+               SUM(estimated), SUM(click)
+        FROM visits WHERE {by_date} GROUP BY 1, 2, 3, 4""")}
+    _insert(conn, tables.DAILY, daily_rows(day_visits, conn.execute(f"SELECT * FROM shares WHERE {by_date}")))
     # The score is relative to the best story, so every story's score is refreshed (the table is small).
     conn.execute("""
         UPDATE stories SET virality_score = COALESCE(ROUND(100.0 * reach * COALESCE(structural_virality, 0)
@@ -794,8 +798,9 @@ def _tier(reach: int, tiers) -> str:
     return tiers[-1][1]
 
 
-def influencer_rows(shares, clicks, influence, goals: dict, tiers) -> list[tuple]:
-    """`influencers` rows from the people's share rows, their click visits and the influence pairs."""
+def influencer_rows(shares, reach: dict, influence, goals: dict, tiers) -> list[tuple]:
+    """`influencers` rows from the people's share rows, their reach (person → distinct clickers) and the
+    influence pairs (root, person, visitor below)."""
     people: dict = {}
     tops: dict = {"channel": defaultdict(lambda: [0, 0]), "url": defaultdict(lambda: [0, 0])}
     i_sharer, i_name, i_ts, i_clicks, i_reshares = S["sharer"], S["sharer_name"], S["ts"], S["clicks"], S["reshares"]
@@ -827,9 +832,6 @@ def influencer_rows(shares, clicks, influence, goals: dict, tiers) -> list[tuple
             key = (-clicks_, -n, value)
             if person not in best[column] or key < best[column][person]:
                 best[column][person] = key
-    reach: dict = defaultdict(set)
-    for row in clicks:
-        reach[row[V["sharer"]]].add(row[V["visitor"]])
     below: dict = defaultdict(set)
     for _, person, visitor in influence:
         below[person].add(visitor)
@@ -837,7 +839,7 @@ def influencer_rows(shares, clicks, influence, goals: dict, tiers) -> list[tuple
     out = []
     for person in sorted(people):
         name, n_shares, clicks_, reshares, first, last = people[person]
-        r = len(reach.get(person, ()))
+        r = reach.get(person, 0)
         downstream = below.get(person, set())
         top_channel, top_story = (best[c][person][2] if person in best[c] else None for c in ("channel", "url"))
         out.append((person, name, kinds.get(person[:1], "visitor"), n_shares, clicks_, r, reshares, len(downstream),
@@ -849,35 +851,24 @@ def influencer_rows(shares, clicks, influence, goals: dict, tiers) -> list[tuple
 _MEDIUM_COLUMNS = ("open", "search", "referral", "campaign", "internal", "direct")
 
 
-def story_rows(visits, shares, cascades, titles: dict) -> list[tuple]:
-    """`stories` rows (without the virality score, set relative to the best story afterwards)."""
+def story_rows(page_visits: dict, shares, cascades, titles: dict) -> list[tuple]:
+    """`stories` rows (the virality score is set afterwards, relative to the best story).
+
+    ``page_visits``: (site, url) → (visits, visitors, reach, dark tracked, estimated, open, search, referral,
+    campaign, internal, direct), summed by SQLite.
+    """
     codes = list(CHANNELS)
     pages: dict = {}
 
     def page(key):
         p = pages.get(key)
         if p is None:
-            p = pages[key] = {"visits": 0, "visitors": set(), "reach": set(), "dark": 0, "estimated": 0,
-                              "media": Counter(), "title": None, "shares": 0, "channels": Counter(), "clicks": 0,
-                              "reshares": 0, "cascades": 0, "depth": None, "weights": [], "sizes": [],
-                              "conversions": 0}
+            p = pages[key] = {"shares": 0, "channels": Counter(), "clicks": 0, "reshares": 0, "cascades": 0,
+                              "depth": None, "weights": [], "sizes": [], "conversions": 0}
         return p
 
-    for row in visits:
-        p = page((row[V["site"]], row[V["url"]]))
-        p["visits"] += 1
-        p["visitors"].add(row[V["visitor"]])
-        if row[V["click"]]:
-            p["reach"].add(row[V["visitor"]])
-        medium = row[V["medium"]]
-        if row[V["tracked"]] and medium == "dark":
-            p["dark"] += 1
-        p["estimated"] += row[V["estimated"]]
-        p["media"][medium] += 1
-        if row[V["title"]] is not None:
-            key = (row[V["ts"]], row[V["token"]])
-            if p["title"] is None or key > p["title"][0]:
-                p["title"] = (key, row[V["title"]])
+    for key in page_visits:
+        page(key)
     for row in shares:
         if row[S["url"]] is None:
             continue
@@ -900,13 +891,12 @@ def story_rows(visits, shares, cascades, titles: dict) -> list[tuple]:
     out = []
     for key in sorted(pages):
         p = pages[key]
+        v = page_visits.get(key, (0,) * 11)
         nu = round(math.fsum(p["weights"]) / sum(p["sizes"]), 6) if p["sizes"] else None
         other = sum(n for code, n in p["channels"].items() if code not in CHANNELS)
-        title = titles.get(key, p["title"][1] if p["title"] else None)
         clicks, n_shares = p["clicks"], p["shares"]
-        out.append((key[0], key[1], title, p["visits"], len(p["visitors"]), len(p["reach"]), p["dark"],
-                    p["estimated"], *(p["media"][m] for m in _MEDIUM_COLUMNS), n_shares,
-                    *(p["channels"][c] for c in codes), other, clicks, round(clicks / n_shares, 4) if n_shares else 0.0,
+        out.append((key[0], key[1], titles.get(key), *v, n_shares, *(p["channels"][c] for c in codes), other,
+                    clicks, round(clicks / n_shares, 4) if n_shares else 0.0,
                     round(p["reshares"] / clicks, 4) if clicks else 0.0, p["conversions"], p["cascades"], p["depth"],
                     nu, None))
     return out
@@ -921,27 +911,16 @@ def _page_titles(conn, where: str | None) -> dict:
         return {}
 
 
-def daily_rows(visits, shares) -> list[tuple]:
-    days: dict = {}
-    for row in visits:
-        key = (row[V["date"]], row[V["site"]], row[V["medium"]], row[V["channel"]] or "")
-        d = days.get(key)
-        if d is None:
-            d = days[key] = [0, set(), 0, 0, 0, 0]
-        d[0] += 1
-        d[1].add(row[V["visitor"]])
-        d[2] += row[V["tracked"]]
-        d[3] += row[V["estimated"]]
-        d[4] += row[V["click"]]
+def daily_rows(day_visits: dict, shares) -> list[tuple]:
+    """`daily` rows: ``day_visits`` maps (date, site, medium, channel) → (visits, visitors, tracked, estimated,
+    clicks), summed by SQLite; shares are counted here by the day they were minted."""
+    days = {key: [*values, 0] for key, values in day_visits.items()}
     for row in shares:
         if row[S["site"]] is None or row[S["date"]] is None:
             continue
         key = (row[S["date"]], row[S["site"]], row[S["medium"]], row[S["channel"]] or "")
-        d = days.get(key)
-        if d is None:
-            d = days[key] = [0, set(), 0, 0, 0, 0]
-        d[5] += 1
-    return [(*key, d[0], len(d[1]), d[2], d[3], d[4], d[5]) for key, d in sorted(days.items())]
+        days.setdefault(key, [0, 0, 0, 0, 0, 0])[5] += 1
+    return [(*key, *values) for key, values in sorted(days.items())]
 
 
 def _channels(conn) -> None:

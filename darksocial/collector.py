@@ -123,7 +123,7 @@ class Collector:
         now = self._clock()
         if privacy.salt_day(now) not in self._salts:  # fetched without blocking the event loop (the writer may be busy)
             await asyncio.wrap_future(self._fetch_salt(now))
-        outcome = self.check(body, **request)
+        outcome = self.check(body, now=now, **request)
         if isinstance(outcome, Result):
             return outcome
         try:
@@ -134,10 +134,10 @@ class Collector:
 
     def check(self, body: bytes, *, origin: str | None, user_agent: str | None, ip: str | None,
               content_type: str | None, content_length: str | int | None = None,
-              dnt: str | None = None, gpc: str | None = None) -> Result | list[tuple]:
+              dnt: str | None = None, gpc: str | None = None, now: dt.datetime | None = None) -> Result | list[tuple]:
         """Every step short of the write: a :class:`Result` to answer with, or the rows to store."""
         limit = events.MAX_BODY_BYTES
-        declared = _declared_length(content_length)
+        declared = declared_length(content_length)
         if (declared is not None and declared > limit) or len(body) > limit:
             return Result(413, f"body over the limit of {limit} bytes: send fewer events per request")
         media_type = (content_type or "").split(";")[0].strip().lower()
@@ -168,7 +168,7 @@ class Collector:
         if not kept:
             return Result(202, "dropped: the site honours Do Not Track / Global Privacy Control")
 
-        now = self._clock()
+        now = now or self._clock()
         ts = store.utc_timestamp(now)
         described = useragents.describe(agent)
         rows = []
@@ -213,7 +213,7 @@ class Collector:
         return self.writer.call(fetch)
 
 
-def _declared_length(value: str | int | None) -> int | None:
+def declared_length(value: str | int | None) -> int | None:
     """Content-Length as sent: None when absent or not a number; an absurdly long one stays over any limit."""
     if value is None or isinstance(value, int):
         return value

@@ -43,6 +43,7 @@ class Table:
     pk: tuple[str, ...] = ()
     indexes: tuple[tuple[str, ...], ...] = ()
     private: bool = False
+    unique: tuple[str, ...] = ()  # a unique index instead of a primary key: bulk loads skip it, then build it once
 
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
@@ -86,7 +87,7 @@ VISITS = Table(
         _c("depth", "INTEGER", "Hops from the root sharer: 1 for a click on a root share, 2 on a re-share..."),
         _c("root", "TEXT", "Root share token of the cascade this click belongs to"),
     ),
-    pk=("token",),
+    unique=("token",),
     indexes=(("visitor",), ("share_token",), ("date",), ("site", "url"), ("sharer",)),
 )
 
@@ -158,7 +159,7 @@ STORIES = Table(
     (
         _c("site", "TEXT", "Site id"),
         _c("url", "TEXT", "Page URL"),
-        _c("title", "TEXT", "Latest page title seen"),
+        _c("title", "TEXT", "Title from the imported page manifest, else the latest title the tracker saw"),
         _c("visits", "INTEGER", "Page views"),
         _c("visitors", "INTEGER", "Distinct visitors"),
         _c("reach", "INTEGER", "Distinct visitors who arrived through shares of this page (tracked clicks)"),
@@ -297,6 +298,9 @@ def create_sql(table: Table) -> list[str]:
     cols = ", ".join(f"[{c.name}] {c.type}" for c in table.columns)
     pk = f", PRIMARY KEY ({', '.join(table.pk)})" if table.pk else ""
     out = [f"CREATE TABLE IF NOT EXISTS [{table.name}] ({cols}{pk})"]
+    if table.unique:
+        name = f"idx_{table.name}_{'_'.join(table.unique)}"
+        out.append(f"CREATE UNIQUE INDEX IF NOT EXISTS [{name}] ON [{table.name}] ({', '.join(table.unique)})")
     for idx in table.indexes:
         name = f"idx_{table.name}_{'_'.join(idx)}"
         out.append(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table.name}] ({', '.join(idx)})")

@@ -104,7 +104,7 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
         url = page.canonical_url or "/" + page.url
         title = _plain_text(page.title or "") or config.site_name
         result = inject.inject(output, self._tracker_for(page.url), url, title)
-        if result != output:  # unchanged: the page opted out with <meta name="darksocial" content="off">
+        if result != output:  # else a theme opted the page out with <meta name="darksocial" content="off">
             self._pages.append(
                 pages.PageEntry(
                     url=url,
@@ -139,8 +139,9 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
 
 
 def _plain_text(title: str) -> str:
-    """MkDocs titles are HTML (``&amp;``, inline tags, as themes print them unescaped); share text is plain."""
-    return html.unescape(re.sub(r"<[^>]*>", "", title)).strip()
+    """MkDocs titles are HTML (themes print them unescaped; 1.6 escapes ``&``, 1.5 keeps inline tags as typed);
+    share text is what the reader sees."""
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", "", title)).split())
 
 
 def _asset(config, src_uri: str) -> File:

@@ -29,7 +29,7 @@ from pathlib import Path
 from datasette.utils.asgi import Response
 
 from darksocial import events, store
-from darksocial.collector import Collector, Result, normalise_origin
+from darksocial.collector import Collector, Result, declared_length, normalise_origin
 
 COLLECT_PATH = "/-/darksocial/collect"
 ASSET_TYPES = {"darksocial.js": "text/javascript; charset=utf-8", "darksocial.css": "text/css; charset=utf-8"}
@@ -39,7 +39,8 @@ LIMIT = events.MAX_BODY_BYTES
 log = logging.getLogger(__name__)
 _collectors: dict[Path, Collector] = {}
 _collectors_lock = threading.Lock()
-_WANTED_HEADERS = frozenset((b"origin", b"user-agent", b"content-type", b"content-length", b"dnt", b"sec-gpc"))
+_WANTED_HEADERS = frozenset(
+    (b"origin", b"user-agent", b"content-type", b"content-length", b"dnt", b"sec-gpc", b"sec-fetch-mode"))
 # Each Datasette's collector, so that a request does not resolve the plugin config (metadata hooks) again.
 _collector_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _background: set[asyncio.Task] = set()
@@ -100,8 +101,7 @@ def asgi_wrapper(datasette):
         async def collector_first(scope, receive, send):
             if scope["type"] == "http" and scope["path"] == COLLECT_PATH and scope["method"] == "POST":
                 headers = {}
-                for name, value in scope.get("headers", ()):
-                    name = name.lower()
+                for name, value in scope.get("headers", ()):  # ASGI header names are lowercase
                     if name in _WANTED_HEADERS:
                         headers[name.decode("latin-1")] = value.decode("latin-1")
                 status, extra, body = await answer_post(datasette, scope, headers, receive)
@@ -132,7 +132,7 @@ async def collect_view(request, datasette, receive):
 
 async def answer_post(datasette, scope, headers: dict, receive) -> tuple[int, dict, bytes]:
     """(status, headers, body) for a POST of events; ``headers`` are the request's, lowercased names."""
-    cors = _cors(headers.get("origin"))
+    cors = _cors(headers.get("origin"), headers.get("sec-fetch-mode"))
     collector = _collector_cache.get(datasette)
     if collector is None:
         try:
@@ -144,8 +144,8 @@ async def answer_post(datasette, scope, headers: dict, receive) -> tuple[int, di
             return _answer(Result(503, "no database to collect into: serve a mutable database file"), cors)
         _collector_cache[datasette] = collector
 
-    declared = headers.get("content-length")
-    if declared and declared.isascii() and declared.isdigit() and (len(declared) > 12 or int(declared) > LIMIT):
+    declared = declared_length(headers.get("content-length"))
+    if declared is not None and declared > LIMIT:
         body = b""  # not read at all: the collector answers 413 from the declared length
     else:
         body = await _read_body(receive, LIMIT)
@@ -168,9 +168,12 @@ async def answer_post(datasette, scope, headers: dict, receive) -> tuple[int, di
     return _answer(result, cors)
 
 
-def _cors(origin: str | None) -> dict:
-    # The answer carries nothing secret; letting the page read it helps integrators debug with fetch().
-    return {"access-control-allow-origin": origin, "vary": "Origin"} if _echoable(origin) else {}
+def _cors(origin: str | None, fetch_mode: str | None = None) -> dict:
+    # The answer carries nothing secret; letting the page read it helps integrators debug with fetch(). A beacon
+    # (Sec-Fetch-Mode: no-cors) cannot read any answer, so it is spared the headers.
+    if fetch_mode == "no-cors" or not _echoable(origin):
+        return {}
+    return {"access-control-allow-origin": origin, "vary": "Origin"}
 
 
 def _echoable(origin: str | None) -> bool:

@@ -140,3 +140,23 @@ def test_register_site_upserts_and_keeps_creation_time(db_path):
     assert saved["origins"] == '["https://example.com", "https://www.example.com"]'
     assert saved["respect_dnt"] == 1 and saved["name"] == "My blog"
     assert saved["created"] == first["created"] == second["created"]
+
+
+def test_site_add_registers_normalised_origins_and_names_bad_input(db_path):
+    from click.testing import CliRunner
+
+    from darksocial.cli import cli
+
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["site", "add", "blog", "--origin", "https://Example.com:443/", "--origin",
+                             "http://localhost:8000", "--respect-dnt", str(db_path)])
+    assert ok.exit_code == 0, ok.output
+    saved = store.open_db(db_path)["sites"].get("blog")
+    assert saved["origins"] == '["http://localhost:8000", "https://example.com"]' and saved["respect_dnt"] == 1
+
+    bad_origin = runner.invoke(cli, ["site", "add", "blog", "--origin", "example.com", str(db_path)])
+    assert bad_origin.exit_code == 2 and "like https://example.com" in bad_origin.output
+    bad_site = runner.invoke(cli, ["site", "add", "my blog", "--origin", "https://example.com", str(db_path)])
+    assert bad_site.exit_code == 2 and "not a valid site id" in bad_site.output
+    no_origin = runner.invoke(cli, ["site", "add", "blog", str(db_path)])
+    assert no_origin.exit_code == 2 and "--origin" in no_origin.output
