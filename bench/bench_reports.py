@@ -78,8 +78,9 @@ def build(path: Path) -> dict:
         channel = rng.choices(channels, cum_weights=channel_weights)[0]
         share = {
             "token": f"s{n:09d}", "origin": "share", "ts": store.utc_timestamp(ts), "date": ts.date().isoformat(),
-            "site": site, "url": url, "sharer": rng.choices(persons, cum_weights=person_weights)[0], "sharer_name": None,
-            "sharer_visitor": None, "channel": channel, "medium": CHANNELS[channel].medium, "parent_view": None,
+            "site": site, "url": url, "sharer": rng.choices(persons, cum_weights=person_weights)[0],
+            "sharer_name": None, "sharer_visitor": None, "channel": channel, "medium": CHANNELS[channel].medium,
+            "parent_view": None,
             "parent": parent["token"] if parent else None, "root": parent["root"] if parent else f"s{n:09d}",
             "depth": parent["depth"] + 1 if parent else 1, "clicks": 0, "reach": 0, "reshares": 0,
             "amplified_reach": 0, "conversions": 0, "ts_obj": ts,

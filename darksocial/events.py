@@ -55,6 +55,9 @@ MAX_GOAL = 100
 SITE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 VISITOR_RE = re.compile(r"[0-9A-Za-z]{10,32}")
 GOAL_RE = re.compile(r"[^\x00-\x1f\x7f]{1,%d}" % MAX_GOAL)
+CONTROL_RE = re.compile(r"[\x00-\x1f]")
+# A host name, IPv4 or bracket-less IPv6 address as urlsplit returns it: no spaces or delimiters.
+HOST_RE = re.compile(r"[^\s/?#@\\<>\"'`]+")
 
 _ALLOWED = {
     "view": {"k", "s", "v", "u", "t", "r", "i", "n"},
@@ -74,7 +77,7 @@ class EventError(ValueError):
     """Input that is not a valid event; the message says which field and why."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """A validated, normalised event. Empty optional fields are ``None``."""
 
@@ -139,7 +142,8 @@ def validate(obj: object) -> Event:
     if obj.get("v") not in (None, ""):
         fields["visitor"] = _match(obj, "v", VISITOR_RE, "a visitor id of 10-32 base62 characters")
     if obj.get("u") not in (None, ""):
-        fields["url"] = tokens.strip_from_url(_http_url(obj, "u"))
+        url = _http_url(obj, "u")
+        fields["url"] = tokens.strip_from_url(url) if tokens.PARAM + "=" in url else url
     if obj.get("t") not in (None, ""):
         fields["token"] = _token(obj, "t")
 
@@ -223,11 +227,12 @@ def _http_url(obj: dict, key: str) -> str:
     try:
         parts = urlsplit(value)
         host = parts.hostname
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
     except ValueError:
         raise EventError(f"{key} is not a valid URL: {value[:60]!r}") from None
-    if parts.scheme not in ("http", "https") or not host:
+    if parts.scheme not in ("http", "https") or not host or not HOST_RE.fullmatch(host):
         raise EventError(f"{key} must be an absolute http(s) URL; got {value[:60]!r}")
-    if any(ord(ch) < 32 for ch in value):
+    if CONTROL_RE.search(value):
         raise EventError(f"{key} contains control characters")
     return value
 

@@ -83,3 +83,10 @@ def test_parse_body_rejects_bad_bodies(body, reason):
     with pytest.raises(EventError) as info:
         events.parse_body(body)
     assert reason in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["https://exa mple.com/", "https://example.com:99999/", "https://example.com:port/",
+                                 "https://example.com/\x00"])
+def test_malformed_urls_are_rejected(url):
+    with pytest.raises(EventError):
+        events.validate({**VIEW, "u": url})
