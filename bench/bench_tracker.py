@@ -1,7 +1,8 @@
 """Tracker budgets: shipped asset sizes after gzip -9 and markup added per page, as ratios of DESIGN.md's budgets.
 
 Also times ``inject`` on a documentation-sized page, next to a bare parse of the same page with
-BeautifulSoup (the floor ``inject`` builds on), because integrations call it once per page built or served.
+BeautifulSoup (how ``inject`` found its places before darksocial.htmlscan), because integrations call it
+once per page built or served.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ def cli():
 def serve(db, host, port, attribute_every):
     """Start the reporting server on DB: reports, the collector at /-/darksocial/collect and the tracker assets.
 
-    Creates the database, or migrates it to the current schema, first.
+    Creates the database, or migrates it to the current schema, first. On any address but loopback, analysts must
+    sign in: set DARKSOCIAL_ANALYST_PASSWORD_HASH (make one with `datasette hash-password`).
     """
     try:
         from reporting import server

@@ -3,9 +3,9 @@
 ``inject`` adds three snippets to a page: the stylesheet ``<link>`` and the tracker
 ``<script defer>`` in ``<head>`` (its configuration in ``data-*`` attributes: no inline
 script or style, so ``Content-Security-Policy: default-src 'self'`` works) and the
-server-rendered share bar at the configured place. BeautifulSoup finds the places;
-the snippets are then spliced into the original string, so every character outside
-them stays exactly as it was. Injecting twice changes nothing, and a page carrying
+server-rendered share bar at the configured place. One scan of the page's tags (htmlscan)
+finds the places; the snippets are then spliced into the original bytes, so every character
+outside them stays exactly as it was. Injecting twice changes nothing, and a page carrying
 ``<meta name="darksocial" content="off">`` is returned untouched.
 """
 
@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import html as html_lib
 import pathlib
-import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from bs4 import BeautifulSoup, Tag
-
-from . import channels, tokens
+from . import channels, htmlscan, tokens
 from .events import SITE_RE
 
 STATIC_DIR = pathlib.Path(__file__).parent / "static"
@@ -143,17 +140,56 @@ def head_tags(config: TrackerConfig) -> str:
     return _stylesheet_tag(config) + _script_tag(config)
 
 
-# --- finding places in the parsed page, and their offsets in the original string ---------------------------
+# --- finding places in the page: byte offsets from one scan of its tags (htmlscan) --------------------------
+
+LOCATED_TAGS = ("head", "body", "html", "title", "h1", "article", "main", "link", "meta", "nav", "script", "style")
 
 
-def _parse(html: str) -> BeautifulSoup:
-    return BeautifulSoup(html, "html.parser")
+class _Page:
+    """The page's UTF-8 bytes and the tags inject looks at; offsets are byte offsets into ``data``."""
+
+    def __init__(self, html: str):
+        self.html = html
+        self.data = html.encode("utf-8", "surrogatepass")  # any str round-trips, even a lone surrogate
+        self.tags = htmlscan.scan(self.data, LOCATED_TAGS)
+
+    def first(self, name: str, within: htmlscan.Tag | None = None) -> htmlscan.Tag | None:
+        if within is None:
+            return htmlscan.first(self.tags, name)
+        return htmlscan.first(self.tags, name, *htmlscan.inside(self.tags, within))
+
+    def start_tags(self, name: str) -> list[htmlscan.Tag]:
+        return [tag for tag in self.tags if tag.name == name and not tag.is_end]
+
+    def end_tag(self, element: htmlscan.Tag | None) -> htmlscan.Tag | None:
+        return htmlscan.end_tag(self.tags, element) if element is not None else None
+
+    def text(self, name: str) -> str:
+        return htmlscan.text(self.data, self.tags, self.first(name))
+
+    def splice(self, inserts: list[tuple[int, str]]) -> str:
+        """Insert snippets at byte offsets (stable: equal offsets keep their order); every other byte kept."""
+        if not inserts:
+            return self.html
+        out, previous = [], 0
+        for offset, snippet in sorted(inserts, key=lambda item: item[0]):
+            out += (self.data[previous:offset], snippet.encode())
+            previous = offset
+        out.append(self.data[previous:])
+        return b"".join(out).decode("utf-8", "surrogatepass")
 
 
-def _opted_out(soup: BeautifulSoup) -> bool:
-    for meta in soup.find_all("meta"):
-        if (meta.get("name") or "").strip().lower() == "darksocial":
-            return (meta.get("content") or "").strip().lower() == "off"
+def _rel(tag: htmlscan.Tag) -> list[str]:
+    return [token.lower() for token in tag.tokens("rel")]
+
+
+def _opted_out(page: _Page) -> bool:
+    for meta in page.start_tags("meta"):
+        if not meta.mentions("darksocial"):  # most meta tags: skip parsing their attributes
+            continue
+        attributes = meta.attributes()
+        if attributes.get("name", "").strip().lower() == "darksocial":
+            return attributes.get("content", "").strip().lower() == "off"
     return False
 
 
@@ -161,110 +197,62 @@ def is_opted_out(html: str) -> bool:
     """True when the page carries ``<meta name="darksocial" content="off">``."""
     if "darksocial" not in html.lower():  # cheap: most pages never mention it
         return False
-    return _opted_out(_parse(html))
-
-
-_START_TAG = re.compile(r"""<[^\s/>]+(?:[^>"']|"[^"]*"|'[^']*')*>""")
-
-
-class _Page:
-    """The original string plus the parsed tree, mapping tags to character offsets."""
-
-    def __init__(self, html: str):
-        self.html = html
-        self.soup = _parse(html)
-        self._line_starts = [0] + [m.end() for m in re.finditer("\n", html)]
-
-    def start(self, tag: Tag) -> int:
-        """Offset of the ``<`` of a tag's start tag (html.parser counts lines by ``\\n``, columns in characters)."""
-        return self._line_starts[tag.sourceline - 1] + tag.sourcepos
-
-    def start_tag_end(self, tag: Tag) -> int:
-        match = _START_TAG.match(self.html, self.start(tag))
-        return match.end() if match else self.start(tag)
-
-    def end_tag(self, tag: Tag) -> tuple[int, int] | None:
-        """Span of the end tag that closes ``tag`` in the original string, or None when it is implied.
-
-        The end tag lies after the start of the last tag inside ``tag`` and before the first tag that
-        follows it; in between there are only text, comments and end tags.
-        """
-        last_node, last_tag = tag, tag
-        for node in tag.descendants:
-            last_node = node
-            if isinstance(node, Tag):
-                last_tag = node
-        begin = self.start_tag_end(last_tag)
-        if last_tag is not tag and last_tag.name in ("script", "style"):  # raw text may contain "</tag>"
-            closing = re.compile(rf"</{last_tag.name}\s*>", re.I).search(self.html, begin)
-            begin = closing.end() if closing else begin
-        following = last_node.next_element
-        while following is not None and not isinstance(following, Tag):
-            following = following.next_element
-        limit = self.start(following) if following is not None else len(self.html)
-        pattern = re.compile(rf"<!--.*?-->|</({re.escape(tag.name)})\s*>", re.I | re.S)
-        for match in pattern.finditer(self.html, begin, limit):
-            if match.group(1):
-                return match.start(), match.end()
-        return None
-
-
-def _is_stylesheet(tag: Tag) -> bool:
-    return tag.name == "style" or (tag.name == "link" and "stylesheet" in [r.lower() for r in tag.get("rel") or []])
+    return _opted_out(_Page(html))
 
 
 def _head_offset(page: _Page) -> int:
     """Before the page's first stylesheet (so the site's own CSS wins), else at the end of <head>."""
-    soup = page.soup
-    head = soup.head
+    head = page.first("head")
     if head is not None:
-        first_style = head.find(_is_stylesheet)
-        if first_style is not None:
-            return page.start(first_style)
-        end = page.end_tag(head)
-        return end[0] if end else page.start_tag_end(head)
-    if soup.body is not None:
-        return page.start(soup.body)
-    root = soup.find("html")
-    if root is not None:
-        return page.start_tag_end(root)
-    return 0
+        content_start, content_stop = htmlscan.inside(page.tags, head)
+        for tag in page.tags:
+            if tag.is_end or tag.start < content_start or (content_stop is not None and tag.start >= content_stop):
+                continue
+            if tag.name == "style" or (tag.name == "link" and tag.mentions("stylesheet") and "stylesheet" in _rel(tag)):
+                return tag.start
+        return content_stop if content_stop is not None else head.stop
+    body = page.first("body")
+    if body is not None:
+        return body.start
+    root = page.first("html")
+    return root.stop if root is not None else 0
 
 
 def _bar_offset(page: _Page, position: str) -> int:
-    soup = page.soup
     if position == "after-h1":
-        content = soup.find("article") or soup.find("main") or soup
-        h1 = content.find("h1") or soup.find("h1")
-        end = page.end_tag(h1) if h1 is not None else None
-        if end:
-            return end[1]
+        content = page.first("article") or page.first("main")
+        h1 = (page.first("h1", within=content) if content is not None else None) or page.first("h1")
+        end = page.end_tag(h1)
+        if end is not None:
+            return end.stop
         position = "content-end"
-    if position == "content-end":
-        for name in ("article", "main"):
-            element = soup.find(name)
-            end = page.end_tag(element) if element is not None else None
-            if end:
-                return end[0]
-    for element in (soup.body, soup.find("html")):
-        end = page.end_tag(element) if element is not None else None
-        if end:
-            return end[0]
-    return len(page.html)
+    names = ("article", "main", "body", "html") if position == "content-end" else ("body", "html")
+    for name in names:
+        end = page.end_tag(page.first(name))
+        if end is not None:
+            return end.start
+    return len(page.data)
 
 
-def _page_title(soup: BeautifulSoup) -> str:
-    for tag in (soup.title, soup.find("h1")):
-        if tag is not None and tag.get_text(strip=True):
-            return " ".join(tag.get_text().split())
-    return ""
+def _page_title(page: _Page) -> str:
+    return page.text("title") or page.text("h1")
 
 
-def _canonical_url(soup: BeautifulSoup) -> str | None:
-    for link in soup.find_all("link", href=True):
-        if "canonical" in [r.lower() for r in link.get("rel") or []]:
-            return link["href"]
+def _canonical_url(page: _Page) -> str | None:
+    for link in page.start_tags("link"):
+        if "canonical" in _rel(link):
+            href = link.attributes().get("href")
+            if href is not None:
+                return href
     return None
+
+
+def _has_marked(page: _Page, name: str) -> bool:
+    return any(tag.mentions(MARKER) and MARKER in tag.attributes() for tag in page.start_tags(name))
+
+
+def _has_share_bar(page: _Page) -> bool:
+    return any(nav.mentions("ds-bar") and "ds-bar" in nav.tokens("class") for nav in page.start_tags("nav"))
 
 
 def inject(html: str, config: TrackerConfig, page_url: str | None = None, title: str | None = None) -> str:
@@ -275,35 +263,22 @@ def inject(html: str, config: TrackerConfig, page_url: str | None = None, title:
     Idempotent; a page that opts out is returned unchanged.
     """
     page = _Page(html)
-    soup = page.soup
-    if _opted_out(soup):
+    if _opted_out(page):
         return html
     inserts: list[tuple[int, str]] = []
     head = "".join(
-        snippet(config)
-        for name, snippet in (("link", _stylesheet_tag), ("script", _script_tag))
-        if soup.find(name, attrs={MARKER: True}) is None
+        snippet(config) for name, snippet in (("link", _stylesheet_tag), ("script", _script_tag))
+        if not _has_marked(page, name)
     )
     if head:
         inserts.append((_head_offset(page), head))
-    if soup.find("nav", class_="ds-bar") is None:
-        url = page_url or _canonical_url(soup)
+    if not _has_share_bar(page):
+        url = page_url or _canonical_url(page)
         if not url:
             raise InjectError("no page_url given and the page has no <link rel=\"canonical\">: pass page_url")
-        bar = share_bar(config, url, _page_title(soup) if title is None else title)
+        bar = share_bar(config, url, _page_title(page) if title is None else title)
         inserts.append((_bar_offset(page, config.position), bar))
-    return _splice(html, inserts)
-
-
-def _splice(html: str, inserts: list[tuple[int, str]]) -> str:
-    """Insert snippets at offsets of the original string (stable: equal offsets keep their order)."""
-    out, previous = [], 0
-    for offset, snippet in sorted(inserts, key=lambda item: item[0]):
-        out.append(html[previous:offset])
-        out.append(snippet)
-        previous = offset
-    out.append(html[previous:])
-    return "".join(out)
+    return page.splice(inserts)
 
 
 def markup_bytes(config: TrackerConfig, page_url: str, title: str) -> int:

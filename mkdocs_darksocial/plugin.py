@@ -34,6 +34,15 @@ COLLECTOR_EXAMPLE = """
     - darksocial:
         collector: https://stats.example.org/-/darksocial/collect"""
 
+# Material's instant navigation swaps the page content in without running head scripts again, so the tracker
+# would send no view for later pages and share the first page's address and token. Re-initialising the tracker
+# on each swap does not fit its byte budget; a warning fails `mkdocs build --strict` instead of wrong numbers.
+INSTANT_NAVIGATION_WARNING = (
+    "theme feature 'navigation.instant' is not supported: pages loaded by instant navigation keep the first "
+    "page's address and view token, so their shares are credited to the wrong page and their views are not "
+    "counted. Remove navigation.instant from theme.features in mkdocs.yml, or set 'enabled: false' for darksocial."
+)
+
 
 class DarksocialPlugin(BasePlugin[DarksocialConfig]):
     def __init__(self) -> None:
@@ -65,6 +74,8 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
                 "site_url is not set: share links will carry root-relative paths that share services cannot "
                 "open. Set site_url in mkdocs.yml to the address the site is published at."
             )
+        if config.theme.name == "material" and "navigation.instant" in (config.theme.get("features") or ()):
+            log.warning(INSTANT_NAVIGATION_WARNING)
         options = self.config
         try:
             self.tracker = inject.TrackerConfig(

@@ -17,6 +17,8 @@ import jinja2
 from datasette.utils.asgi import Forbidden, Response
 from markupsafe import Markup, escape
 
+from darksocial.channels import CHANNELS
+
 from . import charts, queries
 from .metadata import darksocial_database as database_name
 
@@ -186,6 +188,7 @@ async def influencer_view(request, datasette) -> Response:
                 "passed_on": passed_on,
                 "window": window,
                 "report": queries.INFLUENCER,
+                "labels": {code: channel.label for code, channel in CHANNELS.items()},
             },
             request=request,
         )

@@ -5,7 +5,7 @@ Datasette allows one implementation of a hook per plugin module, so a hook that 
 
 from datasette import hookimpl
 
-from . import auth, collect, metadata, pages, queries
+from . import auth, collect, indexes, metadata, pages, queries
 
 
 @hookimpl
@@ -22,6 +22,7 @@ def skip_csrf(datasette, scope):
 def startup(datasette):
     async def inner():
         await collect.startup(datasette)
+        await indexes.ensure(datasette, metadata.darksocial_database(datasette))
 
     return inner
 

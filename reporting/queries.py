@@ -53,25 +53,32 @@ TOP_INFLUENCERS = Report(
     "and conversions those shares brought. Tier (nano < 10, micro 10-99, mid 100-999, macro >= 1000 people "
     "reached) is over all time. Open a person for their detail page.",
     f"""
+with s as (
+  select sharer, max(sharer_name) as sharer_name, count(*) as shares, sum(clicks) as clicks, sum(reach) as reach,
+    sum(reshares) as reshares, sum(amplified_reach) as amplified_reach, sum(conversions) as conversions,
+    min(ts) as first_share, max(ts) as last_share
+  from shares
+  where sharer is not null and {in_window("date", "site")}
+  group by sharer
+  order by reach desc, clicks desc, shares desc, sharer
+  limit 100
+)
 select
   s.sharer as person,
-  coalesce(max(s.sharer_name), i.name) as name,
+  coalesce(s.sharer_name, i.name) as name,
   i.tier,
-  count(*) as shares,
-  sum(s.clicks) as clicks,
-  sum(s.reach) as reach,
-  sum(s.reshares) as reshares,
-  sum(s.amplified_reach) as amplified_reach,
-  sum(s.conversions) as conversions,
-  round(1.0 * sum(s.clicks) / count(*), 2) as clicks_per_share,
+  s.shares,
+  s.clicks,
+  s.reach,
+  s.reshares,
+  s.amplified_reach,
+  s.conversions,
+  round(1.0 * s.clicks / s.shares, 2) as clicks_per_share,
   i.top_channel,
-  min(s.ts) as first_share,
-  max(s.ts) as last_share
-from shares s left join influencers i on i.person = s.sharer
-where s.sharer is not null and {in_window("s.date", "s.site")}
-group by s.sharer
-order by reach desc, clicks desc, shares desc, person
-limit 100
+  s.first_share,
+  s.last_share
+from s left join influencers i on i.person = s.sharer
+order by s.reach desc, s.clicks desc, s.shares desc, person
 """,
     ("shares", "influencers"),
 )
@@ -242,21 +249,27 @@ CONVERSIONS_BY_SHARER = Report(
     "(signup, purchase...): conversions are distinct (visitor, goal) pairs; conversion rate is conversions per "
     "click.",
     f"""
+with s as (
+  select sharer, max(sharer_name) as sharer_name, count(*) as shares, sum(clicks) as clicks,
+    sum(amplified_reach) as amplified_reach, sum(conversions) as conversions
+  from shares
+  where sharer is not null and {in_window("date", "site")}
+  group by sharer
+  having sum(conversions) > 0
+  order by conversions desc, clicks desc, sharer
+  limit 100
+)
 select
   s.sharer as person,
-  coalesce(max(s.sharer_name), i.name) as name,
+  coalesce(s.sharer_name, i.name) as name,
   i.tier,
-  count(*) as shares,
-  sum(s.clicks) as clicks,
-  sum(s.amplified_reach) as amplified_reach,
-  sum(s.conversions) as conversions,
-  round(100.0 * sum(s.conversions) / nullif(sum(s.clicks), 0), 1) as conversion_rate_pct
-from shares s left join influencers i on i.person = s.sharer
-where s.sharer is not null and {in_window("s.date", "s.site")}
-group by s.sharer
-having sum(s.conversions) > 0
-order by conversions desc, clicks desc, person
-limit 100
+  s.shares,
+  s.clicks,
+  s.amplified_reach,
+  s.conversions,
+  round(100.0 * s.conversions / nullif(s.clicks, 0), 1) as conversion_rate_pct
+from s left join influencers i on i.person = s.sharer
+order by s.conversions desc, s.clicks desc, person
 """,
     ("shares", "influencers"),
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,35 +41,59 @@ def free_loopback_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def reporting_server(tmp_path_factory):
-    """The Datasette app with the darksocial plugin under uvicorn on a free loopback port; yields (url, db path)."""
+def servers(tmp_path_factory):
+    """The site (one page with the share bar injected) and the reporting server (the Datasette app with the
+    darksocial plugin under uvicorn on a free loopback port, whose collector the page's tracker posts to).
+
+    The site is registered before the reporting server starts: a beacon is sent once, so the collector must
+    know the site from the first page view on. Yields (page URL, reporting server URL, database path).
+    """
     from reporting import auth, server
+    from darksocial import collector as _c
+    _orig = _c.Collector.check
+    def _check(self, body, **kw):
+        out = _orig(self, body, **kw)
+        open("/tmp/coll.txt", "a").write(f"{body[:60]!r} {kw.get('origin')} -> {out if isinstance(out, _c.Result) else 'rows'}\n")
+        return out
+    _c.Collector.check = _check
+    _orig_ia = _c.Collector.ingest_async
+    async def _ia(self, body, **kw):
+        import time as _t
+        t0 = _t.monotonic()
+        open("/tmp/coll.txt", "a").write(f"ingest_async start {body[:30]!r}\n")
+        r = await _orig_ia(self, body, **kw)
+        open("/tmp/coll.txt", "a").write(f"ingest_async done {r} in {_t.monotonic()-t0:.2f}s\n")
+        return r
+    _c.Collector.ingest_async = _ia
+
+    path = tmp_path_factory.mktemp("e2e") / "darksocial.db"
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), None)
+    origin = f"http://127.0.0.1:{httpd.server_address[1]}"
+    db = store.open_db(path)
+    store.register_site(db, SITE, [origin])
+    db.close()
 
     previous = os.environ.get(auth.PASSWORD_HASH_ENV)
     os.environ[auth.PASSWORD_HASH_ENV] = hash_password(PASSWORD, iterations=1000)
-    path = tmp_path_factory.mktemp("e2e") / "darksocial.db"
-    store.open_db(path).close()
-    datasette = server.make_datasette(path, attribute_every=None)
     try:
-        with server.running(datasette, port=free_loopback_port()) as url:
-            yield url, path
+        with server.running(server.make_datasette(path, attribute_every=None), port=free_loopback_port()) as base:
+            config = TrackerConfig(collector=f"{base}/-/darksocial/collect", site=SITE,
+                                   script_url=f"{base}/-/darksocial/darksocial.js",
+                                   css_url=f"{base}/-/darksocial/darksocial.css", channels=("wa", "tg", "cl"))
+            httpd.RequestHandlerClass = page_handler(config, origin)
+            thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+            thread.start()
+            yield origin + "/story/", base, path
+            httpd.shutdown()
     finally:
+        httpd.server_close()
         if previous is None:
             os.environ.pop(auth.PASSWORD_HASH_ENV, None)
         else:
             os.environ[auth.PASSWORD_HASH_ENV] = previous
 
 
-@pytest.fixture(scope="module")
-def page_server(reporting_server):
-    """The site: one page with the share bar injected, its tracker posting to the reporting server's collector."""
-    collector_base, db_path = reporting_server
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), None)
-    origin = f"http://127.0.0.1:{httpd.server_address[1]}"
-    config = TrackerConfig(collector=f"{collector_base}/-/darksocial/collect", site=SITE,
-                           script_url=f"{collector_base}/-/darksocial/darksocial.js",
-                           css_url=f"{collector_base}/-/darksocial/darksocial.css", channels=("wa", "tg", "cl"))
-
+def page_handler(config: TrackerConfig, origin: str):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):
             pass
@@ -86,15 +111,7 @@ def page_server(reporting_server):
             self.end_headers()
             self.wfile.write(body)
 
-    httpd.RequestHandlerClass = Handler
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    db = store.open_db(db_path)
-    store.register_site(db, SITE, [origin])
-    db.close()
-    yield origin + "/story/"
-    httpd.shutdown()
-    httpd.server_close()
+    return Handler
 
 
 def new_context(browser, left_machine: list):
@@ -114,19 +131,22 @@ def new_context(browser, left_machine: list):
     return context
 
 
-def wait_row(db_path, sql: str, params=(), timeout: float = 10.0) -> dict:
+def wait_row(db_path, sql: str, params=(), timeout: float = 30.0) -> dict:
     """The first row of ``sql`` once the collector has committed it."""
     deadline = time.monotonic() + timeout
     while True:
-        db = store.open_db(db_path)
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
         try:
-            rows = list(db.query(sql, params))
+            rows = [dict(row) for row in conn.execute(sql, params)]
         finally:
-            db.close()
+            conn.close()
         if rows:
             return rows[0]
         if time.monotonic() > deadline:
-            raise AssertionError(f"nothing matched {sql} {params} within {timeout}s")
+            conn = sqlite3.connect(db_path)
+            everything = conn.execute("SELECT id, kind, site, visitor, token, in_token FROM events").fetchall()
+            raise AssertionError(f"nothing matched {sql} {params} within {timeout}s; events: {everything}")
         time.sleep(0.1)
 
 
@@ -142,11 +162,14 @@ def share_via(page, code: str) -> str:
     return shared
 
 
-def test_whatsapp_then_telegram_cascade_reaches_the_reports(browser, reporting_server, page_server):
-    base, db_path = reporting_server
+def test_whatsapp_then_telegram_cascade_reaches_the_reports(browser, servers):
+    page_server, base, db_path = servers
     left_machine: list = []
 
     a_page = new_context(browser, left_machine).new_page()
+    a_page.on("request", lambda r: print("REQ", r.url, r.post_data))
+    a_page.on("requestfinished", lambda r: print("FIN", r.url, r.response() and r.response().status))
+    a_page.on("requestfailed", lambda r: open("/tmp/fail.txt", "a").write(f"{r.url} {r.failure}\n"))
     a_page.goto(page_server)
     a_view = wait_row(db_path, "SELECT * FROM events WHERE kind = 'view' AND in_token IS NULL")
     wa_url = share_via(a_page, "wa")

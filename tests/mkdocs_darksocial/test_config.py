@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from bs4 import BeautifulSoup
 
 from darksocial import channels, inject
@@ -100,3 +101,28 @@ def test_a_tracker_file_in_docs_overrides_the_bundled_one(tmp_path, sites):
     assert (site_dir / "assets" / "darksocial" / "darksocial.js").read_text() == "/* patched */"
     assert (site_dir / "assets" / "darksocial" / "darksocial.css").read_bytes() == (
         inject.STATIC_DIR / "darksocial.css").read_bytes()
+
+
+def _material_site(tmp_path, sites, features: list[str]) -> None:
+    config_file = sites.write(tmp_path, theme="material", plugin={"collector": "https://s.example/c"}, pages=STORY)
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    config["theme"]["features"] = features
+    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+def test_material_instant_navigation_warns_and_fails_a_strict_build(tmp_path, sites):
+    _material_site(tmp_path, sites, ["navigation.instant", "navigation.tabs"])
+    result = sites.mkdocs_cli("build", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "'navigation.instant' is not supported" in result.stderr
+    assert "Remove navigation.instant from theme.features" in result.stderr
+    assert sites.mkdocs_cli("build", "--strict", cwd=tmp_path).returncode != 0
+
+
+def test_material_without_instant_navigation_builds_strict(tmp_path, sites):
+    _material_site(tmp_path, sites, ["navigation.tabs"])
+    result = sites.mkdocs_cli("build", "--strict", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "navigation.instant" not in result.stderr
+    _, page = script_tag(tmp_path / "site", "story/")
+    assert page.select_one("nav.ds-bar a[data-ds=cl]") is not None

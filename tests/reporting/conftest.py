@@ -19,6 +19,7 @@ import datetime as dt
 import os
 import socket
 import sys
+import threading
 
 import httpx
 import pytest
@@ -134,7 +135,13 @@ class InProcess:
 
     def __init__(self, ds):
         self.ds = ds
-        self.analyst = asyncio.run(self._sign_in())
+        # Its own loop in its own thread: Playwright's sync API keeps a loop running in the test thread.
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.analyst = self._run(self._sign_in())
+
+    def _run(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
 
     async def _sign_in(self) -> dict:
         page = await self.ds.client.get("/-/login")
@@ -148,7 +155,7 @@ class InProcess:
 
     def get(self, path: str, *, signed_in: bool = False, **params) -> httpx.Response:
         cookies = self.analyst if signed_in else None
-        return asyncio.run(self.ds.client.get(path, params=params or None, cookies=cookies))
+        return self._run(self.ds.client.get(path, params=params or None, cookies=cookies))
 
     def report(self, name: str, **params) -> list[dict]:
         response = self.get(f"/darksocial/{name}.json", signed_in=True, _shape="array", **params)
@@ -158,7 +165,9 @@ class InProcess:
 
 @pytest.fixture(scope="session")
 def inproc(datasette):
-    return InProcess(datasette)
+    client = InProcess(datasette)
+    yield client
+    client.loop.call_soon_threadsafe(client.loop.stop)
 
 
 @pytest.fixture(scope="session")

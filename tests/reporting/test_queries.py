@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import httpx
 
-from reporting import queries
+from reporting import indexes, queries
 
 
 def pick(rows: list[dict], *columns: str) -> list[tuple]:
@@ -142,3 +144,12 @@ def test_reports_over_real_http_with_csv_export(live_server, analyst_cookies, sc
         lines = csv.text.splitlines()
         assert lines[0].startswith("person,name,tier,shares,clicks,reach")
         assert lines[1].startswith(f"{s.ALICE_PERSON},Alice Liddell,nano,1,2,2")
+
+
+def test_the_server_creates_the_report_indexes_at_startup(live_server, scenario_db):
+    with sqlite3.connect(scenario_db) as conn:
+        names = {row[0] for row in conn.execute("select name from sqlite_master where type = 'index'")}
+        plan = " ".join(row[3] for row in conn.execute(
+            "explain query plan " + queries.TOP_INFLUENCERS.sql, {"since": "", "until": "", "site": ""}))
+    assert set(indexes.INDEXES) <= names
+    assert "COVERING INDEX rpt_shares_window" in plan
