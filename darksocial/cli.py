@@ -160,8 +160,9 @@ def demo(workdir, site_port, reports_port, seed, no_wait, no_browser):
     from pathlib import Path
 
     try:
-        from . import demo as demo_module
         import reporting  # noqa: F401
+
+        from . import demo as demo_module
     except ImportError as exc:
         raise click.ClickException(
             f"the demo needs the 'mkdocs' and 'reporting' extras ({exc}): pip install 'darksocial[all]'"

@@ -54,7 +54,7 @@ MAX_GOAL = 100
 
 SITE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 VISITOR_RE = re.compile(r"[0-9A-Za-z]{10,32}")
-GOAL_RE = re.compile(r"[^\x00-\x1f\x7f]{1,%d}" % MAX_GOAL)
+GOAL_RE = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_GOAL}}}")
 CONTROL_RE = re.compile(r"[\x00-\x1f]")
 # A host name, IPv4 or bracket-less IPv6 address as urlsplit returns it: no spaces or delimiters.
 HOST_RE = re.compile(r"[^\s/?#@\\<>\"'`]+")

@@ -110,7 +110,8 @@ class Simulation:
             ip=f"198.51.100.{rng.randrange(1, 255)}",
             propensity=rng.uniform(0.45, 0.8) if advocate else rng.uniform(0.0, 0.1),
             # Heavy-tailed audiences for advocates; most people share with a handful of friends.
-            audience=min(120, int(rng.paretovariate(1.4) * 8)) if advocate else min(12, int(rng.paretovariate(2) * 1.5)),
+            audience=(min(120, int(rng.paretovariate(1.4) * 8)) if advocate
+                      else min(12, int(rng.paretovariate(2) * 1.5))),
         )
         if advocate and len([v for v in self.visitors if v.name]) < len(ADVOCATE_NAMES):
             visitor.name = ADVOCATE_NAMES[len([v for v in self.visitors if v.name])]
@@ -132,13 +133,9 @@ class Simulation:
         for token, path in self.ambassadors.items():
             for _ in range(rng.randint(6, 20)):
                 seeds.append((self._new_visitor(), path, "", token, 1))
-        weight_total = sum(w for w, _, _ in ARRIVALS)
+        weights = [weight for weight, _, _ in ARRIVALS]
         for _ in range(self.arrivals):
-            pick = rng.uniform(0, weight_total)
-            for weight, referrer, query in ARRIVALS:
-                pick -= weight
-                if pick <= 0:
-                    break
+            _, referrer, query = rng.choices(ARRIVALS, weights=weights)[0]
             path = self.pages[0][0] if (not referrer and rng.random() < 0.4) else rng.choice(self.pages)[0]
             seeds.append((None, path + query, referrer, "", 0))
         rng.shuffle(seeds)
