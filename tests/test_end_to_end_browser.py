@@ -80,6 +80,10 @@ def servers(tmp_path_factory):
             config = TrackerConfig(collector=f"{base}/-/darksocial/collect", site=SITE,
                                    script_url=f"{base}/-/darksocial/darksocial.js",
                                    css_url=f"{base}/-/darksocial/darksocial.css", channels=("wa", "tg", "cl"))
+            t0 = time.monotonic()
+            probe = httpx.post(f"{base}/-/darksocial/collect", content=b"{}", timeout=60,
+                               headers={"Content-Type": "text/plain", "Origin": origin})
+            open("/tmp/coll.txt", "a").write(f"probe {probe.status_code} {probe.text} {time.monotonic()-t0:.2f}s\n")
             httpd.RequestHandlerClass = page_handler(config, origin)
             thread = threading.Thread(target=httpd.serve_forever, daemon=True)
             thread.start()
