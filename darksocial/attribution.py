@@ -8,6 +8,11 @@ which cascades, views, people, pages and days they can change, rebuild exactly t
 rows with the same code a full rebuild uses, and re-aggregate the rollups for that
 scope. ``attribute(db, full=True)`` rebuilds everything.
 
+Division of labour: the cascade trees (shares, parents, depths, virality, influence) are
+built in Python from the share events and the views that carry a token; the per-view
+`visits` rows and the per-visit sums are computed by SQLite (a million rows never cross
+into Python). The run holds the write lock (BEGIN IMMEDIATE) from start to commit.
+
 How a token is resolved (DESIGN.md, Attribution):
 
 * A *share* is any token somebody arrived with, or minted by a share event, or an
