@@ -178,7 +178,7 @@ def headline(db_path: Path) -> list[str]:
 
 
 def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool, open_browser: bool) -> DemoResult:
-    from reporting import server  # the reporting extra; imported here so the core needs no framework
+    from reporting import auth, server  # the reporting extra; imported here so the core needs no framework
 
     workdir.mkdir(parents=True, exist_ok=True)
     site_port = port_or_free(site_port)
@@ -212,9 +212,12 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
             click.echo(line)
         click.echo(f"\nthe demo site:       {site_url}  (share from it: the reports count you too)")
         click.echo(f"the reports:         {reports_url}")
+        # Reports about people need an analyst; on this machine a one-time link signs you in.
+        hint = auth.sign_in_hint(datasette, "127.0.0.1", reports_port)
+        click.echo(hint)
         if wait:
             if open_browser and (os.environ.get("DISPLAY") or sys.platform == "darwin") and shutil.which("xdg-open"):
-                webbrowser.open(reports_url)
+                webbrowser.open(hint.split()[-1] if "auth-token" in hint else reports_url)
             click.echo("serving until Ctrl-C ...")
             try:
                 threading.Event().wait()

@@ -13,6 +13,7 @@ def test_demo_builds_site_collects_and_attributes(tmp_path):
                                       "--site-port", "0", "--port", "0"])
     assert result.exit_code == 0, result.output
     assert "acknowledged by the collector" in result.output
+    assert "sign in on this machine (one-time link)" in result.output
     acknowledged, sent = [int(word.replace(",", "")) for word in
                           result.output.split("past events ingested, ")[1].split(" events")[0].split(" of today's ")]
     assert acknowledged == sent > 0
