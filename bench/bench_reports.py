@@ -121,7 +121,8 @@ def build(path: Path) -> dict:
     conn.commit()
     conn.execute("ANALYZE")
     counts = {t: conn.execute(f"select count(*) from [{t}]").fetchone()[0]
-              for t in ("visits", "shares", "influencers", "stories", "cascades", "daily", "channels")}
+              for t in ("visits", "shares", "influencers", "stories", "cascades", "daily", "story_daily",
+                        "channels")}
     db.close()
     return counts
 
@@ -170,6 +171,14 @@ def _rollups(conn) -> None:
       from visits group by date, site, medium, coalesce(channel, '');
     update daily set shares = (select count(*) from shares s where s.date = daily.date and s.site = daily.site
       and s.channel = daily.channel and s.medium = daily.medium);
+    insert into story_daily (date, site, url, medium, visits, tracked, estimated, shares, clicks)
+      select date, site, url, medium, sum(visits), sum(tracked), sum(estimated), sum(shares), sum(clicks) from (
+        select date, site, url, medium, count(*) as visits, sum(tracked) as tracked, sum(estimated) as estimated,
+          0 as shares, 0 as clicks
+        from visits group by date, site, url, medium
+        union all
+        select date, site, url, medium, 0, 0, 0, count(*), sum(clicks) from shares group by date, site, url, medium)
+      group by date, site, url, medium;
     insert into channels (channel, label, medium, visits, shares, clicks, reach, reshares, clicks_per_share,
       k_factor, conversions)
       select channel, channel, max(medium), sum(visits), sum(shares), sum(clicks), 0, 0, null, null, 0

@@ -514,17 +514,21 @@ Progress = Callable[[str], None]
 
 
 def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DEFAULT_TIERS) -> dict:
-    """Bring the analyst tables up to date with the events; returns counts of what was processed."""
+    """Bring the analyst tables up to date with the events; returns counts of what was processed.
+
+    A full rebuild computes in a read snapshot of the database (WAL readers never block the collector) into
+    shadow tables in the connection's temp schema, then swaps them in with one short write transaction. An
+    incremental run holds the write lock for its (short) duration. Either way the high-water mark is read in the
+    same snapshot as the events processed, so no event is skipped or counted twice.
+    """
     conn = getattr(db, "conn", db)
     say = progress or (lambda message: None)
     tables.create_all(conn)
     conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: the index-heavy writes thrash the 2 MiB default
+    conn.execute("PRAGMA temp.cache_size = -262144")
     started = time.perf_counter()
-    high = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
-    links_high = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM links").fetchone()[0]
-    done = _state(conn, "events_id")
-    links_done = _state(conn, "links_rowid")
-    if not full and (done or links_done) and high == done and links_high == links_done:
+    done, links_done = _state(conn, "events_id"), _state(conn, "links_rowid")
+    if not full and (done or links_done) and _high_water(conn) == (done, links_done):
         return {"events": 0, "seconds": 0.0, "mode": "up to date"}
     # Millions of small tuples and no reference cycles: the cyclic GC would rescan them again and again.
     gc_was_enabled = gc.isenabled()
@@ -534,29 +538,63 @@ def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DE
             stats = _full(conn, say, tiers)
         else:
             stats = _incremental(conn, done, links_done, say, tiers)
-    except BaseException:
-        conn.rollback()
-        raise
     finally:
+        _drop_shadows(conn)
         if gc_was_enabled:
             gc.enable()
-    _set_state(conn, "events_id", high)
-    _set_state(conn, "links_rowid", links_high)
-    conn.commit()
     stats["seconds"] = round(time.perf_counter() - started, 3)
     return stats
 
 
+def _high_water(conn) -> tuple[int, int]:
+    return (conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0],
+            conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM links").fetchone()[0])
+
+
+# Tables a full rebuild writes: built as shadows in the temp schema (unqualified names resolve to temp first,
+# so the same SQL serves both kinds of run), then copied into main in one short transaction.
+_REBUILT = (*tables.ANALYST_TABLES, tables.INFLUENCE, tables.GOALS, tables.IDENTITIES)
+
+
+def _create_shadows(conn) -> None:
+    for table in _REBUILT:
+        conn.execute(f"DROP TABLE IF EXISTS temp.[{table.name}]")
+        conn.execute(tables.create_sql(table)[0].replace("CREATE TABLE IF NOT EXISTS ", "CREATE TEMP TABLE ", 1))
+
+
+def _index_shadows(conn) -> None:
+    """Give every shadow the indexes its main table has (the store's and the reports' alike): with identical
+    indexes SQLite copies table and index entries verbatim into an empty table (its transfer optimisation)
+    instead of re-sorting every index while it holds the write lock."""
+    for table in _REBUILT:
+        for _, name, unique, origin, partial in conn.execute(f"PRAGMA main.index_list([{table.name}])").fetchall():
+            if origin != "c" or partial:
+                continue
+            keys = [r for r in conn.execute(f"PRAGMA main.index_xinfo([{name}])").fetchall() if r[5]]
+            columns = ", ".join(f"[{r[2]}]{' DESC' if r[3] else ''} COLLATE {r[4]}" for r in keys)
+            conn.execute(f"CREATE {'UNIQUE ' if unique else ''}INDEX temp.[{name}] ON [{table.name}] ({columns})")
+
+
+def _swap_in_shadows(conn) -> None:
+    for table in _REBUILT:
+        conn.execute(f"DELETE FROM main.[{table.name}]")
+        conn.execute(f"INSERT INTO main.[{table.name}] SELECT * FROM temp.[{table.name}]")
+
+
+def _drop_shadows(conn) -> None:
+    if conn.in_transaction:
+        conn.rollback()
+    for table in _REBUILT:
+        conn.execute(f"DROP TABLE IF EXISTS temp.[{table.name}]")
+
+
 def _full(conn, say: Progress, tiers) -> dict:
-    conn.execute("BEGIN IMMEDIATE")  # the write lock up front: a deferred one could fail midway under the collector
+    _create_shadows(conn)
+    conn.commit()
+    # A read snapshot: the collector goes on writing while everything is computed into the temp shadows.
+    conn.execute("BEGIN")
+    high, links_high = _high_water(conn)  # the first read fixes the snapshot: exactly the events read below
     say("reading events")
-    # Bulk loads are much faster into bare tables: indexes are rebuilt once at the end.
-    dropped = [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN "
-        f"({','.join('?' * len(tables.ANALYST_TABLES))})", [t.name for t in tables.ANALYST_TABLES])]
-    for name in dropped:
-        conn.execute(f"DROP INDEX [{name}]")
-    conn.execute("DELETE FROM _ds_goals")
     conn.execute("INSERT OR IGNORE INTO _ds_goals SELECT DISTINCT visitor, goal FROM events "
                  "WHERE kind = 'goal' AND visitor IS NOT NULL AND goal IS NOT NULL")
     _update_identities(conn, None)
@@ -578,20 +616,23 @@ def _full(conn, say: Progress, tiers) -> dict:
     attach_clicks(shares, world.views.values(), world)
     share_rows, cascade_rows_, influence = cascade_rows(shares, world, {s.root for s in shares.values()})
     say(f"writing {len(share_rows):,} shares, {len(cascade_rows_):,} cascades and the visits")
-    for table in (tables.VISITS, tables.SHARES, tables.CASCADES, tables.INFLUENCE):
-        conn.execute(f"DELETE FROM [{table.name}]")
     _insert(conn, tables.SHARES, share_rows)
     _insert(conn, tables.CASCADES, cascade_rows_)
     _insert(conn, tables.INFLUENCE, influence)
     write_visits(conn)
-    say("indexing")
-    for table in tables.ANALYST_TABLES:
-        for sql in tables.create_sql(table)[1:]:
-            conn.execute(sql)
     say("aggregating influencers, stories, channels and daily rollups")
     _aggregate(conn, None, tiers)
+    say("indexing")
+    _index_shadows(conn)
     events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     visits = conn.execute("SELECT COUNT(*) FROM visits").fetchone()[0]
+    conn.commit()  # ends the snapshot; the shadows stay
+    say("swapping in the new tables")
+    conn.execute("BEGIN IMMEDIATE")
+    _swap_in_shadows(conn)
+    _set_state(conn, "events_id", high)
+    _set_state(conn, "links_rowid", links_high)
+    conn.commit()
     return {"mode": "full", "events": events, "visits": visits, "shares": len(share_rows)}
 
 
@@ -601,9 +642,11 @@ def _scalars(conn, sql: str, column: str, values) -> set:
 
 def _incremental(conn, done: int, links_done: int, say: Progress, tiers) -> dict:
     conn.execute("BEGIN IMMEDIATE")  # the write lock up front: a deferred one could fail midway under the collector
-    new = conn.execute("SELECT kind, token, visitor, in_token, parent, goal FROM events WHERE id > ?",
-                       (done,)).fetchall()
-    new_links = [r[0] for r in conn.execute("SELECT token FROM links WHERE rowid > ?", (links_done,))]
+    high, links_high = _high_water(conn)
+    new = conn.execute("SELECT kind, token, visitor, in_token, parent, goal FROM events WHERE id > ? AND id <= ?",
+                       (done, high)).fetchall()
+    new_links = [r[0] for r in conn.execute("SELECT token FROM links WHERE rowid > ? AND rowid <= ?",
+                                            (links_done, links_high))]
     say(f"processing {len(new):,} new events")
     touched = set(new_links)
     new_view_tokens, view_visitors, id_visitors, goal_rows = set(), set(), set(), []
@@ -719,6 +762,9 @@ def _incremental(conn, done: int, links_done: int, say: Progress, tiers) -> dict
     scope_pages |= {(row[1], row[2]) for row in cascade_rows_}
     say("aggregating influencers, stories, channels and daily rollups")
     _aggregate(conn, (scope_persons - {None}, scope_pages - {(None, None)}, scope_dates - {None}), tiers)
+    _set_state(conn, "events_id", high)
+    _set_state(conn, "links_rowid", links_high)
+    conn.commit()
     return {"mode": "incremental", "events": len(new), "visits": len(wanted_views), "shares": len(share_rows)}
 
 
@@ -736,14 +782,15 @@ C = {name: i for i, name in enumerate(tables.CASCADES.column_names())}
 
 
 def _aggregate(conn, scope, tiers) -> None:
-    """Rebuild influencers, stories and daily for ``scope`` (persons, pages, dates; None = everything), then channels.
+    """Rebuild influencers, stories, daily and story_daily for ``scope`` (persons, pages, dates; None = all),
+    then channels.
 
     The per-visit sums are GROUP BYs in SQLite (a million rows never cross into Python); the same queries and
     functions serve a full rebuild (no filter) and an incremental run (filtered to its scope).
     """
     if scope is None:
         by_person = by_page = by_date = "1"
-        for name in ("influencers", "stories", "daily"):
+        for name in ("influencers", "stories", "daily", "story_daily"):
             conn.execute(f"DELETE FROM {name}")
     else:
         persons, pages, dates = scope
@@ -761,6 +808,8 @@ def _aggregate(conn, scope, tiers) -> None:
         conn.execute("DELETE FROM influencers WHERE person IN (SELECT person FROM scope_persons)")
         conn.execute(f"DELETE FROM stories WHERE {by_page}")
         conn.execute(f"DELETE FROM daily WHERE {by_date}")
+        # A changed visit has its page in scope_pages and its day in scope_dates: those cells are redone.
+        conn.execute(f"DELETE FROM story_daily WHERE {by_date} AND {by_page}")
 
     influence = conn.execute(f"SELECT * FROM _ds_influence WHERE {by_person.replace('sharer', 'person')}").fetchall()
     goals = dict(conn.execute(f"""SELECT visitor, COUNT(*) FROM _ds_goals WHERE visitor IN (
@@ -789,6 +838,16 @@ def _aggregate(conn, scope, tiers) -> None:
                SUM(estimated), SUM(click)
         FROM visits WHERE {by_date} GROUP BY 1, 2, 3, 4""")}
     _insert(conn, tables.DAILY, daily_rows(day_visits, conn.execute(f"SELECT * FROM shares WHERE {by_date}")))
+    conn.execute(f"""INSERT INTO story_daily
+        SELECT date, site, url, medium, SUM(visits), SUM(tracked), SUM(estimated), SUM(shares), SUM(clicks) FROM (
+            SELECT date, site, url, medium, COUNT(*) AS visits, SUM(tracked) AS tracked, SUM(estimated) AS estimated,
+                0 AS shares, 0 AS clicks
+            FROM visits WHERE {by_date} AND {by_page} GROUP BY date, site, url, medium
+            UNION ALL
+            SELECT date, site, url, medium, 0, 0, 0, COUNT(*), SUM(clicks)
+            FROM shares WHERE {by_date} AND {by_page} GROUP BY date, site, url, medium)
+        WHERE date IS NOT NULL AND site IS NOT NULL AND url IS NOT NULL
+        GROUP BY date, site, url, medium ORDER BY date, site, url, medium""")
     # The score is relative to the best story, so every story's score is refreshed (the table is small).
     conn.execute("""
         UPDATE stories SET virality_score = COALESCE(ROUND(100.0 * reach * COALESCE(structural_virality, 0)

@@ -117,7 +117,7 @@ class Collector:
             stored = self.writer.write_sync(outcome)
         except Exception as exc:
             return _unavailable(exc)
-        return Result(204, f"stored {stored} event(s)", stored)
+        return _stored(stored)
 
     async def ingest_async(self, body: bytes, **request) -> Result:
         now = self._clock()
@@ -130,7 +130,7 @@ class Collector:
             stored = await self.writer.write(outcome)
         except Exception as exc:
             return _unavailable(exc)
-        return Result(204, f"stored {stored} event(s)", stored)
+        return _stored(stored)
 
     def check(self, body: bytes, *, origin: str | None, user_agent: str | None, ip: str | None,
               content_type: str | None, content_length: str | int | None = None,
@@ -140,7 +140,7 @@ class Collector:
         declared = declared_length(content_length)
         if (declared is not None and declared > limit) or len(body) > limit:
             return Result(413, f"body over the limit of {limit} bytes: send fewer events per request")
-        media_type = (content_type or "").split(";")[0].strip().lower()
+        media_type = _media_type(content_type or "")
         if media_type not in ACCEPTED_MEDIA_TYPES:
             return Result(415, f"Content-Type must be text/plain or application/json; got {media_type or 'none'!r}")
         try:
@@ -150,7 +150,7 @@ class Collector:
 
         request_origin = normalise_origin(origin) if origin else None
         sites = {}
-        for site_id in dict.fromkeys(e.site for e in parsed):
+        for site_id in (parsed[0].site,) if len(parsed) == 1 else dict.fromkeys(e.site for e in parsed):
             site = self._site(site_id)
             if site is None:
                 return Result(403, f"unknown site {site_id!r}: register it with `darksocial site add`")
@@ -162,11 +162,12 @@ class Collector:
 
         agent = (user_agent or "")
         if useragents.is_bot(agent):
-            return Result(202, "dropped: bot or script user agent")
-        opted_out = dnt == "1" or gpc == "1"
-        kept = [e for e in parsed if not (opted_out and sites[e.site].respect_dnt)]
-        if not kept:
-            return Result(202, "dropped: the site honours Do Not Track / Global Privacy Control")
+            return _BOT
+        kept = parsed
+        if dnt == "1" or gpc == "1":
+            kept = [e for e in parsed if not sites[e.site].respect_dnt]
+            if not kept:
+                return _OPTED_OUT
 
         now = now or self._clock()
         ts = store.utc_timestamp(now)
@@ -221,6 +222,20 @@ def declared_length(value: str | int | None) -> int | None:
     if not (value.isascii() and value.isdigit()):
         return None
     return int(value) if len(value) <= 12 else 10**12
+
+
+@lru_cache(maxsize=64)
+def _media_type(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
+@lru_cache(maxsize=events.MAX_EVENTS_PER_REQUEST + 1)
+def _stored(count: int) -> Result:
+    return Result(204, f"stored {count} event(s)", count)
+
+
+_BOT = Result(202, "dropped: bot or script user agent")
+_OPTED_OUT = Result(202, "dropped: the site honours Do Not Track / Global Privacy Control")
 
 
 def _unavailable(exc: Exception) -> Result:

@@ -38,6 +38,7 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from . import tokens
@@ -131,10 +132,10 @@ def validate(obj: object) -> Event:
     kind = obj.get("k")
     if kind not in KINDS:
         raise EventError(f"k (kind) must be one of {', '.join(KINDS)}; got {kind!r}")
-    unknown = set(obj) - _ALLOWED[kind]
-    if unknown:
+    if not obj.keys() <= _ALLOWED[kind]:
+        unknown = set(obj) - _ALLOWED[kind]
         raise EventError(f"unknown field(s) for a {kind} event: {', '.join(sorted(unknown))}")
-    missing = _REQUIRED[kind] - {k for k, v in obj.items() if v not in (None, "")}
+    missing = [k for k in _REQUIRED[kind] if obj.get(k) in (None, "")]
     if missing:
         raise EventError(f"missing field(s) for a {kind} event: {', '.join(sorted(missing))}")
 
@@ -224,23 +225,32 @@ def _token(obj: dict, key: str) -> str:
 
 def _http_url(obj: dict, key: str) -> str:
     value = _string(obj, key, MAX_URL)
+    problem, _ = _inspect_url(value)
+    if problem:
+        raise EventError(f"{key} {problem}")
+    return value
+
+
+@lru_cache(maxsize=4096)  # page and referrer URLs repeat on every view: parse each once
+def _inspect_url(value: str) -> tuple[str | None, str | None]:
+    """(what is wrong with ``value`` as an absolute http(s) URL or None, its lowercased host)."""
     try:
         parts = urlsplit(value)
         host = parts.hostname
         parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
     except ValueError:
-        raise EventError(f"{key} is not a valid URL: {value[:60]!r}") from None
+        return f"is not a valid URL: {value[:60]!r}", None
     if parts.scheme not in ("http", "https") or not host or not HOST_RE.fullmatch(host):
-        raise EventError(f"{key} must be an absolute http(s) URL; got {value[:60]!r}")
+        return f"must be an absolute http(s) URL; got {value[:60]!r}", None
     if CONTROL_RE.search(value):
-        raise EventError(f"{key} contains control characters")
-    return value
+        return "contains control characters", None
+    return None, host.lower()
 
 
 def _referrer_host(obj: dict) -> str:
     # Only the host is kept: the path of a referrer can identify a person (webmail, search queries).
     value = _http_url(obj, "r")
-    return urlsplit(value).hostname.lower()
+    return _inspect_url(value)[1]
 
 
 def host_of(url: str) -> str:

@@ -246,6 +246,23 @@ DAILY = Table(
     pk=("date", "site", "medium", "channel"),
 )
 
+STORY_DAILY = Table(
+    "story_daily",
+    "Daily rollup per page and medium of visits and of the shares minted (no per-visitor columns: public).",
+    (
+        _c("date", "TEXT", "UTC date (YYYY-MM-DD)"),
+        _c("site", "TEXT", "Site id"),
+        _c("url", "TEXT", "Page URL, as in visits.url"),
+        _c("medium", "TEXT", "Medium, as in visits.medium"),
+        _c("visits", "INTEGER", "Page views of this page that day through this medium"),
+        _c("tracked", "INTEGER", "Of those, tracked views (carried a share token or channel code)"),
+        _c("estimated", "INTEGER", "Of those, untracked dark social views (estimated)"),
+        _c("shares", "INTEGER", "Share tokens of this page minted that day whose medium is this one (dark or open)"),
+        _c("clicks", "INTEGER", "Clicks those shares got (whenever they came)"),
+    ),
+    pk=("date", "site", "url", "medium"),
+)
+
 # Private state of the incremental attribution.
 STATE = Table(
     "_ds_state",
@@ -286,7 +303,8 @@ INFLUENCE = Table(
     private=True,
 )
 
-ANALYST_TABLES: tuple[Table, ...] = (VISITS, SHARES, INFLUENCERS, STORIES, CHANNELS_TABLE, CASCADES, DAILY)
+ANALYST_TABLES: tuple[Table, ...] = (VISITS, SHARES, INFLUENCERS, STORIES, CHANNELS_TABLE, CASCADES, DAILY,
+                                     STORY_DAILY)
 PRIVATE_TABLES: tuple[Table, ...] = (STATE, IDENTITIES, GOALS, INFLUENCE)
 TABLES: dict[str, Table] = {t.name: t for t in ANALYST_TABLES + PRIVATE_TABLES}
 

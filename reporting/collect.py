@@ -39,8 +39,6 @@ LIMIT = events.MAX_BODY_BYTES
 log = logging.getLogger(__name__)
 _collectors: dict[Path, Collector] = {}
 _collectors_lock = threading.Lock()
-_WANTED_HEADERS = frozenset(
-    (b"origin", b"user-agent", b"content-type", b"content-length", b"dnt", b"sec-gpc", b"sec-fetch-mode"))
 # Each Datasette's collector, so that a request does not resolve the plugin config (metadata hooks) again.
 _collector_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _background: set[asyncio.Task] = set()
@@ -99,14 +97,15 @@ def asgi_wrapper(datasette):
 
     def wrap(app):
         async def collector_first(scope, receive, send):
-            if scope["type"] == "http" and scope["path"] == COLLECT_PATH and scope["method"] == "POST":
-                headers = {}
-                for name, value in scope.get("headers", ()):  # ASGI header names are lowercase
-                    if name in _WANTED_HEADERS:
-                        headers[name.decode("latin-1")] = value.decode("latin-1")
-                status, extra, body = await answer_post(datasette, scope, headers, receive)
+            if scope.get("path") == COLLECT_PATH and scope.get("method") == "POST" and scope["type"] == "http":
+                # One C-speed pass over the raw headers (names are lowercase in ASGI; the last duplicate wins);
+                # only the few the collector reads are decoded.
+                raw = dict(scope.get("headers") or ())
+                status, extra, body = await answer_post(datasette, scope, receive, *(
+                    None if value is None else value.decode("latin-1")
+                    for value in map(raw.get, _READ_HEADERS)))
                 await send({"type": "http.response.start", "status": status, "headers": [
-                    (k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]})
+                    (k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()] if extra else []})
                 await send({"type": "http.response.body", "body": body})
             else:
                 await app(scope, receive, send)
@@ -119,7 +118,8 @@ def asgi_wrapper(datasette):
 async def collect_view(request, datasette, receive):
     origin = request.headers.get("origin")
     if request.method == "POST":
-        status, headers, body = await answer_post(datasette, request.scope, request.headers, receive)
+        status, headers, body = await answer_post(
+            datasette, request.scope, receive, *(request.headers.get(name.decode()) for name in _READ_HEADERS))
         return Response(body, status=status, headers=headers, content_type=headers.pop("content-type", "text/plain"))
     cors = _cors(origin)
     if request.method == "OPTIONS":
@@ -130,9 +130,15 @@ async def collect_view(request, datasette, receive):
     return Response(body, status=status, headers=headers, content_type=headers.pop("content-type"))
 
 
-async def answer_post(datasette, scope, headers: dict, receive) -> tuple[int, dict, bytes]:
-    """(status, headers, body) for a POST of events; ``headers`` are the request's, lowercased names."""
-    cors = _cors(headers.get("origin"), headers.get("sec-fetch-mode"))
+# The request headers answer_post reads, in the order of its parameters after ``receive``.
+_READ_HEADERS = (b"origin", b"user-agent", b"content-type", b"content-length", b"dnt", b"sec-gpc", b"sec-fetch-mode")
+
+
+async def answer_post(datasette, scope, receive, origin: str | None, user_agent: str | None,
+                      content_type: str | None, content_length: str | None, dnt: str | None, gpc: str | None,
+                      fetch_mode: str | None) -> tuple[int, dict, bytes]:
+    """(status, response headers, body) for a POST of events, given the request headers listed in _READ_HEADERS."""
+    cors = _cors(origin, fetch_mode)
     collector = _collector_cache.get(datasette)
     if collector is None:
         try:
@@ -144,7 +150,7 @@ async def answer_post(datasette, scope, headers: dict, receive) -> tuple[int, di
             return _answer(Result(503, "no database to collect into: serve a mutable database file"), cors)
         _collector_cache[datasette] = collector
 
-    declared = declared_length(headers.get("content-length"))
+    declared = declared_length(content_length)
     if declared is not None and declared > LIMIT:
         body = b""  # not read at all: the collector answers 413 from the declared length
     else:
@@ -152,15 +158,8 @@ async def answer_post(datasette, scope, headers: dict, receive) -> tuple[int, di
     client = scope.get("client")
     try:
         result = await collector.ingest_async(
-            body,
-            origin=headers.get("origin"),
-            user_agent=headers.get("user-agent"),
-            ip=client[0] if client else None,
-            content_type=headers.get("content-type"),
-            content_length=declared,
-            dnt=headers.get("dnt"),
-            gpc=headers.get("sec-gpc"),
-        )
+            body, origin=origin, user_agent=user_agent, ip=client[0] if client else None,
+            content_type=content_type, content_length=declared, dnt=dnt, gpc=gpc)
     except Exception:
         # A bug, not the client's fault; still never a 5xx for what a client sends.
         log.exception("darksocial: unexpected error while ingesting a request")
@@ -182,16 +181,18 @@ def _echoable(origin: str | None) -> bool:
 
 async def _read_body(receive, limit: int) -> bytes:
     """The request body, or its first ``limit + 1`` bytes if it is longer (enough to answer 413)."""
-    chunks, size = [], 0
-    while True:
+    message = await receive()
+    body = message.get("body", b"") if message["type"] == "http.request" else b""
+    if not message.get("more_body"):
+        return body  # the usual case: a beacon's body comes in one message
+    chunks, size = [body], len(body)
+    while size <= limit and message.get("more_body"):
         message = await receive()
         if message["type"] != "http.request":
             break
         chunk = message.get("body", b"")
         chunks.append(chunk)
         size += len(chunk)
-        if size > limit or not message.get("more_body"):
-            break
     return b"".join(chunks)
 
 

@@ -7,9 +7,9 @@ exist). They cover the columns a report reads, so a windowed report reads the in
 from __future__ import annotations
 
 INDEXES: dict[str, tuple[str, tuple[str, ...]]] = {
-    # top_stories: visits per page in the window, split by medium, read from the index in (site, url) order,
-    # skipping to the window in each page (SQLite's skip-scan, which needs the statistics ANALYZE gathers).
-    "rpt_visits_page": ("visits", ("site", "url", "date", "medium", "tracked", "estimated")),
+    # top_stories: the story_daily rollup in the window, read from the index alone.
+    "rpt_story_daily_window": ("story_daily", ("date", "site", "url", "medium", "visits", "tracked", "estimated",
+                                               "shares", "clicks")),
     # top_influencers, conversions_by_sharer, top_stories' shares: shares minted in the window, index only.
     "rpt_shares_window": ("shares", ("date", "site", "sharer", "clicks", "reach", "reshares", "amplified_reach",
                                      "conversions", "ts", "sharer_name", "url")),

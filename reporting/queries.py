@@ -124,17 +124,16 @@ TOP_STORIES = Report(
     "everything else; the shares minted in the window and the clicks they got.",
     f"""
 with v as (
-  select site, url, count(*) as visits,
-    sum(medium = 'dark' and tracked) as dark_tracked,
+  select site, url, sum(visits) as visits,
+    sum(case when medium = 'dark' then tracked else 0 end) as dark_tracked,
     sum(estimated) as dark_estimated,
-    sum(medium = 'open') as open_social,
-    sum(medium not in ('dark', 'open')) as other
-  from visits where {in_window("date", "site")}
+    sum(case when medium = 'open' then visits else 0 end) as open_social,
+    sum(case when medium not in ('dark', 'open') then visits else 0 end) as other,
+    sum(shares) as shares,
+    sum(clicks) as clicks
+  from story_daily where {in_window("date", "site")}
   group by site, url
-), s as (
-  select site, url, count(*) as shares, sum(clicks) as clicks
-  from shares where {in_window("date", "site")}
-  group by site, url
+  having sum(visits) > 0
 )
 select
   coalesce(st.title, v.url) as story,
@@ -146,17 +145,16 @@ select
   round(100.0 * (v.dark_tracked + v.dark_estimated) / v.visits, 1) as dark_social_pct,
   v.open_social,
   v.other,
-  coalesce(s.shares, 0) as shares,
-  coalesce(s.clicks, 0) as clicks,
-  round(1.0 * s.clicks / s.shares, 2) as clicks_per_share,
+  v.shares,
+  v.clicks,
+  round(1.0 * v.clicks / nullif(v.shares, 0), 2) as clicks_per_share,
   st.virality_score
 from v
-left join s on s.site = v.site and s.url = v.url
 left join stories st on st.site = v.site and st.url = v.url
 order by v.visits desc, v.url
 limit 100
 """,
-    ("visits", "shares", "stories"),
+    ("story_daily", "stories"),
 )
 
 CHANNEL_MIX = Report(
