@@ -122,8 +122,8 @@ def _tag_pattern(names: tuple[str, ...], kind: type) -> re.Pattern:
         + ")"
     )
     if kind is bytes:
-        return re.compile(pattern.encode(), re.S)
-    return re.compile(pattern, re.S | re.A)  # ASCII: "\s" as for bytes, not Unicode spaces
+        return re.compile(pattern.encode())
+    return re.compile(pattern, re.A)  # ASCII: "\s" as for bytes, not Unicode spaces
 
 
 def scan(data: str | bytes, names: Iterable[str]) -> list[Tag]:

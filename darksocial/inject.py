@@ -4,7 +4,7 @@
 ``<script defer>`` in ``<head>`` (its configuration in ``data-*`` attributes: no inline
 script or style, so ``Content-Security-Policy: default-src 'self'`` works) and the
 server-rendered share bar at the configured place. One scan of the page's tags (htmlscan)
-finds the places; the snippets are then spliced into the original bytes, so every character
+finds the places; the snippets are then spliced into the original string, so every character
 outside them stays exactly as it was. Injecting twice changes nothing, and a page carrying
 ``<meta name="darksocial" content="off">`` is returned untouched.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import html as html_lib
 import pathlib
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -65,13 +66,16 @@ class TrackerConfig:
             raise InjectError(f"home_path must start with '/'; got {self.home_path!r}")
 
 
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f]")  # in a URL: a way to smuggle a scheme past urlsplit
+
+
 def _check_url(url: str, what: str) -> None:
     """Only http(s) and scheme-less URLs: anything else (javascript:, data:) could run code from a link."""
     try:
         scheme = urlsplit(url).scheme.lower()
     except ValueError:
         raise InjectError(f"{what} is not a valid URL: {url!r}") from None
-    if scheme not in ("", "http", "https") or any(ord(ch) < 32 for ch in url):
+    if scheme not in ("", "http", "https") or _CONTROL_CHARACTER.search(url):
         raise InjectError(f"{what} must be an http(s) URL or a path; got {url!r}")
 
 
