@@ -171,14 +171,17 @@ def _rollups(conn) -> None:
       from visits group by date, site, medium, coalesce(channel, '');
     update daily set shares = (select count(*) from shares s where s.date = daily.date and s.site = daily.site
       and s.channel = daily.channel and s.medium = daily.medium);
-    insert into story_daily (date, site, url, medium, visits, tracked, estimated, shares, clicks)
-      select date, site, url, medium, sum(visits), sum(tracked), sum(estimated), sum(shares), sum(clicks) from (
-        select date, site, url, medium, count(*) as visits, sum(tracked) as tracked, sum(estimated) as estimated,
-          0 as shares, 0 as clicks
-        from visits group by date, site, url, medium
+    insert into story_daily (date, site, url, visits, visits_dark_tracked, visits_dark_estimated, visits_open,
+      visits_other, shares, clicks)
+      select date, site, url, sum(visits), sum(dark_tracked), sum(dark_estimated), sum(open_visits),
+        sum(other_visits), sum(shares), sum(clicks) from (
+        select date, site, url, count(*) as visits, sum(case when medium = 'dark' then tracked else 0 end)
+          as dark_tracked, sum(estimated) as dark_estimated, sum(medium = 'open') as open_visits,
+          sum(medium not in ('dark', 'open')) as other_visits, 0 as shares, 0 as clicks
+        from visits group by date, site, url
         union all
-        select date, site, url, medium, 0, 0, 0, count(*), sum(clicks) from shares group by date, site, url, medium)
-      group by date, site, url, medium;
+        select date, site, url, 0, 0, 0, 0, 0, count(*), sum(clicks) from shares group by date, site, url)
+      group by date, site, url;
     insert into channels (channel, label, medium, visits, shares, clicks, reach, reshares, clicks_per_share,
       k_factor, conversions)
       select channel, channel, max(medium), sum(visits), sum(shares), sum(clicks), 0, 0, null, null, 0

@@ -277,6 +277,7 @@ FROM (
     LEFT JOIN links l ON l.token = e.in_token AND s.origin = 'link'
     LEFT JOIN temp.classes c ON c.host = COALESCE(e.referrer_host, '') AND c.url = e.url
     LEFT JOIN temp.first_views f ON f.token = e.token
+    LIMIT -1 OFFSET 0  -- not flattened: each derived column is computed once per row, not at every use above
 )
 """
 
@@ -305,7 +306,9 @@ def write_visits(conn, scope: str = "") -> None:
                                       "home INTEGER, host_channel TEXT, PRIMARY KEY (host, url)"),
                           ("first_views", "token TEXT PRIMARY KEY"), ("losers", "id INTEGER PRIMARY KEY")):
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
-        conn.execute(f"CREATE TEMP TABLE {name} ({columns})")
+        # Keyed lookups only: one B-tree (no rowid table behind the key index) is one search per visit, not two.
+        rowid = "" if name == "losers" else " WITHOUT ROWID"
+        conn.execute(f"CREATE TEMP TABLE {name} ({columns}){rowid}")
     events = "events" if scope else "events NOT INDEXED"
     pairs = conn.execute(f"SELECT DISTINCT COALESCE(referrer_host, ''), url FROM {events} "
                          f"WHERE kind = 'view' AND token IS NOT NULL {within_plain}").fetchall()
@@ -325,7 +328,9 @@ def write_visits(conn, scope: str = "") -> None:
         old = first.get(visitor)
         if old is None or key < old:
             first[visitor] = key
-    conn.executemany("INSERT OR IGNORE INTO temp.first_views VALUES (?)", [(key[1],) for key in first.values()])
+    # In key order: the B-tree grows at its right edge.
+    conn.executemany("INSERT OR IGNORE INTO temp.first_views VALUES (?)",
+                     [(token,) for token in sorted([key[1] for key in first.values()])])
     # The same page-view token sent twice (a retried beacon): keep the copy that sorts first by content.
     duplicates = conn.execute(f"""
         SELECT id, {_VIEW_COLUMNS} FROM events WHERE kind = 'view' AND token IN (
@@ -525,7 +530,7 @@ def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DE
     say = progress or (lambda message: None)
     tables.create_all(conn)
     conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: the index-heavy writes thrash the 2 MiB default
-    conn.execute("PRAGMA temp.cache_size = -262144")
+    conn.execute("PRAGMA temp.cache_size = -1048576")  # the full rebuild's shadow tables: no spill to temp files
     started = time.perf_counter()
     done, links_done = _state(conn, "events_id"), _state(conn, "links_rowid")
     if not full and (done or links_done) and _high_water(conn) == (done, links_done):
@@ -595,8 +600,8 @@ def _full(conn, say: Progress, tiers) -> dict:
     conn.execute("BEGIN")
     high, links_high = _high_water(conn)  # the first read fixes the snapshot: exactly the events read below
     say("reading events")
-    conn.execute("INSERT OR IGNORE INTO _ds_goals SELECT DISTINCT visitor, goal FROM events "
-                 "WHERE kind = 'goal' AND visitor IS NOT NULL AND goal IS NOT NULL")
+    conn.execute("INSERT OR IGNORE INTO _ds_goals SELECT DISTINCT visitor, goal FROM events NOT INDEXED "
+                 "WHERE kind = 'goal' AND visitor IS NOT NULL AND goal IS NOT NULL")  # not a walk of the visitor index
     _update_identities(conn, None)
     world = _load_world(conn, None, None)
     # Python only needs the views that carry a token (clicks) and the page views shares were made from.
@@ -621,7 +626,7 @@ def _full(conn, say: Progress, tiers) -> dict:
     _insert(conn, tables.INFLUENCE, influence)
     write_visits(conn)
     say("aggregating influencers, stories, channels and daily rollups")
-    _aggregate(conn, None, tiers)
+    _aggregate(conn, None, tiers, (share_rows, cascade_rows_, influence, world.goals))
     say("indexing")
     _index_shadows(conn)
     events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
@@ -781,12 +786,14 @@ S = {name: i for i, name in enumerate(tables.SHARES.column_names())}
 C = {name: i for i, name in enumerate(tables.CASCADES.column_names())}
 
 
-def _aggregate(conn, scope, tiers) -> None:
+def _aggregate(conn, scope, tiers, built: tuple | None = None) -> None:
     """Rebuild influencers, stories, daily and story_daily for ``scope`` (persons, pages, dates; None = all),
     then channels.
 
     The per-visit sums are GROUP BYs in SQLite (a million rows never cross into Python); the same queries and
-    functions serve a full rebuild (no filter) and an incremental run (filtered to its scope).
+    functions serve a full rebuild (no filter) and an incremental run (filtered to its scope). A full rebuild
+    passes the rows it has just written (``built``: share, cascade and influence rows, visitor → goals) instead of
+    reading them back.
     """
     if scope is None:
         by_person = by_page = by_date = "1"
@@ -811,43 +818,56 @@ def _aggregate(conn, scope, tiers) -> None:
         # A changed visit has its page in scope_pages and its day in scope_dates: those cells are redone.
         conn.execute(f"DELETE FROM story_daily WHERE {by_date} AND {by_page}")
 
-    influence = conn.execute(f"SELECT * FROM _ds_influence WHERE {by_person.replace('sharer', 'person')}").fetchall()
-    goals = dict(conn.execute(f"""SELECT visitor, COUNT(*) FROM _ds_goals WHERE visitor IN (
-        SELECT visitor FROM _ds_influence WHERE {by_person.replace('sharer', 'person')}) GROUP BY visitor"""))
+    if built is not None:
+        shares_, cascades, influence, goals = built
+        shares_by_person = shares_by_page = shares_by_date = shares_
+    else:
+        in_scope = by_person.replace("sharer", "person")
+        influence = conn.execute(f"SELECT * FROM _ds_influence WHERE {in_scope}").fetchall()
+        goals = dict(conn.execute(f"""SELECT visitor, COUNT(*) FROM _ds_goals WHERE visitor IN (
+            SELECT visitor FROM _ds_influence WHERE {in_scope}) GROUP BY visitor"""))
+        shares_by_person = conn.execute(f"SELECT * FROM shares WHERE {by_person}").fetchall()
+        shares_by_page = conn.execute(f"SELECT * FROM shares WHERE {by_page}").fetchall()
+        shares_by_date = conn.execute(f"SELECT * FROM shares WHERE {by_date}").fetchall()
+        cascades = conn.execute(f"SELECT * FROM cascades WHERE {by_page}").fetchall()
     reach = dict(conn.execute(f"SELECT sharer, COUNT(DISTINCT visitor) FROM visits WHERE click = 1 AND {by_person} "
                               "GROUP BY sharer"))
     _insert(conn, tables.INFLUENCERS, influencer_rows(
-        conn.execute(f"SELECT * FROM shares WHERE {by_person}").fetchall(), reach, influence, goals, tiers))
+        shares_by_person, reach, influence, goals, tiers))
 
-    page_visits = {(r[0], r[1]): r[2:] for r in conn.execute(f"""
+    # The latest title seen: with a single MAX(), SQLite takes the bare column from the row holding the maximum
+    # (NULL only when no visit of the page has a title).
+    page_visits, titles = {}, {}
+    for r in conn.execute(f"""
         SELECT site, url, COUNT(*), COUNT(DISTINCT visitor), COUNT(DISTINCT CASE WHEN click = 1 THEN visitor END),
                SUM(tracked = 1 AND medium = 'dark'), SUM(estimated), SUM(medium = 'open'), SUM(medium = 'search'),
-               SUM(medium = 'referral'), SUM(medium = 'campaign'), SUM(medium = 'internal'), SUM(medium = 'direct')
-        FROM visits WHERE {by_page} GROUP BY site, url""")}
-    # The latest title seen: with a single MAX(), SQLite takes the bare column from the row holding the maximum.
-    titles = {(r[0], r[1]): r[2] for r in conn.execute(f"""
-        SELECT site, url, title, MAX(ts || char(1) || token) FROM visits
-        WHERE title IS NOT NULL AND {by_page} GROUP BY site, url""")}
+               SUM(medium = 'referral'), SUM(medium = 'campaign'), SUM(medium = 'internal'), SUM(medium = 'direct'),
+               title, MAX(CASE WHEN title IS NOT NULL THEN ts || char(1) || token END)
+        FROM visits WHERE {by_page} GROUP BY site, url"""):
+        page_visits[r[0], r[1]] = r[2:13]
+        if r[13] is not None:
+            titles[r[0], r[1]] = r[13]
     titles.update(_page_titles(conn, None if scope is None else by_page))
     _insert(conn, tables.STORIES, story_rows(
-        page_visits, conn.execute(f"SELECT * FROM shares WHERE {by_page}").fetchall(),
-        conn.execute(f"SELECT * FROM cascades WHERE {by_page}").fetchall(), titles))
+        page_visits, shares_by_page, cascades, titles))
 
     day_visits = {tuple(r[:4]): r[4:] for r in conn.execute(f"""
         SELECT date, site, medium, COALESCE(channel, ''), COUNT(*), COUNT(DISTINCT visitor), SUM(tracked),
                SUM(estimated), SUM(click)
         FROM visits WHERE {by_date} GROUP BY 1, 2, 3, 4""")}
-    _insert(conn, tables.DAILY, daily_rows(day_visits, conn.execute(f"SELECT * FROM shares WHERE {by_date}")))
+    _insert(conn, tables.DAILY, daily_rows(day_visits, shares_by_date))
     conn.execute(f"""INSERT INTO story_daily
-        SELECT date, site, url, medium, SUM(visits), SUM(tracked), SUM(estimated), SUM(shares), SUM(clicks) FROM (
-            SELECT date, site, url, medium, COUNT(*) AS visits, SUM(tracked) AS tracked, SUM(estimated) AS estimated,
-                0 AS shares, 0 AS clicks
-            FROM visits WHERE {by_date} AND {by_page} GROUP BY date, site, url, medium
+        SELECT date, site, url, SUM(visits), SUM(dark_tracked), SUM(dark_estimated), SUM(open_visits),
+            SUM(other_visits), SUM(shares), SUM(clicks) FROM (
+            SELECT date, site, url, COUNT(*) AS visits, SUM(CASE WHEN medium = 'dark' THEN tracked ELSE 0 END)
+                AS dark_tracked, SUM(estimated) AS dark_estimated, SUM(medium = 'open') AS open_visits,
+                SUM(medium NOT IN ('dark', 'open')) AS other_visits, 0 AS shares, 0 AS clicks
+            FROM visits WHERE {by_date} AND {by_page} GROUP BY date, site, url
             UNION ALL
-            SELECT date, site, url, medium, 0, 0, 0, COUNT(*), SUM(clicks)
-            FROM shares WHERE {by_date} AND {by_page} GROUP BY date, site, url, medium)
+            SELECT date, site, url, 0, 0, 0, 0, 0, COUNT(*), SUM(clicks)
+            FROM shares WHERE {by_date} AND {by_page} GROUP BY date, site, url)
         WHERE date IS NOT NULL AND site IS NOT NULL AND url IS NOT NULL
-        GROUP BY date, site, url, medium ORDER BY date, site, url, medium""")
+        GROUP BY date, site, url ORDER BY date, site, url""")
     # The score is relative to the best story, so every story's score is refreshed (the table is small).
     conn.execute("""
         UPDATE stories SET virality_score = COALESCE(ROUND(100.0 * reach * COALESCE(structural_virality, 0)

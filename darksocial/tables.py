@@ -248,19 +248,21 @@ DAILY = Table(
 
 STORY_DAILY = Table(
     "story_daily",
-    "Daily rollup per page and medium of visits and of the shares minted (no per-visitor columns: public).",
+    "Daily rollup per page of its visits by medium and of the shares minted (no per-visitor columns: public).",
     (
         _c("date", "TEXT", "UTC date (YYYY-MM-DD)"),
         _c("site", "TEXT", "Site id"),
         _c("url", "TEXT", "Page URL, as in visits.url"),
-        _c("medium", "TEXT", "Medium, as in visits.medium"),
-        _c("visits", "INTEGER", "Page views of this page that day through this medium"),
-        _c("tracked", "INTEGER", "Of those, tracked views (carried a share token or channel code)"),
-        _c("estimated", "INTEGER", "Of those, untracked dark social views (estimated)"),
-        _c("shares", "INTEGER", "Share tokens of this page minted that day whose medium is this one (dark or open)"),
+        _c("visits", "INTEGER", "Page views of this page that day"),
+        _c("visits_dark_tracked", "INTEGER", "Of those, views through a private channel with a token (tracked)"),
+        _c("visits_dark_estimated", "INTEGER", "Of those, untracked dark social views (estimated)"),
+        _c("visits_open", "INTEGER", "Of those, views from public networks (medium open)"),
+        _c("visits_other", "INTEGER", "Of those, views by any other medium (search, referral, campaign, internal, "
+                                      "direct)"),
+        _c("shares", "INTEGER", "Share tokens of this page minted that day"),
         _c("clicks", "INTEGER", "Clicks those shares got (whenever they came)"),
     ),
-    pk=("date", "site", "url", "medium"),
+    pk=("date", "site", "url"),
 )
 
 # Private state of the incremental attribution.
@@ -328,6 +330,7 @@ def create_sql(table: Table) -> list[str]:
 def create_all(db) -> None:
     """Create every analyst and private table (idempotent). ``db`` is a sqlite_utils.Database or sqlite3.Connection."""
     conn = getattr(db, "conn", db)
+    _drop_changed(conn)
     for table in ANALYST_TABLES + PRIVATE_TABLES:
         for sql in create_sql(table):
             conn.execute(sql)
@@ -335,6 +338,19 @@ def create_all(db) -> None:
         for idx in EVENT_INDEXES:
             conn.execute(f"CREATE INDEX IF NOT EXISTS [idx_events_{'_'.join(idx)}] ON events ({', '.join(idx)})")
     conn.commit()
+
+
+def _drop_changed(conn) -> None:
+    """A derived table whose columns changed (an older version made it) is dropped and the attribution's
+    high-water marks are cleared: the next run rebuilds every derived table in the new shape."""
+    changed = False
+    for table in ANALYST_TABLES + (INFLUENCE, IDENTITIES, GOALS):
+        have = [row[1] for row in conn.execute(f"PRAGMA main.table_info([{table.name}])")]
+        if have and have != table.column_names():
+            conn.execute(f"DROP TABLE main.[{table.name}]")
+            changed = True
+    if changed and conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (STATE.name,)).fetchone():
+        conn.execute(f"DELETE FROM [{STATE.name}]")
 
 
 def describe(name: str) -> dict:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 INDEXES: dict[str, tuple[str, tuple[str, ...]]] = {
     # top_stories: the story_daily rollup in the window, read from the index alone.
-    "rpt_story_daily_window": ("story_daily", ("date", "site", "url", "medium", "visits", "tracked", "estimated",
-                                               "shares", "clicks")),
+    "rpt_story_daily_window": ("story_daily", ("date", "site", "url", "visits", "visits_dark_tracked",
+                                               "visits_dark_estimated", "visits_open", "visits_other", "shares",
+                                               "clicks")),
     # top_influencers, conversions_by_sharer, top_stories' shares: shares minted in the window, index only.
     "rpt_shares_window": ("shares", ("date", "site", "sharer", "clicks", "reach", "reshares", "amplified_reach",
                                      "conversions", "ts", "sharer_name", "url")),

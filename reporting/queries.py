@@ -125,10 +125,10 @@ TOP_STORIES = Report(
     f"""
 with v as (
   select site, url, sum(visits) as visits,
-    sum(case when medium = 'dark' then tracked else 0 end) as dark_tracked,
-    sum(estimated) as dark_estimated,
-    sum(case when medium = 'open' then visits else 0 end) as open_social,
-    sum(case when medium not in ('dark', 'open') then visits else 0 end) as other,
+    sum(visits_dark_tracked) as dark_tracked,
+    sum(visits_dark_estimated) as dark_estimated,
+    sum(visits_open) as open_social,
+    sum(visits_other) as other,
     sum(shares) as shares,
     sum(clicks) as clicks
   from story_daily where {in_window("date", "site")}
