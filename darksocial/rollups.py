@@ -1,0 +1,259 @@
+"""Rollups: the same SQL for a full rebuild (scope None) and an incremental one (scope = keys to redo).
+
+`influencers` (with their tiers), `stories`, `daily`, `story_daily` and `channels`, from `visits`, `shares`,
+`cascades` and `_ds_influence`."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections import Counter, defaultdict
+
+from . import tables
+from .channels import CHANNELS
+from .sqlrows import _insert
+
+DEFAULT_TIERS: tuple[tuple[int, str], ...] = ((1000, "macro"), (100, "mid"), (10, "micro"), (0, "nano"))
+
+
+S = {name: i for i, name in enumerate(tables.SHARES.column_names())}
+C = {name: i for i, name in enumerate(tables.CASCADES.column_names())}
+
+
+def _aggregate(conn, scope, tiers, built: tuple | None = None) -> None:
+    """Rebuild influencers, stories, daily and story_daily for ``scope`` (persons, pages, dates; None = all),
+    then channels.
+
+    The per-visit sums are GROUP BYs in SQLite (a million rows never cross into Python); the same queries and
+    functions serve a full rebuild (no filter) and an incremental run (filtered to its scope). A full rebuild
+    passes the rows it has just written (``built``: share, cascade and influence rows, visitor → goals) instead of
+    reading them back.
+    """
+    if scope is None:
+        by_person = by_page = by_date = "1"
+        for name in ("influencers", "stories", "daily", "story_daily"):
+            conn.execute(f"DELETE FROM {name}")
+    else:
+        persons, pages, dates = scope
+        for name, columns in (("scope_persons", "person TEXT PRIMARY KEY"),
+                              ("scope_pages", "site TEXT, url TEXT, PRIMARY KEY (site, url)"),
+                              ("scope_dates", "date TEXT PRIMARY KEY")):
+            conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+            conn.execute(f"CREATE TEMP TABLE {name} ({columns})")
+        conn.executemany("INSERT OR IGNORE INTO scope_persons VALUES (?)", [(p,) for p in persons])
+        conn.executemany("INSERT OR IGNORE INTO scope_pages VALUES (?, ?)", list(pages))
+        conn.executemany("INSERT OR IGNORE INTO scope_dates VALUES (?)", [(d,) for d in dates])
+        by_person = "sharer IN (SELECT person FROM temp.scope_persons)"
+        by_page = "(site, url) IN (SELECT site, url FROM temp.scope_pages)"
+        by_date = "date IN (SELECT date FROM temp.scope_dates)"
+        conn.execute("DELETE FROM influencers WHERE person IN (SELECT person FROM scope_persons)")
+        conn.execute(f"DELETE FROM stories WHERE {by_page}")
+        conn.execute(f"DELETE FROM daily WHERE {by_date}")
+        # A changed visit has its page in scope_pages and its day in scope_dates: those cells are redone.
+        conn.execute(f"DELETE FROM story_daily WHERE {by_date} AND {by_page}")
+
+    if built is not None:
+        shares_, cascades, influence, goals = built
+        shares_by_person = shares_by_page = shares_by_date = shares_
+    else:
+        in_scope = by_person.replace("sharer", "person")
+        influence = conn.execute(f"SELECT * FROM _ds_influence WHERE {in_scope}").fetchall()
+        goals = dict(conn.execute(f"""SELECT visitor, COUNT(*) FROM _ds_goals WHERE visitor IN (
+            SELECT visitor FROM _ds_influence WHERE {in_scope}) GROUP BY visitor"""))
+        shares_by_person = conn.execute(f"SELECT * FROM shares WHERE {by_person}").fetchall()
+        shares_by_page = conn.execute(f"SELECT * FROM shares WHERE {by_page}").fetchall()
+        shares_by_date = conn.execute(f"SELECT * FROM shares WHERE {by_date}").fetchall()
+        cascades = conn.execute(f"SELECT * FROM cascades WHERE {by_page}").fetchall()
+    reach = dict(conn.execute(f"SELECT sharer, COUNT(DISTINCT visitor) FROM visits WHERE click = 1 AND {by_person} "
+                              "GROUP BY sharer"))
+    _insert(conn, tables.INFLUENCERS, influencer_rows(
+        shares_by_person, reach, influence, goals, tiers))
+
+    # The latest title seen: with a single MAX(), SQLite takes the bare column from the row holding the maximum
+    # (NULL only when no visit of the page has a title).
+    page_visits, titles = {}, {}
+    for r in conn.execute(f"""
+        SELECT site, url, COUNT(*), COUNT(DISTINCT visitor), COUNT(DISTINCT CASE WHEN click = 1 THEN visitor END),
+               SUM(tracked = 1 AND medium = 'dark'), SUM(estimated), SUM(medium = 'open'), SUM(medium = 'search'),
+               SUM(medium = 'referral'), SUM(medium = 'campaign'), SUM(medium = 'internal'), SUM(medium = 'direct'),
+               title, MAX(CASE WHEN title IS NOT NULL THEN ts || char(1) || token END)
+        FROM visits WHERE {by_page} GROUP BY site, url"""):
+        page_visits[r[0], r[1]] = r[2:13]
+        if r[13] is not None:
+            titles[r[0], r[1]] = r[13]
+    titles.update(_page_titles(conn, None if scope is None else by_page))
+    _insert(conn, tables.STORIES, story_rows(
+        page_visits, shares_by_page, cascades, titles))
+
+    day_visits = {tuple(r[:4]): r[4:] for r in conn.execute(f"""
+        SELECT date, site, medium, COALESCE(channel, ''), COUNT(*), COUNT(DISTINCT visitor), SUM(tracked),
+               SUM(estimated), SUM(click)
+        FROM visits WHERE {by_date} GROUP BY 1, 2, 3, 4""")}
+    _insert(conn, tables.DAILY, daily_rows(day_visits, shares_by_date))
+    conn.execute(f"""INSERT INTO story_daily
+        SELECT date, site, url, SUM(visits), SUM(dark_tracked), SUM(dark_estimated), SUM(open_visits),
+            SUM(other_visits), SUM(shares), SUM(clicks) FROM (
+            SELECT date, site, url, COUNT(*) AS visits, SUM(CASE WHEN medium = 'dark' THEN tracked ELSE 0 END)
+                AS dark_tracked, SUM(estimated) AS dark_estimated, SUM(medium = 'open') AS open_visits,
+                SUM(medium NOT IN ('dark', 'open')) AS other_visits, 0 AS shares, 0 AS clicks
+            FROM visits WHERE {by_date} AND {by_page} GROUP BY date, site, url
+            UNION ALL
+            SELECT date, site, url, 0, 0, 0, 0, 0, COUNT(*), SUM(clicks)
+            FROM shares WHERE {by_date} AND {by_page} GROUP BY date, site, url)
+        WHERE date IS NOT NULL AND site IS NOT NULL AND url IS NOT NULL
+        GROUP BY date, site, url ORDER BY date, site, url""")
+    # The score is relative to the best story, so every story's score is refreshed (the table is small).
+    conn.execute("""
+        UPDATE stories SET virality_score = COALESCE(ROUND(100.0 * reach * COALESCE(structural_virality, 0)
+            / NULLIF((SELECT MAX(reach * COALESCE(structural_virality, 0)) FROM stories), 0), 2), 0)""")
+    _channels(conn)
+
+
+def _tier(reach: int, tiers) -> str:
+    for threshold, name in tiers:
+        if reach >= threshold:
+            return name
+    return tiers[-1][1]
+
+
+def influencer_rows(shares, reach: dict, influence, goals: dict, tiers) -> list[tuple]:
+    """`influencers` rows from the people's share rows, their reach (person → distinct clickers) and the
+    influence pairs (root, person, visitor below)."""
+    people: dict = {}
+    tops: dict = {"channel": defaultdict(lambda: [0, 0]), "url": defaultdict(lambda: [0, 0])}
+    i_sharer, i_name, i_ts, i_clicks, i_reshares = S["sharer"], S["sharer_name"], S["ts"], S["clicks"], S["reshares"]
+    for row in shares:
+        person = row[i_sharer]
+        if person is None:
+            continue
+        p = people.get(person)
+        if p is None:
+            p = people[person] = [None, 0, 0, 0, None, None]  # name, shares, clicks, re-shares, first, last
+        name, ts, clicks_ = row[i_name], row[i_ts], row[i_clicks]
+        if name is not None and (p[0] is None or name > p[0]):
+            p[0] = name
+        p[1] += 1
+        p[2] += clicks_
+        p[3] += row[i_reshares]
+        if ts is not None:
+            p[4] = ts if p[4] is None else min(p[4], ts)
+            p[5] = ts if p[5] is None else max(p[5], ts)
+        for column, counts in tops.items():
+            value = row[S[column]]
+            if value is not None:
+                entry = counts[(person, value)]
+                entry[0] += clicks_
+                entry[1] += 1
+    best: dict = {"channel": {}, "url": {}}
+    for column, counts in tops.items():
+        for (person, value), (clicks_, n) in counts.items():
+            key = (-clicks_, -n, value)
+            if person not in best[column] or key < best[column][person]:
+                best[column][person] = key
+    below: dict = defaultdict(set)
+    for _, person, visitor in influence:
+        below[person].add(visitor)
+    kinds = {"v": "visitor", "x": "identified", "a": "ambassador"}
+    out = []
+    for person in sorted(people):
+        name, n_shares, clicks_, reshares, first, last = people[person]
+        r = reach.get(person, 0)
+        downstream = below.get(person, set())
+        top_channel, top_story = (best[c][person][2] if person in best[c] else None for c in ("channel", "url"))
+        out.append((person, name, kinds.get(person[:1], "visitor"), n_shares, clicks_, r, reshares, len(downstream),
+                    sum(goals.get(v, 0) for v in downstream), round(clicks_ / n_shares, 4), top_channel, top_story,
+                    _tier(r, tiers), first, last))
+    return out
+
+
+def story_rows(page_visits: dict, shares, cascades, titles: dict) -> list[tuple]:
+    """`stories` rows (the virality score is set afterwards, relative to the best story).
+
+    ``page_visits``: (site, url) → (visits, visitors, reach, dark tracked, estimated, open, search, referral,
+    campaign, internal, direct), summed by SQLite.
+    """
+    codes = list(CHANNELS)
+    pages: dict = {}
+
+    def page(key):
+        p = pages.get(key)
+        if p is None:
+            p = pages[key] = {"shares": 0, "channels": Counter(), "clicks": 0, "reshares": 0, "cascades": 0,
+                              "depth": None, "weights": [], "sizes": [], "conversions": 0}
+        return p
+
+    for key in page_visits:
+        page(key)
+    for row in shares:
+        if row[S["url"]] is None:
+            continue
+        p = page((row[S["site"]], row[S["url"]]))
+        p["shares"] += 1
+        p["channels"][row[S["channel"]]] += 1
+        p["clicks"] += row[S["clicks"]]
+        p["reshares"] += row[S["reshares"]]
+    for row in cascades:
+        if row[C["url"]] is None:
+            continue
+        p = page((row[C["site"]], row[C["url"]]))
+        p["cascades"] += 1
+        depth = row[C["depth"]]
+        p["depth"] = depth if p["depth"] is None else max(p["depth"], depth)
+        p["conversions"] += row[C["conversions"]]
+        if row[C["structural_virality"]] is not None:
+            p["weights"].append(row[C["size"]] * row[C["structural_virality"]])
+            p["sizes"].append(row[C["size"]])
+    out = []
+    for key in sorted(pages):
+        p = pages[key]
+        v = page_visits.get(key, (0,) * 11)
+        nu = round(math.fsum(p["weights"]) / sum(p["sizes"]), 6) if p["sizes"] else None
+        other = sum(n for code, n in p["channels"].items() if code not in CHANNELS)
+        clicks, n_shares = p["clicks"], p["shares"]
+        out.append((key[0], key[1], titles.get(key), *v, n_shares, *(p["channels"][c] for c in codes), other,
+                    clicks, round(clicks / n_shares, 4) if n_shares else 0.0,
+                    round(p["reshares"] / clicks, 4) if clicks else 0.0, p["conversions"], p["cascades"], p["depth"],
+                    nu, None))
+    return out
+
+
+def _page_titles(conn, where: str | None) -> dict:
+    """Titles from the imported page manifest (`pages`, the store's table) win over titles seen by the tracker."""
+    try:
+        sql = "SELECT site, url, title FROM pages WHERE title IS NOT NULL" + (f" AND {where}" if where else "")
+        return {(r[0], r[1]): r[2] for r in conn.execute(sql)}
+    except sqlite3.OperationalError:  # a bare database without the store's tables
+        return {}
+
+
+def daily_rows(day_visits: dict, shares) -> list[tuple]:
+    """`daily` rows: ``day_visits`` maps (date, site, medium, channel) → (visits, visitors, tracked, estimated,
+    clicks), summed by SQLite; shares are counted here by the day they were minted."""
+    days = {key: [*values, 0] for key, values in day_visits.items()}
+    for row in shares:
+        if row[S["site"]] is None or row[S["date"]] is None:
+            continue
+        key = (row[S["date"]], row[S["site"]], row[S["medium"]], row[S["channel"]] or "")
+        days.setdefault(key, [0, 0, 0, 0, 0, 0])[5] += 1
+    return [(*key, *values) for key, values in sorted(days.items())]
+
+
+def _channels(conn) -> None:
+    conn.execute("DELETE FROM channels")
+    visits = {r[0]: r[1:] for r in conn.execute(
+        "SELECT channel, COUNT(*), MIN(medium) FROM visits WHERE channel IS NOT NULL GROUP BY channel")}
+    reach = dict(conn.execute(
+        "SELECT channel, COUNT(DISTINCT visitor) FROM visits WHERE click = 1 GROUP BY channel"))
+    shares = {r[0]: r[1:] for r in conn.execute(
+        "SELECT channel, COUNT(*), SUM(clicks), SUM(reshares), SUM(conversions), MIN(medium) FROM shares "
+        "GROUP BY channel")}
+    rows = []
+    for channel in sorted(set(visits) | set(shares)):
+        v_count, v_medium = visits.get(channel, (0, None))
+        n, clicks, reshares, conversions, s_medium = shares.get(channel, (0, 0, 0, 0, None))
+        ch = CHANNELS.get(channel)
+        medium = ch.medium if ch else (s_medium or v_medium)
+        rows.append((channel, ch.label if ch else channel, medium, v_count, n, clicks or 0, reach.get(channel, 0),
+                     reshares or 0, round((clicks or 0) / n, 4) if n else 0.0,
+                     round((reshares or 0) / clicks, 4) if clicks else 0.0, conversions or 0))
+    _insert(conn, tables.CHANNELS_TABLE, rows)

@@ -1,0 +1,121 @@
+"""The `visits` table: one row per page view, classified and credited by SQLite."""
+
+from __future__ import annotations
+
+from . import referrers
+from .cascades import channel_medium
+from .channels import CHANNELS
+from .loading import _VIEW_COLUMNS, _sort_key
+
+
+def _medium_case(expr: str) -> str:
+    whens = " ".join(f"WHEN '{code}' THEN '{ch.medium}'" for code, ch in CHANNELS.items())
+    return f"CASE {expr} {whens} ELSE 'open' END"  # a referrer host: the link was posted somewhere public
+
+
+# One `visits` row per page view, computed by SQLite (a million rows would take seconds more in Python).
+# The rules, in order: a click on a share (not the sharer's own view) is tracked and credited; a bare channel code
+# ("#ds=.wa", no-JS share link) is tracked without a sharer; anything else is classified by campaign parameters and
+# referrer, and a visitor's first view with no referrer on a deep page is estimated dark social.
+_VISITS_SQL = f"""
+INSERT INTO visits
+SELECT token, ts, substr(ts, 1, 10), site, url, title, visitor, person,
+    CASE WHEN is_click OR bare_code THEN 'share'
+         WHEN source = 'none' THEN (CASE WHEN is_first AND NOT home THEN 'dark_estimated' ELSE 'direct' END)
+         ELSE source END,
+    CASE WHEN is_click THEN {_medium_case("click_channel")}
+         WHEN bare_code THEN {_medium_case("in_channel")}
+         WHEN source = 'none' THEN (CASE WHEN is_first AND NOT home THEN 'dark' ELSE 'direct' END)
+         ELSE class_medium END,
+    CASE WHEN is_click THEN click_channel WHEN bare_code THEN in_channel ELSE class_channel END,
+    CASE WHEN is_click OR bare_code THEN 1 ELSE 0 END,
+    CASE WHEN NOT is_click AND NOT bare_code AND source = 'none' AND is_first AND NOT home THEN 1 ELSE 0 END,
+    CASE WHEN is_click OR bare_code THEN NULL ELSE campaign END,
+    referrer_host, in_app, browser, device, in_token, is_click,
+    CASE WHEN is_click THEN sharer END, CASE WHEN is_click THEN sharer_name END,
+    CASE WHEN is_click THEN depth END, CASE WHEN is_click THEN root END
+FROM (
+    SELECT e.token, e.ts, e.site, e.url, e.title, e.visitor, e.referrer_host, e.in_app, e.browser, e.device,
+        e.in_token, e.in_channel, e.person, s.sharer, s.sharer_name, s.depth, s.root,
+        (s.token IS NOT NULL AND NOT COALESCE(s.sharer_visitor IS NOT NULL AND e.visitor IS NOT NULL
+            AND (e.visitor = s.sharer_visitor OR e.person = s.sharer), 0)) AS is_click,
+        (e.in_token IS NULL AND e.in_channel IS NOT NULL) AS bare_code,
+        CASE WHEN s.origin = 'share' THEN s.channel
+             ELSE COALESCE(l.channel, e.in_channel, c.host_channel, 'ab') END AS click_channel,
+        f.token IS NOT NULL AS is_first, c.home, c.source, c.medium AS class_medium, c.channel AS class_channel,
+        c.campaign
+    FROM (SELECT e.*, CASE WHEN e.visitor IS NULL THEN NULL WHEN i.external_id IS NOT NULL
+                           THEN 'x:' || i.external_id ELSE 'v:' || e.visitor END AS person
+          FROM events e LEFT JOIN _ds_identities i ON i.visitor = e.visitor
+          WHERE e.kind = 'view' AND e.token IS NOT NULL AND e.id NOT IN (SELECT id FROM temp.losers) {{scope}}) e
+    LEFT JOIN shares s ON s.token = e.in_token
+    LEFT JOIN links l ON l.token = e.in_token AND s.origin = 'link'
+    LEFT JOIN temp.classes c ON c.host = COALESCE(e.referrer_host, '') AND c.url = e.url
+    LEFT JOIN temp.first_views f ON f.token = e.token
+    LIMIT -1 OFFSET 0  -- not flattened: each derived column is computed once per row, not at every use above
+)
+"""
+
+
+def _classes_row(host: str, url: str) -> tuple:
+    source, channel = referrers.classify(host or None, url)
+    campaign = None
+    if source == "campaign":
+        campaign, medium = referrers.campaign(url)[1], "campaign"
+    elif source == "social":
+        medium = channel_medium(channel) if channel in CHANNELS else "open"
+    elif source == "none":
+        medium = None
+    else:
+        medium = source
+    host_channel = referrers.channel_for_host(host) if host else None
+    return (host, url, source, medium, channel, campaign, int(referrers.is_home(url)), host_channel)
+
+
+def write_visits(conn, scope: str = "") -> None:
+    """Insert the `visits` rows of every view (``scope`` empty) or of the views in temp.wanted (``scope`` =
+    "wanted"). The shares table must be up to date for the tokens these views carry."""
+    within = "AND e.token IN (SELECT token FROM temp.wanted)" if scope else ""
+    within_plain = "AND token IN (SELECT token FROM temp.wanted)" if scope else ""
+    for name, columns in (("classes", "host TEXT, url TEXT, source TEXT, medium TEXT, channel TEXT, campaign TEXT, "
+                                      "home INTEGER, host_channel TEXT, PRIMARY KEY (host, url)"),
+                          ("first_views", "token TEXT PRIMARY KEY"), ("losers", "id INTEGER PRIMARY KEY")):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        # Keyed lookups only: one B-tree (no rowid table behind the key index) is one search per visit, not two.
+        rowid = "" if name == "losers" else " WITHOUT ROWID"
+        conn.execute(f"CREATE TEMP TABLE {name} ({columns}){rowid}")
+    events = "events" if scope else "events NOT INDEXED"
+    pairs = conn.execute(f"SELECT DISTINCT COALESCE(referrer_host, ''), url FROM {events} "
+                         f"WHERE kind = 'view' AND token IS NOT NULL {within_plain}").fetchall()
+    conn.executemany("INSERT OR IGNORE INTO temp.classes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     [_classes_row(host, url) for host, url in pairs])
+    # A visitor's first view: the smallest (time, token).
+    if scope:
+        rows = conn.execute(f"""SELECT visitor, ts, token FROM events
+            WHERE kind = 'view' AND token IS NOT NULL AND ts IS NOT NULL
+            AND visitor IN (SELECT visitor FROM events WHERE kind = 'view' {within_plain})""")
+    else:  # a scan and a dict beat SQLite's GROUP BY sorter on a million rows
+        rows = conn.execute("SELECT visitor, ts, token FROM events NOT INDEXED "
+                            "WHERE kind = 'view' AND token IS NOT NULL AND visitor IS NOT NULL AND ts IS NOT NULL")
+    first: dict = {}
+    for visitor, ts, token in rows:
+        key = (ts, token)
+        old = first.get(visitor)
+        if old is None or key < old:
+            first[visitor] = key
+    # In key order: the B-tree grows at its right edge.
+    conn.executemany("INSERT OR IGNORE INTO temp.first_views VALUES (?)",
+                     [(token,) for token in sorted([key[1] for key in first.values()])])
+    # The same page-view token sent twice (a retried beacon): keep the copy that sorts first by content.
+    duplicates = conn.execute(f"""
+        SELECT id, {_VIEW_COLUMNS} FROM events WHERE kind = 'view' AND token IN (
+            SELECT token FROM events WHERE token IS NOT NULL {within_plain}
+            GROUP BY token HAVING COUNT(*) > 1)""").fetchall()
+    keep: dict = {}
+    for row in duplicates:
+        best = keep.get(row[1])
+        if best is None or _sort_key((row[2], *row[1:])) < _sort_key((best[2], *best[1:])):
+            keep[row[1]] = row
+    conn.executemany("INSERT INTO temp.losers VALUES (?)",
+                     [(row[0],) for row in duplicates if keep[row[1]][0] != row[0]])
+    conn.execute(_VISITS_SQL.format(scope=within))
