@@ -11,7 +11,9 @@ scope. ``attribute(db, full=True)`` rebuilds everything.
 Division of labour: the cascade trees (shares, parents, depths, virality, influence) are
 built in Python from the share events and the views that carry a token; the per-view
 `visits` rows and the per-visit sums are computed by SQLite (a million rows never cross
-into Python). The run holds the write lock (BEGIN IMMEDIATE) from start to commit.
+into Python). A full rebuild computes in a read snapshot into temporary tables and holds the
+write lock only to copy them in, so the collector keeps writing meanwhile; an incremental run
+(short by design) holds it (BEGIN IMMEDIATE) from start to commit.
 
 How a token is resolved (DESIGN.md, Attribution):
 
