@@ -26,10 +26,16 @@ def chromium_path() -> str:
     return path
 
 
-def free_port() -> int:
+def _free_loopback_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """A function returning a free loopback port (a fixture, because test modules cannot import conftest)."""
+    return _free_loopback_port
 
 
 @pytest.fixture(scope="session")

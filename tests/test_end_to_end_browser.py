@@ -10,7 +10,6 @@ nothing leaves the machine.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -35,14 +34,8 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>The 
 <body><main><article><h1>The story</h1><p>Worth sharing.</p></article></main></body></html>"""
 
 
-def free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory):
+def servers(tmp_path_factory, free_port):
     """The site (one page with the share bar injected) and the reporting server (the Datasette app with the
     darksocial plugin under uvicorn on a free loopback port, whose collector the page's tracker posts to).
 
@@ -61,7 +54,7 @@ def servers(tmp_path_factory):
     previous = os.environ.get(auth.PASSWORD_HASH_ENV)
     os.environ[auth.PASSWORD_HASH_ENV] = hash_password(PASSWORD, iterations=1000)
     try:
-        with server.running(server.make_datasette(path, attribute_every=None), port=free_loopback_port()) as base:
+        with server.running(server.make_datasette(path, attribute_every=None), port=free_port()) as base:
             config = TrackerConfig(collector=f"{base}/-/darksocial/collect", site=SITE,
                                    script_url=f"{base}/-/darksocial/darksocial.js",
                                    css_url=f"{base}/-/darksocial/darksocial.css", channels=("wa", "tg", "cl"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 from unittest import mock
@@ -72,12 +71,6 @@ def build(config_file: pathlib.Path, site_dir: pathlib.Path) -> pathlib.Path:
     return site_dir
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def mkdocs_cli(*args: str, cwd: pathlib.Path, timeout: float = 120) -> subprocess.CompletedProcess:
     """The ``mkdocs`` command as a user runs it."""
     return subprocess.run([sys.executable, "-m", "mkdocs", *args], cwd=cwd, capture_output=True, text=True,
@@ -96,7 +89,6 @@ class Sites:
     build = staticmethod(build)
     environment = staticmethod(environment)
     mkdocs_cli = staticmethod(mkdocs_cli)
-    free_port = staticmethod(free_port)
     page_output = staticmethod(page_output)
 
 

@@ -38,8 +38,8 @@ class QuietFiles(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory, sites):
-    site_port, collector_port = sites.free_port(), sites.free_port()
+def servers(tmp_path_factory, sites, free_port):
+    site_port, collector_port = free_port(), free_port()
     site_url = f"http://127.0.0.1:{site_port}/"
     site_dir = tmp_path_factory.mktemp("demo-browser") / "site"
     with sites.environment(DARKSOCIAL_SITE_URL=site_url,

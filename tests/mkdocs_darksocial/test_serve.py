@@ -26,9 +26,9 @@ def wait_for(url: str, process: subprocess.Popen) -> httpx.Response:
     raise AssertionError(f"mkdocs serve did not answer {url} within {STARTUP_SECONDS}s")
 
 
-def test_mkdocs_serve_serves_the_tracker_and_pages_load_it(tmp_path, sites):
+def test_mkdocs_serve_serves_the_tracker_and_pages_load_it(tmp_path, sites, free_port):
     sites.write(tmp_path, plugin={"collector": sites.COLLECTOR, "site": "journal"})
-    port = sites.free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "mkdocs", "serve", "--dev-addr", f"127.0.0.1:{port}", "--no-livereload"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import socket
 import sys
 import threading
 
@@ -176,18 +175,12 @@ def scenario():
     return sys.modules[__name__]
 
 
-def free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def live_server(datasette):
+def live_server(datasette, free_port):
     """The reporting server over real HTTP (uvicorn) on a free loopback port; yields its base URL."""
     from reporting import server
 
-    with server.running(datasette, port=free_loopback_port()) as url:
+    with server.running(datasette, port=free_port()) as url:
         yield url
 
 

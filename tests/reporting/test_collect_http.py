@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import time
 
@@ -34,10 +33,8 @@ def site(tmp_path_factory, request):
 
 
 @pytest.fixture(scope="module")
-def port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def port(free_port):
+    return free_port()
 
 
 @pytest.fixture
@@ -178,15 +175,12 @@ def test_tracker_assets_are_served_from_the_package(client, name, content_type):
     assert again.status_code == 304
 
 
-def test_the_server_attributes_collected_events_in_the_background(tmp_path):
+def test_the_server_attributes_collected_events_in_the_background(tmp_path, free_port):
     path = tmp_path / "background.db"
     db = store.open_db(path)
     store.register_site(db, "blog", [ORIGIN])
     db.close()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with server.running(server.make_datasette(path, attribute_every=0.2), port=port) as url:
+    with server.running(server.make_datasette(path, attribute_every=0.2), port=free_port()) as url:
         with httpx.Client(base_url=url, timeout=30) as http:
             assert post(http, view(v="visitor0001", t="VVVVVVVVVV")).status_code == 204
             deadline = time.monotonic() + 30

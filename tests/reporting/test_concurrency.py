@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,12 +21,6 @@ ORIGIN = "https://example.com"
 HEADERS = {"origin": ORIGIN, "content-type": "text/plain",
            "user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0"}
 CLIENTS, EVENTS_EACH = 20, 50
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def new_db(path):
@@ -47,7 +40,7 @@ def tokens_in(path) -> list[str]:
         return [r[0] for r in conn.execute("SELECT token FROM events")]
 
 
-def test_many_clients_at_once_every_acknowledged_event_is_stored_once(tmp_path):
+def test_many_clients_at_once_every_acknowledged_event_is_stored_once(tmp_path, free_port):
     path = tmp_path / "busy.db"
     new_db(path)
     start = threading.Barrier(CLIENTS)
@@ -73,7 +66,7 @@ def test_many_clients_at_once_every_acknowledged_event_is_stored_once(tmp_path):
         assert writer.batches < sum(acks)  # requests that arrived together shared a transaction
 
 
-def test_an_acknowledged_event_survives_sigkill(tmp_path):
+def test_an_acknowledged_event_survives_sigkill(tmp_path, free_port):
     path = tmp_path / "killed.db"
     new_db(path)
     port = free_port()
