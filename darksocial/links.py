@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from urllib.parse import urlsplit
 
-from . import events, tokens
+from . import events, store, tokens
 from .channels import CHANNELS
+from .collector import normalise_origin
 
 
 class LinkError(ValueError):
@@ -23,8 +23,8 @@ def _site_for(db, url: str, site: str | None) -> str:
                             "(add it with `darksocial site add`)")
         return site
     parts = urlsplit(url)
-    origin = f"{parts.scheme}://{parts.netloc}".lower()
-    matching = sorted(s for s, origins in sites.items() if origin in [o.lower() for o in origins])
+    origin = normalise_origin(f"{parts.scheme}://{parts.netloc}")
+    matching = sorted(s for s, origins in sites.items() if origin in {normalise_origin(o) for o in origins})
     if len(matching) == 1:
         return matching[0]
     if not sites:
@@ -51,7 +51,7 @@ def create_link(db, name: str, url: str, site: str | None = None, channel: str |
                         "fragment, so give the page URL without it")
     site = _site_for(db, page, site)
     token = tokens.mint()
-    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    created = store.utc_timestamp()
     conn = getattr(db, "conn", db)
     conn.execute("INSERT INTO links (token, site, name, url, channel, created) VALUES (?, ?, ?, ?, ?, ?)",
                  (token, site, name, page, channel, created))
