@@ -219,7 +219,8 @@ def _time(fn) -> float:
 def measure(path: Path) -> list[tuple]:
     import sqlite3
 
-    from reporting import queries, server
+    from darksocial import reports as queries
+    from reporting import server
 
     conn = sqlite3.connect(path)
     top = conn.execute("select person from influencers order by reach desc limit 1").fetchone()[0]

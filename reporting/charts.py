@@ -8,7 +8,7 @@ build vendored in reporting/static.
 
 from __future__ import annotations
 
-from . import queries
+from darksocial import reports as queries
 
 DASHBOARD = "darksocial"
 # No "Open in Vega Editor": that action would post the analyst's data to a third-party site.

@@ -10,9 +10,10 @@ import contextvars
 import weakref
 from pathlib import Path
 
+from darksocial import reports as queries
 from darksocial import tables
 
-from . import auth, charts, collect, queries
+from . import auth, charts, collect
 
 _building = contextvars.ContextVar("darksocial_metadata_building", default=False)
 

@@ -17,9 +17,10 @@ import jinja2
 from datasette.utils.asgi import Forbidden, Response
 from markupsafe import Markup, escape
 
+from darksocial import reports as queries
 from darksocial.channels import CHANNELS
 
-from . import charts, queries
+from . import charts
 from .metadata import darksocial_database as database_name
 
 STATIC_DIR = Path(__file__).parent / "static"

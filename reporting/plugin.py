@@ -5,7 +5,9 @@ Datasette allows one implementation of a hook per plugin module, so a hook that 
 
 from datasette import hookimpl
 
-from . import auth, collect, indexes, metadata, pages, queries
+from darksocial import reports as queries
+
+from . import auth, collect, indexes, metadata, pages
 
 
 @hookimpl

@@ -9,9 +9,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from darksocial import reports as queries
 from darksocial import tables
 from darksocial.cli import cli
-from reporting import auth, queries
+from reporting import auth
 
 PRIVATE = ["events", "salts", "sites", "links", "visits", "shares", "influencers", "cascades", "_ds_identities",
            "_ds_influence"]

@@ -7,7 +7,8 @@ import sqlite3
 
 import httpx
 
-from reporting import indexes, queries
+from darksocial import reports as queries
+from reporting import indexes
 
 
 def pick(rows: list[dict], *columns: str) -> list[tuple]:

@@ -1,4 +1,5 @@
-"""Canned reports: the questions analysts ask, each a titled, described, parameterised SQL query.
+"""Canned reports: the questions analysts ask, each a titled, described, parameterised SQL query (no framework:
+the Datasette plugin and the Wagtail admin both run these, so an editor and an analyst see the same figures).
 
 Every report takes a date window (``since``, ``until``: YYYY-MM-DD, inclusive; blank means the last 30 days) and a
 ``site`` (blank means every site). Activity is dated by when it happened: a visit by its day, a share by the day it
