@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SINCE = "coalesce(nullif(:since, ''), date('now', '-30 days'))"
+# Blank since means the last 30 days *including today*: today and the 29 days before it.
+SINCE = "coalesce(nullif(:since, ''), date('now', '-29 days'))"
 BEFORE = "date(coalesce(nullif(:until, ''), date('now')), '+1 day')"
 WINDOW_PARAMS = ("since", "until", "site")
 WINDOW_HELP = (
@@ -316,6 +317,22 @@ REPORTS: tuple[Report, ...] = (
     CASCADE_TREE,
 )
 BY_NAME = {r.name: r for r in REPORTS}
+
+
+def run(conn, report_name: str, since: str = "", until: str = "", site: str = "", **params) -> tuple[list[str], list]:
+    """Run one canned report on a DB-API connection (sqlite3): its column names and rows.
+
+    Parameters the report does not take are refused; those it takes and are not given are blank.
+    """
+    report = BY_NAME[report_name]
+    given = {"since": since or "", "until": until or "", "site": site or "", **params}
+    unknown = set(given) - set(report.params) - set(WINDOW_PARAMS)
+    if unknown:
+        raise ValueError(f"{report_name} takes no parameter {', '.join(sorted(unknown))}")
+    values = {name: ("" if given.get(name) is None else str(given.get(name, ""))) for name in report.params}
+    cursor = conn.execute(report.sql, values)
+    columns = [d[0] for d in cursor.description]
+    return columns, cursor.fetchall()
 
 
 def canned_queries() -> dict[str, dict]:
