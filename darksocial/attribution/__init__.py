@@ -36,7 +36,7 @@ from __future__ import annotations
 import gc
 import time
 
-from . import tables
+from .. import tables
 from .cascades import (
     Link,
     Share,
@@ -51,9 +51,9 @@ from .cascades import (
     person_of,
     resolve_shares,
 )
-from .rebuild import Progress, _drop_shadows, _full, _incremental
+from .rebuild import Progress, drop_shadows, full_rebuild, incremental_run
 from .rollups import DEFAULT_TIERS, daily_rows, influencer_rows, story_rows
-from .sqlrows import _high_water, _state
+from .sqlrows import high_water, read_state
 from .visits import write_visits
 
 __all__ = [
@@ -77,19 +77,19 @@ def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DE
     conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: the index-heavy writes thrash the 2 MiB default
     conn.execute("PRAGMA temp.cache_size = -1048576")  # the full rebuild's shadow tables: no spill to temp files
     started = time.perf_counter()
-    done, links_done = _state(conn, "events_id"), _state(conn, "links_rowid")
-    if not full and (done or links_done) and _high_water(conn) == (done, links_done):
+    done, links_done = read_state(conn, "events_id"), read_state(conn, "links_rowid")
+    if not full and (done or links_done) and high_water(conn) == (done, links_done):
         return {"events": 0, "seconds": 0.0, "mode": "up to date"}
     # Millions of small tuples and no reference cycles: the cyclic GC would rescan them again and again.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         if full or (done == 0 and links_done == 0):
-            stats = _full(conn, say, tiers)
+            stats = full_rebuild(conn, say, tiers)
         else:
-            stats = _incremental(conn, done, links_done, say, tiers)
+            stats = incremental_run(conn, done, links_done, say, tiers)
     finally:
-        _drop_shadows(conn)
+        drop_shadows(conn)
         if gc_was_enabled:
             gc.enable()
     stats["seconds"] = round(time.perf_counter() - started, 3)

@@ -9,9 +9,9 @@ import math
 import sqlite3
 from collections import Counter, defaultdict
 
-from . import tables
-from .channels import CHANNELS
-from .sqlrows import _insert
+from .. import tables
+from ..channels import CHANNELS
+from .sqlrows import insert_rows
 
 DEFAULT_TIERS: tuple[tuple[int, str], ...] = ((1000, "macro"), (100, "mid"), (10, "micro"), (0, "nano"))
 
@@ -20,7 +20,7 @@ S = {name: i for i, name in enumerate(tables.SHARES.column_names())}
 C = {name: i for i, name in enumerate(tables.CASCADES.column_names())}
 
 
-def _aggregate(conn, scope, tiers, built: tuple | None = None) -> None:
+def aggregate(conn, scope, tiers, built: tuple | None = None) -> None:
     """Rebuild influencers, stories, daily and story_daily for ``scope`` (persons, pages, dates; None = all),
     then channels.
 
@@ -66,7 +66,7 @@ def _aggregate(conn, scope, tiers, built: tuple | None = None) -> None:
         cascades = conn.execute(f"SELECT * FROM cascades WHERE {by_page}").fetchall()
     reach = dict(conn.execute(f"SELECT sharer, COUNT(DISTINCT visitor) FROM visits WHERE click = 1 AND {by_person} "
                               "GROUP BY sharer"))
-    _insert(conn, tables.INFLUENCERS, influencer_rows(
+    insert_rows(conn, tables.INFLUENCERS, influencer_rows(
         shares_by_person, reach, influence, goals, tiers))
 
     # The latest title seen: with a single MAX(), SQLite takes the bare column from the row holding the maximum
@@ -82,14 +82,14 @@ def _aggregate(conn, scope, tiers, built: tuple | None = None) -> None:
         if r[13] is not None:
             titles[r[0], r[1]] = r[13]
     titles.update(_page_titles(conn, None if scope is None else by_page))
-    _insert(conn, tables.STORIES, story_rows(
+    insert_rows(conn, tables.STORIES, story_rows(
         page_visits, shares_by_page, cascades, titles))
 
     day_visits = {tuple(r[:4]): r[4:] for r in conn.execute(f"""
         SELECT date, site, medium, COALESCE(channel, ''), COUNT(*), COUNT(DISTINCT visitor), SUM(tracked),
                SUM(estimated), SUM(click)
         FROM visits WHERE {by_date} GROUP BY 1, 2, 3, 4""")}
-    _insert(conn, tables.DAILY, daily_rows(day_visits, shares_by_date))
+    insert_rows(conn, tables.DAILY, daily_rows(day_visits, shares_by_date))
     conn.execute(f"""INSERT INTO story_daily
         SELECT date, site, url, SUM(visits), SUM(dark_tracked), SUM(dark_estimated), SUM(open_visits),
             SUM(other_visits), SUM(shares), SUM(clicks) FROM (
@@ -256,4 +256,4 @@ def _channels(conn) -> None:
         rows.append((channel, ch.label if ch else channel, medium, v_count, n, clicks or 0, reach.get(channel, 0),
                      reshares or 0, round((clicks or 0) / n, 4) if n else 0.0,
                      round((reshares or 0) / clicks, 4) if clicks else 0.0, conversions or 0))
-    _insert(conn, tables.CHANNELS_TABLE, rows)
+    insert_rows(conn, tables.CHANNELS_TABLE, rows)

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ..channels import CHANNELS
 from . import referrers
-from .channels import CHANNELS
 from .virality import structural_virality
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from darksocial import referrers
+from darksocial.attribution import referrers
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from darksocial.virality import structural_virality
+from darksocial.attribution.virality import structural_virality
 
 
 def star(n):

@@ -5,30 +5,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import tables
+from .. import tables
 from .cascades import Link, ShareEvent, World
-from .sqlrows import _insert, _where_in
+from .sqlrows import insert_rows, where_in
 
-_VIEW_COLUMNS = ("token, ts, site, url, title, visitor, referrer_host, in_token, in_channel, in_app, browser, "
+VIEW_COLUMNS = ("token, ts, site, url, title, visitor, referrer_host, in_token, in_channel, in_app, browser, "
                  "device")
-_VIEW_SQL = f"SELECT {_VIEW_COLUMNS} FROM events WHERE kind = 'view' AND token IS NOT NULL"
-_SHARE_SQL = "SELECT token, ts, site, url, visitor, parent, channel FROM events WHERE kind = 'share'"
-_LINK_SQL = "SELECT token, site, name, url, channel, created FROM links"
+VIEW_SQL = f"SELECT {VIEW_COLUMNS} FROM events WHERE kind = 'view' AND token IS NOT NULL"
+SHARE_SQL = "SELECT token, ts, site, url, visitor, parent, channel FROM events WHERE kind = 'share'"
+LINK_SQL = "SELECT token, site, name, url, channel, created FROM links"
 
 
-def _sort_key(row: tuple) -> tuple:
+def sort_key(row: tuple) -> tuple:
     return tuple((value is not None, "" if value is None else str(value)) for value in row)
 
 
-def _keep_first(rows: Iterable[tuple], target: dict, make) -> None:
+def keep_first(rows: Iterable[tuple], target: dict, make) -> None:
     """Deduplicate by token, keeping the row that sorts first by content (ts first): order-independent."""
     for row in rows:
         old = target.get(row[0])
-        if old is None or _sort_key((row[1], *row)) < _sort_key((old[1], *old)):
+        if old is None or sort_key((row[1], *row)) < sort_key((old[1], *old)):
             target[row[0]] = make(row)
 
 
-def _update_identities(conn, visitors: set | None) -> set:
+def update_identities(conn, visitors: set | None) -> set:
     """Rebuild _ds_identities for ``visitors`` (all when None); returns the visitors whose identity changed."""
     sql = "SELECT visitor, external_id, name, ts FROM events WHERE kind = 'identify' AND visitor IS NOT NULL"
     if visitors is None:
@@ -36,11 +36,11 @@ def _update_identities(conn, visitors: set | None) -> set:
         old = {}
         conn.execute("DELETE FROM _ds_identities")
     else:
-        rows = _where_in(conn, sql, "visitor", visitors)
-        old = {r[0]: r[1:3] for r in _where_in(conn, "SELECT visitor, external_id, name FROM _ds_identities",
+        rows = where_in(conn, sql, "visitor", visitors)
+        old = {r[0]: r[1:3] for r in where_in(conn, "SELECT visitor, external_id, name FROM _ds_identities",
                                                "visitor", visitors)}
     latest = _latest_identities(rows)
-    _insert(conn, tables.IDENTITIES, latest)
+    insert_rows(conn, tables.IDENTITIES, latest)
     return {row[0] for row in latest if old.get(row[0]) != row[1:3]}
 
 
@@ -48,26 +48,26 @@ def _latest_identities(rows) -> list[tuple]:
     """The latest identify event per visitor (ties broken by content): (visitor, external_id, name, ts) rows."""
     latest: dict = {}
     for visitor, ext, name, ts in rows:
-        key = _sort_key((ts, ext, name))
+        key = sort_key((ts, ext, name))
         if visitor not in latest or key > latest[visitor][0]:
             latest[visitor] = (key, (visitor, ext, name, ts))
     return sorted(row for _, row in latest.values())
 
 
-def _load_world(conn, identities_for: set | None, goals_for: set | None) -> World:
+def load_world(conn, identities_for: set | None, goals_for: set | None) -> World:
     world = World()
     if identities_for is None:
         world.identities = {r[0]: (r[1], r[2]) for r in conn.execute(
             "SELECT visitor, external_id, name FROM _ds_identities")}
         world.goals = dict(conn.execute("SELECT visitor, COUNT(*) FROM _ds_goals GROUP BY visitor").fetchall())
     else:
-        world.identities = {r[0]: (r[1], r[2]) for r in _where_in(
+        world.identities = {r[0]: (r[1], r[2]) for r in where_in(
             conn, "SELECT visitor, external_id, name FROM _ds_identities", "visitor", identities_for)}
-        world.goals = dict(_where_in(conn, "SELECT visitor, COUNT(*) FROM _ds_goals", "visitor", goals_for,
+        world.goals = dict(where_in(conn, "SELECT visitor, COUNT(*) FROM _ds_goals", "visitor", goals_for,
                                      " GROUP BY visitor"))
     return world
 
 
-def _load_tokens(conn, world: World, batch: set) -> None:
-    _keep_first(_where_in(conn, _SHARE_SQL, "token", batch), world.share_events, ShareEvent._make)
-    world.links.update({r[0]: Link._make(r) for r in _where_in(conn, _LINK_SQL, "token", batch)})
+def load_tokens(conn, world: World, batch: set) -> None:
+    keep_first(where_in(conn, SHARE_SQL, "token", batch), world.share_events, ShareEvent._make)
+    world.links.update({r[0]: Link._make(r) for r in where_in(conn, LINK_SQL, "token", batch)})

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from ..channels import CHANNELS
 from . import referrers
 from .cascades import channel_medium
-from .channels import CHANNELS
-from .loading import _VIEW_COLUMNS, _sort_key
+from .loading import VIEW_COLUMNS, sort_key
 
 
 def _medium_case(expr: str) -> str:
@@ -108,13 +108,13 @@ def write_visits(conn, scope: str = "") -> None:
                      [(token,) for token in sorted([key[1] for key in first.values()])])
     # The same page-view token sent twice (a retried beacon): keep the copy that sorts first by content.
     duplicates = conn.execute(f"""
-        SELECT id, {_VIEW_COLUMNS} FROM events WHERE kind = 'view' AND token IN (
+        SELECT id, {VIEW_COLUMNS} FROM events WHERE kind = 'view' AND token IN (
             SELECT token FROM events WHERE token IS NOT NULL {within_plain}
             GROUP BY token HAVING COUNT(*) > 1)""").fetchall()
     keep: dict = {}
     for row in duplicates:
         best = keep.get(row[1])
-        if best is None or _sort_key((row[2], *row[1:])) < _sort_key((best[2], *best[1:])):
+        if best is None or sort_key((row[2], *row[1:])) < sort_key((best[2], *best[1:])):
             keep[row[1]] = row
     conn.executemany("INSERT INTO temp.losers VALUES (?)",
                      [(row[0],) for row in duplicates if keep[row[1]][0] != row[0]])

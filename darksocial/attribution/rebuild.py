@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import tables
+from .. import tables
 from .cascades import Link, ShareEvent, View, World, attach_clicks, cascade_rows, resolve_shares
-from .loading import _LINK_SQL, _SHARE_SQL, _VIEW_SQL, _keep_first, _load_tokens, _load_world, _update_identities
-from .rollups import S, _aggregate
-from .sqlrows import _chunks, _high_water, _insert, _set_state, _where_in
+from .loading import LINK_SQL, SHARE_SQL, VIEW_SQL, keep_first, load_tokens, load_world, update_identities
+from .rollups import S, aggregate
+from .sqlrows import chunks, high_water, insert_rows, where_in, write_state
 from .visits import write_visits
 
 Progress = Callable[[str], None]
@@ -45,47 +45,47 @@ def _swap_in_shadows(conn) -> None:
         conn.execute(f"INSERT INTO main.[{table.name}] SELECT * FROM temp.[{table.name}]")
 
 
-def _drop_shadows(conn) -> None:
+def drop_shadows(conn) -> None:
     if conn.in_transaction:
         conn.rollback()
     for table in _REBUILT:
         conn.execute(f"DROP TABLE IF EXISTS temp.[{table.name}]")
 
 
-def _full(conn, say: Progress, tiers) -> dict:
+def full_rebuild(conn, say: Progress, tiers) -> dict:
     _create_shadows(conn)
     conn.commit()
     # A read snapshot: the collector goes on writing while everything is computed into the temp shadows.
     conn.execute("BEGIN")
-    high, links_high = _high_water(conn)  # the first read fixes the snapshot: exactly the events read below
+    high, links_high = high_water(conn)  # the first read fixes the snapshot: exactly the events read below
     say("reading events")
     conn.execute("INSERT OR IGNORE INTO _ds_goals SELECT DISTINCT visitor, goal FROM events NOT INDEXED "
                  "WHERE kind = 'goal' AND visitor IS NOT NULL AND goal IS NOT NULL")  # not a walk of the visitor index
-    _update_identities(conn, None)
-    world = _load_world(conn, None, None)
+    update_identities(conn, None)
+    world = load_world(conn, None, None)
     # Python only needs the views that carry a token (clicks) and the page views shares were made from.
     # NOT INDEXED: reading a third of a big table through an index is random access; a scan is sequential.
-    scan = _VIEW_SQL.replace("FROM events", "FROM events NOT INDEXED")
-    _keep_first(conn.execute(scan + " AND in_token IS NOT NULL"), world.views, View._make)
-    _keep_first(conn.execute(_SHARE_SQL), world.share_events, ShareEvent._make)
-    world.links = {r[0]: Link._make(r) for r in conn.execute(_LINK_SQL)}
+    scan = VIEW_SQL.replace("FROM events", "FROM events NOT INDEXED")
+    keep_first(conn.execute(scan + " AND in_token IS NOT NULL"), world.views, View._make)
+    keep_first(conn.execute(SHARE_SQL), world.share_events, ShareEvent._make)
+    world.links = {r[0]: Link._make(r) for r in conn.execute(LINK_SQL)}
     wanted = {e.parent for e in world.share_events.values() if e.parent} | {
         v.in_token for v in world.views.values()}
     conn.execute("DROP TABLE IF EXISTS temp.wanted")
     conn.execute("CREATE TEMP TABLE wanted (token TEXT PRIMARY KEY)")
     conn.executemany("INSERT OR IGNORE INTO temp.wanted VALUES (?)", [(t,) for t in wanted - set(world.views)])
-    _keep_first(conn.execute(scan + " AND token IN (SELECT token FROM temp.wanted)"), world.views, View._make)
+    keep_first(conn.execute(scan + " AND token IN (SELECT token FROM temp.wanted)"), world.views, View._make)
     say(f"resolving {len(world.share_events):,} share events and {len(world.views):,} page views with tokens")
     shares = resolve_shares(world)
     attach_clicks(shares, world.views.values(), world)
     share_rows, cascade_rows_, influence = cascade_rows(shares, world, {s.root for s in shares.values()})
     say(f"writing {len(share_rows):,} shares, {len(cascade_rows_):,} cascades and the visits")
-    _insert(conn, tables.SHARES, share_rows)
-    _insert(conn, tables.CASCADES, cascade_rows_)
-    _insert(conn, tables.INFLUENCE, influence)
+    insert_rows(conn, tables.SHARES, share_rows)
+    insert_rows(conn, tables.CASCADES, cascade_rows_)
+    insert_rows(conn, tables.INFLUENCE, influence)
     write_visits(conn)
     say("aggregating influencers, stories, channels and daily rollups")
-    _aggregate(conn, None, tiers, (share_rows, cascade_rows_, influence, world.goals))
+    aggregate(conn, None, tiers, (share_rows, cascade_rows_, influence, world.goals))
     say("indexing")
     _index_shadows(conn)
     events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
@@ -94,19 +94,19 @@ def _full(conn, say: Progress, tiers) -> dict:
     say("swapping in the new tables")
     conn.execute("BEGIN IMMEDIATE")
     _swap_in_shadows(conn)
-    _set_state(conn, "events_id", high)
-    _set_state(conn, "links_rowid", links_high)
+    write_state(conn, "events_id", high)
+    write_state(conn, "links_rowid", links_high)
     conn.commit()
     return {"mode": "full", "events": events, "visits": visits, "shares": len(share_rows)}
 
 
 def _scalars(conn, sql: str, column: str, values) -> set:
-    return {r[0] for r in _where_in(conn, sql, column, values) if r[0] is not None}
+    return {r[0] for r in where_in(conn, sql, column, values) if r[0] is not None}
 
 
-def _incremental(conn, done: int, links_done: int, say: Progress, tiers) -> dict:
+def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> dict:
     conn.execute("BEGIN IMMEDIATE")  # the write lock up front: a deferred one could fail midway under the collector
-    high, links_high = _high_water(conn)
+    high, links_high = high_water(conn)
     new = conn.execute("SELECT kind, token, visitor, in_token, parent, goal FROM events WHERE id > ? AND id <= ?",
                        (done, high)).fetchall()
     new_links = [r[0] for r in conn.execute("SELECT token FROM links WHERE rowid > ? AND rowid <= ?",
@@ -137,7 +137,7 @@ def _incremental(conn, done: int, links_done: int, say: Progress, tiers) -> dict
         if conn.total_changes != before:
             goal_visitors.add(row[0])
             before = conn.total_changes
-    changed_ids = _update_identities(conn, id_visitors) if id_visitors else set()
+    changed_ids = update_identities(conn, id_visitors) if id_visitors else set()
     people = goal_visitors | changed_ids
 
     # Cascades the new events can change, then every cascade those reach through parents.
@@ -160,12 +160,12 @@ def _incremental(conn, done: int, links_done: int, say: Progress, tiers) -> dict
         share_tokens |= batch
         # A token's whole old cascade is rebuilt with it (its rows are replaced by root).
         pending_roots |= _scalars(conn, "SELECT root FROM shares", "token", batch) - seen_roots
-        _load_tokens(conn, world, batch)
+        load_tokens(conn, world, batch)
         # Views carrying these tokens, and the page views the shares were made from.
         carrying = _scalars(conn, "SELECT token FROM visits", "share_token", batch)
         carrying |= _scalars(conn, "SELECT token FROM events", "in_token", batch)
         parents = {e.parent for t in batch if (e := world.share_events.get(t)) and e.parent}
-        _keep_first(_where_in(conn, _VIEW_SQL, "token", (carrying | parents | batch) - set(world.views)),
+        keep_first(where_in(conn, VIEW_SQL, "token", (carrying | parents | batch) - set(world.views)),
                     world.views, View._make)
         for token in parents | batch:
             view = world.views.get(token)
@@ -178,13 +178,13 @@ def _incremental(conn, done: int, links_done: int, say: Progress, tiers) -> dict
     # Views to (re)classify: new ones, every view of a visitor with a new view (first view may move),
     # views of people whose identity changed, and every view carrying a token of a rebuilt cascade.
     reclass_visitors = view_visitors | changed_ids
-    wanted_views = {r[0] for r in _where_in(
+    wanted_views = {r[0] for r in where_in(
         conn, "SELECT token FROM events WHERE kind = 'view' AND token IS NOT NULL", "visitor", reclass_visitors)}
     wanted_views |= new_view_tokens
     wanted_views |= {v.token for v in world.views.values() if v.in_token in share_tokens}
     involved = {v.visitor for v in world.views.values()} | {e.visitor for e in world.share_events.values()}
     involved.discard(None)
-    loaded = _load_world(conn, involved, involved)
+    loaded = load_world(conn, involved, involved)
     world.identities, world.goals = loaded.identities, loaded.goals
 
     shares = resolve_shares(world, share_tokens)
@@ -207,26 +207,26 @@ def _incremental(conn, done: int, links_done: int, say: Progress, tiers) -> dict
             scope_dates.add(date)
 
     visits_in_scope = "SELECT sharer, site, url, date FROM visits WHERE token IN (SELECT token FROM temp.wanted)"
-    collect(_where_in(conn, "SELECT sharer, site, url, date FROM shares", "root", old_roots | new_roots))
+    collect(where_in(conn, "SELECT sharer, site, url, date FROM shares", "root", old_roots | new_roots))
     collect(conn.execute(visits_in_scope).fetchall())
     scope_persons |= _scalars(conn, "SELECT person FROM _ds_influence", "root", old_roots | new_roots)
     for table, column, keys in ((tables.SHARES, "root", old_roots | new_roots),
                                 (tables.CASCADES, "root", old_roots | new_roots),
                                 (tables.INFLUENCE, "root", old_roots | new_roots)):
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             conn.execute(f"DELETE FROM [{table.name}] WHERE {column} IN ({','.join('?' * len(chunk))})", chunk)
     conn.execute("DELETE FROM visits WHERE token IN (SELECT token FROM temp.wanted)")
-    _insert(conn, tables.SHARES, share_rows)
-    _insert(conn, tables.CASCADES, cascade_rows_)
-    _insert(conn, tables.INFLUENCE, influence)
+    insert_rows(conn, tables.SHARES, share_rows)
+    insert_rows(conn, tables.CASCADES, cascade_rows_)
+    insert_rows(conn, tables.INFLUENCE, influence)
     write_visits(conn, "wanted")
     collect((row[S["sharer"]], row[S["site"]], row[S["url"]], row[S["date"]]) for row in share_rows)
     collect(conn.execute(visits_in_scope).fetchall())
     scope_persons |= {row[1] for row in influence}
     scope_pages |= {(row[1], row[2]) for row in cascade_rows_}
     say("aggregating influencers, stories, channels and daily rollups")
-    _aggregate(conn, (scope_persons - {None}, scope_pages - {(None, None)}, scope_dates - {None}), tiers)
-    _set_state(conn, "events_id", high)
-    _set_state(conn, "links_rowid", links_high)
+    aggregate(conn, (scope_persons - {None}, scope_pages - {(None, None)}, scope_dates - {None}), tiers)
+    write_state(conn, "events_id", high)
+    write_state(conn, "links_rowid", links_high)
     conn.commit()
     return {"mode": "incremental", "events": len(new), "visits": len(wanted_views), "shares": len(share_rows)}
