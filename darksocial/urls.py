@@ -1,0 +1,125 @@
+"""Canonical page URLs: the one place that decides which part of a URL is a page's identity.
+
+A page is keyed (stories, visits) and shared by its canonical URL:
+
+- the fragment is dropped (``#ds=…`` tokens and in-page anchors alike);
+- scheme and host are lowercased, the default port and any ``user:password@`` are dropped, an empty path is ``/``;
+- **tracking parameters** are removed and returned apart, as a query string, so that attribution can still
+  classify the visit as ``campaign``: every ``utm_*`` parameter and the known click ids (:data:`DEFAULT_STRIP`);
+- **private parameters** are removed and not returned at all: the ``ds`` token of query mode, names that carry
+  secrets or people (:data:`PRIVATE_PARAMS`: ``email``, ``token``, ``password``, ``session``…) and any parameter
+  whose value is an e-mail address: a password-reset link must not become a public story;
+- every other parameter stays, in its original order and encoding: it selects content (``?page=2``, ``?id=7``).
+
+Parameter names match case-insensitively after percent-decoding. ``strip`` holds names, or prefixes written
+with a trailing ``*`` (``utm_*``). ``keep``, when given, is an allowlist: only those parameters stay (even a
+name that ``strip`` lists), tracking parameters still go to the campaign query, everything else is dropped.
+
+Per site, ``darksocial site add --strip-param NAME`` adds to the tracking list and ``--keep-param NAME``
+sets the allowlist (stored as the ``strip_params`` and ``keep_params`` columns of ``sites``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from urllib.parse import unquote_plus, urlsplit
+
+# Tracking parameters: removed from the page's identity, kept apart as its campaign query.
+DEFAULT_STRIP: frozenset[str] = frozenset({
+    "utm_*",
+    # Google Ads, Display & Video, Search Ads 360
+    "gclid", "gclsrc", "gbraid", "wbraid", "dclid", "_gl",
+    # Meta (Facebook, Instagram), Microsoft Ads, Yandex, X, TikTok, LinkedIn, Reddit
+    "fbclid", "igshid", "igsh", "msclkid", "yclid", "ysclid", "twclid", "ttclid", "li_fat_id", "rdt_cid",
+    # Mailchimp, HubSpot, Marketo, Ometa/Olytics, Vero, Rakuten/Rebuy, Adobe, Matomo/Piwik, Pinterest, others
+    "mc_cid", "mc_eid", "_hsenc", "_hsmi", "__hssc", "__hstc", "__hsfp", "hsctatracking", "mkt_tok",
+    "oly_anon_id", "oly_enc_id", "vero_id", "vero_conv", "rb_clickid", "s_cid", "epik", "srsltid",
+    "pk_*", "mtm_*", "matomo_*", "piwik_*", "_branch_match_id", "_kx", "wickedid", "irclickid", "ref_src",
+})
+
+# Never stored, never returned: the share token, and names that carry secrets or identify a person.
+PRIVATE_PARAMS: frozenset[str] = frozenset({
+    "ds",
+    "email", "e-mail", "mail", "token", "access_token", "id_token", "refresh_token", "auth", "authorization",
+    "password", "passwd", "pwd", "pass", "secret", "api_key", "apikey", "key", "session", "sessionid", "sid",
+    "code", "state", "signature", "sig", "otp", "reset_token", "phone", "tel",
+})
+
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class _Matcher:
+    """Exact names and ``prefix*`` patterns, lowercased."""
+
+    __slots__ = ("names", "prefixes")
+
+    def __init__(self, patterns: Iterable[str]):
+        patterns = {p.strip().lower() for p in patterns if p and p.strip()}
+        self.names = frozenset(p for p in patterns if not p.endswith("*"))
+        self.prefixes = tuple(sorted(p[:-1] for p in patterns if p.endswith("*")))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names or (bool(self.prefixes) and name.startswith(self.prefixes))
+
+
+@lru_cache(maxsize=64)
+def _matcher(patterns: frozenset[str]) -> _Matcher:
+    return _Matcher(patterns)
+
+
+def strip_rules(extra: Iterable[str] = ()) -> frozenset[str]:
+    """:data:`DEFAULT_STRIP` plus a site's own tracking parameters (names, or prefixes ending in ``*``)."""
+    extra = frozenset(p.strip().lower() for p in extra if p and p.strip())
+    return DEFAULT_STRIP | extra if extra else DEFAULT_STRIP
+
+
+def canonical_url(url: str, strip: Iterable[str] = DEFAULT_STRIP,
+                  keep: Iterable[str] | None = None) -> tuple[str, str | None]:
+    """(the canonical URL, the removed tracking parameters as a query string or None).
+
+    Raises ``ValueError`` when ``url`` cannot be parsed (urllib's own errors: a bad port, a bad IPv6 host).
+    """
+    strip = strip if isinstance(strip, frozenset) else frozenset(strip)
+    keep = None if keep is None else (keep if isinstance(keep, frozenset) else frozenset(keep))
+    return _canonical(url, strip, keep)
+
+
+@lru_cache(maxsize=8192)  # page URLs repeat on every view
+def _canonical(url: str, strip: frozenset[str], keep: frozenset[str] | None) -> tuple[str, str | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    netloc = parts.netloc
+    if parts.hostname is not None:
+        host = parts.hostname  # lowercased by urllib, without brackets or userinfo
+        host = f"[{host}]" if ":" in host else host
+        port = parts.port
+        netloc = host + (f":{port}" if port is not None and port != _DEFAULT_PORTS.get(scheme) else "")
+    path = parts.path or ("/" if netloc else "")
+    query, campaign = _split_query(parts.query, _matcher(strip), None if keep is None else _matcher(keep))
+    canonical = f"{scheme}://{netloc}{path}" if scheme else f"{netloc and '//' + netloc}{path}"
+    return canonical + (f"?{query}" if query else ""), campaign or None
+
+
+def _split_query(query: str, strip: _Matcher, keep: _Matcher | None) -> tuple[str, str]:
+    if not query:
+        return "", ""
+    kept, tracking = [], []
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        raw_name, _, raw_value = pair.partition("=")
+        name = unquote_plus(raw_name).strip().lower()
+        if name == "ds":
+            continue
+        if keep is not None and name in keep:
+            kept.append(pair)
+        elif name in strip:
+            tracking.append(pair)
+        elif keep is not None or name in PRIVATE_PARAMS or _EMAIL_RE.search(unquote_plus(raw_value)):
+            continue
+        else:
+            kept.append(pair)
+    return "&".join(kept), "&".join(tracking)

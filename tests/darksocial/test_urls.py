@@ -1,0 +1,46 @@
+import pytest
+
+from darksocial.urls import DEFAULT_STRIP, canonical_url, strip_rules
+
+
+def test_tracking_parameters_move_to_the_campaign_query_in_order():
+    url, campaign = canonical_url("https://blog.example/a?id=7&utm_source=nl&fbclid=X1&UTM_Medium=mail&page=2")
+    assert url == "https://blog.example/a?id=7&page=2"
+    assert campaign == "utm_source=nl&fbclid=X1&UTM_Medium=mail"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in DEFAULT_STRIP if not n.endswith("*")))
+def test_every_known_click_id_is_stripped(name):
+    assert canonical_url(f"https://x.org/p?{name}=1&q=2") == ("https://x.org/p?q=2", f"{name}=1")
+
+
+def test_content_parameters_keep_their_order_and_encoding():
+    assert canonical_url("https://x.org/s?q=a%20b+c&lang=fr&Page=%32") == (
+        "https://x.org/s?q=a%20b+c&lang=fr&Page=%32", None)
+
+
+def test_fragment_token_and_query_token_are_dropped_and_not_campaign():
+    assert canonical_url("https://x.org/p?ds=AbCdEfGhIj.wa&x=1#ds=AbCdEfGhIj") == ("https://x.org/p?x=1", None)
+    assert canonical_url("https://x.org/p#install") == ("https://x.org/p", None)
+
+
+def test_scheme_host_port_and_userinfo_are_normalised():
+    assert canonical_url("HTTPS://user:pw@Blog.Example:443") == ("https://blog.example/", None)
+    assert canonical_url("http://[::1]:8080/x") == ("http://[::1]:8080/x", None)
+
+
+def test_private_parameters_and_email_values_are_never_kept():
+    url, campaign = canonical_url("https://x.org/reset?email=alice%40example.com&token=s3cr3t&to=bob@ex.org&id=3")
+    assert (url, campaign) == ("https://x.org/reset?id=3", None)
+
+
+def test_site_rules_extend_the_strip_list_and_keep_is_an_allowlist():
+    strip = strip_rules(["ref", "aff_*"])
+    assert canonical_url("https://x.org/?ref=tw&aff_id=9&p=1", strip) == ("https://x.org/?p=1", "ref=tw&aff_id=9")
+    assert canonical_url("https://x.org/?p=1&junk=2&utm_source=a&gclid=1", keep=["p", "gclid"]) == (
+        "https://x.org/?p=1&gclid=1", "utm_source=a")
+
+
+def test_unparseable_urls_raise_value_error():
+    with pytest.raises(ValueError):
+        canonical_url("https://x.org:99999/")
