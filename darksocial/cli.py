@@ -148,25 +148,31 @@ def import_pages(manifest, db, base_url):
 @click.option("--dir", "workdir", default="darksocial-demo", show_default=True, type=click.Path(file_okay=False),
               help="Where the built site and the database go (the database is recreated on each run).")
 @click.option("--site-port", default=8000, show_default=True, type=click.IntRange(0, 65535),
-              help="Port of the demo site (a free one is used if it is taken).")
+              help="Port of the demo site (0: any free port).")
 @click.option("--port", "reports_port", default=8001, show_default=True, type=click.IntRange(0, 65535),
-              help="Port of the reporting server (a free one is used if it is taken).")
-@click.option("--seed", default=7, show_default=True, help="Seed of the simulated traffic.")
+              help="Port of the reporting server (0: any free port).")
+@click.option("--seed", default=7, show_default=True, help="Seed of the simulated traffic (same seed, same tables).")
 @click.option("--no-wait", is_flag=True, help="Exit once the reports are built instead of serving until Ctrl-C.")
 @click.option("--no-browser", is_flag=True, help="Do not open the reports in a browser.")
 def demo(workdir, site_port, reports_port, seed, no_wait, no_browser):
     """Build the demo site, serve it, simulate a month of sharing through the real collector, attribute, and
-    serve the reports."""
+    serve the reports.
+
+    \b
+    Example:
+      darksocial demo                      # http://127.0.0.1:8000/ (site) and :8001 (reports), until Ctrl-C
+      darksocial demo --no-wait --port 8011 --site-port 8010 --dir /tmp/demo
+    """
     from pathlib import Path
 
-    try:
-        import reporting  # noqa: F401
+    from . import demo as demo_module
 
-        from . import demo as demo_module
-    except ImportError as exc:
+    missing = demo_module.missing_extras()
+    if missing:
         raise click.ClickException(
-            f"the demo needs the 'mkdocs' and 'reporting' extras ({exc}): pip install 'darksocial[all]'"
-        ) from None
+            f"the demo needs the {' and '.join(repr(extra) for extra in missing)} extra"
+            f"{'s' if len(missing) > 1 else ''}: pip install 'darksocial[{','.join(missing)}]'"
+        )
     demo_module.run(Path(workdir), site_port, reports_port, seed, wait=not no_wait, open_browser=not no_browser)
 
 

@@ -1,11 +1,11 @@
 """``darksocial demo``: the whole pipeline on this machine, in one command.
 
-1. Build the demo MkDocs site (``demo_site/mkdocs``) with the plugin, so every page carries the share bar and
-   the tracker, pointed at the reporting server below.
+1. Build the demo MkDocs site (``darksocial/demo_data/mkdocs``, package data) with the plugin, so every page
+   carries the share bar and the tracker, pointed at the reporting server below.
 2. Create the reporting database: register the site, import the page manifest, mint two ambassador links.
-3. Simulate a month of realistic sharing (``darksocial.simulate``). The past 29 days go through the collector's
-   ingest function with a clock set to each event's time (HTTP cannot backdate an event, on purpose); today's
-   traffic is POSTed over real HTTP to ``/-/darksocial/collect``, exactly as browsers send it.
+3. Simulate a month of realistic sharing (``darksocial.simulate``), seeded. The past days go through the
+   collector's ingest function with a clock set to each event's time (HTTP cannot backdate an event, on purpose);
+   today's traffic so far is POSTed over real HTTP to ``/-/darksocial/collect``, exactly as browsers send it.
 4. Run attribution, print the headline numbers, serve the site and the reports until Ctrl-C.
 
 The framework imports (MkDocs runs as a subprocess, Datasette through ``reporting``) stay inside functions, so the
@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
+import importlib.util
 import json
 import os
+import random
+import shlex
 import shutil
 import socket
 import subprocess
@@ -34,12 +37,12 @@ from pathlib import Path
 
 import click
 
-from . import attribution, collector, links, pages, simulate, store
+from . import attribution, collector, links, pages, simulate, store, tokens
 
 SITE_ID = "harbour-lane"
-DEMO_SOURCE = Path(__file__).resolve().parent.parent / "demo_site" / "mkdocs"
-HISTORY_DAYS = 29
-TODAY_SHARE = 0.08  # the fraction of the simulated traffic that arrives "today", over HTTP
+# Shipped inside the package (package data), so an installed wheel runs the demo too.
+DEMO_SOURCE = Path(__file__).resolve().parent / "demo_data" / "mkdocs"
+DAYS = 30  # the simulated period: the past 29 days and today until now
 
 
 @dataclass
@@ -51,20 +54,51 @@ class DemoResult:
     ingested_history: int
 
 
-def port_or_free(port: int) -> int:
-    """``port`` if it can be bound on loopback, else a free one (a second demo should not fail to start)."""
+# The modules each extra brings that the demo runs (the `reporting` package itself ships in the core wheel).
+EXTRA_MODULES = {"mkdocs": ("mkdocs",), "reporting": ("datasette", "datasette_dashboards", "uvicorn")}
+
+
+def missing_extras() -> list[str]:
+    """The extras the demo needs that are not installed, e.g. ``["reporting"]``."""
+    missing = []
+    for extra, modules in EXTRA_MODULES.items():
+        for module in modules:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                missing.append(extra)
+                break
+    return missing
+
+
+def claim_port(port: int, what: str, option: str, avoid: int | None = None) -> int:
+    """``port`` if it can be bound on loopback (0: any free port); a taken port is a usage error naming the fix.
+
+    The probe sets SO_REUSEADDR like the servers themselves do, so the port a demo just closed (its connections in
+    TIME_WAIT) counts as free and a re-run gets the same ports, and the same URLs in the built site.
+    """
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
-            sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+            raise click.UsageError(
+                f"port {port} for {what} is already in use on 127.0.0.1 (another demo or server is listening "
+                f"there): stop it, or choose another port with {option} PORT ({option} 0 picks a free one)"
+            ) from None
+        chosen = sock.getsockname()[1]
+    if chosen == avoid:
+        return claim_port(0, what, option, avoid) if port == 0 else chosen
+    return chosen
 
 
 def build_site(workdir: Path, site_url: str, collector_url: str) -> Path:
     if not (DEMO_SOURCE / "mkdocs.yml").exists():
-        raise click.ClickException(f"the demo site is missing at {DEMO_SOURCE}: run the demo from a source checkout")
-    site_dir = workdir / "site"
+        raise click.ClickException(f"the demo site is missing at {DEMO_SOURCE}: reinstall darksocial")
+    # Absolute: MkDocs resolves a relative --site-dir against the config file's folder, not the working directory.
+    site_dir = (workdir / "site").resolve()
     env = {**os.environ, "DARKSOCIAL_SITE_URL": site_url, "DARKSOCIAL_COLLECTOR": collector_url,
            "DARKSOCIAL_SITE": SITE_ID}
     command = [sys.executable, "-m", "mkdocs", "build", "--quiet", "--clean",
@@ -76,8 +110,18 @@ def build_site(workdir: Path, site_url: str, collector_url: str) -> Path:
     return site_dir
 
 
-def prepare_database(db_path: Path, site_dir: Path, site_url: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    """Fresh database with the site, its pages and two ambassador links; returns (pages, ambassador tokens)."""
+def period_start(now: dt.datetime) -> dt.datetime:
+    midnight = now.astimezone(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - dt.timedelta(days=DAYS - 1)
+
+
+def prepare_database(db_path: Path, site_dir: Path, site_url: str, *, seed: int,
+                     now: dt.datetime) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """Fresh database with the site, its pages and two ambassador links; returns (pages, ambassador tokens).
+
+    The ambassador tokens and their creation time come from the seed and ``now``, so that one seed gives one
+    set of tables.
+    """
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     db = store.open_db(db_path)
@@ -89,27 +133,42 @@ def prepare_database(db_path: Path, site_dir: Path, site_url: str) -> tuple[list
     ordered = sorted(manifest.pages, key=lambda page: page.url != home)  # the home page first
     page_list = [("/" + page.url[len(home):], page.title) for page in ordered]
     stories = [path for path, _ in page_list if path.startswith("/stories/")] or [page_list[-1][0]]
+    rng = random.Random(f"{seed}:links")
+    created = store.utc_timestamp(period_start(now))
     ambassadors = {}
     for name, path, channel in (("Priya Natarajan", stories[0], "em"), ("Marco Rossi", stories[-1], "wa")):
-        token, _ = links.create_link(db, name, home + path.lstrip("/"), site=SITE_ID, channel=channel)
+        token = "".join(rng.choice(tokens.ALPHABET) for _ in range(tokens.TOKEN_LENGTH))
+        links.create_link(db, name, home + path.lstrip("/"), site=SITE_ID, channel=channel, token=token,
+                          created=created)
         ambassadors[f"{token}.{channel}"] = path
     db.close()
     return page_list, ambassadors
 
 
-def ingest_history(db_path: Path, requests: list[simulate.Request], now: dt.datetime) -> int:
-    """The past days, through the core ingest function with a clock at each event's (simulated) time."""
+def simulate_traffic(site_url: str, page_list, ambassadors, *, seed: int, now: dt.datetime) -> list[simulate.Request]:
+    return simulate.Simulation(SITE_ID, site_url, page_list, end=now, seed=seed, days=DAYS,
+                               ambassadors=ambassadors).requests()
+
+
+def split_today(requests: list[simulate.Request], now: dt.datetime):
+    """(history, today): today's traffic so far (at least the last hour) goes over HTTP, the rest is backdated."""
+    midnight = now.astimezone(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    cutoff = min(midnight, now - dt.timedelta(hours=1))
+    split = next((index for index, request in enumerate(requests) if request.ts >= cutoff), len(requests))
+    return requests[:split], requests[split:]
+
+
+def ingest_history(db_path: Path, requests: list[simulate.Request]) -> int:
+    """The past days, through the core ingest function with its clock at each event's (simulated) time."""
     if not requests:
         return 0
-    start = now - dt.timedelta(days=HISTORY_DAYS)
-    span = (now.replace(hour=0, minute=0, second=0, microsecond=0) - start) / len(requests)
-    clock = {"now": start}
+    clock = {"now": requests[0].ts}
     ingest = collector.Collector(db_path, clock=lambda: clock["now"])
     stored = 0
     try:
-        with click.progressbar(requests, label="past 29 days (ingest)", width=30) as bar:
-            for index, request in enumerate(bar):
-                clock["now"] = start + span * index
+        with click.progressbar(requests, label="past days (ingest)  ", width=30) as bar:
+            for request in bar:
+                clock["now"] = request.ts
                 result = ingest.ingest(json.dumps(request.event).encode(), origin=request.origin,
                                        user_agent=request.user_agent, ip=request.ip, content_type="text/plain")
                 if result.status != 204:
@@ -180,47 +239,64 @@ def headline(db_path: Path) -> list[str]:
 def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool, open_browser: bool) -> DemoResult:
     from reporting import auth, server  # the reporting extra; imported here so the core needs no framework
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    site_port = port_or_free(site_port)
-    reports_port = port_or_free(reports_port)
-    while reports_port == site_port:
-        reports_port = port_or_free(0)
+    # Ports first: the built site carries the collector's address, so it must be the one served.
+    site_port = claim_port(site_port, "the demo site", "--site-port")
+    reports_port = claim_port(reports_port, "the reports", "--port", avoid=site_port)
+    if reports_port == site_port:
+        raise click.UsageError(f"--site-port and --port are both {site_port}: choose two different ports")
     site_url = f"http://127.0.0.1:{site_port}/"
     reports_url = f"http://127.0.0.1:{reports_port}/"
     collect_url = reports_url + "-/darksocial/collect"
+    workdir.mkdir(parents=True, exist_ok=True)
     db_path = workdir / "darksocial.db"
 
     click.echo(f"building the demo site into {workdir / 'site'} ...")
     site_dir = build_site(workdir, site_url, collect_url)
-    page_list, ambassadors = prepare_database(db_path, site_dir, site_url)
+    now = dt.datetime.now(dt.timezone.utc)
+    page_list, ambassadors = prepare_database(db_path, site_dir, site_url, seed=seed, now=now)
     click.echo(f"database {db_path}: site {SITE_ID!r}, {len(page_list)} pages, "
                f"{len(ambassadors)} ambassador links")
 
-    requests = list(simulate.Simulation(SITE_ID, site_url, page_list, seed=seed, ambassadors=ambassadors).requests())
-    split = int(len(requests) * (1 - TODAY_SHARE))
-    now = dt.datetime.now(dt.timezone.utc)
-    history = ingest_history(db_path, requests[:split], now)
+    history, today = split_today(simulate_traffic(site_url, page_list, ambassadors, seed=seed, now=now), now)
+    ingested = ingest_history(db_path, history)
 
     datasette = server.make_datasette(db_path, attribute_every=30)
     with serve_directory(site_dir, site_port), server.running(datasette, port=reports_port):
-        posted = post_today(collect_url, requests[split:])
-        click.echo(f"{history:,} past events ingested, {posted:,} of today's {len(requests) - split:,} "
+        posted = post_today(collect_url, today)
+        click.echo(f"{ingested:,} past events ingested, {posted:,} of today's {len(today):,} "
                    "events acknowledged by the collector")
         stats = attribution.attribute(store.open_db(db_path), full=True)
         click.echo(f"attribution: {stats['visits']:,} visits, {stats['shares']:,} shares")
         for line in headline(db_path):
             click.echo(line)
-        click.echo(f"\nthe demo site:       {site_url}  (share from it: the reports count you too)")
-        click.echo(f"the reports:         {reports_url}")
-        # Reports about people need an analyst; on this machine a one-time link signs you in.
-        hint = auth.sign_in_hint(datasette, "127.0.0.1", reports_port)
-        click.echo(hint)
         if wait:
+            click.echo(f"\nthe demo site:       {site_url}  (share from it: the reports count you too)")
+            click.echo(f"the reports:         {reports_url}")
+            # Reports about people need an analyst; on this machine a one-time link signs you in.
+            hint = auth.sign_in_hint(datasette, "127.0.0.1", reports_port)
+            click.echo(hint)
             if open_browser and (os.environ.get("DISPLAY") or sys.platform == "darwin") and shutil.which("xdg-open"):
-                webbrowser.open(hint.split()[-1] if "auth-token" in hint else reports_url)
+                webbrowser.open(hint.split()[-1] if "token=" in hint else reports_url)
             click.echo("serving until Ctrl-C ...")
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
                 click.echo("stopped")
-    return DemoResult(db_path, site_url, reports_url, posted, history)
+    if not wait:
+        for line in serve_later(workdir, site_port, reports_port):
+            click.echo(line)
+    return DemoResult(db_path, site_url, reports_url, posted, ingested)
+
+
+def serve_later(workdir: Path, site_port: int, reports_port: int) -> list[str]:
+    """How to serve what --no-wait built: the same ports, since the built pages send events to that collector."""
+    db, site = shlex.quote(str(workdir / "darksocial.db")), shlex.quote(str(workdir / "site"))
+    return [
+        "",
+        "--no-wait: nothing is served any more. To look at the demo later, run these two (the built pages send",
+        "their events to the collector on this reports port, so keep the ports):",
+        f"  darksocial serve {db} --port {reports_port}",
+        f"  python3 -m http.server {site_port} --bind 127.0.0.1 --directory {site}",
+        f"then open http://127.0.0.1:{site_port}/ (the demo site) and the sign-in link `darksocial serve` prints",
+        f"(the reports, on http://127.0.0.1:{reports_port}/).",
+    ]

@@ -34,8 +34,13 @@ def _site_for(db, url: str, site: str | None) -> str:
                     f"): pass --site, one of {', '.join(sorted(sites))}")
 
 
-def create_link(db, name: str, url: str, site: str | None = None, channel: str | None = None) -> tuple[str, str]:
-    """Mint an ambassador link for ``name`` to the page ``url``; returns (token, the link to hand out)."""
+def create_link(db, name: str, url: str, site: str | None = None, channel: str | None = None, *,
+                token: str | None = None, created: str | None = None) -> tuple[str, str]:
+    """Mint an ambassador link for ``name`` to the page ``url``; returns (token, the link to hand out).
+
+    ``token`` and ``created`` (a ``store.utc_timestamp``) are for reproducible data such as the seeded demo;
+    by default the token comes from a cryptographic random source and the time is now.
+    """
     name = " ".join((name or "").split())
     if not name or len(name) > events.MAX_NAME:
         raise LinkError(f"--name must be 1-{events.MAX_NAME} characters, like --name 'Rosa Diaz'")
@@ -50,8 +55,10 @@ def create_link(db, name: str, url: str, site: str | None = None, channel: str |
         raise LinkError(f"--url {url!r} has a fragment (#{urlsplit(page).fragment}): the token travels in the "
                         "fragment, so give the page URL without it")
     site = _site_for(db, page, site)
-    token = tokens.mint()
-    created = store.utc_timestamp()
+    if token is not None and not tokens.is_token(token):
+        raise LinkError(f"{token!r} is not a token ({tokens.TOKEN_LENGTH} base62 characters)")
+    token = token or tokens.mint()
+    created = created or store.utc_timestamp()
     conn = getattr(db, "conn", db)
     conn.execute("INSERT INTO links (token, site, name, url, channel, created) VALUES (?, ?, ?, ?, ?, ?)",
                  (token, site, name, page, channel, created))

@@ -1,9 +1,15 @@
 """Realistic sharing traffic for the demo: visitors, influencers, cascades, goals.
 
 The simulation produces the exact wire events the tracker would send (see
-``darksocial.events``), each with the request headers a browser would add, so
-the demo exercises the real collector end to end. It is seeded: the same seed
-gives the same traffic.
+``darksocial.events``), each with the request headers a browser would add and the
+moment it was sent, so the demo exercises the real collector end to end. It is
+seeded: the same seed and the same end time give the same traffic.
+
+Time: each day gets a steady number of arrivals with a weekly rhythm (weekdays
+busier than weekends, a little day-to-day noise) spread over the hours of a
+day the way people read (little at night, most in the day and the evening).
+The clicks a share gets come minutes to hours after it, so a cascade spreads
+over the following hours; nothing is sent after ``end`` (today is a partial day).
 
 The model, in brief: people arrive from search, open social, direct and deep
 links nobody can see the source of (untracked dark social). Each visitor has a
@@ -16,8 +22,9 @@ Some visitors copy the address bar, some copy text, some reach a goal.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import tokens
@@ -64,14 +71,22 @@ ADVOCATE_NAMES = [
 GOALS = ("newsletter-signup", "download")
 
 
+# Arrivals per day relative to the mean, Monday first: readers of a work blog come on weekdays.
+WEEKLY_RHYTHM = (1.12, 1.15, 1.12, 1.08, 1.0, 0.72, 0.68)
+# Relative activity per hour of the day (UTC), midnight first.
+DAILY_RHYTHM = (2, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 9, 9, 10, 10, 9, 9, 8, 8, 9, 9, 7, 5, 3)
+CLICK_DELAY_HOURS = 3.0  # mean delay between a share and one of its clicks (exponential)
+
+
 @dataclass
 class Request:
-    """One beacon: the event body and the headers a browser sends with it."""
+    """One beacon: the event body, the headers a browser sends with it, and when it is sent."""
 
     event: dict
     user_agent: str
     ip: str
     origin: str
+    ts: dt.datetime
 
 
 @dataclass
@@ -91,104 +106,136 @@ class Simulation:
     site: str
     base_url: str  # e.g. "http://127.0.0.1:8000/"
     pages: list[tuple[str, str]]  # (path, title); the first is the home page
+    end: dt.datetime  # now: the simulated period ends here (timezone-aware)
     seed: int = 7
-    arrivals: int = 400  # people who arrive from outside (not through a share)
+    days: int = 30  # the period: the last `days` calendar days, today (until `end`) included
+    daily_arrivals: float = 150.0  # mean people per day who arrive from outside (not through a share)
     ambassadors: dict[str, str] = field(default_factory=dict)  # token -> page path (links created ahead of time)
 
     def __post_init__(self):
+        if self.end.tzinfo is None:
+            raise ValueError("end must be timezone-aware")
         self.rng = random.Random(self.seed)
         self.visitors: list[Visitor] = []
+        self.named = 0
         self.origin = self.base_url.split("/", 3)[0] + "//" + self.base_url.split("/", 3)[2]
+        midnight = self.end.astimezone(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        self.start = midnight - dt.timedelta(days=self.days - 1)
 
     # -- people -----------------------------------------------------------------------------------------------
     def _new_visitor(self) -> Visitor:
         rng = self.rng
-        advocate = rng.random() < 0.04
+        advocate = rng.random() < 0.06
         visitor = Visitor(
             id="".join(rng.choice(tokens.ALPHABET) for _ in range(16)),
             user_agent=rng.choice(USER_AGENTS),
             ip=f"198.51.100.{rng.randrange(1, 255)}",
-            propensity=rng.uniform(0.45, 0.8) if advocate else rng.uniform(0.0, 0.1),
+            propensity=rng.uniform(0.4, 0.7) if advocate else rng.uniform(0.0, 0.16),
             # Heavy-tailed audiences for advocates; most people share with a handful of friends.
-            audience=(min(120, int(rng.paretovariate(1.4) * 8)) if advocate
-                      else min(12, int(rng.paretovariate(2) * 1.5))),
+            audience=(min(10, int(rng.paretovariate(2.5) * 3)) if advocate
+                      else min(5, int(rng.paretovariate(3) * 1.3))),
         )
-        if advocate and len([v for v in self.visitors if v.name]) < len(ADVOCATE_NAMES):
-            visitor.name = ADVOCATE_NAMES[len([v for v in self.visitors if v.name])]
+        if advocate and self.named < len(ADVOCATE_NAMES):
+            visitor.name = ADVOCATE_NAMES[self.named]
+            self.named += 1
         self.visitors.append(visitor)
         return visitor
 
-    def _request(self, visitor: Visitor, event: dict) -> Request:
+    def _request(self, visitor: Visitor, event: dict, ts: dt.datetime) -> Request:
         event = {"s": self.site, "v": visitor.id, **event}
-        return Request(event=event, user_agent=visitor.user_agent, ip=visitor.ip, origin=self.origin)
+        return Request(event=event, user_agent=visitor.user_agent, ip=visitor.ip, origin=self.origin, ts=ts)
 
     def _token(self) -> str:
         return "".join(self.rng.choice(tokens.ALPHABET) for _ in range(tokens.TOKEN_LENGTH))
 
+    # -- time -------------------------------------------------------------------------------------------------
+    def _moment(self, day: dt.datetime) -> dt.datetime:
+        """A moment of ``day`` (its midnight), drawn from the daily rhythm."""
+        hour = self.rng.choices(range(24), weights=DAILY_RHYTHM)[0]
+        return day + dt.timedelta(hours=hour, seconds=self.rng.randrange(3600))
+
+    def _arrival_times(self) -> list[dt.datetime]:
+        times = []
+        for index in range(self.days):
+            day = self.start + dt.timedelta(days=index)
+            # Day-to-day noise (lognormal, about ±10%) on top of the weekly rhythm.
+            mean = self.daily_arrivals * WEEKLY_RHYTHM[day.weekday()] * math.exp(self.rng.gauss(0, 0.1))
+            times.extend(self._moment(day) for _ in range(max(0, round(self.rng.gauss(mean, math.sqrt(mean))))))
+        return times
+
     # -- traffic ----------------------------------------------------------------------------------------------
-    def requests(self) -> Iterator[Request]:
-        """Every beacon of the simulated period, in the order the browsers would send them."""
+    def requests(self) -> list[Request]:
+        """Every beacon sent before ``end``, in the order the browsers sent them."""
         rng = self.rng
-        seeds: list[tuple[Visitor, str, str, str, int]] = []  # (visitor, path, referrer, incoming, depth)
+        seeds: list[tuple] = []  # (time, visitor, path, referrer, incoming, depth)
         for token, path in self.ambassadors.items():
             for _ in range(rng.randint(6, 20)):
-                seeds.append((self._new_visitor(), path, "", token, 1))
+                day = self.start + dt.timedelta(days=rng.randrange(self.days))
+                seeds.append((self._moment(day), self._new_visitor(), path, "", token, 1))
         weights = [weight for weight, _, _ in ARRIVALS]
-        for _ in range(self.arrivals):
+        for moment in self._arrival_times():
             _, referrer, query = rng.choices(ARRIVALS, weights=weights)[0]
             path = self.pages[0][0] if (not referrer and rng.random() < 0.4) else rng.choice(self.pages)[0]
-            seeds.append((None, path + query, referrer, "", 0))
-        rng.shuffle(seeds)
-        # Each arrival's cascade runs to its end before the next arrival, so that a clock laid over the
-        # sequence keeps every cascade's events together and in causal order.
-        for seed in seeds:
-            queue = [(seed[0] or self._new_visitor(), *seed[1:])]
+            seeds.append((moment, None, path + query, referrer, "", 0))
+        sent: list[Request] = []
+        for moment, visitor, *rest in seeds:
+            queue = [(moment, visitor or self._new_visitor(), *rest)]
             while queue:
-                visitor, path, referrer, incoming, depth = queue.pop(0)
-                yield from self._visit(visitor, path, referrer, incoming, depth, queue)
+                self._visit(*queue.pop(0), queue, sent)
+        # Sorting keeps causal order: everything a visit causes happens after it.
+        sent = [request for request in sent if request.ts <= self.end]
+        sent.sort(key=lambda request: request.ts)
+        return sent
 
-    def _visit(self, visitor, path, referrer, incoming, depth, queue) -> Iterator[Request]:
+    def _after(self, ts: dt.datetime, mean_seconds: float) -> dt.datetime:
+        return ts + dt.timedelta(seconds=1 + self.rng.expovariate(1 / mean_seconds))
+
+    def _visit(self, ts, visitor, path, referrer, incoming, depth, queue, sent) -> None:
         rng = self.rng
         view_token = self._token()
         bare_path = path.split("?")[0]
+        page_url = self.base_url + bare_path.lstrip("/")
         title = dict(self.pages).get(bare_path, "")
         view = {"k": "view", "u": self.base_url + path.lstrip("/"), "t": view_token, "n": title}
         if referrer:
             view["r"] = referrer
         if incoming:
             view["i"] = incoming
-        yield self._request(visitor, view)
+        sent.append(self._request(visitor, view, ts))
         visitor.seen_pages.add(bare_path)
         if visitor.name and not visitor.identified and rng.random() < 0.9:
             visitor.identified = True
-            yield self._request(visitor, {"k": "identify", "x": f"crm-{visitor.id[:6]}", "n": visitor.name})
+            sent.append(self._request(visitor, {"k": "identify", "x": f"crm-{visitor.id[:6]}", "n": visitor.name},
+                                      self._after(ts, 20)))
         if rng.random() < 0.06 + 0.02 * depth:
-            goal = {"k": "goal", "g": rng.choice(GOALS), "t": view_token, "u": self.base_url + bare_path.lstrip("/")}
+            goal = {"k": "goal", "g": rng.choice(GOALS), "t": view_token, "u": page_url}
             if goal["g"] == "newsletter-signup":
                 goal["gv"] = 1
-            yield self._request(visitor, goal)
+            sent.append(self._request(visitor, goal, self._after(ts, 120)))
         # Interest fades down a cascade, which keeps it sub-critical (finite), as real ones are.
         if rng.random() >= visitor.propensity * 0.75**depth:
             # Still browse on: internal navigation keeps the visit going without a share.
             if rng.random() < 0.25:
                 next_path = rng.choice(self.pages)[0]
                 if next_path not in visitor.seen_pages:
-                    queue.append((visitor, next_path, self.base_url + bare_path.lstrip("/"), "", 0))
+                    queue.append((self._after(ts, 90), visitor, next_path, page_url, "", 0))
             return
         shares = 1 + (rng.random() < visitor.propensity / 2)
         for _ in range(shares):
+            shared_at = self._after(ts, 60)
             code = rng.choices(list(CHANNEL_MIX), weights=list(CHANNEL_MIX.values()))[0]
             if rng.random() < 0.08:
                 # Address-bar sharing: no share event, the page-view token itself travels.
                 code, share_token = "ab", view_token
             else:
                 share_token = self._token()
-                yield self._request(visitor, {"k": "share", "u": self.base_url + bare_path.lstrip("/"),
-                                              "t": share_token, "p": view_token, "c": code})
-            clicks = max(0, int(rng.gauss(visitor.audience, visitor.audience / 3)))
+                sent.append(self._request(visitor, {"k": "share", "u": page_url, "t": share_token, "p": view_token,
+                                                    "c": code}, shared_at))
+            clicks = max(0, round(rng.gauss(visitor.audience, visitor.audience / 3)))
             if rng.random() < 0.1:
                 # The sharer checks their own link: must not count as a click.
-                queue.append((visitor, bare_path, "", f"{share_token}.{code}", depth + 1))
+                queue.append((self._after(shared_at, 30), visitor, bare_path, "", f"{share_token}.{code}", depth + 1))
+            incoming = share_token if code == "ab" else f"{share_token}.{code}"
             for _ in range(clicks):
-                incoming = share_token if code == "ab" else f"{share_token}.{code}"
-                queue.append((self._new_visitor(), bare_path, CHANNEL_REFERRER.get(code, ""), incoming, depth + 1))
+                queue.append((self._after(shared_at, CLICK_DELAY_HOURS * 3600), self._new_visitor(), bare_path,
+                              CHANNEL_REFERRER.get(code, ""), incoming, depth + 1))
