@@ -1,0 +1,294 @@
+"""The "Dark social" admin: reports built on Wagtail's ReportView (filters, CSV/XLSX export), an influencer's
+page, a cascade, a page's own figures and opt-out, and running attribution.
+
+Every figure comes from ``darksocial.reports.run``: the same SQL the Datasette reports run, so an editor and an
+analyst never see two numbers for the same thing. Values reach the page through Django templates and Wagtail's
+table components, which escape them (page titles and people's names are client input).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from types import SimpleNamespace
+from urllib.parse import urlencode
+
+import django_filters
+import swapper
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django.views.generic import TemplateView
+from wagtail.admin.filters import WagtailFilterSet
+from wagtail.admin.ui.tables import Column, TitleColumn
+from wagtail.admin.views.reports import ReportView
+from wagtail.admin.widgets import AdminDateInput
+
+from darksocial import reports
+
+from . import attribution
+from .database import read_connection
+from .models import PageOptOut
+
+PERMISSION = "wagtail_darksocial.view_reports"
+
+
+def require_report_permission(user) -> None:
+    if not user.has_perm(PERMISSION):
+        raise PermissionDenied("You need the permission 'Can view dark social reports'.")
+
+
+def run_report(name: str, since="", until="", site="", **params) -> list[SimpleNamespace]:
+    with read_connection() as conn:
+        columns, rows = reports.run(conn, name, since, until, site, **params)
+    return [SimpleNamespace(**dict(zip(columns, row, strict=True))) for row in rows]
+
+
+def known_sites() -> list[str]:
+    with read_connection() as conn:
+        return [row[0] for row in conn.execute("SELECT site FROM sites ORDER BY site")]
+
+
+class WindowFilterSet(WagtailFilterSet):
+    since = django_filters.DateFilter(label="From", widget=AdminDateInput, method="keep")
+    until = django_filters.DateFilter(label="Until", widget=AdminDateInput, method="keep")
+    site = django_filters.ChoiceFilter(label="Site", method="keep", empty_label="All sites", choices=())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters["site"].extra["choices"] = [(s, s) for s in known_sites()]
+        self.form.fields["site"].choices = [("", "All sites")] + [(s, s) for s in known_sites()]
+
+    def keep(self, queryset, name, value):
+        return queryset
+
+
+def _date(value) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else ""
+
+
+def influencer_url(person: str) -> str:
+    return reverse("wagtail_darksocial_admin:influencer") + "?" + urlencode({"person": person})
+
+
+def cascade_url(share: str) -> str:
+    return reverse("wagtail_darksocial_admin:cascade") + "?" + urlencode({"share": share})
+
+
+class DarkSocialReportView(ReportView):
+    """A canned report as a Wagtail report: the window filters feed the report's SQL parameters."""
+
+    report_name = ""
+    template_name = "wagtail_darksocial/report.html"
+    header_icon = "crosshairs"
+    filterset_class = WindowFilterSet
+    index_url_name = ""
+    index_results_url_name = ""
+
+    def dispatch(self, request, *args, **kwargs):
+        require_report_permission(request.user)
+        return super().dispatch(request, *args, **kwargs)
+
+    @property
+    def page_title(self):
+        return reports.BY_NAME[self.report_name].title
+
+    def window(self) -> dict:
+        data = self.filters.form.cleaned_data if self.filters and self.filters.is_valid() else {}
+        return {"since": _date(data.get("since")), "until": _date(data.get("until")), "site": data.get("site") or ""}
+
+    def extra_params(self) -> dict:
+        return {}
+
+    def get_queryset(self):
+        return run_report(self.report_name, **self.window(), **self.extra_params())
+
+    def filter_queryset(self, queryset):
+        return queryset  # the window is applied in SQL by the report itself
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["report_description"] = reports.BY_NAME[self.report_name].description
+        context["attribution_through"] = attribution.up_to_date_through()
+        context["reports_url"] = getattr(settings, "DARKSOCIAL_REPORTS_URL", "")
+        return context
+
+    def get_filename(self):
+        return f"darksocial-{self.report_name}-{dt.date.today().isoformat()}"
+
+
+class TopInfluencersView(DarkSocialReportView):
+    report_name = "top_influencers"
+    index_url_name = "wagtail_darksocial_admin:top_influencers"
+    index_results_url_name = "wagtail_darksocial_admin:top_influencers_results"
+    list_export = ["person", "name", "tier", "shares", "clicks", "reach", "reshares", "amplified_reach",
+                   "conversions", "clicks_per_share", "top_channel", "first_share", "last_share"]
+    columns = [
+        TitleColumn("who", label="Person", accessor="who", get_url=lambda row: influencer_url(row.person)),
+        Column("tier"), Column("shares"), Column("clicks"), Column("reach"), Column("reshares", label="Re-shares"),
+        Column("amplified_reach", label="Amplified reach"), Column("conversions"),
+        Column("clicks_per_share", label="Clicks per share"), Column("top_channel", label="Top channel"),
+    ]
+
+    def get_queryset(self):
+        rows = super().get_queryset()
+        for row in rows:
+            row.who = row.name or row.person
+        return rows
+
+
+class TopStoriesView(DarkSocialReportView):
+    report_name = "top_stories"
+    index_url_name = "wagtail_darksocial_admin:top_stories"
+    index_results_url_name = "wagtail_darksocial_admin:top_stories_results"
+    list_export = ["story", "url", "site", "visits", "dark_tracked", "dark_estimated", "dark_social_pct",
+                   "open_social", "other", "shares", "clicks", "clicks_per_share", "virality_score"]
+    columns = [
+        TitleColumn("story", label="Story", get_url=lambda row: row.url),
+        Column("visits"), Column("dark_tracked", label="Dark social (tracked)"),
+        Column("dark_estimated", label="Dark social (estimated)"), Column("dark_social_pct", label="Dark social %"),
+        Column("open_social", label="Open social"), Column("other", label="Other"), Column("shares"),
+        Column("clicks"), Column("clicks_per_share", label="Clicks per share"),
+        Column("virality_score", label="Virality score"),
+    ]
+
+
+class ChannelMixView(DarkSocialReportView):
+    report_name = "channel_mix"
+    index_url_name = "wagtail_darksocial_admin:channel_mix"
+    index_results_url_name = "wagtail_darksocial_admin:channel_mix_results"
+    list_export = ["channel", "code", "medium", "visits", "tracked", "estimated", "shares", "clicks",
+                   "clicks_per_share", "pct_of_shared_traffic"]
+    columns = [
+        Column("channel"), Column("medium"), Column("visits"), Column("tracked"), Column("estimated"),
+        Column("shares"), Column("clicks"), Column("clicks_per_share", label="Clicks per share"),
+        Column("pct_of_shared_traffic", label="% of shared traffic"),
+    ]
+
+
+class InfluencerView(DarkSocialReportView):
+    report_name = "influencer"
+    index_url_name = "wagtail_darksocial_admin:influencer"
+    index_results_url_name = "wagtail_darksocial_admin:influencer_results"
+    list_export = ["date", "story", "url", "channel", "medium", "share", "depth", "got_it_from", "clicks", "reach",
+                   "reshares", "amplified_reach", "conversions"]
+    columns = [
+        Column("date"), TitleColumn("story", label="Story", get_url=lambda row: row.url), Column("channel"),
+        TitleColumn("share", label="Share (cascade)", get_url=lambda row: cascade_url(row.share)),
+        Column("depth"), Column("got_it_from", label="Got it from"), Column("clicks"), Column("reach"),
+        Column("reshares", label="Re-shares"), Column("amplified_reach", label="Amplified reach"),
+        Column("conversions"),
+    ]
+
+    @property
+    def person(self) -> str:
+        return self.request.GET.get("person", "")[:300]
+
+    @property
+    def page_title(self):
+        return f"Influencer: {self.person_name()}"
+
+    def person_name(self) -> str:
+        with read_connection() as conn:
+            row = conn.execute("SELECT name FROM influencers WHERE person = ?", (self.person,)).fetchone()
+        return (row[0] if row and row[0] else None) or self.person
+
+    def extra_params(self) -> dict:
+        return {"person": self.person}
+
+    def get_index_url(self):
+        return super().get_index_url() + "?" + urlencode({"person": self.person})
+
+    def get_index_results_url(self):
+        return super().get_index_results_url() + "?" + urlencode({"person": self.person})
+
+
+class CascadeView(DarkSocialReportView):
+    report_name = "cascade_tree"
+    index_url_name = "wagtail_darksocial_admin:cascade"
+    index_results_url_name = "wagtail_darksocial_admin:cascade_results"
+    list_export = ["id", "parent", "label", "channel", "medium", "clicks", "reach", "depth"]
+    columns = [Column("depth"), Column("label", label="Sharer · channel"), Column("clicks"), Column("reach"),
+               Column("parent", label="Re-share of")]
+
+    @property
+    def share(self) -> str:
+        return self.request.GET.get("share", "")[:40]
+
+    def extra_params(self) -> dict:
+        return {"share": self.share, "url": ""}
+
+    def get_queryset(self):
+        return [row for row in super().get_queryset() if row.id != "top"]
+
+    def get_index_url(self):
+        return super().get_index_url() + "?" + urlencode({"share": self.share})
+
+    def get_index_results_url(self):
+        return super().get_index_results_url() + "?" + urlencode({"share": self.share})
+
+
+class OptOutForm(forms.Form):
+    tracked = forms.BooleanField(required=False, label="Share bar and tracking on this page")
+
+
+class PageFiguresView(TemplateView):
+    """A page's own figures (its row of the stories table) and its opt-out switch."""
+
+    template_name = "wagtail_darksocial/page_figures.html"
+
+    def dispatch(self, request, page_id):
+        page_model = swapper.load_model("wagtailcore", "Page")
+        self.page = get_object_or_404(page_model, id=page_id).specific
+        self.can_view_reports = request.user.has_perm(PERMISSION)
+        self.can_edit = self.page.permissions_for_user(request.user).can_edit()
+        if not (self.can_view_reports or self.can_edit):
+            raise PermissionDenied
+        return super().dispatch(request, page_id)
+
+    def post(self, request, page_id):
+        if not self.can_edit:
+            raise PermissionDenied
+        form = OptOutForm(request.POST)
+        if form.is_valid():
+            if form.cleaned_data["tracked"]:
+                PageOptOut.objects.filter(page=self.page).delete()
+                messages.success(request, f"Dark social tracking is on for '{self.page.title}'.")
+            else:
+                PageOptOut.objects.get_or_create(page=self.page)
+                messages.success(request, f"Dark social tracking is off for '{self.page.title}'.")
+        return redirect("wagtail_darksocial_admin:page", self.page.pk)
+
+    def get_context_data(self, **kwargs):
+        from .stories import story_row
+
+        context = super().get_context_data(**kwargs)
+        opted_out = PageOptOut.objects.filter(page=self.page).exists()
+        story = None
+        row = story_row(self.page, {}) if self.page.get_site() is not None else None
+        if self.can_view_reports and row is not None:
+            with read_connection() as conn:
+                conn.row_factory = sqlite3.Row
+                found = conn.execute("SELECT * FROM stories WHERE site = ? AND url = ?",
+                                     (row["site"], row["url"])).fetchone()
+            story = [(key, found[key]) for key in found.keys()] if found else []
+        context.update(page=self.page, story=story, opted_out=opted_out, can_edit=self.can_edit,
+                       form=OptOutForm(initial={"tracked": not opted_out}), page_title=self.page.title,
+                       header_icon="crosshairs")
+        return context
+
+
+@require_POST
+def run_attribution(request):
+    require_report_permission(request.user)
+    full = request.POST.get("full") == "1"
+    stats = attribution.run(full=full)
+    messages.success(request, f"Attribution done: {stats.get('events', 0)} event(s) processed.")
+    target = request.POST.get("next") or reverse("wagtail_darksocial_admin:top_influencers")
+    if not target.startswith("/") or target.startswith("//"):
+        target = reverse("wagtail_darksocial_admin:top_influencers")
+    return redirect(target)

@@ -1,0 +1,58 @@
+"""``{% load darksocial %}{% darksocial_head %}`` … ``{% darksocial_share_bar %}``: place the tags yourself.
+
+A page whose template uses either tag is not injected automatically (never two bars). On a page an editor opted
+out, or on a site whose setting is off, both render nothing.
+"""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.safestring import mark_safe
+
+from darksocial import inject
+
+from .. import tracking
+
+register = template.Library()
+
+
+def _setup(context):
+    request = context.get("request")
+    if request is None:
+        return None
+    setattr(request, tracking.TAGS_USED, True)
+    page = context.get("page")
+    from wagtail.models import Site
+
+    site = page.get_site() if page is not None and hasattr(page, "get_site") else Site.find_for_request(request)
+    if site is None:
+        return None
+    config = tracking.settings_for(request, site)
+    if config is None or tracking.is_opted_out(page):
+        return None
+    return request, page, site, config
+
+
+@register.simple_tag(takes_context=True)
+def darksocial_head(context):
+    found = _setup(context)
+    if found is None:
+        return ""
+    request, _page, site, config = found
+    identity = tracking.identity_tag(request, config)
+    if identity:
+        request._darksocial_personal = True
+    return mark_safe(inject.head_tags(tracking.tracker_config(config, site)) + identity)  # noqa: S308 (escaped)
+
+
+@register.simple_tag(takes_context=True)
+def darksocial_share_bar(context):
+    found = _setup(context)
+    if found is None:
+        return ""
+    request, page, site, config = found
+    if page is not None and hasattr(page, "get_full_url"):
+        url, title = page.get_full_url(request), tracking.page_title(page)
+    else:
+        url, title = request.build_absolute_uri(), str(context.get("title", ""))
+    return mark_safe(inject.share_bar(tracking.tracker_config(config, site), url, title))  # noqa: S308 (escaped)

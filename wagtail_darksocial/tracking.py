@@ -1,0 +1,150 @@
+"""Which responses get the share bar and the tracker, and with which configuration.
+
+Only pages Wagtail serves pass through here (the ``on_serve_page`` hook in ``wagtail_hooks``): the admin,
+documents, images, the API, sitemaps and redirects never do. Of those, only a 200 ``text/html`` response that is
+not streamed is touched, once, after its template has rendered, by ``darksocial.inject`` (which splices into the
+original markup and is idempotent). A page whose template places the tags itself, a page an editor opted out,
+and a site whose setting is off are left byte for byte as Wagtail rendered them.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import html
+import logging
+
+from django.conf import settings as django_settings
+from django.urls import reverse
+from django.utils.cache import patch_cache_control, patch_vary_headers
+
+from darksocial import inject
+
+from .models import DarkSocialSettings, PageOptOut, parse_channel_list
+
+log = logging.getLogger(__name__)
+TAGS_USED = "_darksocial_tags_used"  # request attribute set by the template tags: auto-injection steps aside
+
+
+def settings_for(request, site=None):
+    """The site's settings when tracking is on for it, else None."""
+    if site is None:
+        from wagtail.models import Site
+
+        site = Site.find_for_request(request)
+        if site is None:
+            return None
+    config = DarkSocialSettings.for_request(request) if request is not None else DarkSocialSettings.for_site(site)
+    return config if config.enabled else None
+
+
+def is_opted_out(page) -> bool:
+    return page is not None and page.pk is not None and PageOptOut.objects.filter(page_id=page.pk).exists()
+
+
+@functools.lru_cache(maxsize=1)
+def asset_versions() -> dict[str, str]:
+    from .views import asset_path
+
+    return {name: hashlib.sha256(asset_path(name).read_bytes()).hexdigest()[:10]
+            for name in ("darksocial.js", "darksocial.css", "identify.js")}
+
+
+def asset_url(name: str) -> str:
+    return f"{reverse('wagtail_darksocial:asset', args=[name])}?v={asset_versions()[name]}"
+
+
+def tracker_config(config: DarkSocialSettings, site) -> inject.TrackerConfig:
+    return _tracker_config(
+        config.collector_url or reverse("wagtail_darksocial:collect"), config.darksocial_site(),
+        parse_channel_list(config.channels), config.position, config.copy_tracking, config.address_bar,
+        config.address_bar_home, config.cookieless, config.respect_dnt, config.query_mode, site.site_name or "",
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _tracker_config(collector, site, channels, position, copy_tracking, address_bar, address_bar_home, cookieless,
+                    respect_dnt, query_mode, site_name) -> inject.TrackerConfig:
+    return inject.TrackerConfig(
+        collector=collector, site=site, script_url=asset_url("darksocial.js"), css_url=asset_url("darksocial.css"),
+        channels=channels, position=position, copy_tracking=copy_tracking, address_bar=address_bar,
+        address_bar_home=address_bar_home, cookieless=cookieless, respect_dnt=respect_dnt, query_mode=query_mode,
+        site_name=site_name,
+    )
+
+
+def external_id(user) -> str:
+    """An opaque, stable id for a user account: an HMAC of its primary key under the site's SECRET_KEY."""
+    digest = hmac.new(django_settings.SECRET_KEY.encode(), f"darksocial-user:{user.pk}".encode(), hashlib.sha256)
+    return "user:" + digest.hexdigest()[:20]
+
+
+def display_name(user, how: str) -> str:
+    if how == "username":
+        return user.get_username()
+    if how == "full_name":
+        return user.get_full_name() or user.get_username()
+    return ""
+
+
+def identity_tag(request, config: DarkSocialSettings) -> str:
+    """The identify script for a signed-in user when the site opted in; '' otherwise."""
+    user = getattr(request, "user", None)
+    if not config.identify_users or user is None or not user.is_authenticated:
+        return ""
+    name = display_name(user, config.user_display_name)
+    attributes = f' data-id="{html.escape(external_id(user))}"'
+    if name:
+        attributes += f' data-name="{html.escape(name[:200], quote=True)}"'
+    return f'<script defer src="{html.escape(asset_url("identify.js"))}"{attributes}></script>'
+
+
+def mark_personal(response) -> None:
+    """A response naming the signed-in user must never be served from a shared cache to someone else."""
+    patch_vary_headers(response, ["Cookie"])
+    patch_cache_control(response, private=True)
+
+
+def attach(response, page, request) -> None:
+    """Arrange for ``response`` (a served page) to get the head tags and the share bar once it has rendered."""
+    if response.status_code != 200 or response.streaming:
+        return
+    if not response.get("Content-Type", "").lower().startswith("text/html"):
+        return
+    site = page.get_site()
+    config = settings_for(request, site) if site is not None else None
+    if config is None or is_opted_out(page):
+        return
+
+    def add_tags(rendered):
+        if getattr(request, TAGS_USED, False):
+            if getattr(request, "_darksocial_personal", False):
+                mark_personal(rendered)
+            return None
+        try:
+            tracker = tracker_config(config, site)
+            text = rendered.content.decode(rendered.charset)
+            out = inject.inject(text, tracker, page_url=page.get_full_url(request), title=page_title(page))
+        except (inject.InjectError, UnicodeDecodeError) as exc:
+            log.warning("darksocial: page %s served without the share bar: %s", page.pk, exc)
+            return None
+        identity = identity_tag(request, config)
+        if identity:
+            head = inject.head_tags(tracker)
+            out = out.replace(head, head + identity, 1)
+            mark_personal(rendered)
+        if out != text:
+            rendered.content = out.encode(rendered.charset)
+            if rendered.has_header("Content-Length"):
+                rendered["Content-Length"] = str(len(rendered.content))
+        return None
+
+    if getattr(response, "is_rendered", True):
+        add_tags(response)
+    else:
+        response.add_post_render_callback(add_tags)
+
+
+def page_title(page) -> str:
+    return getattr(page, "seo_title", "") or page.title
