@@ -8,21 +8,34 @@ status      when
 413         the body (or its declared Content-Length) is over
             ``events.MAX_BODY_BYTES``
 415         the Content-Type is not ``text/plain`` or ``application/json``
-400         the body is not valid events (the reason names the field)
-403         an event names a site that is not registered, or the request's
-            ``Origin`` is not one of that site's origins. A missing Origin is
-            refused too: browsers send one with every POST, sendBeacon and
-            same-origin requests included, so only scripts omit it (a
-            server-side sender sets it to one of the site's origins).
+429         the client (its IP address; an IPv6 /64) sent more than the rate
+            limit allows (see :class:`RateLimit`; answered before the body is read)
+400         the body is not valid events
+403         an event names a site that is not registered, the request's
+            ``Origin`` is not one of that site's origins, or an event's URL
+            is not on one of them. A missing Origin is refused too: browsers
+            send one with every POST, sendBeacon and same-origin requests
+            included, so only scripts omit it (a server-side sender sets it
+            to one of the site's origins).
 202         accepted but nothing stored: the sender is a bot (crawlerdetect,
             or no user agent at all), or the site respects Do Not Track /
             Global Privacy Control and the browser sends ``DNT: 1`` or
             ``Sec-GPC: 1``. Answered like a success so that nothing retries.
 204         stored: answered only after the transaction holding the events
             has committed
-503         the database could not store the events (a server-side problem;
-            the only 5xx, and never caused by what a client sends)
+503         the database could not store the events, or the day's salt
+            could not be read (a server-side problem; the only 5xx, and never
+            caused by what a client sends). Logged, at most once every
+            ``FAILURE_LOG_EVERY`` seconds with a count of the others.
 ==========  ==================================================================
+
+Every 4xx reason starts with the field or header it is about, then a colon: ``u: …``,
+``event[2].c: …``, ``body: …``, ``Origin: …``, ``Content-Type: …``, ``client: …``.
+
+Before anything is stored, an event's URL is canonicalised with its site's rules
+(:func:`darksocial.urls.canonical_url`): the fragment, private parameters and
+tracking parameters go; the tracking parameters are kept apart in
+``events.campaign_query``.
 
 What is stored is pseudonymous: the visitor id the tracker sends, or in cookieless
 mode a daily-salted hash of (site, IP, user agent) (see :mod:`darksocial.privacy`);
@@ -33,9 +46,11 @@ Never the IP, never the user-agent string.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import collections
 import datetime as dt
+import ipaddress
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -45,11 +60,14 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import events, privacy, store, useragents
+from . import events, privacy, store, urls, useragents
+
+log = logging.getLogger(__name__)
 
 ACCEPTED_MEDIA_TYPES = ("text/plain", "application/json")
 SITES_TTL = 2.0  # seconds a read of the sites table is trusted (`darksocial site add` shows up this fast)
 UNKNOWN_SITE_RELOAD = 0.5  # an unknown site triggers a reload, at most this often
+FAILURE_LOG_EVERY = 10.0  # seconds between two log lines about server-side failures
 
 
 @dataclass(frozen=True)
@@ -57,6 +75,7 @@ class Result:
     status: int
     reason: str
     stored: int = 0
+    retry_after: int | None = None  # seconds, for a 429
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,87 @@ class Site:
     site: str
     origins: frozenset[str]
     respect_dnt: bool
+    strip: frozenset[str] = urls.DEFAULT_STRIP
+    keep: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket per client: ``rate`` requests per second on average, ``burst`` at once.
+
+    A client is an IP address, or an IPv6 /64 (one subscriber's network). Loopback clients are exempt when
+    ``exempt_loopback`` (a local process could write the database directly; behind a reverse proxy that forwards
+    the visitor's address, visitors are limited one by one). At most ``max_clients`` buckets are kept: past that,
+    the least recently seen client is forgotten (it starts again with a full bucket).
+    """
+
+    rate: float = 4.0
+    burst: float = 20.0
+    exempt_loopback: bool = True
+    max_clients: int = 100_000
+
+
+class RateLimiter:
+    def __init__(self, limit: RateLimit):
+        self.limit = limit
+        self._buckets: collections.OrderedDict[str, tuple[float, float]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def admit(self, ip: str | None, now: float) -> float:
+        """0 when the request may go ahead, else the seconds until it could."""
+        key = _client_key(ip, self.limit.exempt_loopback)
+        if key is None:
+            return 0.0
+        rate, burst = self.limit.rate, self.limit.burst
+        with self._lock:
+            tokens, seen = self._buckets.pop(key, (burst, now))
+            tokens = min(burst, tokens + max(0.0, now - seen) * rate)
+            if tokens >= 1:
+                tokens -= 1
+                wait = 0.0
+            else:
+                wait = (1 - tokens) / rate
+            self._buckets[key] = (tokens, now)
+            while len(self._buckets) > self.limit.max_clients:
+                self._buckets.popitem(last=False)
+        return wait
+
+
+@lru_cache(maxsize=65536)
+def _client_key(ip: str | None, exempt_loopback: bool) -> str | None:
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if exempt_loopback and address.is_loopback:
+        return None
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+class FailureLog:
+    """Server-side failures, logged at most once every ``every`` seconds, with the count of those not logged."""
+
+    def __init__(self, every: float = FAILURE_LOG_EVERY):
+        self.every = every
+        self._last = float("-inf")
+        self._skipped = 0
+        self._lock = threading.Lock()
+
+    def failed(self, what: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < self.every:
+                self._skipped += 1
+                return
+            skipped, self._skipped, self._last = self._skipped, 0, now
+        more = f" ({skipped} more such failures since the last report)" if skipped else ""
+        log.error("darksocial: %s: %s: %s%s", what, type(exc).__name__, exc, more)
 
 
 @lru_cache(maxsize=1024)
@@ -85,10 +185,14 @@ def normalise_origin(value: str) -> str | None:
 
 
 class Collector:
-    """Ingest for one database. Share one per database per process (it owns the database's writer)."""
+    """Ingest for one database. Share one per database per process (it owns the database's writer).
+
+    ``rate_limit``: a :class:`RateLimit` (the default: 4 requests/s per client, bursts of 20), or None for none.
+    It runs on the collector's clock, so events ingested with a simulated clock are limited in simulated time.
+    """
 
     def __init__(self, path: str | Path, *, writer: store.Writer | None = None,
-                 clock: Callable[[], dt.datetime] | None = None):
+                 clock: Callable[[], dt.datetime] | None = None, rate_limit: RateLimit | None = RateLimit()):
         self.path = Path(path)
         store.open_db(self.path).close()  # create or migrate before the first event
         self.writer = writer or store.Writer(self.path)
@@ -98,39 +202,80 @@ class Collector:
         self._lock = threading.Lock()
         self._sites: dict[str, Site] = {}
         self._sites_read_at = float("-inf")
+        self.salt_store = store.SaltStore(store.salts_path(self.path))
         self._salts: dict[str, str] = {}
+        self.limiter = RateLimiter(rate_limit) if rate_limit else None
+        self.failures = FailureLog()
 
     def close(self) -> None:
         self.writer.close()
         self._read.close()
+        self.salt_store.close()
+
+    def purge_salts(self, now: dt.datetime | None = None) -> int:
+        """Delete the salts more than 48 hours old (file and memory); servers call it on a timer."""
+        now = now or self._clock()
+        today = privacy.salt_day(now)
+        self._salts = {day: salt for day, salt in self._salts.items() if day == today}
+        return self.salt_store.purge(now)
+
+    def admit(self, ip: str | None, now: dt.datetime | None = None) -> Result | None:
+        """A 429 when ``ip`` is over the rate limit, else None. Cheap: HTTP fronts call it before reading a body."""
+        if self.limiter is None:
+            return None
+        wait = self.limiter.admit(ip, (now or self._clock()).timestamp())
+        if not wait:
+            return None
+        seconds = max(1, round(wait + 0.5))
+        return Result(429, f"client: over the rate limit of {self.limiter.limit.rate:g} requests/s; "
+                           f"retry in {seconds} s", retry_after=seconds)
 
     # -- the two ways in: blocking (WSGI, Django) and asyncio (ASGI, Datasette) -----------------------------------
-    def ingest(self, body: bytes, **request) -> Result:
+    def ingest(self, body: bytes, *, admitted: bool = False, **request) -> Result:
         """Validate, filter, pseudonymise and store; returns once the events are committed.
 
-        ``request`` holds the keyword arguments of :meth:`check` (the request's headers).
+        ``request`` holds the keyword arguments of :meth:`check` (the request's headers). ``admitted``: the
+        caller already applied the rate limit (:meth:`admit`).
         """
-        outcome = self.check(body, **request)
+        now = self._clock()
+        refusal = None if admitted else self.admit(request.get("ip"), now)
+        if refusal is not None:
+            return refusal
+        try:
+            self._salt(now)
+        except Exception as exc:
+            return self._unavailable("cannot read or create the day's salt", exc)
+        outcome = self.check(body, now=now, **request)
         if isinstance(outcome, Result):
             return outcome
         try:
             stored = self.writer.write_sync(outcome)
         except Exception as exc:
-            return _unavailable(exc)
+            return self._unavailable("cannot store events", exc)
         return _stored(stored)
 
-    async def ingest_async(self, body: bytes, **request) -> Result:
+    async def ingest_async(self, body: bytes, *, admitted: bool = False, **request) -> Result:
         now = self._clock()
-        if privacy.salt_day(now) not in self._salts:  # fetched without blocking the event loop (the writer may be busy)
-            await asyncio.wrap_future(self._fetch_salt(now))
+        refusal = None if admitted else self.admit(request.get("ip"), now)
+        if refusal is not None:
+            return refusal
+        if privacy.salt_day(now) not in self._salts:  # once a day: read without blocking the event loop
+            try:
+                await asyncio.to_thread(self._salt, now)
+            except Exception as exc:
+                return self._unavailable("cannot read or create the day's salt", exc)
         outcome = self.check(body, now=now, **request)
         if isinstance(outcome, Result):
             return outcome
         try:
             stored = await self.writer.write(outcome)
         except Exception as exc:
-            return _unavailable(exc)
+            return self._unavailable("cannot store events", exc)
         return _stored(stored)
+
+    def _unavailable(self, what: str, exc: Exception) -> Result:
+        self.failures.failed(what, exc)
+        return Result(503, f"server: {what} ({type(exc).__name__}); retry later", retry_after=5)
 
     def check(self, body: bytes, *, origin: str | None, user_agent: str | None, ip: str | None,
               content_type: str | None, content_length: str | int | None = None,
@@ -139,10 +284,10 @@ class Collector:
         limit = events.MAX_BODY_BYTES
         declared = declared_length(content_length)
         if (declared is not None and declared > limit) or len(body) > limit:
-            return Result(413, f"body over the limit of {limit} bytes: send fewer events per request")
+            return Result(413, f"body: over the limit of {limit} bytes: send fewer events per request")
         media_type = _media_type(content_type or "")
         if media_type not in ACCEPTED_MEDIA_TYPES:
-            return Result(415, f"Content-Type must be text/plain or application/json; got {media_type or 'none'!r}")
+            return Result(415, f"Content-Type: must be text/plain or application/json; got {ascii(media_type)[:60]}")
         try:
             parsed = events.parse_body(body)
         except events.EventError as exc:
@@ -153,19 +298,30 @@ class Collector:
         for site_id in (parsed[0].site,) if len(parsed) == 1 else dict.fromkeys(e.site for e in parsed):
             site = self._site(site_id)
             if site is None:
-                return Result(403, f"unknown site {site_id!r}: register it with `darksocial site add`")
+                return Result(403, f"s: unknown site {site_id!r}: register it with `darksocial site add`")
             if origin is None:
-                return Result(403, "missing Origin header: send it with one of the site's origins")
+                return Result(403, "Origin: missing; send it with one of the site's origins")
             if request_origin not in site.origins:
-                return Result(403, f"Origin {origin[:100]!r} is not allowed for site {site_id!r}")
+                return Result(403, f"Origin: {ascii(origin)[:100]} is not allowed for site {site_id!r}")
             sites[site_id] = site
+        pages = []
+        for index, event in enumerate(parsed):
+            if event.url is None:
+                pages.append((None, None))
+                continue
+            site = sites[event.site]
+            page = _canonical(event.url, site)
+            if page is None:
+                field = "u" if len(parsed) == 1 else f"event[{index}].u"
+                return Result(403, f"{field}: {ascii(event.url)[:80]} is not on an origin of site {site.site!r}")
+            pages.append(page)
 
         agent = (user_agent or "")
         if useragents.is_bot(agent):
             return _BOT
-        kept = parsed
+        kept = list(zip(parsed, pages, strict=True))
         if dnt == "1" or gpc == "1":
-            kept = [e for e in parsed if not sites[e.site].respect_dnt]
+            kept = [(e, page) for e, page in kept if not sites[e.site].respect_dnt]
             if not kept:
                 return _OPTED_OUT
 
@@ -173,12 +329,12 @@ class Collector:
         ts = store.utc_timestamp(now)
         described = useragents.describe(agent)
         rows = []
-        for event in kept:
+        for event, (url, campaign) in kept:
             visitor = event.visitor or privacy.pseudonym(self._salt(now), event.site, ip or "", agent)
             rows.append((
-                ts, event.kind, event.site, visitor, event.url, event.token, event.referrer_host, event.in_token,
+                ts, event.kind, event.site, visitor, url, event.token, event.referrer_host, event.in_token,
                 event.in_channel, event.title, event.parent, event.channel, event.external_id, event.name,
-                event.goal, event.value, described.browser, described.device, described.in_app,
+                event.goal, event.value, described.browser, described.device, described.in_app, campaign,
             ))
         return rows
 
@@ -191,27 +347,39 @@ class Collector:
 
     def _load_sites(self) -> None:
         with self._lock:
-            rows = self._read.execute("SELECT site, origins, respect_dnt FROM sites").fetchall()
+            rows = self._read.execute(
+                "SELECT site, origins, respect_dnt, strip_params, keep_params FROM sites").fetchall()
         sites = {}
-        for site_id, origins, respect_dnt in rows:
+        for site_id, origins, respect_dnt, strip_params, keep_params in rows:
             allowed = frozenset(filter(None, (normalise_origin(o) for o in json.loads(origins or "[]"))))
-            sites[site_id] = Site(site_id, allowed, bool(respect_dnt))
+            keep = frozenset(json.loads(keep_params)) if keep_params else None
+            sites[site_id] = Site(site_id, allowed, bool(respect_dnt),
+                                  urls.strip_rules(json.loads(strip_params or "[]")), keep)
         self._sites, self._sites_read_at = sites, time.monotonic()
 
     def _salt(self, now: dt.datetime) -> str:
+        """The salt of ``now``'s day (created on first use, shared by every process), cached for the day."""
         day = privacy.salt_day(now)
         salt = self._salts.get(day)
-        return salt if salt is not None else self._fetch_salt(now).result()
+        if salt is None:
+            salt = self.salt_store.salt(now)
+            self._salts = {day: salt}
+        return salt
 
-    def _fetch_salt(self, now: dt.datetime) -> concurrent.futures.Future:
-        """The salt of ``now``'s day, through the writer (created on first use, shared by every process), cached."""
 
-        def fetch(conn):
-            salt = store.day_salt(conn, now)
-            self._salts = {privacy.salt_day(now): salt}
-            return salt
+def _canonical(url: str, site: Site) -> tuple[str, str | None] | None:
+    """(canonical URL, campaign query) of an event's URL, or None when it is not on one of the site's origins."""
+    try:
+        page, campaign = urls.canonical_url(url, site.strip, site.keep)
+    except ValueError:
+        return None
+    return (page, campaign) if _origin_of(page) in site.origins else None
 
-        return self.writer.call(fetch)
+
+@lru_cache(maxsize=4096)
+def _origin_of(url: str) -> str | None:
+    scheme, _, rest = url.partition("://")
+    return normalise_origin(f"{scheme}://{rest.split('/', 1)[0]}")
 
 
 def declared_length(value: str | int | None) -> int | None:
@@ -236,7 +404,3 @@ def _stored(count: int) -> Result:
 
 _BOT = Result(202, "dropped: bot or script user agent")
 _OPTED_OUT = Result(202, "dropped: the site honours Do Not Track / Global Privacy Control")
-
-
-def _unavailable(exc: Exception) -> Result:
-    return Result(503, f"could not store the events ({type(exc).__name__}): retry later")

@@ -30,6 +30,19 @@ key    meaning                                      kinds
 
 Unknown keys are rejected, so a typo in an integration fails loudly instead of
 losing data silently.
+
+Every rejection is an :class:`EventError` whose message starts with the field it is
+about: ``u: must be an absolute http(s) URL…``, ``event[3].gv: must be a finite number…``,
+``body: not JSON…``. Hostile input is cheap to refuse: JSON nested deeper than an
+event can be is refused before it is parsed (``n: arrays and objects are not allowed``),
+integers of more than 40 digits and floats beyond ±1e308 are not finite numbers, and
+lone surrogates (``"\\ud800"``) are refused in every text field.
+
+Text is cleaned, not refused, where a person wrote it: in titles (``n`` of a view) and
+display names (``n`` of identify), control characters (C0, DEL, C1) and the invisible
+bidirectional overrides are replaced by spaces and runs of whitespace collapse to one.
+Identifiers are refused when they hold such characters: the external id ``x`` and
+the goal name ``g`` (which is also trimmed, and refused when blank).
 """
 
 from __future__ import annotations
@@ -52,13 +65,17 @@ MAX_TITLE = 300
 MAX_NAME = 200
 MAX_EXTERNAL_ID = 200
 MAX_GOAL = 100
+MAX_INT_DIGITS = 40  # longer integers are parsed as infinity: never a valid value, and never slow to convert
 
 SITE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 VISITOR_RE = re.compile(r"[0-9A-Za-z]{10,32}")
-GOAL_RE = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_GOAL}}}")
-CONTROL_RE = re.compile(r"[\x00-\x1f]")
+# C0 and C1 control characters, DEL, and the bidirectional embeddings, overrides and isolates that reorder text.
+CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # A host name, IPv4 or bracket-less IPv6 address as urlsplit returns it: no spaces or delimiters.
 HOST_RE = re.compile(r"[^\s/?#@\\<>\"'`]+")
+# What json.loads needs to see to decide the nesting depth: strings (skipped whole), brackets, colons and commas.
+_JSON_STRUCTURE_RE = re.compile(r'[\[\]{}:,"]')
+_JSON_STRING_END_RE = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 _ALLOWED = {
     "view": {"k", "s", "v", "u", "t", "r", "i", "n"},
@@ -75,12 +92,21 @@ _REQUIRED = {
 
 
 class EventError(ValueError):
-    """Input that is not a valid event; the message says which field and why."""
+    """Input that is not a valid event; ``field`` names what is wrong and the message starts with it."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A validated, normalised event. Empty optional fields are ``None``."""
+    """A validated, normalised event. Empty optional fields are ``None``.
+
+    ``url`` is the URL as sent, validated, without its ``ds`` token: the collector canonicalises it with the
+    site's rules (:func:`darksocial.urls.canonical_url`) before anything is stored.
+    """
 
     kind: str
     site: str
@@ -105,39 +131,87 @@ class Event:
 def parse_body(body: bytes) -> list[Event]:
     """Decode and validate a request body: one event object or an array of them."""
     if len(body) > MAX_BODY_BYTES:
-        raise EventError(f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+        raise EventError("body", f"{len(body)} bytes; the limit is {MAX_BODY_BYTES}")
     try:
-        data = json.loads(body.decode("utf-8"))
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise EventError("body is not UTF-8") from None
+        raise EventError("body", "not UTF-8") from None
+    # A valid body opens at most one array and one object per event; more brackets than that are (nearly always)
+    # nesting, which the C parser would follow until RecursionError: measure it first, in one linear pass.
+    if text.count("[") + text.count("{") > 2 * MAX_EVENTS_PER_REQUEST + 2:
+        _check_nesting(text)
+    try:
+        data = json.loads(text, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
-        raise EventError(f"body is not JSON: {exc.msg} at position {exc.pos}") from None
+        raise EventError("body", f"not JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:  # unreachable after _check_nesting; kept so that no input can raise anything else
+        raise EventError("body", "nested too deeply") from None
     items = data if isinstance(data, list) else [data]
     if not items:
-        raise EventError("empty array: send at least one event")
+        raise EventError("body", "empty array: send at least one event")
     if len(items) > MAX_EVENTS_PER_REQUEST:
-        raise EventError(f"{len(items)} events in one request; the limit is {MAX_EVENTS_PER_REQUEST}")
+        raise EventError("body", f"{len(items)} events in one request; the limit is {MAX_EVENTS_PER_REQUEST}")
     out = []
     for index, item in enumerate(items):
         try:
             out.append(validate(item))
         except EventError as exc:
-            raise EventError(f"event {index}: {exc}" if len(items) > 1 else str(exc)) from None
+            if len(items) == 1:
+                raise
+            raise EventError(f"event[{index}].{exc.field}", exc.problem) from None
     return out
+
+
+def _parse_int(digits: str) -> int | float:
+    # int() of a 4,300-digit string raises ValueError (and costs quadratic time below that limit).
+    return int(digits) if len(digits) <= MAX_INT_DIGITS else (-math.inf if digits[0] == "-" else math.inf)
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse JSON nested deeper than a body of events can be, naming the field; linear in the text."""
+    stack: list[str] = []  # the open containers: "[" or "{"
+    key = None  # the last object key read
+    last_string = None  # the string just read, if the previous token was one
+    position = 0
+    while (match := _JSON_STRUCTURE_RE.search(text, position)) is not None:
+        token, position = match.group(), match.end()
+        if token == '"':  # skip the whole string; each character is looked at once
+            end = _JSON_STRING_END_RE.match(text, position)
+            if end is None:
+                raise EventError("body", "not JSON: unterminated string")
+            last_string, position = text[position:end.end() - 1], end.end()
+            continue
+        if token == ":" and last_string is not None and stack and stack[-1] == "{":
+            key = last_string
+        elif token in "[{":
+            inside_object = "{" in stack
+            if inside_object or len(stack) >= 2:
+                if inside_object and key is not None:
+                    raise EventError(_safe_key(key), "arrays and objects are not allowed in an event's fields")
+                raise EventError("body", "events must be JSON objects, not nested arrays")
+            stack.append(token)
+        elif token in "]}" and stack:
+            stack.pop()
+        last_string = None
+
+
+def _safe_key(key: str) -> str:
+    return key if key.isascii() and key.isprintable() and len(key) <= 20 else repr(key[:20])
 
 
 def validate(obj: object) -> Event:
     if not isinstance(obj, dict):
-        raise EventError(f"an event must be a JSON object, not {type(obj).__name__}")
+        raise EventError("body", f"an event must be a JSON object, not {_json_type(obj)}")
     kind = obj.get("k")
-    if kind not in KINDS:
-        raise EventError(f"k (kind) must be one of {', '.join(KINDS)}; got {kind!r}")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise EventError("k", f"the kind must be one of {', '.join(KINDS)}; got {_show(kind)}")
     if not obj.keys() <= _ALLOWED[kind]:
-        unknown = set(obj) - _ALLOWED[kind]
-        raise EventError(f"unknown field(s) for a {kind} event: {', '.join(sorted(unknown))}")
+        unknown = sorted(_safe_key(k) for k in set(obj) - _ALLOWED[kind])
+        raise EventError(unknown[0], f"unknown field for a {kind} event (unknown: {', '.join(unknown)[:100]})")
     missing = [k for k in _REQUIRED[kind] if obj.get(k) in (None, "")]
     if missing:
-        raise EventError(f"missing field(s) for a {kind} event: {', '.join(sorted(missing))}")
+        missing.sort()
+        raise EventError(missing[0], f"missing: a {kind} event needs {', '.join(missing)}")
 
     fields: dict = {"kind": kind, "site": _match(obj, "s", SITE_RE, "a site id (letters, digits, . _ : -)")}
     if obj.get("v") not in (None, ""):
@@ -158,23 +232,23 @@ def validate(obj: object) -> Event:
             fields["title"] = _text(obj, "n", MAX_TITLE)
     elif kind == "share":
         fields["parent"] = _token(obj, "p")
-        code = obj["c"]
+        code = _string(obj, "c", 10)
         if code not in CHANNELS:
-            raise EventError(f"c (channel) must be one of {', '.join(CHANNELS)}; got {code!r}")
+            raise EventError("c", f"the channel must be one of {', '.join(CHANNELS)}; got {code!r}")
         fields["channel"] = code
         if fields["parent"] == fields["token"]:
-            raise EventError("p (parent) must differ from t (the share token)")
+            raise EventError("p", "the parent must differ from t (the share token)")
     elif kind == "identify":
-        fields["external_id"] = _text(obj, "x", MAX_EXTERNAL_ID)
+        fields["external_id"] = _identifier(obj, "x", MAX_EXTERNAL_ID)
         if obj.get("n") not in (None, ""):
             fields["name"] = _text(obj, "n", MAX_NAME)
     elif kind == "goal":
-        fields["goal"] = _match(obj, "g", GOAL_RE, f"a goal name of 1-{MAX_GOAL} printable characters")
+        fields["goal"] = _identifier(obj, "g", MAX_GOAL)
         if obj.get("gv") is not None:
             value = obj["gv"]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise EventError(f"gv (goal value) must be a finite number; got {value!r}")
-            fields["value"] = float(value)
+                raise EventError("gv", f"the goal value must be a finite number; got {_show(value)}")
+            fields["value"] = float(value)  # finite, and an int of at most 40 digits: never overflows
     return Event(**fields)
 
 
@@ -189,37 +263,67 @@ def _incoming(ref: str) -> tuple[str | None, str | None]:
     try:
         parsed = tokens.parse_value(ref)
     except tokens.TokenError as exc:
-        raise EventError(f"i (incoming token): {exc}") from None
+        raise EventError("i", f"incoming token: {exc}") from None
     return parsed.token, parsed.channel
+
+
+def _json_type(value: object) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
+def _show(value: object) -> str:
+    """A short, printable, ASCII rendering of a client's value for an error message."""
+    if isinstance(value, (dict, list)):
+        return _json_type(value)
+    text = ascii(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _string(obj: dict, key: str, limit: int) -> str:
     value = obj[key]
     if not isinstance(value, str):
-        raise EventError(f"{key} must be a string; got {type(value).__name__}")
+        raise EventError(key, f"must be a string; got {_json_type(value)}")
     if len(value) > limit:
-        raise EventError(f"{key} is {len(value)} characters; the limit is {limit}")
+        raise EventError(key, f"{len(value)} characters; the limit is {limit}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise EventError(key, "contains a lone surrogate (not valid Unicode text)") from None
     return value
 
 
 def _text(obj: dict, key: str, limit: int) -> str:
-    value = " ".join(_string(obj, key, limit).split())
+    """Free text a person wrote: control characters become spaces, whitespace runs collapse."""
+    value = _string(obj, key, limit)
+    value = " ".join(CONTROL_RE.sub(" ", value).split())
     if not value:
-        raise EventError(f"{key} is blank")
+        raise EventError(key, "blank")
+    return value
+
+
+def _identifier(obj: dict, key: str, limit: int) -> str:
+    """An id or name a program chose: trimmed; blank or holding control characters, refused."""
+    value = _string(obj, key, limit).strip()
+    if not value:
+        raise EventError(key, "blank")
+    if CONTROL_RE.search(value):
+        raise EventError(key, "contains control characters")
     return value
 
 
 def _match(obj: dict, key: str, pattern: re.Pattern, what: str) -> str:
     value = _string(obj, key, 200)
     if not pattern.fullmatch(value):
-        raise EventError(f"{key} must be {what}; got {value[:40]!r}")
+        raise EventError(key, f"must be {what}; got {_show(value)}")
     return value
 
 
 def _token(obj: dict, key: str) -> str:
     value = _string(obj, key, 40)
     if not tokens.is_token(value):
-        raise EventError(f"{key} must be a {tokens.TOKEN_LENGTH}-character base62 token; got {value!r}")
+        raise EventError(key, f"must be a {tokens.TOKEN_LENGTH}-character base62 token; got {_show(value)}")
     return value
 
 
@@ -227,23 +331,23 @@ def _http_url(obj: dict, key: str) -> str:
     value = _string(obj, key, MAX_URL)
     problem, _ = _inspect_url(value)
     if problem:
-        raise EventError(f"{key} {problem}")
+        raise EventError(key, problem)
     return value
 
 
 @lru_cache(maxsize=4096)  # page and referrer URLs repeat on every view: parse each once
 def _inspect_url(value: str) -> tuple[str | None, str | None]:
     """(what is wrong with ``value`` as an absolute http(s) URL or None, its lowercased host)."""
+    if CONTROL_RE.search(value):
+        return "contains control characters", None
     try:
         parts = urlsplit(value)
         host = parts.hostname
         parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
     except ValueError:
-        return f"is not a valid URL: {value[:60]!r}", None
+        return f"not a valid URL: {_show(value)}", None
     if parts.scheme not in ("http", "https") or not host or not HOST_RE.fullmatch(host):
-        return f"must be an absolute http(s) URL; got {value[:60]!r}", None
-    if CONTROL_RE.search(value):
-        return "contains control characters", None
+        return f"must be an absolute http(s) URL; got {_show(value)}", None
     return None, host.lower()
 
 

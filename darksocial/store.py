@@ -14,6 +14,12 @@ arrive together the cheaper each one gets.
 An event loop hands its submissions over once per loop iteration, not once per
 request: waking the writer thread costs a GIL hand-off that stalls the loop,
 and requests read in the same iteration had better share a transaction anyway.
+
+Salts live in a file of their own beside the database, ``<database>-salts``
+(:class:`SaltStore`): not in any database that Datasette serves, so nobody reads
+them through it, analysts included. That file is created readable by its owner
+only, keeps no WAL, and deletes with ``secure_delete`` (a purged salt is
+overwritten, not left in a free page).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -43,10 +50,10 @@ MAX_BATCH_ROWS = 2_000
 # The columns of `events`, in insert order (`id` is assigned by SQLite, in arrival order).
 EVENT_COLUMNS = (
     "ts", "kind", "site", "visitor", "url", "token", "referrer_host", "in_token", "in_channel", "title",
-    "parent", "channel", "external_id", "name", "goal", "value", "browser", "device", "in_app",
+    "parent", "channel", "external_id", "name", "goal", "value", "browser", "device", "in_app", "campaign_query",
 )
 # Rows per INSERT statement: a batch goes in as few statements as possible (see Writer._transaction).
-ROWS_PER_STATEMENT = 500  # x 19 columns, well under SQLite's 32766 bound parameters
+ROWS_PER_STATEMENT = 500  # x 20 columns, well under SQLite's 32766 bound parameters
 
 
 @functools.lru_cache(maxsize=ROWS_PER_STATEMENT)
@@ -61,7 +68,7 @@ migrations = sqlite_utils.Migrations("darksocial")
 @migrations()
 def m001_raw_tables(db: sqlite_utils.Database) -> None:
     db["events"].create(
-        {"id": int, **{c: (float if c == "value" else str) for c in EVENT_COLUMNS}}, pk="id"
+        {"id": int, **{c: (float if c == "value" else str) for c in EVENT_COLUMNS if c != "campaign_query"}}, pk="id"
     )
     db["events"].create_index(["token"])
     db["events"].create_index(["in_token"])
@@ -97,6 +104,100 @@ def m002_analyst_tables(db: sqlite_utils.Database) -> None:
     tables.create_all(db)
 
 
+@migrations()
+def m003_canonical_urls(db: sqlite_utils.Database) -> None:
+    # The tracking parameters canonical_url removes from an event's URL (attribution classifies `campaign` from
+    # them), and each site's own URL rules (see darksocial.urls).
+    db["events"].add_column("campaign_query", str)
+    db["sites"].add_column("strip_params", str)
+    db["sites"].add_column("keep_params", str)
+
+
+# Salts move to their own file (see SaltStore): the table is emptied with secure_delete, dropped, and the WAL that
+# held its pages checkpointed and truncated. Idempotent, so it runs outside a transaction (a checkpoint must).
+@migrations(transactional=False)
+def m004_salts_out_of_the_database(db: sqlite_utils.Database) -> None:
+    if not db["salts"].exists():
+        return
+    main_file = db.execute("PRAGMA main.database_list").fetchone()[2]
+    if main_file:
+        rows = db.execute("SELECT day, salt FROM salts").fetchall()
+        with SaltStore(salts_path(main_file)) as salts:
+            salts.adopt(rows)
+    db.execute("PRAGMA secure_delete = ON")
+    with db.conn:
+        db.execute("DELETE FROM salts")
+        db.execute("DROP TABLE salts")
+    db.execute("PRAGMA secure_delete = OFF")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def salts_path(db_path: str | Path) -> Path:
+    """Where the salts of the database at ``db_path`` are kept: ``<database>-salts`` beside it."""
+    path = Path(db_path)
+    return path.with_name(path.name + "-salts")
+
+
+class SaltStore:
+    """The daily salts of cookieless pseudonyms, in their own small file (see the module docstring).
+
+    Every process sharing the file agrees on a day's salt: the first to insert it wins.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():  # readable by the owner only, before SQLite writes a byte of it
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        for pragma in (f"busy_timeout = {BUSY_TIMEOUT_MS}", "journal_mode = DELETE", "synchronous = FULL",
+                       "secure_delete = ON"):
+            self._conn.execute(f"PRAGMA {pragma}")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS salts (day TEXT PRIMARY KEY, salt TEXT NOT NULL)")
+
+    def __enter__(self) -> SaltStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def salt(self, now: dt.datetime) -> str:
+        """The salt of ``now``'s UTC day, created on first use; deletes salts older than 48 hours."""
+        day = privacy.salt_day(now)
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("INSERT OR IGNORE INTO salts (day, salt) VALUES (?, ?)", (day, privacy.new_salt()))
+                self._purge(now)
+                salt = self._conn.execute("SELECT salt FROM salts WHERE day = ?", (day,)).fetchone()[0]
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        return salt
+
+    def purge(self, now: dt.datetime) -> int:
+        """Delete (overwrite) the salts more than 48 hours old; the number deleted."""
+        with self._lock:
+            return self._purge(now)
+
+    def days(self) -> list[str]:
+        with self._lock:
+            return [row[0] for row in self._conn.execute("SELECT day FROM salts ORDER BY day")]
+
+    def adopt(self, rows: Iterable[tuple[str, str]]) -> None:
+        """Keep salts made elsewhere (the database's old ``salts`` table) unless this file has that day's."""
+        with self._lock:
+            self._conn.executemany("INSERT OR IGNORE INTO salts (day, salt) VALUES (?, ?)", list(rows))
+
+    def _purge(self, now: dt.datetime) -> int:
+        return self._conn.execute("DELETE FROM salts WHERE day < ?", (privacy.oldest_day_to_keep(now),)).rowcount
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open the database at ``path``, creating it and applying pending migrations; WAL mode."""
     db = sqlite_utils.Database(path)
@@ -108,15 +209,30 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
 
 
 def register_site(db: sqlite_utils.Database, site: str, origins: Iterable[str], *, respect_dnt: bool = False,
-                  name: str | None = None) -> dict:
-    """Add or update a site; ``origins`` must already be normalised (see ``collector.normalise_origin``)."""
+                  name: str | None = None, strip_params: Iterable[str] | None = None,
+                  keep_params: Iterable[str] | None = None) -> dict:
+    """Add or update a site; ``origins`` must already be normalised (see ``collector.normalise_origin``).
+
+    ``strip_params`` (tracking parameters beyond :data:`darksocial.urls.DEFAULT_STRIP`) and ``keep_params`` (the
+    allowlist of query parameters that select content) are the site's URL rules (see :mod:`darksocial.urls`);
+    None keeps what the site had.
+    """
     existing = db["sites"].get(site) if db["sites"].count_where("site = ?", [site]) else None
+
+    def rule(value, column):
+        if value is None:
+            return existing[column] if existing else None
+        names = sorted({v.strip().lower() for v in value if v and v.strip()})
+        return json.dumps(names) if names else None
+
     row = {
         "site": site,
         "origins": json.dumps(sorted(set(origins))),
         "name": name or (existing and existing["name"]) or site,
         "respect_dnt": int(respect_dnt),
         "created": (existing and existing["created"]) or utc_timestamp(),
+        "strip_params": rule(strip_params, "strip_params"),
+        "keep_params": rule(keep_params, "keep_params"),
     }
     db["sites"].upsert(row, pk="site")
     return row
@@ -137,21 +253,6 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     return conn
-
-
-def day_salt(conn: sqlite3.Connection, now: dt.datetime) -> str:
-    """The salt of ``now``'s UTC day, created on first use; deletes salts older than 48 hours.
-
-    Every process sharing the database agrees on the salt: the first to insert it wins.
-    """
-    day = privacy.salt_day(now)
-    conn.execute("INSERT OR IGNORE INTO salts (day, salt) VALUES (?, ?)", (day, privacy.new_salt()))
-    purge_salts(conn, now)
-    return conn.execute("SELECT salt FROM salts WHERE day = ?", (day,)).fetchone()[0]
-
-
-def purge_salts(conn: sqlite3.Connection, now: dt.datetime) -> int:
-    return conn.execute("DELETE FROM salts WHERE day < ?", (privacy.oldest_day_to_keep(now),)).rowcount
 
 
 class WriterClosed(RuntimeError):
@@ -180,7 +281,7 @@ class Writer:
     transaction holding them has committed; ``await writer.write(rows)`` is the
     asyncio form, ``writer.write_sync(rows)`` the blocking one. Rows are tuples in
     :data:`EVENT_COLUMNS` order. ``call(fn)`` runs ``fn(conn)`` inside the next
-    transaction (for small writes that must share the writer, like salts).
+    transaction (for small writes that must share the writer).
     """
 
     def __init__(self, path: str | Path, *, max_batch_rows: int = MAX_BATCH_ROWS):

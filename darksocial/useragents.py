@@ -9,6 +9,15 @@ even when the link carried no token and no referrer.
 Bots are recognised with crawlerdetect (a maintained list); families with
 ua-parser (the maintained Browserscope/uap-core rules). Both are slow-ish per
 call, but user-agent strings repeat a lot, so results are cached.
+
+The browser family comes from a closed list (:data:`BROWSER_FAMILIES`): anything
+else is stored as ``Other``, because ua-parser's family for an unknown app can be
+any text of the user agent, an account name included. An in-app browser is named
+after its app.
+
+In-app browsers are people: their markers are checked before the crawler list,
+whose patterns name the same apps (their link-preview fetchers run no JavaScript,
+so they send no events anyway).
 """
 
 from __future__ import annotations
@@ -37,31 +46,57 @@ IN_APP_MARKERS: tuple[tuple[str, re.Pattern], ...] = (
     ("line", re.compile(r"\bLine/\d")),
     ("pinterest", re.compile(r"\bPinterest\b")),
 )
-_MOBILE_QUALIFIER = re.compile(r"^Mobile | (?:Mobile(?: WebView| iOS)?|WebView)$")  # "Mobile Safari" is Safari
 _TABLET = re.compile(r"iPad|Tablet|Kindle|Silk/|PlayBook")
 _MOBILE = re.compile(r"Mobi|iPhone|iPod|Windows Phone")
 
 _crawlers = CrawlerDetect()
 
 
+# The closed list of browser families stored; ua-parser's family is mapped onto it by prefix, in this order.
+BROWSER_FAMILIES = (
+    "Chrome", "Safari", "Firefox", "Edge", "Opera", "Samsung Internet", "Brave", "Vivaldi", "Yandex Browser",
+    "UC Browser", "Silk", "DuckDuckGo", "Chromium", "Android Browser", "Internet Explorer",
+    "Messenger", "Facebook", "Instagram", "WhatsApp", "Telegram", "LinkedIn", "X", "Snapchat", "TikTok", "Line",
+    "Pinterest", "Other",
+)
+_FAMILY_PREFIXES = (
+    ("Samsung Internet", "Samsung Internet"), ("Yandex", "Yandex Browser"), ("UC Browser", "UC Browser"),
+    ("DuckDuckGo", "DuckDuckGo"), ("HeadlessChrome", "Chrome"), ("Chrome", "Chrome"), ("Chromium", "Chromium"),
+    ("Firefox", "Firefox"), ("Edge", "Edge"), ("Opera", "Opera"), ("Mobile Safari", "Safari"), ("Safari", "Safari"),
+    ("Brave", "Brave"), ("Vivaldi", "Vivaldi"), ("Amazon Silk", "Silk"), ("Silk", "Silk"),
+    ("Android", "Android Browser"), ("IE", "Internet Explorer"),
+)
+_APP_FAMILIES = {
+    "messenger": "Messenger", "facebook": "Facebook", "instagram": "Instagram", "whatsapp": "WhatsApp",
+    "telegram": "Telegram", "linkedin": "LinkedIn", "x": "X", "snapchat": "Snapchat", "tiktok": "TikTok",
+    "line": "Line", "pinterest": "Pinterest",
+}
+
+
 @dataclass(frozen=True)
 class Agent:
-    browser: str | None  # coarse family, e.g. "Chrome", "Safari", "Samsung Internet"
+    browser: str  # one of BROWSER_FAMILIES, e.g. "Chrome", "Safari", "Samsung Internet", "Other"
     device: str  # "desktop", "mobile" or "tablet"
     in_app: str | None  # "whatsapp", "instagram", ... or None
 
 
 @lru_cache(maxsize=8192)
 def is_bot(user_agent: str) -> bool:
-    """Crawlers, scripts and headless browsers; an empty user agent too (every browser sends one)."""
+    """Crawlers, scripts and headless browsers; an empty user agent too (every browser sends one).
+
+    An in-app browser is a person, whatever the crawler list says of its app's name.
+    """
     if not user_agent or len(user_agent) > MAX_USER_AGENT:
         return True
+    if in_app(user_agent) is not None:
+        return False
     return bool(_crawlers.isCrawler(user_agent))
 
 
 @lru_cache(maxsize=8192)
 def describe(user_agent: str) -> Agent:
-    return Agent(browser=_family(user_agent), device=_device(user_agent), in_app=in_app(user_agent))
+    app = in_app(user_agent)
+    return Agent(browser=_APP_FAMILIES[app] if app else _family(user_agent), device=_device(user_agent), in_app=app)
 
 
 def in_app(user_agent: str) -> str | None:
@@ -71,11 +106,12 @@ def in_app(user_agent: str) -> str | None:
     return None
 
 
-def _family(user_agent: str) -> str | None:
+def _family(user_agent: str) -> str:
     family = parse(user_agent).with_defaults().user_agent.family
-    if family == "Other":
-        return None
-    return _MOBILE_QUALIFIER.sub("", family)
+    for prefix, name in _FAMILY_PREFIXES:
+        if family.startswith(prefix):
+            return name
+    return "Other"
 
 
 def _device(user_agent: str) -> str:

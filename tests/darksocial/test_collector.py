@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 
 import pytest
 
@@ -112,7 +113,9 @@ def test_user_agents_are_reduced_to_family_device_and_in_app(ua, expected):
     (42, {}, 400, "JSON object"),
     (view(s="elsewhere"), {}, 403, "unknown site"),
     (view(), {"origin": "https://evil.example"}, 403, "not allowed"),
-    (view(), {"origin": None}, 403, "missing Origin"),
+    (view(), {"origin": None}, 403, "Origin: missing"),
+    (view(u="https://evil.example/phish-login"), {}, 403, "u: 'https://evil.example/phish-login' is not on an origin"),
+    ([view(), view(u="http://example.com/post")], {}, 403, "event[1].u:"),
     (view(), {"origin": "null"}, 403, "not allowed"),
 ])
 def test_bad_input_gets_a_4xx_with_a_reason_and_stores_nothing(collector, payload, headers, status, reason):
@@ -149,14 +152,19 @@ def test_cookieless_visitor_is_a_daily_salted_hash_of_site_ip_and_agent(collecto
     a, same, other_ip, other_ua, other_site, next_day = (r["visitor"] for r in rows(collector))
     assert a == same
     assert len({a, other_ip, other_ua, other_site, next_day}) == 5
-    salts = dict(store.open_db(collector.path).execute("SELECT day, salt FROM salts").fetchall())
+    salts = dict(salt_rows(collector))
     assert a == privacy.pseudonym(salts["2026-03-01"], "blog", "203.0.113.9", FIREFOX)
     assert next_day == privacy.pseudonym(salts["2026-03-02"], "blog", "203.0.113.9", FIREFOX)
     assert events.VISITOR_RE.fullmatch(a)  # a valid visitor id like the tracker's
 
     clock.now += dt.timedelta(days=2)
     send(collector, view(t="GGGGGGGGGG"))
-    assert set(dict(store.open_db(collector.path).execute("SELECT day, salt FROM salts").fetchall())) == {"2026-03-04"}
+    assert set(dict(salt_rows(collector))) == {"2026-03-04"}
+
+
+def salt_rows(collector) -> list[tuple[str, str]]:
+    with sqlite3.connect(store.salts_path(collector.path)) as conn:
+        return conn.execute("SELECT day, salt FROM salts").fetchall()
 
 
 def test_neither_ip_nor_user_agent_is_stored(collector):
@@ -193,3 +201,78 @@ def test_a_site_added_while_running_is_accepted_quickly(collector):
 ])
 def test_origins_are_normalised(value, expected):
     assert normalise_origin(value) == expected
+
+
+def test_urls_are_stored_canonical_with_tracking_parameters_apart(collector):
+    url = f"{ORIGIN}/post?id=7&utm_source=news&fbclid=AbC&email=alice%40example.com&page=2#ds=AAAAAAAAAA.wa"
+    assert send(collector, view(u=url, v="visitor0001")).status == 204
+    stored = rows(collector)[0]
+    assert (stored["url"], stored["campaign_query"]) == (f"{ORIGIN}/post?id=7&page=2", "utm_source=news&fbclid=AbC")
+    assert send(collector, view(u="HTTPS://EXAMPLE.com:443/post", t="BBBBBBBBBB")).status == 204
+    assert rows(collector)[1]["url"] == f"{ORIGIN}/post" and rows(collector)[1]["campaign_query"] is None
+
+
+def test_a_sites_url_rules_apply(collector):
+    db = store.open_db(collector.path)
+    store.register_site(db, "blog", [ORIGIN], strip_params=["ref"], keep_params=["id", "ref"])
+    collector._sites_read_at = float("-inf")
+    assert send(collector, view(u=f"{ORIGIN}/p?ref=tw&id=3&junk=1&utm_medium=x")).status == 204
+    stored = rows(collector)[0]
+    assert (stored["url"], stored["campaign_query"]) == (f"{ORIGIN}/p?ref=tw&id=3", "utm_medium=x")
+
+
+def test_in_app_browsers_are_people_even_when_the_crawler_list_names_their_app(collector):
+    whatsapp = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                "Mobile/15E148 WhatsApp/2.24.1")
+    assert useragents._crawlers.isCrawler(whatsapp)  # what made them 202 before
+    assert send(collector, view(), user_agent=whatsapp).status == 204
+    assert (rows(collector)[0]["browser"], rows(collector)[0]["in_app"]) == ("WhatsApp", "whatsapp")
+
+
+@pytest.mark.parametrize("ua", [
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
+    "alice.smith@example.com/1.0",
+    "SecretCorpApp/3.1 (user 12345; iPhone; iOS 17.0)",
+])
+def test_browser_family_comes_from_a_closed_list(collector, ua):
+    assert send(collector, view(), user_agent=ua).status == 204
+    assert rows(collector)[0]["browser"] in useragents.BROWSER_FAMILIES
+
+
+def test_rate_limit_per_client_answers_429_with_retry_after(collector, clock):
+    answers = [send(collector, view(t=f"R{i:09d}"), ip="198.51.100.7").status for i in range(25)]
+    assert answers == [204] * 20 + [429] * 5  # a burst of 20, then 4 per second
+    limited = send(collector, view(), ip="198.51.100.7")
+    assert limited.reason.startswith("client:") and limited.retry_after >= 1
+    assert send(collector, view(t="OTHERIP000"), ip="198.51.100.8").status == 204  # other clients are not affected
+    assert send(collector, view(t="SAME64NET0"), ip="2001:db8::1").status == 204
+    for _ in range(19):
+        send(collector, view(), ip="2001:db8::2")
+    assert send(collector, view(), ip="2001:db8::ffff").status == 429  # an IPv6 /64 is one client
+    clock.now += dt.timedelta(seconds=1)
+    assert [send(collector, view(t=f"S{i:09d}"), ip="198.51.100.7").status for i in range(5)] == [204] * 4 + [429]
+    assert all(send(collector, view(t=f"L{i:09d}"), ip="127.0.0.1").status == 204 for i in range(30))  # exempt
+
+
+def test_a_database_failure_is_a_503_logged_at_most_every_few_seconds(collector, clock, caplog, monkeypatch):
+    def broken(now):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    clock.now += dt.timedelta(days=1)  # the first request of a new UTC day fetches its salt
+    monkeypatch.setattr(collector.salt_store, "salt", broken)
+    with caplog.at_level("ERROR", logger="darksocial.collector"):
+        answers = [send(collector, view(t=f"D{i:09d}"), ip=f"198.51.100.{i}") for i in range(5)]
+    assert {a.status for a in answers} == {503}
+    assert all(a.reason.startswith("server:") for a in answers)
+    assert len(caplog.records) == 1 and "disk I/O error" in caplog.text and "Traceback" not in caplog.text
+    monkeypatch.undo()
+    collector.failures.every = 0
+    assert send(collector, view(t="OKAGAIN000")).status == 204
+
+
+def test_salts_are_purged_on_demand_without_traffic(collector, clock):
+    send(collector, view())
+    assert [day for day, _ in salt_rows(collector)] == ["2026-03-01"]
+    clock.now += dt.timedelta(days=3)
+    assert collector.purge_salts() == 1
+    assert salt_rows(collector) == [] and collector._salts == {}

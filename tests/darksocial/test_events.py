@@ -38,10 +38,11 @@ def test_incoming_token_with_unknown_channel_keeps_the_token():
     "event, reason",
     [
         ([], "JSON object"),
-        ({**VIEW, "k": "click"}, "k (kind)"),
+        ({**VIEW, "k": "click"}, "k: the kind"),
+        ({**VIEW, "k": ["view"]}, "k: the kind"),
         ({**VIEW, "extra": 1}, "unknown field"),
-        ({k: v for k, v in VIEW.items() if k != "t"}, "missing field"),
-        ({**VIEW, "s": "bad site!"}, "s must be"),
+        ({k: v for k, v in VIEW.items() if k != "t"}, "t: missing"),
+        ({**VIEW, "s": "bad site!"}, "s: must be"),
         ({**VIEW, "v": "short"}, "visitor id"),
         ({**VIEW, "u": "javascript:alert(1)"}, "absolute http(s) URL"),
         ({**VIEW, "u": "/relative"}, "absolute http(s) URL"),
@@ -50,11 +51,21 @@ def test_incoming_token_with_unknown_channel_keeps_the_token():
         ({**VIEW, "t": 12345}, "must be a string"),
         ({**VIEW, "i": "abc"}, "incoming token"),
         ({**VIEW, "r": "not a url"}, "absolute http(s) URL"),
-        ({"k": "share", "s": "x", "u": "https://x.org/", "t": TOKEN, "p": PARENT, "c": "zz"}, "c (channel)"),
+        ({"k": "share", "s": "x", "u": "https://x.org/", "t": TOKEN, "p": PARENT, "c": "zz"}, "c: the channel"),
+        ({"k": "share", "s": "x", "u": "https://x.org/", "t": TOKEN, "p": PARENT, "c": ["wa"]}, "c: must be a string"),
+        ({"k": "share", "s": "x", "u": "https://x.org/", "t": TOKEN, "p": PARENT, "c": {"a": 1}}, "c: must be a"),
         ({"k": "share", "s": "x", "u": "https://x.org/", "t": TOKEN, "p": TOKEN, "c": "wa"}, "must differ"),
         ({"k": "goal", "s": "x", "g": "g", "gv": "12"}, "finite number"),
         ({"k": "goal", "s": "x", "g": "g", "gv": True}, "finite number"),
-        ({"k": "identify", "s": "x", "x": "   "}, "blank"),
+        ({"k": "identify", "s": "x", "x": "   "}, "x: blank"),
+        ({"k": "identify", "s": "x", "x": "crm\x001"}, "x: contains control characters"),
+        ({"k": "identify", "s": "x", "x": "crm-1", "n": "\x00\x1b\t "}, "n: blank"),
+        ({"k": "goal", "s": "x", "g": " \t "}, "g: blank"),
+        ({"k": "goal", "s": "x", "g": "sign\x1b[2Jup"}, "g: contains control characters"),
+        ({"k": "goal", "s": "x", "g": "signup", "gv": float("inf")}, "gv: "),
+        ({**VIEW, "n": "caf\ud800"}, "n: contains a lone surrogate"),
+        ({**VIEW, "u": "https://example.com/\udfff"}, "u: contains a lone surrogate"),
+        ({"k": "identify", "s": "x", "x": "\ud83d"}, "x: contains a lone surrogate"),
     ],
 )
 def test_invalid_events_name_the_field(event, reason):
@@ -76,13 +87,37 @@ def test_parse_body_accepts_one_event_or_an_array():
         (b"[]", "empty array"),
         (json.dumps([VIEW] * (events.MAX_EVENTS_PER_REQUEST + 1)).encode(), "limit is"),
         (b" " * (events.MAX_BODY_BYTES + 1), "limit is"),
-        (json.dumps([VIEW, {**VIEW, "t": "x"}]).encode(), "event 1:"),
+        (json.dumps([VIEW, {**VIEW, "t": "x"}]).encode(), "event[1].t:"),
+        (b'{"k": "view", "n": ' + b"[" * 1000 + b"]" * 1000 + b"}", "n: arrays and objects are not allowed"),
+        (b"[" * 1000 + b"]" * 1000, "body: events must be JSON objects"),
+        (b'{"k": "goal", "s": "x", "g": "g", "gv": ' + b"9" * 5000 + b"}", "gv: the goal value must be a finite"),
+        (b'{"k": "goal", "s": "x", "g": "g", "gv": -' + b"9" * 5000 + b"}", "gv: the goal value must be a finite"),
+        (b'{"k": "goal", "s": "x", "g": "g", "gv": 1e309}', "gv: the goal value must be a finite"),
+        (b'{"k": "goal", "s": "x", "g": "g", "gv": NaN}', "gv: the goal value must be a finite"),
+        (json.dumps({**VIEW, "n": "\ud800"}).encode(), "n: contains a lone surrogate"),
+        (b'{"k": "view", "\\ud800": 1}', "unknown field"),
+        (b'["' + b'\\"' * 5000 + b"[" * 60, "body: not JSON"),
     ],
 )
 def test_parse_body_rejects_bad_bodies(body, reason):
     with pytest.raises(EventError) as info:
         events.parse_body(body)
     assert reason in str(info.value)
+
+
+def test_titles_and_names_lose_control_characters_ids_keep_theirs():
+    view = events.validate({**VIEW, "n": "Hello\x00 \x1b[31mworld\u202e\x85!"})
+    assert view.title == "Hello [31mworld !"
+    ident = events.validate({"k": "identify", "s": "x", "x": " crm-1 ", "n": "Ada\x07 Lovelace"})
+    assert (ident.external_id, ident.name) == ("crm-1", "Ada Lovelace")
+    assert events.validate({"k": "goal", "s": "x", "g": " sign up "}).goal == "sign up"
+
+
+def test_deep_nesting_is_refused_in_linear_time_whatever_the_strings_hold():
+    titled = json.dumps([{**VIEW, "n": "[" * 250}] * 25).encode()  # brackets inside strings are not nesting
+    assert len(events.parse_body(titled)) == 25
+    with pytest.raises(EventError, match="^n: arrays"):
+        events.parse_body(b'{"k": "view", "s": "x", "n": {"a": [' + b"[" * 10_000 + b"]]}}")
 
 
 @pytest.mark.parametrize("url", ["https://exa mple.com/", "https://example.com:99999/", "https://example.com:port/",

@@ -8,10 +8,11 @@ import sqlite3
 import threading
 
 import pytest
+import sqlite_utils
 
 from darksocial import store, tables
 
-RAW_TABLES = {"events", "sites", "links", "pages", "salts"}
+RAW_TABLES = {"events", "sites", "links", "pages"}
 
 
 def row(token: str, site: str = "blog") -> tuple:
@@ -42,6 +43,7 @@ def count(path) -> int:
 def test_open_db_creates_raw_and_analyst_tables_in_wal_mode(db_path):
     db = store.open_db(db_path)
     assert RAW_TABLES <= set(db.table_names())
+    assert "salts" not in db.table_names()  # in their own file, never in a database Datasette serves
     assert set(tables.TABLES) <= set(db.table_names())
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert set(db["events"].columns_dict) == {"id", *store.EVENT_COLUMNS}
@@ -117,18 +119,39 @@ def test_close_commits_what_was_submitted(db_path):
 
 
 def test_day_salt_is_shared_rotated_daily_and_deleted_after_48_hours(db_path):
-    store.open_db(db_path).close()
-    conn = store.connect(db_path)
-    other = store.connect(db_path)
-    day1 = dt.datetime(2026, 3, 1, 9, tzinfo=dt.timezone.utc)
-    salt1 = store.day_salt(conn, day1)
-    assert store.day_salt(other, day1.replace(hour=23)) == salt1  # every process agrees on the day's salt
-    salt2 = store.day_salt(conn, day1 + dt.timedelta(days=1))
-    assert salt2 != salt1
-    assert {r[0] for r in conn.execute("SELECT day FROM salts")} == {"2026-03-01", "2026-03-02"}
-    store.day_salt(conn, dt.datetime(2026, 3, 3, 0, 0, 1, tzinfo=dt.timezone.utc))  # day 1's salt is now 48 h old
-    assert {r[0] for r in conn.execute("SELECT day FROM salts")} == {"2026-03-02", "2026-03-03"}
-    assert store.purge_salts(conn, dt.datetime(2026, 3, 10, tzinfo=dt.timezone.utc)) == 2
+    path = store.salts_path(db_path)
+    assert path.name == "ds.db-salts"
+    with store.SaltStore(path) as salts, store.SaltStore(path) as other:
+        assert path.stat().st_mode & 0o077 == 0  # readable by the owner only
+        day1 = dt.datetime(2026, 3, 1, 9, tzinfo=dt.timezone.utc)
+        salt1 = salts.salt(day1)
+        assert other.salt(day1.replace(hour=23)) == salt1  # every process agrees on the day's salt
+        salt2 = salts.salt(day1 + dt.timedelta(days=1))
+        assert salt2 != salt1
+        assert salts.days() == ["2026-03-01", "2026-03-02"]
+        salts.salt(dt.datetime(2026, 3, 3, 0, 0, 1, tzinfo=dt.timezone.utc))  # day 1's salt is now 48 h old
+        assert salts.days() == ["2026-03-02", "2026-03-03"]
+        assert salts.purge(dt.datetime(2026, 3, 10, tzinfo=dt.timezone.utc)) == 2
+    data = path.read_bytes()
+    assert salt1.encode() not in data and salt2.encode() not in data  # overwritten (secure_delete), not freed
+    assert not path.with_name(path.name + "-wal").exists()
+
+
+def test_salts_of_an_older_database_move_to_their_file_and_leave_no_trace(db_path):
+    # A database from before salts had their own file: the salts table in the database itself, written in WAL.
+    old = sqlite_utils.Database(db_path)
+    old.enable_wal()
+    store.migrations.apply(old, stop_before="m004_salts_out_of_the_database")
+    secret = "5a17" * 16
+    old["salts"].insert({"day": "2026-03-01", "salt": secret})
+    old.close()
+    db = store.open_db(db_path)
+    assert "salts" not in db.table_names()
+    db.close()
+    with store.SaltStore(store.salts_path(db_path)) as salts:
+        assert salts.salt(dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc)) == secret  # pseudonyms stay stable
+    leftovers = b"".join(p.read_bytes() for p in db_path.parent.glob("ds.db*") if not p.name.endswith("-salts"))
+    assert secret.encode() not in leftovers  # neither the database's free pages nor its WAL
 
 
 def test_register_site_upserts_and_keeps_creation_time(db_path):
@@ -140,6 +163,10 @@ def test_register_site_upserts_and_keeps_creation_time(db_path):
     assert saved["origins"] == '["https://example.com", "https://www.example.com"]'
     assert saved["respect_dnt"] == 1 and saved["name"] == "My blog"
     assert saved["created"] == first["created"] == second["created"]
+    store.register_site(db, "blog", ["https://example.com"], strip_params=["Ref", "aff_*"], keep_params=["p", "q"])
+    store.register_site(db, "blog", ["https://example.com"])  # None keeps the URL rules
+    saved = db["sites"].get("blog")
+    assert (saved["strip_params"], saved["keep_params"]) == ('["aff_*", "ref"]', '["p", "q"]')
 
 
 def test_site_add_registers_normalised_origins_and_names_bad_input(db_path):
