@@ -10,12 +10,17 @@ Vocabulary used in the descriptions:
 * *person*: who a share is credited to. ``v:<visitor id>`` for an anonymous
   visitor, ``x:<external id>`` for a visitor the site identified (identify
   event), ``a:<name>`` for an ambassador link's named person.
-* *cascade*: the tree that grows from one root share. Its nodes are people: the
-  root sharer plus every distinct visitor who clicked a share of the cascade
-  (the root sharer is never counted twice). A visitor hangs under the sharer of
-  the share through which they first arrived (smallest depth, then earliest),
-  so an edge is "share → click". A star of n nodes has structural virality
-  2(n−1)/n, a chain of n nodes (n+1)/3.
+* *cascade*: the tree that grows from one root share. Its nodes are people (the
+  *people tree*, table ``cascade_people``): the root sharer plus every distinct
+  person who clicked a share of the cascade, once whatever their device. A person
+  hangs under the sharer of the share through which they first arrived (earliest
+  click), so an edge is "share → click". *Depth* counts people hops in that tree:
+  the root sharer's shares and their clicks have depth 1, a share by someone they
+  brought depth 2... A star of n nodes has structural virality 2(n−1)/n, a chain of
+  n nodes (n+1)/3.
+* *reload*: a view carrying a page-view token of the viewer's own person (reload,
+  back/forward, restored tab). It makes no share and no click, and is credited as
+  the first view of that page was.
 * *tracked*: the visit carried a share token or channel code; *estimated*:
   untracked dark social, a visitor's first view, with no referrer, of a page that
   is not the home page.
@@ -79,12 +84,14 @@ VISITS = Table(
         _c("in_app", "TEXT", "In-app browser recognised from the user agent (facebook, instagram, whatsapp...)"),
         _c("browser", "TEXT", "Coarse browser family"),
         _c("device", "TEXT", "desktop, mobile or tablet"),
-        _c("share_token", "TEXT", "Incoming share token carried by the URL, if any"),
+        _c("share_token", "TEXT", "Incoming share token carried by the URL, if any; for a reload of one's own "
+                                  "page, the token its first view came with"),
         _c("click", "INTEGER", "1 if this view counts as a click of share_token (0 for the sharer opening their "
-                               "own link)"),
+                               "own link, and for a reload)"),
         _c("sharer", "TEXT", "Person credited with this click (see influencers.person); NULL if unknown yet"),
         _c("sharer_name", "TEXT", "Display name of the sharer where known (identified visitor or ambassador)"),
-        _c("depth", "INTEGER", "Hops from the root sharer: 1 for a click on a root share, 2 on a re-share..."),
+        _c("depth", "INTEGER", "Depth of the share clicked, in people hops: 1 for a click on a share by the root "
+                               "sharer, 2 on a share by someone they brought..."),
         _c("root", "TEXT", "Root share token of the cascade this click belongs to"),
     ),
     unique=("token",),
@@ -113,12 +120,15 @@ SHARES = Table(
         _c("parent_view", "TEXT", "Page-view token the share was made from"),
         _c("parent", "TEXT", "Parent share token (the share that brought the sharer); NULL for a root"),
         _c("root", "TEXT", "Root share token of the cascade"),
-        _c("depth", "INTEGER", "1 for a root share, parent's depth + 1 otherwise"),
-        _c("clicks", "INTEGER", "Views carrying this token, excluding the sharer's own (tracked)"),
-        _c("reach", "INTEGER", "Distinct visitors among the clicks (tracked)"),
+        _c("depth", "INTEGER", "People hops: the sharer's depth in the people tree (cascade_people.depth); 1 for "
+                               "the root sharer's shares"),
+        _c("clicks", "INTEGER", "Views carrying this token, excluding the sharer's own and reloads (tracked)"),
+        _c("reach", "INTEGER", "Distinct people among the clicks (tracked)"),
         _c("reshares", "INTEGER", "Child share tokens that got at least one click (tracked)"),
-        _c("amplified_reach", "INTEGER", "Distinct visitors anywhere below this share in its cascade, sharer excluded"),
-        _c("conversions", "INTEGER", "Distinct (visitor, goal) pairs reached by visitors below this share"),
+        _c("amplified_reach", "INTEGER", "Distinct people anywhere below this share (its clicks and those of every "
+                                         "re-share below it), the sharer excluded"),
+        _c("conversions", "INTEGER", "Distinct (person, goal) pairs reached by people below this share after their "
+                                     "first click into it"),
     ),
     pk=("token",),
     indexes=(("root",), ("sharer",), ("sharer_visitor",), ("parent_view",), ("site", "url"), ("date",)),
@@ -133,10 +143,12 @@ INFLUENCERS = Table(
         _c("kind", "TEXT", "visitor, identified or ambassador"),
         _c("shares", "INTEGER", "Share tokens credited to the person (all origins)"),
         _c("clicks", "INTEGER", "Clicks on their shares, self-clicks excluded"),
-        _c("reach", "INTEGER", "Distinct visitors who clicked their shares"),
+        _c("reach", "INTEGER", "Distinct people who clicked their shares"),
         _c("reshares", "INTEGER", "Re-shares their shares triggered (child tokens with at least one click)"),
-        _c("amplified_reach", "INTEGER", "Distinct visitors anywhere below their shares"),
-        _c("conversions", "INTEGER", "Distinct (visitor, goal) pairs reached by visitors below their shares"),
+        _c("amplified_reach", "INTEGER", "Distinct people below them in the people trees of all their cascades "
+                                         "(never a sum over shares; credit reaches 32 people hops down)"),
+        _c("conversions", "INTEGER", "Distinct (person, goal) pairs reached by those people after their first "
+                                     "click into the person's cascade"),
         _c("clicks_per_share", "REAL", "clicks / shares"),
         _c("top_channel", "TEXT", "Channel of their shares with the most clicks"),
         _c("top_story", "TEXT", "Page of their shares with the most clicks"),
@@ -162,7 +174,7 @@ STORIES = Table(
         _c("title", "TEXT", "Title from the imported page manifest, else the latest title the tracker saw"),
         _c("visits", "INTEGER", "Page views"),
         _c("visitors", "INTEGER", "Distinct visitors"),
-        _c("reach", "INTEGER", "Distinct visitors who arrived through shares of this page (tracked clicks)"),
+        _c("reach", "INTEGER", "Distinct people who arrived through shares of this page (tracked clicks)"),
         _c("visits_dark_tracked", "INTEGER", "Views arriving through a private channel with a token (tracked)"),
         _c("visits_dark_estimated", "INTEGER", "Untracked dark social (estimated): first view, no referrer, deep page"),
         _c("visits_open", "INTEGER", "Views from public networks (tracked shares and social referrers)"),
@@ -177,9 +189,9 @@ STORIES = Table(
         _c("clicks", "INTEGER", "Clicks on shares of this page"),
         _c("clicks_per_share", "REAL", "clicks / shares"),
         _c("k_factor", "REAL", "Viral coefficient K = re-shares / clicks"),
-        _c("conversions", "INTEGER", "Distinct (visitor, goal) pairs reached by visitors of its cascades"),
+        _c("conversions", "INTEGER", "Conversions of its cascades (sum of cascades.conversions)"),
         _c("cascades", "INTEGER", "Cascades rooted on this page"),
-        _c("deepest_cascade", "INTEGER", "Depth of its deepest cascade (hops)"),
+        _c("deepest_cascade", "INTEGER", "Depth of its deepest cascade (people hops)"),
         _c("structural_virality", "REAL", "Size-weighted mean structural virality of its cascades of 2+ nodes"),
         _c("virality_score", "REAL", "0-100: reach × structural virality, relative to the best story (100)"),
     ),
@@ -218,14 +230,41 @@ CASCADES = Table(
         _c("started", "TEXT", "Time of the root share"),
         _c("shares", "INTEGER", "Share tokens in the cascade"),
         _c("clicks", "INTEGER", "Clicks on all its shares"),
-        _c("size", "INTEGER", "Nodes: the root sharer plus distinct visitors reached"),
-        _c("depth", "INTEGER", "Hops from the root sharer to the farthest visitor"),
+        _c("size", "INTEGER", "Nodes of the people tree: the root sharer plus distinct people reached"),
+        _c("depth", "INTEGER", "People hops from the root sharer to the farthest person"),
         _c("structural_virality", "REAL", "Mean distance between all pairs of nodes, 2W/(n(n-1)) (Goel et al. "
                                           "2016); NULL for a single node"),
-        _c("conversions", "INTEGER", "Distinct (visitor, goal) pairs reached by visitors in the cascade"),
+        _c("conversions", "INTEGER", "Distinct (person, goal) pairs reached by people of the cascade after they "
+                                     "arrived in it (the root sharer excluded)"),
     ),
     pk=("root",),
     indexes=(("site", "url"),),
+)
+
+CASCADE_PEOPLE = Table(
+    "cascade_people",
+    "The people tree of each cascade: one row per person per cascade, under the person whose share first "
+    "brought them. Structural virality and depth are computed on this tree.",
+    (
+        _c("root", "TEXT", "Root share token of the cascade (cascades.root)"),
+        _c("site", "TEXT", "Site id"),
+        _c("url", "TEXT", "Page of the root share"),
+        _c("person", "TEXT", "The person (as influencers.person); NULL for the stand-in root of a token whose "
+                             "sharer is unknown"),
+        _c("name", "TEXT", "Display name where known (identify event or ambassador link)"),
+        _c("parent_person", "TEXT", "The sharer whose share first brought them; NULL for the root sharer (and "
+                                    "for people brought by a share whose sharer is unknown)"),
+        _c("depth", "INTEGER", "Generation in people hops: 1 for the root sharer, 2 for the people their shares "
+                               "brought, ...; equals shares.depth of this person's shares in the cascade"),
+        _c("via_share", "TEXT", "Share token of their first arrival (the root share for the root sharer)"),
+        _c("channel", "TEXT", "Channel they first arrived through (the root share's for the root sharer)"),
+        _c("arrived", "TEXT", "Time of their first click into the cascade (the root share's time for the root "
+                              "sharer)"),
+        _c("reach", "INTEGER", "Distinct people directly below them (their children in the tree)"),
+        _c("amplified_reach", "INTEGER", "Distinct people anywhere below them in this tree"),
+        _c("conversions", "INTEGER", "Distinct goals they reached after arriving (0 for the root sharer)"),
+    ),
+    indexes=(("root", "depth"), ("person",)),
 )
 
 DAILY = Table(
@@ -287,31 +326,37 @@ IDENTITIES = Table(
 )
 GOALS = Table(
     "_ds_goals",
-    "Private: distinct goals reached per visitor.",
-    (_c("visitor", "TEXT", "Visitor id"), _c("goal", "TEXT", "Goal name")),
+    "Private: distinct goals reached per visitor, with the last time each was reached.",
+    (_c("visitor", "TEXT", "Visitor id"), _c("goal", "TEXT", "Goal name"),
+     _c("ts", "TEXT", "Last time the visitor reached the goal")),
     pk=("visitor", "goal"),
     private=True,
 )
 INFLUENCE = Table(
     "_ds_influence",
-    "Private: (cascade, person, visitor) for every visitor below one of the person's shares.",
+    "Private: one row per (cascade, person, person below them in its people tree, at most 32 hops down); "
+    "influencers' amplified reach and conversions are distinct counts over these rows.",
     (
         _c("root", "TEXT", "Root share token"),
-        _c("person", "TEXT", "Sharer person"),
-        _c("visitor", "TEXT", "Visitor below one of the person's shares"),
+        _c("site", "TEXT", "Site id"),
+        _c("date", "TEXT", "UTC date of the person's first share in the cascade"),
+        _c("person", "TEXT", "The sharer credited"),
+        _c("member", "TEXT", "A person below them"),
+        _c("arrived", "TEXT", "When the member first clicked into the cascade"),
+        _c("conversions", "INTEGER", "Distinct goals the member reached after arriving"),
     ),
-    pk=("root", "person", "visitor"),
-    indexes=(("person",),),
+    pk=("root", "person", "member"),
+    indexes=(("person",), ("date", "site", "person", "member", "conversions")),
     private=True,
 )
 
-ANALYST_TABLES: tuple[Table, ...] = (VISITS, SHARES, INFLUENCERS, STORIES, CHANNELS_TABLE, CASCADES, DAILY,
-                                     STORY_DAILY)
+ANALYST_TABLES: tuple[Table, ...] = (VISITS, SHARES, INFLUENCERS, STORIES, CHANNELS_TABLE, CASCADES,
+                                     CASCADE_PEOPLE, DAILY, STORY_DAILY)
 PRIVATE_TABLES: tuple[Table, ...] = (STATE, IDENTITIES, GOALS, INFLUENCE)
 TABLES: dict[str, Table] = {t.name: t for t in ANALYST_TABLES + PRIVATE_TABLES}
 
 # Indexes on the raw events table that the incremental attribution looks events up by.
-EVENT_INDEXES = (("token",), ("visitor",))
+EVENT_INDEXES = (("token",), ("visitor",), ("in_token",))
 
 
 def create_sql(table: Table) -> list[str]:

@@ -38,6 +38,7 @@ import time
 
 from .. import tables
 from .cascades import (
+    MAX_CREDIT_HOPS,
     Link,
     Share,
     ShareEvent,
@@ -48,7 +49,9 @@ from .cascades import (
     channel_medium,
     click_channel,
     is_self_click,
+    people_tree,
     person_of,
+    resolve_reloads,
     resolve_shares,
 )
 from .rebuild import Progress, drop_shadows, full_rebuild, incremental_run
@@ -57,9 +60,9 @@ from .sqlrows import high_water, read_state
 from .visits import write_visits
 
 __all__ = [
-    "DEFAULT_TIERS", "Link", "Progress", "Share", "ShareEvent", "View", "World", "attach_clicks", "attribute",
-    "cascade_rows", "channel_medium", "click_channel", "daily_rows", "influencer_rows", "is_self_click",
-    "person_of", "resolve_shares", "story_rows", "write_visits",
+    "DEFAULT_TIERS", "MAX_CREDIT_HOPS", "Link", "Progress", "Share", "ShareEvent", "View", "World", "attach_clicks",
+    "attribute", "cascade_rows", "channel_medium", "click_channel", "daily_rows", "influencer_rows",
+    "is_self_click", "people_tree", "person_of", "resolve_reloads", "resolve_shares", "story_rows", "write_visits",
 ]
 
 

@@ -1,9 +1,16 @@
 """The share and cascade model of the attribution, in pure Python (no SQL): the records read from the events,
-how a share token is resolved (sharer, parent, root, depth), which views are its clicks and on which channel, and
-the rows of the `shares`, `cascades` and `_ds_influence` tables they make."""
+how a share token is resolved (sharer, parent, root), which views are its clicks and on which channel, the
+people tree of each cascade, and the rows of the `shares`, `cascades`, `cascade_people` and `_ds_influence`
+tables they make.
+
+Everything here is built for forged input: no recursion, every walk up a chain of tokens is iterative and
+cycle-proof, cycles are cut deterministically (by time, then token), and the work per cascade is near linear in
+its size (small-to-large merging for the shares, credit up the people tree bounded by ``MAX_CREDIT_HOPS``).
+"""
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -12,6 +19,11 @@ from typing import NamedTuple
 from ..channels import CHANNELS
 from . import referrers
 from .virality import structural_virality
+
+# A person is credited with the people at most this many people hops below them (influencers' amplified reach
+# and conversions). Real cascades are a handful of hops deep; the bound keeps a forged chain of n links at
+# O(n * MAX_CREDIT_HOPS) credit rows instead of n^2 / 2.
+MAX_CREDIT_HOPS = 32
 
 
 class View(NamedTuple):
@@ -87,23 +99,84 @@ class World:
     share_events: dict = field(default_factory=dict)  # token → ShareEvent
     links: dict = field(default_factory=dict)  # token → Link
     identities: dict = field(default_factory=dict)  # visitor → (external_id, name)
-    goals: dict = field(default_factory=dict)  # visitor → number of distinct goals
+    goals: dict = field(default_factory=dict)  # person → sorted times at which each of their goals was last reached
 
 
-def resolve_shares(world: World, tokens: Iterable[str] | None = None) -> dict[str, Share]:
-    """Every share token in scope with its sharer, parent, root and depth."""
+# -- own tokens: reloads, back/forward, restored tabs -----------------------------------------------------------------
+def resolve_reloads(world: World, views: Iterable[View] | None = None) -> dict[str, tuple[str | None, str | None]]:
+    """Views that carry a page-view token of their own person (a reload, back/forward or restored tab: the
+    address bar still holds the token the tracker put there), mapped to (origin view token, effective incoming
+    token): the first view of the chain that came from elsewhere, and the token it came with.
+
+    Such a view is no click and makes no share; it is credited as its origin was. A cycle of own tokens (forged)
+    is cut at its earliest view (time, then token), which then counts as arriving with no token: its origin is
+    itself and its effective incoming token None.
+    """
+    all_views, ids = world.views, world.identities
+    done: dict[str, tuple[str | None, str | None]] = {}
+    result: dict[str, tuple[str | None, str | None]] = {}
+
+    def own_predecessor(view: View) -> View | None:
+        up = all_views.get(view.in_token) if view.in_token else None
+        if up is None or up.token == view.token:
+            return up  # a view carrying its own token is a cycle of one
+        if up.visitor is None or view.visitor is None:
+            return None
+        return up if person_of(up.visitor, ids) == person_of(view.visitor, ids) else None
+
+    for start in (all_views.values() if views is None else views):
+        if start.token in done:
+            continue
+        path: list[View] = []
+        on_path: set[str] = set()
+        view: View | None = start
+        answer: tuple[str | None, str | None]
+        while True:
+            if view.token in done:
+                answer = done[view.token]
+                break
+            if view.token in on_path:  # a cycle of own tokens: cut at its earliest view
+                cycle = path[[v.token for v in path].index(view.token):]
+                cut = min(cycle, key=lambda v: (v.ts or "", v.token))
+                answer = (cut.token, None)
+                break
+            path.append(view)
+            on_path.add(view.token)
+            up = own_predecessor(view)
+            if up is None:
+                answer = (view.token, view.in_token)
+                break
+            view = up
+        for v in path:
+            done[v.token] = answer
+            if answer != (v.token, v.in_token):
+                result[v.token] = answer
+    return result
+
+
+def effective_in_token(view: View, reloads: dict) -> str | None:
+    redirected = reloads.get(view.token)
+    return redirected[1] if redirected is not None else view.in_token
+
+
+# -- shares -----------------------------------------------------------------------------------------------------------
+def share_tokens(world: World, reloads: dict) -> set[str]:
+    """Every token that is a share: minted by a share event, an ambassador link, or a token somebody other than
+    its owner arrived with."""
+    wanted = set(world.share_events) | set(world.links)
+    wanted.update(v.in_token for v in world.views.values() if v.in_token and v.token not in reloads)
+    return wanted
+
+
+def resolve_shares(world: World, tokens: Iterable[str], reloads: dict) -> dict[str, Share]:
+    """The shares ``tokens`` with their sharer, parent and root (depth comes with the people tree)."""
     views, events, links, ids = world.views, world.share_events, world.links, world.identities
-    if tokens is None:
-        wanted = set(events) | set(links) | {v.in_token for v in views.values() if v.in_token}
-    else:
-        wanted = set(tokens)
     shares: dict[str, Share] = {}
-    for token in wanted:
+    for token in tokens:
         if token in events:
             e = events[token]
-            sharer = person_of(e.visitor, ids)
-            shares[token] = Share(token, "share", e.ts, e.site, e.url, e.visitor, sharer,
-                                  _name(e.visitor, ids), e.channel, e.parent)
+            shares[token] = Share(token, "share", e.ts, e.site, e.url, e.visitor, person_of(e.visitor, ids),
+                                  visitor_name(e.visitor, ids), e.channel, e.parent)
         elif token in links:
             link = links[token]
             shares[token] = Share(token, "link", link.created, link.site, link.url, None, f"a:{link.name}",
@@ -111,45 +184,45 @@ def resolve_shares(world: World, tokens: Iterable[str] | None = None) -> dict[st
         elif token in views:
             v = views[token]
             shares[token] = Share(token, "address_bar", v.ts, v.site, v.url, v.visitor, person_of(v.visitor, ids),
-                                  _name(v.visitor, ids), None, token)
+                                  visitor_name(v.visitor, ids), None, token)
         else:
             shares[token] = Share(token, "unknown", None, None, None, None, None, None, None, None)
     for share in shares.values():
         pv = views.get(share.parent_view) if share.parent_view else None
-        parent = pv.in_token if pv is not None else None
+        parent = effective_in_token(pv, reloads) if pv is not None else None
         share.parent = parent if parent in shares and parent != share.token else None
-    _assign_roots(shares)
+    assign_roots(shares)
     return shares
 
 
-def _name(visitor: str | None, identities: dict) -> str | None:
+def visitor_name(visitor: str | None, identities: dict) -> str | None:
     ident = identities.get(visitor) if visitor else None
     return ident[1] if ident else None
 
 
-def _assign_roots(shares: dict[str, Share]) -> None:
-    """Root and depth for every share; a cycle (only forged events can make one) is cut at its smallest token."""
+def assign_roots(shares: dict[str, Share]) -> None:
+    """The root of every share, iteratively; a cycle (only forged events make one) is cut at its earliest share
+    (time, then token), which becomes a root."""
     done: set[str] = set()
     for start in sorted(shares):
-        path: list[str] = []
-        on_path: set[str] = set()
-        token = start
-        while token is not None and token not in done:
-            if token in on_path:
+        while True:  # at most twice: once more after cutting a cycle met on the way
+            path: list[str] = []
+            on_path: set[str] = set()
+            token = start
+            while token is not None and token not in done and token not in on_path:
+                path.append(token)
+                on_path.add(token)
+                token = shares[token].parent
+            if token is not None and token in on_path:
                 cycle = path[path.index(token):]
-                shares[min(cycle)].parent = None
-                return _assign_roots(shares)  # rare: restart with the cycle cut
-            path.append(token)
-            on_path.add(token)
-            token = shares[token].parent
-        for tok in reversed(path):
-            share = shares[tok]
-            if share.parent is None:
-                share.root, share.depth = tok, 1
-            else:
-                up = shares[share.parent]
-                share.root, share.depth = up.root, up.depth + 1
-            done.add(tok)
+                cut = min(cycle, key=lambda t: (shares[t].ts or "", t))
+                shares[cut].parent = None
+                continue
+            for tok in reversed(path):
+                share = shares[tok]
+                share.root = tok if share.parent is None else shares[share.parent].root
+                done.add(tok)
+            break
 
 
 def is_self_click(view: View, share: Share, identities: dict) -> bool:
@@ -168,94 +241,12 @@ def click_channel(view: View, share: Share | None) -> str:
     return "ab"
 
 
-def cascade_rows(shares: dict[str, Share], world: World, roots: Iterable[str]):
-    """(share rows, cascade rows, influence rows) for the cascades rooted at ``roots``.
-
-    Each share must already carry its clicks. Nodes of a cascade are people: the root
-    sharer plus each distinct visitor who clicked one of its shares; a visitor hangs
-    under the sharer of the share through which they first arrived.
-    """
-    views, goals = world.views, world.goals
-    members: dict[str, list[Share]] = defaultdict(list)
-    roots = set(roots)
-    for share in shares.values():
-        if share.root in roots:
-            members[share.root].append(share)
-    children: dict[str, list[Share]] = defaultdict(list)
-    for share in shares.values():
-        if share.parent is not None:
-            children[share.parent].append(share)
-
-    share_rows, cascade_rows_, influence = [], [], []
-    for root_token in sorted(roots):
-        group = members.get(root_token, [])
-        root = shares[root_token]
-        # Visitors below each share: walk every click up its ancestors (depth is small in practice).
-        below: dict[str, set] = defaultdict(set)
-        for share in group:
-            for view in share.clicks:
-                anc: Share | None = share
-                while anc is not None:
-                    if view.visitor != anc.sharer_visitor:
-                        below[anc.token].add(view.visitor)
-                    anc = shares[anc.parent] if anc.parent else None
-        by_person: dict[str, set] = defaultdict(set)
-        for share in group:
-            if share.sharer is not None:
-                by_person[share.sharer] |= below[share.token]
-        for person, visitors in by_person.items():
-            influence.extend((root_token, person, v) for v in visitors)
-
-        # The tree of people.
-        root_node = root.sharer_visitor if root.sharer_visitor is not None else f"#{root_token}"
-        arrival: dict = {}
-        for share in group:
-            for view in share.clicks:
-                if view.visitor == root_node:
-                    continue
-                key = (share.depth, view.ts, view.token)
-                if view.visitor not in arrival or key < arrival[view.visitor][0]:
-                    arrival[view.visitor] = (key, share)
-        parent = {root_node: None}
-        depth = {root_node: 0}
-        for visitor, ((d, _, _), _) in arrival.items():
-            depth[visitor] = d
-        for visitor, (_, share) in arrival.items():
-            if share.parent is None:
-                up = root_node
-            else:
-                pv = views.get(share.parent_view)
-                up = pv.visitor if pv is not None else None
-                if up not in depth or depth[up] >= depth[visitor]:
-                    up = root_node  # inconsistent data (a share event from another visitor's page view)
-            parent[visitor] = up
-        nu = structural_virality(parent, depth)
-
-        for share in group:
-            clickers = {v.visitor for v in share.clicks}
-            reshares = sum(1 for c in children.get(share.token, ()) if c.clicks)
-            conversions = sum(goals.get(v, 0) for v in below[share.token])
-            medium = channel_medium(share.channel)
-            share_rows.append((
-                share.token, share.origin, share.ts, share.ts[:10] if share.ts else None, share.site, share.url,
-                share.sharer, share.sharer_name, share.sharer_visitor, share.channel, medium, share.parent_view,
-                share.parent, share.root, share.depth, len(share.clicks), len(clickers), reshares,
-                len(below[share.token]), conversions,
-            ))
-        cascade_rows_.append((
-            root_token, root.site, root.url, root.sharer, root.sharer_name, root.channel, root.ts, len(group),
-            sum(len(s.clicks) for s in group), len(parent), max(depth.values()), nu,
-            sum(goals.get(v, 0) for v in below[root_token]),
-        ))
-    return share_rows, cascade_rows_, influence
-
-
-def attach_clicks(shares: dict[str, Share], views: Iterable[View], world: World) -> None:
+def attach_clicks(shares: dict[str, Share], views: Iterable[View], world: World, reloads: dict) -> None:
     """Give every share its clicks and, where no event or link names one, its channel (the commonest among
-    its views, ties to the smallest)."""
+    its views, ties to the smallest). A reload of one's own page is no click."""
     seen: dict[str, Counter] = defaultdict(Counter)
     for view in views:
-        share = shares.get(view.in_token) if view.in_token else None
+        share = shares.get(view.in_token) if view.in_token and view.token not in reloads else None
         if share is None:
             continue
         seen[share.token][click_channel(view, share)] += 1
@@ -273,3 +264,217 @@ def attach_clicks(shares: dict[str, Share], views: Iterable[View], world: World)
         if share.origin == "unknown" and share.clicks:
             first = share.clicks[0]
             share.ts, share.site, share.url = first.ts, first.site, first.url
+
+
+# -- the people tree --------------------------------------------------------------------------------------------------
+@dataclass
+class Node:
+    person: str
+    parent: str | None
+    depth: int  # people hops from the root sharer (0 for the root sharer)
+    arrived: str | None
+    via: str | None  # the share they first arrived through
+    channel: str | None
+    children: int = 0
+    below: int = 0
+
+
+class _Click(NamedTuple):
+    ts: str
+    token: str
+    person: str
+    share: Share
+    view: View
+
+
+def people_tree(root: Share, group: list[Share], identities: dict) -> tuple[str, dict[str, Node], list[str]]:
+    """(root node, person → Node, persons in the order they joined) of one cascade.
+
+    The nodes are people: the root sharer plus everybody who clicked one of the cascade's shares, each once
+    whatever their device. A person hangs under the sharer of the share through which they first arrived (time,
+    then view token). A click on the share of somebody not in the tree yet (only out-of-order or forged data)
+    waits until that sharer joins; whoever is still waiting at the end (a forged cycle) is cut loose under the
+    root, earliest first.
+    """
+    root_node = root.sharer if root.sharer is not None else f"#{root.token}"
+    nodes: dict[str, Node] = {root_node: Node(root_node, None, 0, root.ts, root.token, root.channel)}
+    order = [root_node]
+    clicks = sorted(_Click(v.ts or "", v.token, person_of(v.visitor, identities) or f"?{v.token}", share, v)
+                    for share in group for v in share.clicks)
+    pending: dict[str, list[_Click]] = defaultdict(list)
+
+    def join(person: str, parent: str, click: _Click | None, arrived: str | None) -> None:
+        up = nodes[parent]
+        up.children += 1
+        nodes[person] = Node(person, parent, up.depth + 1, arrived, click.share.token if click else None,
+                             click_channel(click.view, click.share) if click else None)
+        order.append(person)
+        stack = [person]
+        while stack:
+            host = stack.pop()
+            for waiting in pending.pop(host, ()):
+                if waiting.person not in nodes:
+                    up = nodes[host]
+                    up.children += 1
+                    nodes[waiting.person] = Node(waiting.person, host, up.depth + 1, waiting.ts,
+                                                 waiting.share.token, click_channel(waiting.view, waiting.share))
+                    order.append(waiting.person)
+                    stack.append(waiting.person)
+
+    def sharer_node(share: Share) -> str:
+        return share.sharer if share.sharer is not None else root_node
+
+    for click in clicks:
+        if click.person in nodes:
+            continue
+        host = sharer_node(click.share)
+        if host in nodes:
+            join(click.person, host, click, click.ts)
+        else:
+            pending[host].append(click)
+    if pending:
+        for click in sorted(c for waiting in pending.values() for c in waiting):
+            if click.person in nodes:
+                continue
+            host = sharer_node(click.share)
+            if host not in nodes:
+                join(host, root_node, None, None)  # the cut: a sharer nobody in the tree brought
+            if click.person not in nodes:
+                join(click.person, host, click, click.ts)
+    for person in reversed(order):  # children joined after their parents
+        node = nodes[person]
+        if node.parent is not None:
+            nodes[node.parent].below += node.below + 1
+    return root_node, nodes, order
+
+
+def goals_after(goals: dict, person: str | None, since: str | None) -> int:
+    """Distinct goals ``person`` reached at or after ``since`` (a goal counts by the last time it was reached)."""
+    times = goals.get(person) if person is not None else None
+    if not times:
+        return 0
+    return len(times) - bisect.bisect_left(times, since or "")
+
+
+def cascade_rows(shares: dict[str, Share], world: World, roots: Iterable[str]):
+    """(share rows, cascade rows, people rows, influence rows) for the cascades rooted at ``roots``.
+
+    Each share must already carry its clicks. Depth counts people hops in the people tree: a share's depth is its
+    sharer's depth + 1 (1 for the root sharer's shares). A share's amplified reach and conversions count distinct
+    people anywhere below it in the share tree, by small-to-large merging of per-share {person: first click}
+    maps; a person's come from the people tree (``_ds_influence``, at most MAX_CREDIT_HOPS hops down).
+    """
+    goals, ids = world.goals, world.identities
+    members: dict[str, list[Share]] = defaultdict(list)
+    roots = set(roots)
+    for share in shares.values():
+        if share.root in roots:
+            members[share.root].append(share)
+    children: dict[str, list[Share]] = defaultdict(list)
+    for share in shares.values():
+        if share.parent is not None:
+            children[share.parent].append(share)
+
+    share_rows, cascade_rows_, people_rows, influence = [], [], [], []
+    for root_token in sorted(roots):
+        group = members.get(root_token, [])
+        root = shares[root_token]
+        root_node, nodes, order = people_tree(root, group, ids)
+
+        # Share depth from the people tree, in breadth-first order of the share tree (parents first).
+        bfs = [root]
+        for share in bfs:
+            bfs.extend(children.get(share.token, ()))
+        for share in bfs:
+            node = nodes.get(share.sharer if share.sharer is not None else root_node)
+            if node is not None:
+                share.depth = node.depth + 1
+            else:
+                share.depth = shares[share.parent].depth + 1 if share.parent else 1
+
+        # Distinct people below each share, leaves first: the smaller map merges into the larger.
+        below_count, below_conv = {}, {}
+        maps: dict[str, tuple[dict, list]] = {}
+        for share in reversed(bfs):
+            first: dict = {}
+            total = [0]
+            for view in share.clicks:
+                _touch(first, total, person_of(view.visitor, ids) or f"?{view.token}", view.ts or "", goals)
+            for child in children.get(share.token, ()):
+                other, other_total = maps.pop(child.token)
+                if len(other) > len(first):
+                    first, other, total, other_total = other, first, other_total, total
+                for person, ts in other.items():
+                    _touch(first, total, person, ts, goals)
+            own = first.get(share.sharer) if share.sharer is not None else None
+            below_count[share.token] = len(first) - (own is not None)
+            below_conv[share.token] = total[0] - (goals_after(goals, share.sharer, own) if own is not None else 0)
+            maps[share.token] = (first, total)
+        maps.clear()
+
+        names: dict[str, str] = {}
+        for share in group:
+            if share.sharer is not None and share.sharer_name is not None:
+                names[share.sharer] = max(names.get(share.sharer, share.sharer_name), share.sharer_name)
+            for view in share.clicks:
+                person, name = person_of(view.visitor, ids), visitor_name(view.visitor, ids)
+                if person is not None and name is not None:
+                    names[person] = max(names.get(person, name), name)
+        first_share: dict[str, str] = {}
+        for share in group:
+            if share.sharer is not None and share.ts is not None:
+                first_share[share.sharer] = min(first_share.get(share.sharer, share.ts), share.ts)
+
+        for person in order:
+            node = nodes[person]
+            people_rows.append((root_token, root.site, root.url, _shown(person), names.get(person),
+                                _shown(node.parent), node.depth + 1, node.via, node.channel, node.arrived,
+                                node.children, node.below,
+                                goals_after(goals, person, node.arrived) if node.parent is not None else 0))
+            # Credit up the tree, at most MAX_CREDIT_HOPS people hops.
+            if node.parent is None or person.startswith("?"):
+                continue
+            converted = goals_after(goals, person, node.arrived)
+            up, hops = node.parent, 0
+            while up is not None and hops < MAX_CREDIT_HOPS:
+                if not up.startswith("#"):
+                    shared = first_share.get(up)
+                    influence.append((root_token, root.site, shared[:10] if shared else None, up, person,
+                                      node.arrived, converted))
+                up, hops = nodes[up].parent, hops + 1
+
+        for share in group:
+            reshares = sum(1 for c in children.get(share.token, ()) if c.clicks)
+            clickers = {person_of(v.visitor, ids) or f"?{v.token}" for v in share.clicks}
+            share_rows.append((
+                share.token, share.origin, share.ts, share.ts[:10] if share.ts else None, share.site, share.url,
+                share.sharer, share.sharer_name, share.sharer_visitor, share.channel, channel_medium(share.channel),
+                share.parent_view, share.parent, share.root, share.depth, len(share.clicks), len(clickers), reshares,
+                below_count[share.token], below_conv[share.token],
+            ))
+        parent = {person: node.parent for person, node in nodes.items()}
+        depth = {person: node.depth for person, node in nodes.items()}
+        conversions = sum(goals_after(goals, p, n.arrived) for p, n in nodes.items() if n.parent is not None)
+        cascade_rows_.append((
+            root_token, root.site, root.url, root.sharer, root.sharer_name, root.channel, root.ts, len(group),
+            sum(len(s.clicks) for s in group), len(nodes), max(depth.values()), structural_virality(parent, depth),
+            conversions,
+        ))
+    return share_rows, cascade_rows_, people_rows, influence
+
+
+def _shown(node: str | None) -> str | None:
+    """The person a node stands for: None for the stand-in root of a token whose sharer is unknown (``#token``)
+    and for a visitor without an id (``?token``)."""
+    return None if node is None or node.startswith(("#", "?")) else node
+
+
+def _touch(first: dict, total: list, person: str, ts: str, goals: dict) -> None:
+    """Record that ``person`` is below, first clicking at ``ts``; keep the running count of their conversions."""
+    old = first.get(person)
+    if old is None:
+        first[person] = ts
+        total[0] += goals_after(goals, person, ts)
+    elif ts < old:
+        first[person] = ts
+        total[0] += goals_after(goals, person, ts) - goals_after(goals, person, old)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .. import tables
-from .cascades import Link, ShareEvent, World
+from .cascades import Link, ShareEvent, View, World
 from .sqlrows import insert_rows, where_in
 
 VIEW_COLUMNS = ("token, ts, site, url, title, visitor, referrer_host, in_token, in_channel, in_app, browser, "
@@ -28,8 +28,9 @@ def keep_first(rows: Iterable[tuple], target: dict, make) -> None:
             target[row[0]] = make(row)
 
 
-def update_identities(conn, visitors: set | None) -> set:
-    """Rebuild _ds_identities for ``visitors`` (all when None); returns the visitors whose identity changed."""
+def update_identities(conn, visitors: set | None) -> tuple[set, set]:
+    """Rebuild _ds_identities for ``visitors`` (all when None); returns the visitors whose identity changed and
+    every person those changes touch (each such visitor's person before and after)."""
     sql = "SELECT visitor, external_id, name, ts FROM events WHERE kind = 'identify' AND visitor IS NOT NULL"
     if visitors is None:
         rows = conn.execute(sql).fetchall()
@@ -41,7 +42,15 @@ def update_identities(conn, visitors: set | None) -> set:
                                                "visitor", visitors)}
     latest = _latest_identities(rows)
     insert_rows(conn, tables.IDENTITIES, latest)
-    return {row[0] for row in latest if old.get(row[0]) != row[1:3]}
+    changed, persons = set(), set()
+    for visitor, ext, name, _ in latest:
+        before = old.get(visitor)
+        if before != (ext, name):
+            changed.add(visitor)
+            persons.update((f"v:{visitor}", f"x:{ext}"))
+            if before is not None:
+                persons.add(f"x:{before[0]}")
+    return changed, persons
 
 
 def _latest_identities(rows) -> list[tuple]:
@@ -54,20 +63,48 @@ def _latest_identities(rows) -> list[tuple]:
     return sorted(row for _, row in latest.values())
 
 
-def load_world(conn, identities_for: set | None, goals_for: set | None) -> World:
-    world = World()
-    if identities_for is None:
-        world.identities = {r[0]: (r[1], r[2]) for r in conn.execute(
-            "SELECT visitor, external_id, name FROM _ds_identities")}
-        world.goals = dict(conn.execute("SELECT visitor, COUNT(*) FROM _ds_goals GROUP BY visitor").fetchall())
+def load_identities(conn, visitors: set | None) -> dict:
+    sql = "SELECT visitor, external_id, name FROM _ds_identities"
+    rows = conn.execute(sql) if visitors is None else where_in(conn, sql, "visitor", visitors)
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+_GOALS_SQL = ("SELECT CASE WHEN i.external_id IS NOT NULL THEN 'x:' || i.external_id ELSE 'v:' || g.visitor END, "
+              "g.goal, g.ts FROM _ds_goals g LEFT JOIN _ds_identities i ON i.visitor = g.visitor")
+
+
+def load_goals(conn, persons: set | None) -> dict:
+    """person → sorted times at which each of their distinct goals was last reached (on any of their devices)."""
+    if persons is None:
+        rows = conn.execute(_GOALS_SQL)
     else:
-        world.identities = {r[0]: (r[1], r[2]) for r in where_in(
-            conn, "SELECT visitor, external_id, name FROM _ds_identities", "visitor", identities_for)}
-        world.goals = dict(where_in(conn, "SELECT visitor, COUNT(*) FROM _ds_goals", "visitor", goals_for,
-                                     " GROUP BY visitor"))
-    return world
+        exts = [p[2:] for p in persons if p.startswith("x:")]
+        visitors = {p[2:] for p in persons if p.startswith("v:")}
+        visitors |= {r[0] for r in where_in(conn, "SELECT visitor FROM _ds_identities", "external_id", exts)}
+        rows = where_in(conn, _GOALS_SQL, "g.visitor", visitors)
+    last: dict = {}
+    for person, goal, ts in rows:
+        key = (person, goal)
+        last[key] = max(last.get(key, ""), ts or "")
+    goals: dict = {}
+    for (person, _), ts in last.items():
+        goals.setdefault(person, []).append(ts)
+    for times in goals.values():
+        times.sort()
+    return goals
 
 
 def load_tokens(conn, world: World, batch: set) -> None:
     keep_first(where_in(conn, SHARE_SQL, "token", batch), world.share_events, ShareEvent._make)
     world.links.update({r[0]: Link._make(r) for r in where_in(conn, LINK_SQL, "token", batch)})
+
+
+def load_view_chains(conn, world: World, views: Iterable) -> None:
+    """Load the views whose page-view tokens ``views`` arrived with, and theirs in turn: what it takes to tell a
+    reload of one's own page from a click (cascades.resolve_reloads). Iterative: one query per link of the
+    longest chain."""
+    frontier = {v.in_token for v in views if v.in_token and v.in_token not in world.views}
+    while frontier:
+        keep_first(where_in(conn, VIEW_SQL, "token", frontier), world.views, View._make)
+        frontier = {up.in_token for t in frontier if (up := world.views.get(t)) is not None
+                    and up.in_token and up.in_token not in world.views}

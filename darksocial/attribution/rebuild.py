@@ -3,11 +3,33 @@ swapped in) and an incremental run (only what the new events can change, under t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from .. import tables
-from .cascades import Link, ShareEvent, View, World, attach_clicks, cascade_rows, resolve_shares
-from .loading import LINK_SQL, SHARE_SQL, VIEW_SQL, keep_first, load_tokens, load_world, update_identities
+from .cascades import (
+    Link,
+    ShareEvent,
+    View,
+    World,
+    attach_clicks,
+    cascade_rows,
+    person_of,
+    resolve_reloads,
+    resolve_shares,
+    share_tokens,
+)
+from .loading import (
+    LINK_SQL,
+    SHARE_SQL,
+    VIEW_SQL,
+    keep_first,
+    load_goals,
+    load_identities,
+    load_tokens,
+    load_view_chains,
+    update_identities,
+)
 from .rollups import S, aggregate
 from .sqlrows import chunks, high_water, insert_rows, where_in, write_state
 from .visits import write_visits
@@ -59,10 +81,10 @@ def full_rebuild(conn, say: Progress, tiers) -> dict:
     conn.execute("BEGIN")
     high, links_high = high_water(conn)  # the first read fixes the snapshot: exactly the events read below
     say("reading events")
-    conn.execute("INSERT OR IGNORE INTO _ds_goals SELECT DISTINCT visitor, goal FROM events NOT INDEXED "
-                 "WHERE kind = 'goal' AND visitor IS NOT NULL AND goal IS NOT NULL")  # not a walk of the visitor index
+    conn.execute("INSERT OR IGNORE INTO _ds_goals SELECT visitor, goal, MAX(ts) FROM events NOT INDEXED "
+                 "WHERE kind = 'goal' AND visitor IS NOT NULL AND goal IS NOT NULL GROUP BY visitor, goal")
     update_identities(conn, None)
-    world = load_world(conn, None, None)
+    world = World(identities=load_identities(conn, None), goals=load_goals(conn, None))
     # Python only needs the views that carry a token (clicks) and the page views shares were made from.
     # NOT INDEXED: reading a third of a big table through an index is random access; a scan is sequential.
     scan = VIEW_SQL.replace("FROM events", "FROM events NOT INDEXED")
@@ -76,28 +98,32 @@ def full_rebuild(conn, say: Progress, tiers) -> dict:
     conn.executemany("INSERT OR IGNORE INTO temp.wanted VALUES (?)", [(t,) for t in wanted - set(world.views)])
     keep_first(conn.execute(scan + " AND token IN (SELECT token FROM temp.wanted)"), world.views, View._make)
     say(f"resolving {len(world.share_events):,} share events and {len(world.views):,} page views with tokens")
-    shares = resolve_shares(world)
-    attach_clicks(shares, world.views.values(), world)
-    share_rows, cascade_rows_, influence = cascade_rows(shares, world, {s.root for s in shares.values()})
+    reloads = resolve_reloads(world)
+    shares = resolve_shares(world, share_tokens(world, reloads), reloads)
+    attach_clicks(shares, world.views.values(), world, reloads)
+    share_rows, cascade_rows_, people_rows, influence = cascade_rows(shares, world, {s.root for s in shares.values()})
     say(f"writing {len(share_rows):,} shares, {len(cascade_rows_):,} cascades and the visits")
     insert_rows(conn, tables.SHARES, share_rows)
     insert_rows(conn, tables.CASCADES, cascade_rows_)
+    insert_rows(conn, tables.CASCADE_PEOPLE, people_rows)
     insert_rows(conn, tables.INFLUENCE, influence)
-    write_visits(conn)
+    write_visits(conn, reloads)
     say("aggregating influencers, stories, channels and daily rollups")
-    aggregate(conn, None, tiers, (share_rows, cascade_rows_, influence, world.goals))
+    aggregate(conn, None, tiers, (share_rows, cascade_rows_, influence))
     say("indexing")
     _index_shadows(conn)
     events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     visits = conn.execute("SELECT COUNT(*) FROM visits").fetchone()[0]
     conn.commit()  # ends the snapshot; the shadows stay
     say("swapping in the new tables")
+    locked = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
     _swap_in_shadows(conn)
     write_state(conn, "events_id", high)
     write_state(conn, "links_rowid", links_high)
     conn.commit()
-    return {"mode": "full", "events": events, "visits": visits, "shares": len(share_rows)}
+    return {"mode": "full", "events": events, "visits": visits, "shares": len(share_rows),
+            "write_lock_seconds": round(time.perf_counter() - locked, 3)}
 
 
 def _scalars(conn, sql: str, column: str, values) -> set:
@@ -105,16 +131,17 @@ def _scalars(conn, sql: str, column: str, values) -> set:
 
 
 def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> dict:
+    locked = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")  # the write lock up front: a deferred one could fail midway under the collector
     high, links_high = high_water(conn)
-    new = conn.execute("SELECT kind, token, visitor, in_token, parent, goal FROM events WHERE id > ? AND id <= ?",
+    new = conn.execute("SELECT kind, token, visitor, in_token, parent, goal, ts FROM events WHERE id > ? AND id <= ?",
                        (done, high)).fetchall()
     new_links = [r[0] for r in conn.execute("SELECT token FROM links WHERE rowid > ? AND rowid <= ?",
                                             (links_done, links_high))]
     say(f"processing {len(new):,} new events")
     touched = set(new_links)
     new_view_tokens, view_visitors, id_visitors, goal_rows = set(), set(), set(), []
-    for kind, token, visitor, in_token, parent, goal in new:
+    for kind, token, visitor, in_token, parent, goal, ts in new:
         if kind == "view" and token:
             touched.add(token)
             new_view_tokens.add(token)
@@ -129,35 +156,42 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
         elif kind == "identify" and visitor:
             id_visitors.add(visitor)
         elif kind == "goal" and visitor and goal:
-            goal_rows.append((visitor, goal))
+            goal_rows.append((visitor, goal, ts))
     before = conn.total_changes
     goal_visitors = set()
     for row in goal_rows:
-        conn.execute("INSERT OR IGNORE INTO _ds_goals VALUES (?, ?)", row)
+        conn.execute("INSERT INTO _ds_goals VALUES (?, ?, ?) ON CONFLICT (visitor, goal) DO UPDATE "
+                     "SET ts = excluded.ts WHERE excluded.ts > ts OR ts IS NULL", row)
         if conn.total_changes != before:
             goal_visitors.add(row[0])
             before = conn.total_changes
-    changed_ids = update_identities(conn, id_visitors) if id_visitors else set()
-    people = goal_visitors | changed_ids
+    changed_ids, persons = update_identities(conn, id_visitors) if id_visitors else (set(), set())
+    known = load_identities(conn, goal_visitors)
+    persons |= {person_of(v, known) for v in goal_visitors}
+    # A visitor who became another person: their own tokens may now be, or stop being, reloads of that person's.
+    for token, in_token in where_in(conn, "SELECT token, in_token FROM events WHERE kind = 'view'", "visitor",
+                                    changed_ids):
+        touched.add(token)
+        if in_token:
+            touched.add(in_token)
 
     # Cascades the new events can change, then every cascade those reach through parents.
     roots = _scalars(conn, "SELECT root FROM shares", "token", touched)
     roots |= _scalars(conn, "SELECT root FROM shares", "parent_view", touched)
-    roots |= _scalars(conn, "SELECT s.root FROM visits v JOIN shares s ON s.token = v.share_token", "v.token",
-                      touched)
-    roots |= _scalars(conn, "SELECT root FROM visits", "visitor", people)
-    roots |= _scalars(conn, "SELECT root FROM shares", "sharer_visitor", people)
+    roots |= _scalars(conn, "SELECT root FROM visits", "token", touched)
+    roots |= _scalars(conn, "SELECT root FROM cascade_people", "person", persons)
+    roots |= _scalars(conn, "SELECT root FROM shares", "sharer", persons)
 
     world = World()
-    share_tokens: set = set()
+    loaded_tokens: set = set()
     pending_roots, seen_roots, pending_tokens = set(roots), set(), set(touched)
     while pending_roots or pending_tokens:
         seen_roots |= pending_roots
-        batch = (_scalars(conn, "SELECT token FROM shares", "root", pending_roots) | pending_tokens) - share_tokens
+        batch = (_scalars(conn, "SELECT token FROM shares", "root", pending_roots) | pending_tokens) - loaded_tokens
         pending_roots, pending_tokens = set(), set()
         if not batch:
             break
-        share_tokens |= batch
+        loaded_tokens |= batch
         # A token's whole old cascade is rebuilt with it (its rows are replaced by root).
         pending_roots |= _scalars(conn, "SELECT root FROM shares", "token", batch) - seen_roots
         load_tokens(conn, world, batch)
@@ -166,38 +200,47 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
         carrying |= _scalars(conn, "SELECT token FROM events", "in_token", batch)
         parents = {e.parent for t in batch if (e := world.share_events.get(t)) and e.parent}
         keep_first(where_in(conn, VIEW_SQL, "token", (carrying | parents | batch) - set(world.views)),
-                    world.views, View._make)
+                   world.views, View._make)
         for token in parents | batch:
             view = world.views.get(token)
-            if view is not None and view.in_token and view.in_token not in share_tokens:
+            if view is not None and view.in_token and view.in_token not in loaded_tokens:
                 pending_tokens.add(view.in_token)
-    # Only tokens that are shares (something arrived with them, a share event, a link) stay.
-    carried = {v.in_token for v in world.views.values() if v.in_token}
-    share_tokens = {t for t in share_tokens if t in carried or t in world.share_events or t in world.links}
 
     # Views to (re)classify: new ones, every view of a visitor with a new view (first view may move),
-    # views of people whose identity changed, and every view carrying a token of a rebuilt cascade.
-    reclass_visitors = view_visitors | changed_ids
+    # views of people whose identity changed, every view carrying a token of a rebuilt cascade, and the
+    # reloads of all of those (they copy their first view's row).
     wanted_views = {r[0] for r in where_in(
-        conn, "SELECT token FROM events WHERE kind = 'view' AND token IS NOT NULL", "visitor", reclass_visitors)}
+        conn, "SELECT token FROM events WHERE kind = 'view' AND token IS NOT NULL", "visitor",
+        view_visitors | changed_ids)}
     wanted_views |= new_view_tokens
-    wanted_views |= {v.token for v in world.views.values() if v.in_token in share_tokens}
+    wanted_views |= {v.token for v in world.views.values() if v.in_token in loaded_tokens}
+    frontier = set(wanted_views)
+    while frontier:
+        frontier = _scalars(conn, "SELECT token FROM events WHERE kind = 'view'", "in_token", frontier) - wanted_views
+        wanted_views |= frontier
+    keep_first(where_in(conn, VIEW_SQL + " AND in_token IS NOT NULL", "token", wanted_views - set(world.views)),
+               world.views, View._make)
+    load_view_chains(conn, world, list(world.views.values()))
     involved = {v.visitor for v in world.views.values()} | {e.visitor for e in world.share_events.values()}
     involved.discard(None)
-    loaded = load_world(conn, involved, involved)
-    world.identities, world.goals = loaded.identities, loaded.goals
+    world.identities = load_identities(conn, involved)
+    world.goals = load_goals(conn, {person_of(v, world.identities) for v in involved})
 
-    shares = resolve_shares(world, share_tokens)
-    attach_clicks(shares, [v for v in world.views.values() if v.in_token in shares], world)
+    reloads = resolve_reloads(world)
+    carried = {v.in_token for v in world.views.values() if v.in_token and v.token not in reloads}
+    tokens = {t for t in loaded_tokens if t in carried or t in world.share_events or t in world.links}
+    shares = resolve_shares(world, tokens, reloads)
+    attach_clicks(shares, [v for v in world.views.values() if v.in_token in shares], world, reloads)
     new_roots = {s.root for s in shares.values()}
-    share_rows, cascade_rows_, influence = cascade_rows(shares, world, new_roots)
+    share_rows, cascade_rows_, people_rows, influence = cascade_rows(shares, world, new_roots)
     say(f"rebuilding {len(cascade_rows_):,} cascades and {len(wanted_views):,} visits")
 
     # Scope of the rollups: everything the old and the new rows touch.
-    old_roots = seen_roots | _scalars(conn, "SELECT root FROM shares", "token", share_tokens)
+    old_roots = seen_roots | _scalars(conn, "SELECT root FROM shares", "token", loaded_tokens)
+    all_roots = old_roots | new_roots
     conn.execute("DROP TABLE IF EXISTS temp.wanted")
     conn.execute("CREATE TEMP TABLE wanted (token TEXT PRIMARY KEY)")
-    conn.executemany("INSERT INTO temp.wanted VALUES (?)", [(t,) for t in wanted_views])
+    conn.executemany("INSERT INTO temp.wanted VALUES (?)", [(t,) for t in sorted(wanted_views)])
     scope_persons, scope_pages, scope_dates = set(), set(), set()
 
     def collect(rows):
@@ -207,26 +250,27 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
             scope_dates.add(date)
 
     visits_in_scope = "SELECT sharer, site, url, date FROM visits WHERE token IN (SELECT token FROM temp.wanted)"
-    collect(where_in(conn, "SELECT sharer, site, url, date FROM shares", "root", old_roots | new_roots))
+    collect(where_in(conn, "SELECT sharer, site, url, date FROM shares", "root", all_roots))
     collect(conn.execute(visits_in_scope).fetchall())
-    scope_persons |= _scalars(conn, "SELECT person FROM _ds_influence", "root", old_roots | new_roots)
-    for table, column, keys in ((tables.SHARES, "root", old_roots | new_roots),
-                                (tables.CASCADES, "root", old_roots | new_roots),
-                                (tables.INFLUENCE, "root", old_roots | new_roots)):
-        for chunk in chunks(keys):
-            conn.execute(f"DELETE FROM [{table.name}] WHERE {column} IN ({','.join('?' * len(chunk))})", chunk)
+    scope_persons |= _scalars(conn, "SELECT person FROM _ds_influence", "root", all_roots)
+    scope_pages |= {(r[0], r[1]) for r in where_in(conn, "SELECT site, url FROM cascades", "root", all_roots)}
+    for table in (tables.SHARES, tables.CASCADES, tables.CASCADE_PEOPLE, tables.INFLUENCE):
+        for chunk in chunks(all_roots):
+            conn.execute(f"DELETE FROM [{table.name}] WHERE root IN ({','.join('?' * len(chunk))})", chunk)
     conn.execute("DELETE FROM visits WHERE token IN (SELECT token FROM temp.wanted)")
     insert_rows(conn, tables.SHARES, share_rows)
     insert_rows(conn, tables.CASCADES, cascade_rows_)
+    insert_rows(conn, tables.CASCADE_PEOPLE, people_rows)
     insert_rows(conn, tables.INFLUENCE, influence)
-    write_visits(conn, "wanted")
+    write_visits(conn, reloads, "wanted")
     collect((row[S["sharer"]], row[S["site"]], row[S["url"]], row[S["date"]]) for row in share_rows)
     collect(conn.execute(visits_in_scope).fetchall())
-    scope_persons |= {row[1] for row in influence}
+    scope_persons |= {row[3] for row in influence}
     scope_pages |= {(row[1], row[2]) for row in cascade_rows_}
     say("aggregating influencers, stories, channels and daily rollups")
     aggregate(conn, (scope_persons - {None}, scope_pages - {(None, None)}, scope_dates - {None}), tiers)
     write_state(conn, "events_id", high)
     write_state(conn, "links_rowid", links_high)
     conn.commit()
-    return {"mode": "incremental", "events": len(new), "visits": len(wanted_views), "shares": len(share_rows)}
+    return {"mode": "incremental", "events": len(new), "visits": len(wanted_views), "shares": len(share_rows),
+            "write_lock_seconds": round(time.perf_counter() - locked, 3)}

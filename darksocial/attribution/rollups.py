@@ -53,27 +53,24 @@ def aggregate(conn, scope, tiers, built: tuple | None = None) -> None:
         conn.execute(f"DELETE FROM story_daily WHERE {by_date} AND {by_page}")
 
     if built is not None:
-        shares_, cascades, influence, goals = built
+        shares_, cascades, influence = built
         shares_by_person = shares_by_page = shares_by_date = shares_
     else:
         in_scope = by_person.replace("sharer", "person")
         influence = conn.execute(f"SELECT * FROM _ds_influence WHERE {in_scope}").fetchall()
-        goals = dict(conn.execute(f"""SELECT visitor, COUNT(*) FROM _ds_goals WHERE visitor IN (
-            SELECT visitor FROM _ds_influence WHERE {in_scope}) GROUP BY visitor"""))
         shares_by_person = conn.execute(f"SELECT * FROM shares WHERE {by_person}").fetchall()
         shares_by_page = conn.execute(f"SELECT * FROM shares WHERE {by_page}").fetchall()
         shares_by_date = conn.execute(f"SELECT * FROM shares WHERE {by_date}").fetchall()
         cascades = conn.execute(f"SELECT * FROM cascades WHERE {by_page}").fetchall()
-    reach = dict(conn.execute(f"SELECT sharer, COUNT(DISTINCT visitor) FROM visits WHERE click = 1 AND {by_person} "
+    reach = dict(conn.execute(f"SELECT sharer, COUNT(DISTINCT person) FROM visits WHERE click = 1 AND {by_person} "
                               "GROUP BY sharer"))
-    insert_rows(conn, tables.INFLUENCERS, influencer_rows(
-        shares_by_person, reach, influence, goals, tiers))
+    insert_rows(conn, tables.INFLUENCERS, influencer_rows(shares_by_person, reach, influence, tiers))
 
     # The latest title seen: with a single MAX(), SQLite takes the bare column from the row holding the maximum
     # (NULL only when no visit of the page has a title).
     page_visits, titles = {}, {}
     for r in conn.execute(f"""
-        SELECT site, url, COUNT(*), COUNT(DISTINCT visitor), COUNT(DISTINCT CASE WHEN click = 1 THEN visitor END),
+        SELECT site, url, COUNT(*), COUNT(DISTINCT visitor), COUNT(DISTINCT CASE WHEN click = 1 THEN person END),
                SUM(tracked = 1 AND medium = 'dark'), SUM(estimated), SUM(medium = 'open'), SUM(medium = 'search'),
                SUM(medium = 'referral'), SUM(medium = 'campaign'), SUM(medium = 'internal'), SUM(medium = 'direct'),
                title, MAX(CASE WHEN title IS NOT NULL THEN ts || char(1) || token END)
@@ -116,9 +113,10 @@ def _tier(reach: int, tiers) -> str:
     return tiers[-1][1]
 
 
-def influencer_rows(shares, reach: dict, influence, goals: dict, tiers) -> list[tuple]:
-    """`influencers` rows from the people's share rows, their reach (person → distinct clickers) and the
-    influence pairs (root, person, visitor below)."""
+def influencer_rows(shares, reach: dict, influence, tiers) -> list[tuple]:
+    """`influencers` rows from the people's share rows, their reach (person → distinct people who clicked) and
+    the `_ds_influence` rows (a person below them in one cascade, with the goals reached after arriving there):
+    amplified reach and conversions are distinct over all their cascades, never sums."""
     people: dict = {}
     tops: dict = {"channel": defaultdict(lambda: [0, 0]), "url": defaultdict(lambda: [0, 0])}
     i_sharer, i_name, i_ts, i_clicks, i_reshares = S["sharer"], S["sharer_name"], S["ts"], S["clicks"], S["reshares"]
@@ -150,18 +148,22 @@ def influencer_rows(shares, reach: dict, influence, goals: dict, tiers) -> list[
             key = (-clicks_, -n, value)
             if person not in best[column] or key < best[column][person]:
                 best[column][person] = key
-    below: dict = defaultdict(set)
-    for _, person, visitor in influence:
-        below[person].add(visitor)
+    below: dict = defaultdict(dict)
+    i_person, i_member, i_conv = (tables.INFLUENCE.column_names().index(c) for c in ("person", "member",
+                                                                                      "conversions"))
+    for row in influence:
+        members = below[row[i_person]]
+        # The earliest arrival converts the most: the goals after it include those after any later one.
+        members[row[i_member]] = max(members.get(row[i_member], 0), row[i_conv])
     kinds = {"v": "visitor", "x": "identified", "a": "ambassador"}
     out = []
     for person in sorted(people):
         name, n_shares, clicks_, reshares, first, last = people[person]
         r = reach.get(person, 0)
-        downstream = below.get(person, set())
+        downstream = below.get(person, {})
         top_channel, top_story = (best[c][person][2] if person in best[c] else None for c in ("channel", "url"))
         out.append((person, name, kinds.get(person[:1], "visitor"), n_shares, clicks_, r, reshares, len(downstream),
-                    sum(goals.get(v, 0) for v in downstream), round(clicks_ / n_shares, 4), top_channel, top_story,
+                    sum(downstream.values()), round(clicks_ / n_shares, 4), top_channel, top_story,
                     _tier(r, tiers), first, last))
     return out
 
@@ -243,7 +245,7 @@ def _channels(conn) -> None:
     visits = {r[0]: r[1:] for r in conn.execute(
         "SELECT channel, COUNT(*), MIN(medium) FROM visits WHERE channel IS NOT NULL GROUP BY channel")}
     reach = dict(conn.execute(
-        "SELECT channel, COUNT(DISTINCT visitor) FROM visits WHERE click = 1 GROUP BY channel"))
+        "SELECT channel, COUNT(DISTINCT person) FROM visits WHERE click = 1 GROUP BY channel"))
     shares = {r[0]: r[1:] for r in conn.execute(
         "SELECT channel, COUNT(*), SUM(clicks), SUM(reshares), SUM(conversions), MIN(medium) FROM shares "
         "GROUP BY channel")}

@@ -38,7 +38,8 @@ def insert_rows(conn, table: tables.Table, rows: list[tuple]) -> None:
     if rows:
         # In primary-key order, the B-tree grows at its right edge instead of splitting pages all over.
         # Primary-key columns are never NULL here, so the rows compare directly.
-        rows = sorted(rows, key=itemgetter(*[table.column_names().index(c) for c in table.pk]))
+        if table.pk:
+            rows = sorted(rows, key=itemgetter(*[table.column_names().index(c) for c in table.pk]))
         marks = ",".join("?" * len(table.columns))
         conn.executemany(f"INSERT OR REPLACE INTO [{table.name}] VALUES ({marks})", rows)
 

@@ -13,6 +13,9 @@ def _medium_case(expr: str) -> str:
     return f"CASE {expr} {whens} ELSE 'open' END"  # a referrer host: the link was posted somewhere public
 
 
+_PERSON = ("CASE WHEN e.visitor IS NULL THEN NULL WHEN i.external_id IS NOT NULL THEN 'x:' || i.external_id "
+           "ELSE 'v:' || e.visitor END")
+
 # One `visits` row per page view, computed by SQLite (a million rows would take seconds more in Python).
 # The rules, in order: a click on a share (not the sharer's own view) is tracked and credited; a bare channel code
 # ("#ds=.wa", no-JS share link) is tracked without a sharer; anything else is classified by campaign parameters and
@@ -44,16 +47,32 @@ FROM (
              ELSE COALESCE(l.channel, e.in_channel, c.host_channel, 'ab') END AS click_channel,
         f.token IS NOT NULL AS is_first, c.home, c.source, c.medium AS class_medium, c.channel AS class_channel,
         c.campaign
-    FROM (SELECT e.*, CASE WHEN e.visitor IS NULL THEN NULL WHEN i.external_id IS NOT NULL
-                           THEN 'x:' || i.external_id ELSE 'v:' || e.visitor END AS person
+    FROM (SELECT e.token, e.ts, e.site, e.url, e.title, e.visitor, e.referrer_host, e.in_app, e.browser, e.device,
+                 CASE WHEN r.token IS NULL THEN e.in_token END AS in_token, e.in_channel, {_PERSON} AS person
           FROM events e LEFT JOIN _ds_identities i ON i.visitor = e.visitor
-          WHERE e.kind = 'view' AND e.token IS NOT NULL AND e.id NOT IN (SELECT id FROM temp.losers) {{scope}}) e
+          LEFT JOIN temp.reloads r ON r.token = e.token
+          WHERE e.kind = 'view' AND e.token IS NOT NULL AND e.id NOT IN (SELECT id FROM temp.losers) {{scope}}
+            AND (r.token IS NULL OR r.origin = r.token)) e
     LEFT JOIN shares s ON s.token = e.in_token
     LEFT JOIN links l ON l.token = e.in_token AND s.origin = 'link'
     LEFT JOIN temp.classes c ON c.host = COALESCE(e.referrer_host, '') AND c.url = e.url
     LEFT JOIN temp.first_views f ON f.token = e.token
     LIMIT -1 OFFSET 0  -- not flattened: each derived column is computed once per row, not at every use above
 )
+"""
+
+
+# A reload of one's own page (temp.reloads: its token → the first view of the chain) is credited as that first
+# view was, and is never a click. Runs after _VISITS_SQL, which has written the first views' rows.
+_RELOADS_SQL = f"""
+INSERT INTO visits
+SELECT e.token, e.ts, substr(e.ts, 1, 10), e.site, e.url, e.title, e.visitor, {_PERSON}, u.source, u.medium,
+    u.channel, u.tracked, u.estimated, u.campaign, e.referrer_host, e.in_app, e.browser, e.device, u.share_token, 0,
+    u.sharer, u.sharer_name, u.depth, u.root
+FROM events e JOIN temp.reloads r ON r.token = e.token AND r.origin != r.token
+LEFT JOIN _ds_identities i ON i.visitor = e.visitor
+JOIN visits u ON u.token = r.origin
+WHERE e.kind = 'view' AND e.id NOT IN (SELECT id FROM temp.losers) {{scope}}
 """
 
 
@@ -72,18 +91,22 @@ def _classes_row(host: str, url: str) -> tuple:
     return (host, url, source, medium, channel, campaign, int(referrers.is_home(url)), host_channel)
 
 
-def write_visits(conn, scope: str = "") -> None:
+def write_visits(conn, reloads: dict, scope: str = "") -> None:
     """Insert the `visits` rows of every view (``scope`` empty) or of the views in temp.wanted (``scope`` =
-    "wanted"). The shares table must be up to date for the tokens these views carry."""
+    "wanted"). The shares table must be up to date for the tokens these views carry; ``reloads`` (see
+    cascades.resolve_reloads) must cover the views written."""
     within = "AND e.token IN (SELECT token FROM temp.wanted)" if scope else ""
     within_plain = "AND token IN (SELECT token FROM temp.wanted)" if scope else ""
     for name, columns in (("classes", "host TEXT, url TEXT, source TEXT, medium TEXT, channel TEXT, campaign TEXT, "
                                       "home INTEGER, host_channel TEXT, PRIMARY KEY (host, url)"),
-                          ("first_views", "token TEXT PRIMARY KEY"), ("losers", "id INTEGER PRIMARY KEY")):
+                          ("first_views", "token TEXT PRIMARY KEY"), ("losers", "id INTEGER PRIMARY KEY"),
+                          ("reloads", "token TEXT PRIMARY KEY, origin TEXT")):
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
         # Keyed lookups only: one B-tree (no rowid table behind the key index) is one search per visit, not two.
         rowid = "" if name == "losers" else " WITHOUT ROWID"
         conn.execute(f"CREATE TEMP TABLE {name} ({columns}){rowid}")
+    conn.executemany("INSERT INTO temp.reloads VALUES (?, ?)",
+                     sorted((token, origin) for token, (origin, _) in reloads.items()))
     events = "events" if scope else "events NOT INDEXED"
     pairs = conn.execute(f"SELECT DISTINCT COALESCE(referrer_host, ''), url FROM {events} "
                          f"WHERE kind = 'view' AND token IS NOT NULL {within_plain}").fetchall()
@@ -119,3 +142,4 @@ def write_visits(conn, scope: str = "") -> None:
     conn.executemany("INSERT INTO temp.losers VALUES (?)",
                      [(row[0],) for row in duplicates if keep[row[1]][0] != row[0]])
     conn.execute(_VISITS_SQL.format(scope=within))
+    conn.execute(_RELOADS_SQL.format(scope=within))

@@ -287,6 +287,8 @@ def test_incremental_shuffled_equals_full_rebuild(make_scenario, seed):
 
 
 def _traffic_rows(rng: random.Random, views: int, day: str = "2026-03-02") -> list[tuple]:
+    from darksocial import store
+
     """Event rows (store.EVENT_COLUMNS order): views, a share from every tenth, clicks on each share."""
     rows, n = [], 0
 
@@ -294,9 +296,11 @@ def _traffic_rows(rng: random.Random, views: int, day: str = "2026-03-02") -> li
         nonlocal n
         n += 1
         ts = f"{day}T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}.{n % 1_000_000:06d}Z"
-        return (ts, kind, "blog", visitor, f"https://blog.example/p/{rng.randrange(50)}", token, None, in_token,
-                channel if kind == "view" else None, "Title", parent, channel if kind == "share" else None,
-                None, None, None, None, "chrome", "mobile", None)
+        fields = {"ts": ts, "kind": kind, "site": "blog", "visitor": visitor, "token": token, "in_token": in_token,
+                  "url": f"https://blog.example/p/{rng.randrange(50)}", "title": "Title", "parent": parent,
+                  "in_channel": channel if kind == "view" else None, "channel": channel if kind == "share" else None,
+                  "browser": "chrome", "device": "mobile"}
+        return tuple(fields.get(column) for column in store.EVENT_COLUMNS)
 
     for i in range(views):
         visitor = f"visitor{rng.randrange(views // 3):06d}"
@@ -340,7 +344,8 @@ def test_collector_writes_while_a_full_rebuild_runs(tmp_path):
     waits, extra = [], 0
     while not finished.is_set():
         batch = _traffic_rows(rng, 20, day=f"2026-03-{3 + len(waits) % 20:02d}")
-        batch = [(*r[:5], f"{r[5]}w{len(waits)}", *r[6:]) for r in batch]
+        token_at = store.EVENT_COLUMNS.index("token")
+        batch = [(*r[:token_at], f"{r[token_at]}w{len(waits)}", *r[token_at + 1:]) for r in batch]
         started = time.perf_counter()
         writer.write_sync(batch)
         waits.append(time.perf_counter() - started)
