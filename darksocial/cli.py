@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import click
 
 from . import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ExplainedDatabaseErrors(click.Group):
+    """SQLite errors (a DB argument that is not a database, a database another process keeps locked) end as a
+    message that names the fix, not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise click.ClickException(f"the database is busy ({exc}): another process holds its write lock "
+                                           "for longer than 30 s; retry when it is done") from None
+            raise click.ClickException(f"the database cannot be used ({exc}): check the DB path and its "
+                                       "permissions (its folder must be writable too, for SQLite's WAL)") from None
+        except sqlite3.DatabaseError as exc:
+            raise click.ClickException(f"DB is not a darksocial database ({exc}): give the path of the SQLite "
+                                       "file that `darksocial site add` or `darksocial serve` created") from None
+
+
+@click.group(cls=ExplainedDatabaseErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="darksocial")
 def cli():
     """darksocial: dark social analytics that you run yourself."""
@@ -20,7 +40,16 @@ def cli():
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--attribute-every", default=60.0, show_default=True, type=click.FloatRange(min=0),
               help="Seconds between background attribution runs (0: never; run `darksocial attribute` yourself).")
-def serve(db, host, port, attribute_every):
+@click.option("--rate-limit", default=4.0, show_default=True, type=click.FloatRange(min=0),
+              help="Collector requests per second per client (IP address, IPv6 /64) on average; 0: no limit.")
+@click.option("--rate-burst", default=20.0, show_default=True, type=click.FloatRange(min=1),
+              help="Collector requests a client may send at once before the rate limit applies.")
+@click.option("--read-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds a request's headers and body have to arrive before the connection is closed.")
+@click.option("--max-connections", type=click.IntRange(min=1),
+              help="Open connections at most; past it the longest-waiting idle one is closed "
+                   "[default: 2000, or fewer if the open-file limit is lower].")
+def serve(db, host, port, attribute_every, rate_limit, rate_burst, read_timeout, max_connections):
     """Start the reporting server on DB: reports, the collector at /-/darksocial/collect and the tracker assets.
 
     Creates the database, or migrates it to the current schema, first. On any address but loopback, analysts must
@@ -40,11 +69,32 @@ def serve(db, host, port, attribute_every):
     if refusal:
         raise click.UsageError(refusal)
     store.open_db(db).close()
-    datasette = server.make_datasette(db, attribute_every=attribute_every or None)
-    click.echo(f"darksocial: reports at http://{host}:{port}/ , collector at http://{host}:{port}/-/darksocial/collect",
-               err=True)
-    click.echo(auth.sign_in_hint(datasette, host, port), err=True)
-    server.run(datasette, host=host, port=port)
+    datasette = server.make_datasette(db, attribute_every=attribute_every or None, metadata={
+        "plugins": {"darksocial": {"rate_limit": rate_limit, "rate_burst": rate_burst}}})
+
+    def ready(real_port: int) -> None:  # the port the server really listens on (--port 0 picks a free one)
+        base = f"http://{host}:{real_port}"
+        click.echo(f"darksocial: reports at {base}/ , collector at {base}/-/darksocial/collect", err=True)
+        click.echo(auth.sign_in_hint(datasette, host, real_port), err=True)
+
+    server.run(datasette, host=host, port=port, on_ready=ready, read_timeout=read_timeout,
+               max_connections=max_connections)
+
+
+@cli.command("login-link")
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the reporting server listens on.")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535),
+              help="Port the reporting server listens on.")
+def login_link(db, host, port):
+    """Print a one-time link that signs you in as the analyst on the reporting server serving DB.
+
+    For a second browser, a cleared cookie or after a restart. Each link works once, within a day. Only someone who
+    can write DB can mint one.
+    """
+    from . import analysts
+
+    click.echo(analysts.login_link(db, host, port))
 
 
 @cli.group()
@@ -58,9 +108,20 @@ def site():
               help="An origin the site's pages are served from, like https://example.com (repeatable).")
 @click.option("--respect-dnt", is_flag=True, help="Drop events from browsers that send Do Not Track or GPC.")
 @click.option("--name", help="Display name of the site (default: SITE).")
+@click.option("--strip-param", "strip_params", multiple=True, metavar="NAME",
+              help="A tracking query parameter to drop from page URLs besides utm_* and the known click ids "
+                   "(kept for campaign classification; NAME* for a prefix; repeatable).")
+@click.option("--keep-param", "keep_params", multiple=True, metavar="NAME",
+              help="A query parameter that selects content: when given, only these are kept in page URLs "
+                   "(repeatable).")
 @click.argument("db", type=click.Path(dir_okay=False))
-def site_add(site_id, origins, respect_dnt, name, db):
-    """Register SITE (the id its tracker sends) with its allowed origins, or update it, in DB."""
+def site_add(site_id, origins, respect_dnt, name, strip_params, keep_params, db):
+    """Register SITE (the id its tracker sends) with its allowed origins, or update it, in DB.
+
+    \b
+    Example:
+      darksocial site add blog --origin https://example.com --origin https://www.example.com darksocial.db
+    """
     from . import events, store
     from .collector import normalise_origin
 
@@ -76,8 +137,53 @@ def site_add(site_id, origins, respect_dnt, name, db):
                 f"--origin {origin!r} is not an origin: give scheme and host (and port), like https://example.com"
             )
         normalised.append(value)
-    row = store.register_site(store.open_db(db), site_id, normalised, respect_dnt=respect_dnt, name=name)
+    row = store.register_site(store.open_db(db), site_id, normalised, respect_dnt=respect_dnt, name=name,
+                              strip_params=strip_params or None, keep_params=keep_params or None)
     click.echo(f"site {site_id!r}: origins {row['origins']}, respect_dnt={bool(row['respect_dnt'])}")
+
+
+@site.command("list")
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+def site_list(db):
+    """List the sites registered in DB: id, name, origins, whether Do Not Track is respected, events so far.
+
+    \b
+    Example:
+      darksocial site list darksocial.db
+    """
+    from . import sites, store
+
+    registered = sites.list_sites(store.open_db(db))
+    if not registered:
+        click.echo("no site is registered: add one with `darksocial site add SITE --origin URL DB`")
+    for row in registered:
+        click.echo(f"{row['site']}\t{row['name']}\t{' '.join(row['origins'])}\t"
+                   f"respect_dnt={row['respect_dnt']}\t{row['events']:,} events")
+
+
+@site.command("remove")
+@click.argument("site_id", metavar="SITE")
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def site_remove(site_id, db, yes):
+    """Unregister SITE in DB: the collector refuses its events from then on (within seconds, even while
+    `darksocial serve` runs). Its past events, pages, links and reports stay; `site add` registers it again.
+
+    \b
+    Example:
+      darksocial site remove staging darksocial.db --yes
+    """
+    from . import sites, store
+
+    database = store.open_db(db)
+    if not any(row["site"] == site_id for row in sites.list_sites(database)):
+        known = ", ".join(row["site"] for row in sites.list_sites(database)) or "none"
+        raise click.BadParameter(f"no site {site_id!r} is registered in {db} (registered: {known}); "
+                                 "see `darksocial site list DB`", param_hint="SITE")
+    if not yes:
+        click.confirm(f"Refuse events from site {site_id!r} from now on?", abort=True)
+    sites.remove_site(database, site_id)
+    click.echo(f"site {site_id!r} removed: its events are refused from now on; past events and reports stay")
 
 
 # -- attribute and link create (attribution) --------------------------------------------------------------------------
@@ -86,7 +192,12 @@ def site_add(site_id, origins, respect_dnt, name, db):
 @click.option("--full", is_flag=True, help="Rebuild every analyst table from all events instead of only new ones.")
 def attribute(db, full):
     """Turn the events that arrived since the last run into visits, shares, influencers, stories, channels,
-    cascades and daily rollups."""
+    cascades and daily rollups.
+
+    \b
+    Example:
+      darksocial attribute darksocial.db          # incremental; --full rebuilds from all events
+    """
     import time
 
     from . import attribution, store
@@ -106,7 +217,12 @@ def attribute(db, full):
 
 @cli.group()
 def link():
-    """Ambassador links: tokens minted ahead of time for a named person."""
+    """Ambassador links: tokens minted ahead of time for a named person.
+
+    \b
+    Example:
+      darksocial link create --name "Rosa Diaz" --url https://example.com/story darksocial.db
+    """
 
 
 @link.command("create")
@@ -116,7 +232,12 @@ def link():
 @click.option("--channel", metavar="CODE", help="Channel code the link will travel through (wa, em, sms...).")
 @click.argument("db", type=click.Path(dir_okay=False))
 def link_create(name, page_url, site, channel, db):
-    """Mint an ambassador link to PAGE_URL for NAME in DB and print it: PAGE_URL#ds=<token>."""
+    """Mint an ambassador link to PAGE_URL for NAME in DB and print it: PAGE_URL#ds=<token>.
+
+    \b
+    Example:
+      darksocial link create --name "Rosa Diaz" --url https://example.com/story --channel wa darksocial.db
+    """
     from . import links, store
 
     try:
@@ -126,6 +247,48 @@ def link_create(name, page_url, site, channel, db):
     click.echo(url)
 
 
+@link.command("list")
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.option("--site", help="Only the links of this site id.")
+def link_list(db, site):
+    """List the ambassador links in DB: the link, who it credits, when it was created or revoked.
+
+    \b
+    Example:
+      darksocial link list darksocial.db --site blog
+    """
+    from . import links, store
+
+    rows = links.list_links(store.open_db(db), site=site)
+    if not rows:
+        click.echo("no ambassador link" + (f" for site {site!r}" if site else "")
+                   + ": mint one with `darksocial link create --name NAME --url PAGE_URL DB`")
+    for row in rows:
+        state = f"revoked {row['revoked']}" if row["revoked"] else "active"
+        click.echo(f"{row['token']}\t{row['name']}\t{row['site']}\t{state}\t{row['link']}")
+
+
+@link.command("revoke")
+@click.argument("token", metavar="TOKEN_OR_LINK")
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+def link_revoke(token, db):
+    """Mark the ambassador link TOKEN_OR_LINK revoked in DB (`link list` shows when). Nothing is deleted: the
+    visits and re-shares it brought stay credited to its ambassador. Attribution does not read the mark yet, so
+    visits that still arrive through the link are credited too: hand out no revoked link.
+
+    \b
+    Example:
+      darksocial link revoke 4fTq9XbZ2k darksocial.db
+    """
+    from . import links, store
+
+    try:
+        row = links.revoke_link(store.open_db(db), token)
+    except links.LinkError as exc:
+        raise click.BadParameter(str(exc), param_hint="TOKEN_OR_LINK") from None
+    click.echo(f"revoked the link of {row['name']} ({row['link']}) at {row['revoked']}")
+
+
 # -- import-pages (the page manifest an MkDocs build writes) ----------------------------------------------------------
 @cli.command("import-pages")
 @click.argument("manifest", type=click.Path(dir_okay=False, exists=True))
@@ -133,14 +296,22 @@ def link_create(name, page_url, site, channel, db):
 @click.option("--base-url", metavar="URL",
               help="The address the site is served at, when it differs from the build's site_url (or there was none).")
 def import_pages(manifest, db, base_url):
-    """Load MANIFEST (darksocial-pages.json in the built site) into DB, so stories have titles before any visit."""
+    """Load MANIFEST (darksocial-pages.json in the built site) into DB, so stories have titles before any visit.
+
+    \b
+    Example:
+      darksocial import-pages site/darksocial-pages.json darksocial.db --base-url https://staging.example.org/
+    """
     from . import pages, store
 
+    database = store.open_db(db)
     try:
-        imported = pages.import_pages(store.open_db(db), manifest, base_url=base_url)
+        imported = pages.import_pages(database, manifest, base_url=base_url)
     except pages.ManifestError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"imported {len(imported.pages)} pages of site {imported.site!r} into {db}")
+    for warning in pages.registration_warnings(database, imported):
+        click.echo(f"warning: {warning}", err=True)
 
 
 # -- demo ---------------------------------------------------------------------------------------------------------

@@ -8,20 +8,27 @@ endpoint is the per-site Origin allow-list.
 ``GET /-/darksocial/darksocial.js`` and ``.css`` serve the tracker from ``darksocial.inject.STATIC_DIR``.
 
 Which database: the plugin setting ``database`` (``plugins: {darksocial: {database: NAME}}`` in the metadata),
-else the first mutable file database Datasette serves. One collector (and so one writer thread) per database file
+else the first mutable file database that already holds darksocial's ``events`` table (never an unrelated one).
+One collector (and so one writer thread) per database file
 per process, shared by every Datasette instance that serves it.
 
 Maintenance: when the plugin setting ``attribute_every`` (seconds) is set, as ``darksocial serve`` does, a
-background task runs ``darksocial.attribution.attribute`` that often and deletes salts older than 48 hours.
+background task runs ``darksocial.attribution.attribute`` that often. Salts older than 48 hours are deleted every
+``SALT_PURGE_EVERY`` seconds whether or not events arrive.
+
+Abuse: plugin settings ``rate_limit`` (requests per second per client, default 4; 0 turns it off) and
+``rate_burst`` (default 20) set the collector's per-client limit (answered 429 before the body is read), and a
+request body must arrive within ``body_timeout`` seconds (default 10; answered 408). ``darksocial serve`` adds
+timeouts for headers and a cap on connections (see :mod:`reporting.server`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import importlib
 import logging
+import sys
 import threading
 import weakref
 from pathlib import Path
@@ -29,12 +36,14 @@ from pathlib import Path
 from datasette.utils.asgi import Response
 
 from darksocial import events, store
-from darksocial.collector import Collector, Result, declared_length, normalise_origin
+from darksocial.collector import Collector, FailureLog, RateLimit, Result, declared_length, normalise_origin
 
 COLLECT_PATH = "/-/darksocial/collect"
 ASSET_TYPES = {"darksocial.js": "text/javascript; charset=utf-8", "darksocial.css": "text/css; charset=utf-8"}
 PLUGIN = "darksocial"
 LIMIT = events.MAX_BODY_BYTES
+SALT_PURGE_EVERY = 600.0  # seconds
+DEFAULT_BODY_TIMEOUT = 10.0  # seconds for a request body to arrive in full
 
 log = logging.getLogger(__name__)
 _collectors: dict[Path, Collector] = {}
@@ -42,6 +51,7 @@ _collectors_lock = threading.Lock()
 # Each Datasette's collector, so that a request does not resolve the plugin config (metadata hooks) again.
 _collector_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _background: set[asyncio.Task] = set()
+_unexpected = FailureLog()  # bugs, logged with their traceback, at most once every few seconds
 
 
 def routes() -> list:
@@ -59,12 +69,28 @@ def database_path(datasette) -> Path | None:
     """The file the collector writes to (see the module docstring), or None when Datasette serves no such file."""
     name = (datasette.plugin_config(PLUGIN) or {}).get("database")
     candidates = [datasette.databases[name]] if name in datasette.databases else []
-    if not name:
-        candidates = [db for n, db in datasette.databases.items() if n != "_internal"]
+    if not name:  # never take over a database nobody pointed us at: only one already holding darksocial's events
+        candidates = [db for n, db in datasette.databases.items() if n != "_internal" and _holds_events(db)]
     for db in candidates:
         if db.is_mutable and not db.is_memory and db.path:
             return Path(db.path).resolve()
     return None
+
+
+def _holds_events(db) -> bool:
+    if db.is_memory or not db.path:
+        return False
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{Path(db.path).resolve()}?mode=ro", uri=True)
+        try:
+            return conn.execute("select 1 from sqlite_master where type = 'table' and name = 'events'").fetchone() \
+                is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
 
 
 def collector_for(datasette) -> Collector | None:
@@ -73,17 +99,37 @@ def collector_for(datasette) -> Collector | None:
         return None
     with _collectors_lock:
         if path not in _collectors:
-            _collectors[path] = Collector(path)
+            _collectors[path] = Collector(path, rate_limit=rate_limit(datasette))
         return _collectors[path]
+
+
+def rate_limit(datasette) -> RateLimit | None:
+    """The per-client rate limit the plugin settings ask for (``rate_limit``, ``rate_burst``); on by default."""
+    settings = datasette.plugin_config(PLUGIN) or {}
+    default = RateLimit()
+    rate = float(settings.get("rate_limit", default.rate) or 0)
+    if rate <= 0:
+        return None
+    return RateLimit(rate=rate, burst=float(settings.get("rate_burst", default.burst)))
+
+
+def body_timeout(datasette) -> float:
+    return float((datasette.plugin_config(PLUGIN) or {}).get("body_timeout") or DEFAULT_BODY_TIMEOUT)
 
 
 async def startup(datasette) -> None:
     collector = await asyncio.to_thread(collector_for, datasette)  # creates or migrates the database up front
     every = (datasette.plugin_config(PLUGIN) or {}).get("attribute_every")
+    if collector is not None:
+        _start_background(_purge_salts(collector))
     if collector is not None and every:
-        task = asyncio.get_running_loop().create_task(_maintain(collector, float(every)))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        _start_background(_maintain(collector, float(every)))
+
+
+def _start_background(coroutine) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 # -- POST /-/darksocial/collect ---------------------------------------------------------------------------------------
@@ -150,20 +196,27 @@ async def answer_post(datasette, scope, receive, origin: str | None, user_agent:
             return _answer(Result(503, "no database to collect into: serve a mutable database file"), cors)
         _collector_cache[datasette] = collector
 
+    client = scope.get("client")
+    ip = client[0] if client else None
+    refusal = collector.admit(ip)  # before reading the body: a flood costs as little as possible
+    if refusal is not None:
+        return _answer(refusal, cors)
     declared = declared_length(content_length)
     if declared is not None and declared > LIMIT:
         body = b""  # not read at all: the collector answers 413 from the declared length
     else:
-        body = await _read_body(receive, LIMIT)
-    client = scope.get("client")
+        try:
+            body = await _read_body_within(receive, LIMIT, body_timeout(datasette))
+        except TimeoutError:
+            return _answer(Result(408, "body: not received in time; send it with the request"), cors)
     try:
         result = await collector.ingest_async(
-            body, origin=origin, user_agent=user_agent, ip=client[0] if client else None,
+            body, origin=origin, user_agent=user_agent, ip=ip, admitted=True,
             content_type=content_type, content_length=declared, dnt=dnt, gpc=gpc)
-    except Exception:
+    except Exception as exc:
         # A bug, not the client's fault; still never a 5xx for what a client sends.
-        log.exception("darksocial: unexpected error while ingesting a request")
-        result = Result(400, "the request could not be processed")
+        _unexpected.failed("unexpected error while ingesting a request", exc, traceback=True)
+        result = Result(400, "body: the request could not be processed")
     return _answer(result, cors)
 
 
@@ -177,6 +230,17 @@ def _cors(origin: str | None, fetch_mode: str | None = None) -> dict:
 
 def _echoable(origin: str | None) -> bool:
     return bool(origin) and origin.isascii() and origin.isprintable() and normalise_origin(origin) is not None
+
+
+async def _read_body_within(receive, limit: int, seconds: float) -> bytes:
+    """:func:`_read_body`, raising TimeoutError when the body takes longer than ``seconds`` to arrive."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):  # a timer, not a task: cheap on every request
+            return await _read_body(receive, limit)
+    try:
+        return await asyncio.wait_for(_read_body(receive, limit), seconds)
+    except asyncio.TimeoutError:
+        raise TimeoutError from None
 
 
 async def _read_body(receive, limit: int) -> bytes:
@@ -199,7 +263,10 @@ async def _read_body(receive, limit: int) -> bytes:
 def _answer(result: Result, headers: dict) -> tuple[int, dict, bytes]:
     if result.status == 204:
         return 204, headers, b""
-    return result.status, {**headers, "content-type": "text/plain; charset=utf-8"}, (result.reason + "\n").encode()
+    if result.retry_after:
+        headers = {**headers, "retry-after": str(result.retry_after)}
+    reason = result.reason[:500] + "\n"  # reasons quote client input: bounded, and never an encoding error
+    return result.status, {**headers, "content-type": "text/plain; charset=utf-8"}, reason.encode("utf-8", "replace")
 
 
 # -- GET /-/darksocial/darksocial.(js|css) ----------------------------------------------------------------------------
@@ -225,12 +292,20 @@ async def asset_view(request):
 
 
 # -- background maintenance -------------------------------------------------------------------------------------------
+async def _purge_salts(collector: Collector) -> None:
+    """Delete salts older than 48 hours on a timer: a quiet server must not keep them for lack of traffic."""
+    while True:
+        try:
+            await asyncio.to_thread(collector.purge_salts)
+        except Exception as exc:
+            collector.failures.failed("cannot purge old salts", exc)
+        await asyncio.sleep(SALT_PURGE_EVERY)
+
+
 async def _maintain(collector: Collector, every: float) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            await asyncio.wrap_future(
-                collector.writer.call(lambda conn: store.purge_salts(conn, dt.datetime.now(dt.timezone.utc))))
             await asyncio.to_thread(_attribute, collector.path)
         except Exception:
             log.exception("darksocial: background attribution failed; retrying in %s s", every)

@@ -1,22 +1,122 @@
-"""The reporting server that ``darksocial serve`` runs: Datasette with the darksocial plugin, under uvicorn."""
+"""The reporting server that ``darksocial serve`` runs: Datasette with the darksocial plugin, under uvicorn.
+
+The stack is uvicorn's fast one (httptools, uvloop: the ``reporting`` extra installs ``uvicorn[standard]``), with
+what it lacks for a public collector:
+
+- **a deadline for every request** (:class:`GuardedProtocol`): from a connection's first byte (or its opening), a
+  request's headers *and* body must arrive within ``read_timeout`` seconds, else the connection is closed.
+  uvicorn has no header timeout of its own (its keep-alive timer only runs between requests), so half-sent
+  headers and stalled bodies would otherwise hold a socket, and a file descriptor, forever;
+- **a cap on open connections** (``max_connections``): past it, the connection that has been waiting longest for
+  its request (idle, or still sending headers) is closed to make room, so a flood of slow sockets cannot lock out
+  real visitors, and the process never runs out of file descriptors (whose soft limit it raises to the hard one);
+- uvicorn's keep-alive timeout still closes idle connections ``timeout_keep_alive`` seconds after a response;
+- no access log: it would write every visitor's IP address to the terminal or a log file.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import logging
+import resource
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
 from datasette.app import Datasette
 from datasette.plugins import pm
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import plugin
 from .collect import PLUGIN
 
 DEFAULT_ATTRIBUTE_EVERY = 60.0
+READ_TIMEOUT = 10.0  # seconds for a request's headers and body to arrive
+KEEP_ALIVE_TIMEOUT = 5.0  # seconds an idle keep-alive connection stays open
+MAX_CONNECTIONS = 2000
+FD_RESERVE = 128  # file descriptors kept for the database, the salts file, logs and outgoing work
+
+log = logging.getLogger(__name__)
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for reading each request and a cap on connections.
+
+    Subclassed per server (see :func:`guarded_protocol`) so that the limits are class attributes.
+    """
+
+    read_timeout = READ_TIMEOUT
+    max_connections = MAX_CONNECTIONS
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._deadline = None
+        self._waiting_since: float | None = self.loop.time()  # None while the app handles a request
+        self._arm()
+        if len(self.connections) > self.max_connections:
+            _close_longest_waiting(self.connections)
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()  # a keep-alive connection's next request: a new deadline from its first byte
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._waiting_since = None
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._waiting_since = self.loop.time()
+
+    def _arm(self) -> None:
+        if self._deadline is None:
+            self._deadline = self.loop.call_later(self.read_timeout, self._read_timed_out)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _read_timed_out(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()  # the app, if it was reading the body, receives http.disconnect
+
+
+def _close_longest_waiting(connections) -> None:
+    waiting = [c for c in connections if getattr(c, "_waiting_since", None) is not None]
+    if waiting:
+        min(waiting, key=lambda c: c._waiting_since).transport.close()
+
+
+def guarded_protocol(read_timeout: float = READ_TIMEOUT, max_connections: int | None = None) -> type:
+    """A :class:`GuardedProtocol` with these limits; ``max_connections`` defaults to what the fd limit allows."""
+    if max_connections is None:
+        max_connections = min(MAX_CONNECTIONS, raise_fd_limit() - FD_RESERVE)
+    return type("GuardedProtocol", (GuardedProtocol,), {"read_timeout": read_timeout,
+                                                        "max_connections": max(1, max_connections)})
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's soft limit on open files to the hard limit; returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    return soft
 
 
 def make_datasette(db_path: str | Path, *, metadata: dict | None = None,
@@ -36,22 +136,42 @@ def make_datasette(db_path: str | Path, *, metadata: dict | None = None,
     return Datasette(files=[str(path)], metadata=metadata, **kwargs)
 
 
-def uvicorn_server(app, *, host: str, port: int) -> uvicorn.Server:
+class Server(uvicorn.Server):
+    """uvicorn's server, calling ``on_ready(port)`` once it listens (the real port, when asked for port 0)."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[int], None] | None = None):
+        super().__init__(config)
+        self.on_ready = on_ready
+        self.port: int | None = None
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        if self.started and self.servers:
+            self.port = self.servers[0].sockets[0].getsockname()[1]
+            if self.on_ready is not None:
+                self.on_ready(self.port)
+
+
+def uvicorn_server(app, *, host: str, port: int, read_timeout: float = READ_TIMEOUT,
+                   max_connections: int | None = None, on_ready: Callable[[int], None] | None = None) -> Server:
     # No access log: it would write every visitor's IP address to the terminal or a log file.
     # proxy_headers: behind a reverse proxy on this machine, the client address comes from X-Forwarded-For.
-    config = uvicorn.Config(app, host=host, port=port, access_log=False, proxy_headers=True,
-                            log_level="warning", lifespan="on")
-    return uvicorn.Server(config)
+    config = uvicorn.Config(app, host=host, port=port, access_log=False, proxy_headers=True, log_level="warning",
+                            lifespan="on", loop="auto", http=guarded_protocol(read_timeout, max_connections),
+                            timeout_keep_alive=KEEP_ALIVE_TIMEOUT)
+    return Server(config, on_ready)
 
 
-def run(datasette: Datasette, *, host: str, port: int) -> None:
-    uvicorn_server(datasette.app(), host=host, port=port).run()
+def run(datasette: Datasette, *, host: str, port: int, on_ready: Callable[[int], None] | None = None,
+        **limits) -> None:
+    """Serve until interrupted; ``limits``: ``read_timeout``, ``max_connections`` (see :func:`uvicorn_server`)."""
+    uvicorn_server(datasette.app(), host=host, port=port, on_ready=on_ready, **limits).run()
 
 
 @contextlib.contextmanager
-def running(datasette: Datasette, *, host: str = "127.0.0.1", port: int) -> Iterator[str]:
+def running(datasette: Datasette, *, host: str = "127.0.0.1", port: int = 0, **limits) -> Iterator[str]:
     """Serve in a background thread (tests, the demo); yields the base URL once the server accepts connections."""
-    server = uvicorn_server(datasette.app(), host=host, port=port)
+    server = uvicorn_server(datasette.app(), host=host, port=port, **limits)
     thread = threading.Thread(target=server.run, name=f"darksocial-serve:{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -60,7 +180,7 @@ def running(datasette: Datasette, *, host: str = "127.0.0.1", port: int) -> Iter
             raise RuntimeError(f"the reporting server did not start on {host}:{port}")
         time.sleep(0.02)
     try:
-        yield f"http://{host}:{port}"
+        yield f"http://{host}:{server.port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
