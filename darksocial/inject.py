@@ -18,11 +18,12 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from . import channels, htmlscan, tokens
+from . import channels, htmlscan, tokens, urls
 from .events import SITE_RE
 
 STATIC_DIR = pathlib.Path(__file__).parent / "static"
 POSITIONS = ("after-h1", "content-end", "body-end")
+STYLES = ("text", "icons")  # buttons with icon and label | compact round icon buttons (labels for screen readers)
 BAR_LABEL = "Share this page"
 COPIED_MESSAGE = "Link copied"
 MARKER = "data-darksocial"  # on every element inject adds; how a second run knows it has been here
@@ -48,12 +49,25 @@ class TrackerConfig:
     respect_dnt: bool = False
     query_mode: bool = False  # ?ds= instead of #ds=
     site_name: str = ""  # appended to the share text: "<title> — <site_name>"
+    style: str = "text"  # see STYLES
+    # Tracking parameters dropped from shared links besides urls.DEFAULT_STRIP: names, or prefixes ending in "*".
+    strip_params: tuple[str, ...] = ()
 
     def __post_init__(self):
         try:
             object.__setattr__(self, "channels", channels.validate_buttons(self.channels))
         except channels.UnknownChannel as exc:
             raise InjectError(str(exc)) from None
+        if self.style not in STYLES:
+            raise InjectError(f"style must be one of {', '.join(STYLES)}; got {self.style!r}")
+        params = tuple(self.strip_params)
+        bad = [name for name in params if not isinstance(name, str) or not _PARAM_RE.fullmatch(name)]
+        if bad:
+            raise InjectError(
+                f"strip_params must be query parameter names (letters, digits, _ . -), or prefixes ending in *; "
+                f"got {bad!r}"
+            )
+        object.__setattr__(self, "strip_params", params)
         if self.position not in POSITIONS:
             raise InjectError(f"position must be one of {', '.join(POSITIONS)}; got {self.position!r}")
         if not SITE_RE.fullmatch(self.site or ""):
@@ -66,6 +80,7 @@ class TrackerConfig:
             raise InjectError(f"home_path must start with '/'; got {self.home_path!r}")
 
 
+_PARAM_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}\*?")
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f]")  # in a URL: a way to smuggle a scheme past urlsplit
 
 
@@ -95,13 +110,22 @@ def _ds_suffix(code: str, query_mode: bool, url_has_query: bool) -> str:
 def share_bar(config: TrackerConfig, page_url: str, title: str) -> str:
     """The server-rendered share bar: one link per configured channel, working with JavaScript off.
 
-    Every value is escaped for its context: percent-encoded inside share URLs, then HTML-escaped as an
+    The links carry the page's canonical URL (darksocial.urls: no fragment, no utm_* or click ids, no ds
+    token). Every value is escaped for its context: percent-encoded inside share URLs, then HTML-escaped as an
     attribute, so no title or URL can close the attribute or open a tag.
     """
     _check_url(page_url, "page_url")
-    url = page_url.split("#", 1)[0]
+    try:
+        url = urls.canonical_url(page_url, _strip_rules(config.strip_params))[0]
+    except ValueError:
+        raise InjectError(f"page_url is not a valid URL: {page_url!r}") from None
     template = _share_bar_template(config, config.query_mode and "?" in url)
     return template.format(url=quote(url, safe=""), title=quote(title, safe=""), page=_attr(url))
+
+
+@functools.lru_cache(maxsize=16)
+def _strip_rules(extra: tuple[str, ...]) -> frozenset[str]:
+    return urls.strip_rules(extra)
 
 
 def _literal(markup: str) -> str:
@@ -118,13 +142,15 @@ def _share_bar_template(config: TrackerConfig, url_has_query: bool) -> str:
     letters, digits, "_.-~" and "%XX", which HTML-escaping keeps as they are.
     """
     text_suffix = quote(f" — {config.site_name}", safe="") if config.site_name else ""
+    icons = config.style == "icons"
     items = []
     for code in config.channels:
         channel = channels.CHANNELS[code]
         label = _literal(f"{channel.icon}<span>{html_lib.escape(channel.label)}</span>")
-        css_class = f"ds-btn ds-{code}"
-        if code == "ns":  # needs navigator.share: the tracker unhides it where the browser has one
-            items.append(f'<button type="button" class="{css_class}" data-ds="ns" hidden>{label}</button>')
+        # Icon buttons keep their label as text for screen readers (CSS hides it) and as a tooltip.
+        attrs = f'class="ds-btn ds-{code}"' + (f' title="{_literal(_attr(channel.label))}"' if icons else "")
+        if code == "ns":  # needs navigator.share: CSS shows it where the tracker finds one
+            items.append(f'<button type="button" {attrs} data-ds="ns" hidden>{label}</button>')
             continue
         ds = _ds_suffix(code, config.query_mode, url_has_query)
         if channel.share_url is None:  # the page's own address (copy link)
@@ -135,10 +161,11 @@ def _share_bar_template(config: TrackerConfig, url_has_query: bool) -> str:
             ))
         opens_tab = href.startswith(("https:", "http:")) and channel.share_url is not None
         target = ' target="_blank" rel="noopener"' if opens_tab else ""
-        items.append(f'<a class="{css_class}" data-ds="{code}" href="{href}"{target}>{label}</a>')
+        items.append(f'<a {attrs} data-ds="{code}" href="{href}"{target}>{label}</a>')
     if "cl" in config.channels:
         items.append(_literal(f'<span class="ds-msg" role="status" data-text="{_attr(COPIED_MESSAGE)}"></span>'))
-    return _literal(f'<nav class="ds-bar" aria-label="{_attr(BAR_LABEL)}" {MARKER}>') + "".join(items) + "</nav>"
+    bar_class = "ds-bar ds-icons" if icons else "ds-bar"
+    return _literal(f'<nav class="{bar_class}" aria-label="{_attr(BAR_LABEL)}" {MARKER}>') + "".join(items) + "</nav>"
 
 
 def _script_attributes(config: TrackerConfig) -> list[str]:
@@ -153,7 +180,15 @@ def _script_attributes(config: TrackerConfig) -> list[str]:
         "data-dnt": config.respect_dnt,
         "data-query": config.query_mode,
     }
-    return attrs + [name for name, on in flags.items() if on]
+    attrs += [name for name, on in flags.items() if on]
+    if config.strip_params:  # the tracker knows urls.DEFAULT_STRIP (compactly); it is told only what is added
+        attrs.append(f'data-strip="{_attr(strip_pattern(config.strip_params))}"')
+    return attrs
+
+
+def strip_pattern(names: tuple[str, ...]) -> str:
+    """Parameter names (``prefix*`` for a prefix) as the regular-expression alternation the tracker reads."""
+    return "|".join(name.replace(".", "\\.").replace("*", ".*") for name in names)
 
 
 def _stylesheet_tag(config: TrackerConfig) -> str:

@@ -12,7 +12,7 @@ import pytest
 from darksocial.inject import STATIC_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
-JS_BUDGET = 1536  # bytes after gzip -9 (DESIGN.md)
+JS_BUDGET = 1700  # bytes after gzip -9 (DESIGN.md; in-page navigation included)
 CSS_BUDGET = 1024
 
 

@@ -10,22 +10,35 @@
  *   data-no-ab        never show the page-view token in the address bar
  *   data-no-copy      no "Read more" line when text is copied
  *   data-content      CSS selector of the page's content for copy attribution (default "article,main")
- *   data-cookieless   no visitor id, nothing in localStorage (the server derives a daily pseudonym)
+ *   data-cookieless   no visitor id, nothing in localStorage or sessionStorage (the server derives a pseudonym)
  *   data-dnt          honour Do Not Track and Global Privacy Control: send nothing, add no tokens
  *   data-query        put tokens in ?ds= instead of #ds=
+ *   data-strip        more query parameters to drop from shared links, besides STRIP (a regular expression
+ *                     alternation: "ref|src_.*")
  * Event fields are documented in darksocial/events.py.
+ *
+ * Sites that load pages without a full load (Material's instant navigation, Turbo, htmx boost, any
+ * history.pushState) get a view per navigation: history.pushState is wrapped and popstate watched.
  */
 (() => {
+  var win = window;
   var doc = document;
   var nav = navigator;
   var loc = location;
-  var conf = (doc.currentScript || {}).dataset || {};
+  var hist = history;
+  // Query parameters that never ride along in a shared link or the address bar: ds, utm_*, and the common
+  // click ids of darksocial.urls.DEFAULT_STRIP, compactly (the server drops the rest of that list from stored
+  // URLs). data-strip adds a site's own, as an alternation that darksocial.inject.strip_pattern writes.
+  var STRIP = 'utm_.*|.*cl(i|k|ick)id|[gw]braid|mc_[ce]id|_+hs.*|igsh(id)?|_gl|srsltid';
+  // A site that runs head scripts again (or includes the tag twice) keeps the first tracker.
+  if (win.darksocial) return;
+  var conf = doc.currentScript.dataset;
   var collector = conf.collector;
   var noop = () => {};
   // The public API exists even when tracking is off, so that site code calling it never breaks.
-  var api = (window.darksocial = { identify: noop, goal: noop });
+  var api = (win.darksocial = { identify: noop, goal: noop });
 
-  if (!collector || ('dnt' in conf && (nav.doNotTrack == '1' || nav.globalPrivacyControl))) {
+  if (!collector || ('dnt' in conf && (nav.doNotTrack == 1 || nav.globalPrivacyControl))) {
     return;
   }
 
@@ -51,82 +64,122 @@
   function send(event) {
     event.s = conf.site;
     event.v = visitor;
-    var body = JSON.stringify(event);
-    // text/plain is a CORS-safelisted type: no preflight. The beacon survives the page being left.
-    if (!(nav.sendBeacon && nav.sendBeacon(collector, new Blob([body], { type: 'text/plain' })))) {
-      fetch(collector, { method: 'POST', body: body, keepalive: true, mode: 'no-cors' }).catch(noop);
-    }
+    // A string body goes as text/plain, a CORS-safelisted type: no preflight. The beacon survives the page
+    // being left. (No fetch fallback: it only helps when 64 KB of beacons are in flight, and costs bytes.)
+    nav.sendBeacon(collector, JSON.stringify(event));
   }
 
   var queryMode = 'query' in conf;
-  var hash = loc.hash;
-  var path = loc.pathname;
   var home = conf.home || '/';
-  var incoming = (/^#ds=(.*)/.exec(hash) || /[?&]ds=([^&]*)/.exec(loc.search) || [])[1];
-  if (!/^([\dA-Za-z]{10}(\.[a-z]{1,3})?|\.[a-z]{1,3})$/.test(incoming)) incoming = '';
-  // The page's address without any ds token and without a fragment.
-  var page = loc.origin + path + loc.search.replace(/([?&])ds=[^&]*&?/, '$1').replace(/[?&]$/, '');
-  var anchor = /^#ds=/.test(hash) ? '' : hash; // an in-page anchor (#install) is never replaced
+  var strip = RegExp('^(ds|' + STRIP + '|' + (conf.strip || 'ds') + ')$', 'i');
 
-  function link(token, code) {
-    var value = token + (code ? '.' + code : '');
-    return queryMode ? page + (page.indexOf('?') < 0 ? '?' : '&') + 'ds=' + value : page + '#ds=' + value;
+  // The address without fragment and without the query parameters that `drop` matches.
+  function address(drop = strip) {
+    var query = loc.search.slice(1).split('&').filter((pair) => pair && !drop.test(pair.split('=')[0])).join('&');
+    return loc.origin + loc.pathname + (query ? '?' + query : '');
   }
 
-  // The page-view token: whoever copies the address bar copies it; the incoming token is replaced by it.
-  var view = mint();
-  var showToken =
-    !('noAb' in conf) && !anchor && ('abHome' in conf || (path != home && path != home + 'index.html'));
-  var address = showToken ? link(view) : page + anchor;
-  if (address != loc.href) history.replaceState(history.state, '', address);
+  var page; // the canonical address: what is shared
+  var view; // the page-view token
+  var previous = doc.referrer;
+  var waiting; // a view sent once its page's title is in (in-page navigation swaps the title in later)
 
-  var referrer = doc.referrer;
-  send({
-    k: 'view',
-    u: page,
-    t: view,
-    r: /^https?:/.test(referrer) ? referrer : '',
-    i: incoming,
-    n: doc.title.slice(0, 300)
-  });
+  function link(token, code) {
+    return page + (queryMode ? (page.includes('?') ? '&' : '?') : '#') + 'ds=' + token + (code ? '.' + code : '');
+  }
+
+  function flush() {
+    if (waiting) {
+      // waiting.n holds the title before an in-page navigation: while the title is still that one, it may name
+      // the previous page, so none is sent (the page's other views bring it).
+      waiting.n = doc.title != waiting.n ? doc.title.slice(0, 300) : '';
+      send(waiting);
+      waiting = 0;
+    }
+  }
+
+  function pageView(oldTitle) {
+    flush();
+    var hash = loc.hash;
+    var path = loc.pathname;
+    var incoming = /[#?&]ds=([^&#]*)/.exec(hash + loc.search)?.[1];
+    // Only an arrival brings a token. A reload, back/forward or restored tab (navigation type "reload" or
+    // "back_forward") shows the visitor's own page-view token, which the address bar holds, and so does
+    // every in-page navigation back to a page: never an incoming share.
+    if (
+      oldTitle != null ||
+      /^[rb]/.test(performance.getEntriesByType('navigation')[0]?.type) ||
+      !/^([\dA-Za-z]{10})?(\.[a-z]{1,3})?$/.test(incoming)
+    ) {
+      incoming = '';
+    }
+    page = address();
+    view = mint();
+    var event = (waiting = {
+      k: 'view',
+      u: address(/^ds$/), // with its campaign parameters, which classify the visit
+      t: view,
+      r: /^https?:/.test(previous) ? previous : '',
+      i: incoming,
+      n: oldTitle
+    });
+    var anchor = /^#ds=/.test(hash) ? '' : hash; // an in-page anchor (#install) is never replaced
+    var showToken =
+      !('noAb' in conf) && !anchor && ('abHome' in conf || (path != home && path != home + 'index.html'));
+    hist.replaceState(hist.state, '', showToken ? link(view) : page + anchor);
+    previous = page;
+    // In-page navigation changes the address first and the title once the new content is in: wait for it
+    // (3 s at most: pages may share a title).
+    var tries = 30;
+    (function check() {
+      if (event == waiting) doc.title != oldTitle || !tries-- ? flush() : setTimeout(check, 100);
+    })();
+  }
+  pageView();
+
+  function moved() {
+    if (address() != page) pageView(doc.title);
+  }
+  var push = hist.pushState;
+  hist.pushState = function () {
+    push.apply(hist, arguments);
+    moved();
+  };
+  addEventListener('popstate', moved);
+  addEventListener('pagehide', flush);
 
   function share(code, token) {
     send({ k: 'share', u: page, t: token, p: view, c: code });
   }
 
-  // The native share button is rendered hidden: without this API it would do nothing.
-  if (nav.share) {
-    doc.querySelectorAll('.ds-bar [data-ds=ns]').forEach((button) => {
-      button.hidden = false;
-    });
-  }
+  // Share bars are rendered with the native share button hidden: without this API it would do nothing.
+  // A class on <html> (CSS shows the button) also reaches share bars that in-page navigation swaps in.
+  if (nav.share) doc.documentElement.classList.add('ds-ns');
 
   doc.addEventListener('click', (event) => {
-    var button = event.target.closest && event.target.closest('.ds-bar [data-ds]');
+    var button = event.target.closest?.('.ds-bar [data-ds]');
     if (!button) return;
     var code = button.dataset.ds;
     var token = mint();
     if (code == 'ns') {
-      nav.share({ title: doc.title, url: link(token, code) }).then(() => {
-        share(code, token);
-      }, noop);
+      nav.share({ title: doc.title, url: link(token, code) }).then(() => share(code, token), noop);
     } else if (code == 'cl' && nav.clipboard) {
       event.preventDefault();
       nav.clipboard.writeText(link(token, code)).then(() => {
         share(code, token);
+        // Shown beside the button (CSS draws data-msg), announced by the bar's status region.
         var message = button.parentNode.querySelector('.ds-msg');
-        if (message) {
-          message.textContent = message.dataset.text;
-          setTimeout(() => {
-            message.textContent = '';
-          }, 2500);
-        }
+        button.dataset.msg = message.textContent = message.dataset.text;
+        setTimeout(() => {
+          message.textContent = '';
+          delete button.dataset.msg;
+        }, 2500);
       }, noop);
     } else {
       share(code, token);
       // The server-rendered link carries ds=.<code> (or %3D when inside a share URL): put the token in
       // before the browser follows it. Every share mints a new token, so a repeated click replaces the last.
-      button.href = button.href.replace(/(ds(=|%3D))[\dA-Za-z]*(?=\.)/g, '$1' + token);
+      button.href = button.href.replace(/(ds(=|%3D))\w*(?=\.)/g, '$1' + token);
     }
   });
 
@@ -137,36 +190,26 @@
       var data = event.clipboardData;
       var content = conf.content || 'article,main';
       var end = selection.focusNode;
-      end = end && (end.nodeType == 1 ? end : end.parentElement);
-      var outside = [event.target, end].some((node) => {
-        return (
-          !node ||
-          !node.closest ||
+      var outside = [event.target, end && end.closest ? end : end?.parentElement].some(
+        (node) =>
+          !node?.closest ||
           node.closest('input,textarea,code,pre,nav,[contenteditable]') ||
           (!node.closest(content) && doc.querySelector(content))
-        );
-      });
+      );
       if (outside || !data || text.trim().split(/\s+/).length < 7) return;
       var token = mint();
       var url = link(token, 'ct');
       var box = doc.createElement('div');
-      var line = doc.createElement('p');
-      var anchorElement = doc.createElement('a');
-      box.appendChild(selection.getRangeAt(0).cloneContents());
-      anchorElement.href = anchorElement.textContent = url;
-      line.append('Read more: ', anchorElement);
-      box.appendChild(line);
+      box.append(selection.getRangeAt(0).cloneContents());
+      // url has no quote or angle bracket (the browser percent-encodes them); an "&" could start an entity.
+      var escaped = url.replace(/&/g, '&amp;');
       data.setData('text/plain', text + '\n\nRead more: ' + url);
-      data.setData('text/html', box.innerHTML);
+      data.setData('text/html', box.innerHTML + '<p>Read more: ' + escaped.link(escaped)); // <a href="…">…</a>
       event.preventDefault();
       share('ct', token);
     });
   }
 
-  api.identify = (id, name) => {
-    send({ k: 'identify', x: String(id), n: name });
-  };
-  api.goal = (name, value) => {
-    send({ k: 'goal', u: page, t: view, g: String(name), gv: value == null ? value : +value });
-  };
+  api.identify = (id, name) => send({ k: 'identify', x: String(id), n: name });
+  api.goal = (name, value) => send({ k: 'goal', u: page, t: view, g: String(name), gv: value == null ? value : +value });
 })();
