@@ -50,20 +50,32 @@ class Report:
 TOP_INFLUENCERS = Report(
     "top_influencers",
     "Top influencers: who brings people to the site",
-    "People whose shares brought the most visitors, best first: shares they made in the window and the clicks, "
-    "reach (visitors, summed over their shares), re-shares, amplified reach (everyone further down their cascades) "
-    "and conversions those shares brought. Tier (nano < 10, micro 10-99, mid 100-999, macro >= 1000 people "
-    "reached) is over all time. Open a person for their detail page.",
+    "People whose shares brought the most people, best first: shares they made in the window and the clicks "
+    "those got, reach (distinct people who clicked them), re-shares, amplified reach (distinct people below them in "
+    "the people trees of the cascades they shared into) and conversions (distinct person-goal pairs reached by "
+    "those people after their first click into the cascade); distinct counts, never sums over shares. Tier "
+    "(nano < 10, micro 10-99, mid 100-999, macro >= 1000 people reached) is over all time. Open a person for "
+    "their detail page.",
     f"""
 with s as (
-  select sharer, max(sharer_name) as sharer_name, count(*) as shares, sum(clicks) as clicks, sum(reach) as reach,
-    sum(reshares) as reshares, sum(amplified_reach) as amplified_reach, sum(conversions) as conversions,
-    min(ts) as first_share, max(ts) as last_share
+  select sharer, max(sharer_name) as sharer_name, count(*) as shares, sum(clicks) as clicks,
+    sum(reshares) as reshares, min(ts) as first_share, max(ts) as last_share
   from shares
   where sharer is not null and {in_window("date", "site")}
   group by sharer
-  order by reach desc, clicks desc, shares desc, sharer
-  limit 100
+),
+r as (
+  select sh.sharer, count(distinct v.person) as reach
+  from shares sh join visits v on v.share_token = sh.token and v.click = 1
+  where sh.sharer is not null and {in_window("sh.date", "sh.site")}
+  group by sh.sharer
+),
+a as (
+  select person, count(*) as amplified_reach, sum(conversions) as conversions from (
+    select person, member, max(conversions) as conversions from _ds_influence
+    where {in_window("date", "site")}
+    group by person, member
+  ) group by person
 )
 select
   s.sharer as person,
@@ -71,18 +83,20 @@ select
   i.tier,
   s.shares,
   s.clicks,
-  s.reach,
+  coalesce(r.reach, 0) as reach,
   s.reshares,
-  s.amplified_reach,
-  s.conversions,
+  coalesce(a.amplified_reach, 0) as amplified_reach,
+  coalesce(a.conversions, 0) as conversions,
   round(1.0 * s.clicks / s.shares, 2) as clicks_per_share,
   i.top_channel,
   s.first_share,
   s.last_share
-from s left join influencers i on i.person = s.sharer
-order by s.reach desc, s.clicks desc, s.shares desc, person
+from s left join r on r.sharer = s.sharer left join a on a.person = s.sharer
+left join influencers i on i.person = s.sharer
+order by reach desc, s.clicks desc, s.shares desc, person
+limit 100
 """,
-    ("shares", "influencers"),
+    ("shares", "visits", "_ds_influence", "influencers"),
 )
 
 INFLUENCER = Report(
@@ -245,33 +259,38 @@ limit 100
 CONVERSIONS_BY_SHARER = Report(
     "conversions_by_sharer",
     "Conversions by sharer: whose audience reaches goals",
-    "People whose shares (minted in the window) led visitors further down their cascades to reach a goal "
-    "(signup, purchase...): conversions are distinct (visitor, goal) pairs; conversion rate is conversions per "
-    "click.",
+    "People whose shares (in the cascades they shared into in the window) led people further down to reach a "
+    "goal (signup, purchase...) after their first click into the cascade: conversions are distinct (person, goal) "
+    "pairs and amplified reach distinct people, never sums over shares; conversion rate is conversions per click.",
     f"""
-with s as (
-  select sharer, max(sharer_name) as sharer_name, count(*) as shares, sum(clicks) as clicks,
-    sum(amplified_reach) as amplified_reach, sum(conversions) as conversions
+with a as (
+  select person, count(*) as amplified_reach, sum(conversions) as conversions from (
+    select person, member, max(conversions) as conversions from _ds_influence
+    where {in_window("date", "site")}
+    group by person, member
+  ) group by person
+  having sum(conversions) > 0
+),
+s as (
+  select sharer, max(sharer_name) as sharer_name, count(*) as shares, sum(clicks) as clicks
   from shares
   where sharer is not null and {in_window("date", "site")}
   group by sharer
-  having sum(conversions) > 0
-  order by conversions desc, clicks desc, sharer
-  limit 100
 )
 select
-  s.sharer as person,
+  a.person,
   coalesce(s.sharer_name, i.name) as name,
   i.tier,
-  s.shares,
-  s.clicks,
-  s.amplified_reach,
-  s.conversions,
-  round(100.0 * s.conversions / nullif(s.clicks, 0), 1) as conversion_rate_pct
-from s left join influencers i on i.person = s.sharer
-order by s.conversions desc, s.clicks desc, person
+  coalesce(s.shares, 0) as shares,
+  coalesce(s.clicks, 0) as clicks,
+  a.amplified_reach,
+  a.conversions,
+  round(100.0 * a.conversions / nullif(s.clicks, 0), 1) as conversion_rate_pct
+from a left join s on s.sharer = a.person left join influencers i on i.person = a.person
+order by a.conversions desc, clicks desc, a.person
+limit 100
 """,
-    ("shares", "influencers"),
+    ("shares", "_ds_influence", "influencers"),
 )
 
 CASCADE_TREE = Report(
@@ -306,7 +325,52 @@ select * from (
     ("share", "url", *WINDOW_PARAMS),
 )
 
+HEADLINE = Report(
+    "headline",
+    "Headline numbers: visits, dark social, shares and what they brought",
+    "One row for the window: visits; dark social tracked (through a private channel with a share token) and "
+    "estimated (first view, no referrer, deep page), as counts and as % of visits; shares minted in the window, "
+    "the clicks they got per share and amplification K (re-shares per click); people reached through shares "
+    "(distinct people who clicked someone's share); and conversions (distinct visitor-goal pairs) in the "
+    "cascades started in the window.",
+    f"""
+with v as (
+  select coalesce(sum(visits), 0) as visits,
+    coalesce(sum(case when medium = 'dark' then tracked else 0 end), 0) as dark_tracked,
+    coalesce(sum(estimated), 0) as dark_estimated
+  from daily where {in_window("date", "site")}
+),
+s as (
+  select count(*) as shares, coalesce(sum(clicks), 0) as clicks, coalesce(sum(reshares), 0) as reshares
+  from shares where {in_window("date", "site")}
+),
+r as (
+  select count(distinct person) as people_reached from visits
+  where click = 1 and {in_window("date", "site")}
+),
+c as (
+  select coalesce(sum(conversions), 0) as conversions from cascades where {in_window("started", "site")}
+)
+select
+  v.visits,
+  v.dark_tracked,
+  v.dark_estimated,
+  round(100.0 * v.dark_tracked / nullif(v.visits, 0), 1) as dark_tracked_pct,
+  round(100.0 * v.dark_estimated / nullif(v.visits, 0), 1) as dark_estimated_pct,
+  round(100.0 * (v.dark_tracked + v.dark_estimated) / nullif(v.visits, 0), 1) as dark_social_pct,
+  s.shares,
+  s.clicks,
+  round(1.0 * s.clicks / nullif(s.shares, 0), 2) as clicks_per_share,
+  round(1.0 * s.reshares / nullif(s.clicks, 0), 2) as k_factor,
+  r.people_reached,
+  c.conversions
+from v, s, r, c
+""",
+    ("daily", "shares", "visits", "cascades"),
+)
+
 REPORTS: tuple[Report, ...] = (
+    HEADLINE,
     TOP_INFLUENCERS,
     INFLUENCER,
     TOP_STORIES,

@@ -3,7 +3,8 @@
 Anonymous visitors never read raw events, salts, sites, ambassador links or any table keyed by visitor, never run
 arbitrary SQL (which would read those tables too) and never open a report built on them. Analysts sign in with
 datasette-auth-passwords as ``analyst``; the password hash comes from the environment, never from a file in the repo.
-Locally, ``darksocial serve`` also prints Datasette's one-time root sign-in link, so no password is needed on loopback.
+Locally, ``darksocial serve`` prints a one-time sign-in link (``darksocial login-link DB`` prints a fresh one any
+time), so no password is needed on loopback and nobody is locked out; the link signs in as ``analyst``, not root.
 
 The rules live in this module's permission hook, which overrides anything a local ``-m metadata.json`` might say:
 "never readable anonymously" must not depend on the operator's metadata.
@@ -45,7 +46,9 @@ def private_tables() -> frozenset[str]:
         for table in tables.TABLES.values()
         if table.private or PERSONAL_COLUMNS.intersection(table.column_names())
     }
-    return frozenset(RAW_TABLES) | frozenset(keyed_by_visitor)
+    from darksocial import analysts
+
+    return frozenset(RAW_TABLES) | frozenset(keyed_by_visitor) | frozenset(analysts.TABLES)
 
 
 def is_loopback(host: str) -> bool:
@@ -100,22 +103,28 @@ def anonymous_denied(action: str, resource, private_query_names: frozenset[str])
     if action in ("execute-sql", "view-database-download"):
         return True  # arbitrary SQL and the database file would both read the private tables
     if action == "view-table" and resource is not None:
-        return resource[1].lower() in private_tables()
+        # sqlite_stat1 and friends give the row counts of private tables away.
+        return resource[1].lower() in private_tables() or resource[1].lower().startswith("sqlite_")
     if action == "view-query" and resource is not None:
         return resource[1] in private_query_names
     return False
 
 
 def sign_in_hint(datasette, host: str, port: int) -> str:
-    """What ``darksocial serve`` tells the operator about signing in.
+    """What ``darksocial serve`` tells the operator about signing in, one line per way.
 
-    On loopback: Datasette's one-time root link (like ``datasette --root``), so the person at this machine can open
-    the per-visitor reports without a password. Elsewhere: the analyst login.
+    On loopback: a one-time sign-in link as ``analyst`` (``darksocial login-link DB`` prints another after a
+    restart, in a second browser or with cleared cookies). With a password: the analyst login too.
     """
-    if is_loopback(host):
-        link = f"http://{host}:{port}{datasette.urls.path('-/auth-token')}?token={datasette._root_token}"
-        hint = f"darksocial: sign in on this machine (one-time link): {link}"
-        if password_hash():
-            hint += f"\\ndarksocial: or sign in as '{ANALYST}' at http://{host}:{port}/-/login"
-        return hint
-    return f"darksocial: analysts sign in as '{ANALYST}' at http://{host}:{port}/-/login"
+    from darksocial.analysts import login_link
+
+    from . import collect
+
+    lines = []
+    path = collect.database_path(datasette)
+    if is_loopback(host) and path is not None:
+        lines.append(f"darksocial: sign in on this machine (one-time link): {login_link(path, host, port)}")
+        lines.append(f"darksocial: another link any time: darksocial login-link {path}")
+    if password_hash() or not lines:
+        lines.append(f"darksocial: analysts sign in as '{ANALYST}' at http://{host}:{port}/-/login")
+    return "\n".join(lines)

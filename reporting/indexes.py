@@ -6,7 +6,9 @@ exist). They cover the columns a report reads, so a windowed report reads the in
 
 from __future__ import annotations
 
-INDEXES: dict[str, tuple[str, tuple[str, ...]]] = {
+INDEXES: dict[str, tuple[str, tuple[str, ...]] | tuple[str, tuple[str, ...], str]] = {
+    # headline: people who clicked a share in the window, from the clicks alone.
+    "rpt_visits_clicks": ("visits", ("date", "site", "person"), "click = 1"),
     # top_stories: the story_daily rollup in the window, read from the index alone.
     "rpt_story_daily_window": ("story_daily", ("date", "site", "url", "visits", "visits_dark_tracked",
                                                "visits_dark_estimated", "visits_open", "visits_other", "shares",
@@ -28,9 +30,10 @@ def create(conn) -> None:
     tables = {row[0] for row in conn.execute("select name from sqlite_master where type = 'table'")}
     existing = {row[0] for row in conn.execute("select name from sqlite_master where type = 'index'")}
     analyse = set()
-    for name, (table, columns) in INDEXES.items():
+    for name, (table, columns, *where) in INDEXES.items():
         if table in tables and name not in existing:
-            conn.execute(f"create index if not exists [{name}] on [{table}] ({', '.join(columns)})")
+            partial = f" where {where[0]}" if where else ""
+            conn.execute(f"create index if not exists [{name}] on [{table}] ({', '.join(columns)}){partial}")
             analyse.add(table)
     if analyse:
         conn.execute("pragma analysis_limit = 1000")  # approximate statistics, in milliseconds

@@ -10,28 +10,25 @@ import contextvars
 import weakref
 from pathlib import Path
 
+from darksocial import analysts, tables
 from darksocial import reports as queries
-from darksocial import tables
 
-from . import auth, charts, collect
+from . import auth, collect
 
 _building = contextvars.ContextVar("darksocial_metadata_building", default=False)
 
 TITLE = "darksocial"
 DESCRIPTION_HTML = (
-    "<p>Dark social is sharing through private channels — WhatsApp, Messenger, Telegram, SMS, email, copied links "
-    "and text, the address bar — which other analytics tools file under <em>Direct / None</em>. "
-    "darksocial tags every share with a token in the link, so it can tell <strong>who</strong> brought each visit, "
-    "through <strong>which channel</strong>, to <strong>which story</strong>, and how far it spread.</p>"
-    "<p><strong>Tracked</strong> dark social carried a token or channel code; <strong>estimated</strong> dark social "
-    "is a first view with no referrer on a deep page (untracked, but almost certainly a pasted link). "
-    "A <strong>click</strong> is a view through someone's share (their own views excluded), <strong>reach</strong> "
-    "the distinct visitors among them, <strong>amplified reach</strong> everyone further down the cascade. "
-    "All times are UTC.</p>"
-    "<p>Start with the <a href=\"/-/dashboards/darksocial\">dashboard</a>, "
-    "<a href=\"/{db}/top_influencers\">top influencers</a>, <a href=\"/{db}/top_stories\">top stories</a> "
-    "or <a href=\"/{db}/dark_social_over_time\">dark social over time</a>. Reports about people and the "
-    "per-visitor tables need an analyst <a href=\"/-/login\">sign-in</a>.</p>"
+    "<p>Dark social is sharing through private channels (WhatsApp, Messenger, Telegram, SMS, email, copied links, "
+    "the address bar) that other tools file under <em>Direct / None</em>. darksocial tags each share, so it can "
+    "tell <strong>who</strong> brought each visit, through <strong>which channel</strong>, to <strong>which "
+    "story</strong>.</p>"
+    "<p><strong>Public:</strong> <a href=\"/{db}/top_stories\">top stories</a>, "
+    "<a href=\"/{db}/dark_social_over_time\">dark social over time</a>, "
+    "<a href=\"/{db}/channel_mix\">channel mix</a> and the tables <code>stories</code>, <code>story_daily</code>, "
+    "<code>channels</code> and <code>daily</code>. <strong>Analysts</strong> "
+    "(<a href=\"/-/login\">sign in</a>, or on the server run <code>darksocial login-link DATABASE</code>) also see "
+    "the <a href=\"/-/darksocial/dashboard\">dashboard</a>, people, cascades and every other report.</p>"
 )
 
 # Sort and facets analysts want first; columns not listed here keep Datasette's defaults.
@@ -60,6 +57,8 @@ def table_metadata() -> dict[str, dict]:
     out: dict[str, dict] = {}
     for name, description in RAW_TABLE_DESCRIPTIONS.items():
         out[name] = {"description": description}
+    out.update({name: dict(meta) for name, meta in analysts.DESCRIPTIONS.items()})
+    out[analysts.SIGN_IN_TABLE]["hidden"] = True
     for table in tables.TABLES.values():
         out[table.name] = {**tables.describe(table.name), **TABLE_OPTIONS.get(table.name, {})}
         if table.private:
@@ -73,7 +72,7 @@ def query_metadata() -> dict[str, dict]:
     private = auth.private_tables()
     out = {}
     for report in queries.REPORTS:
-        out[report.name] = report.canned_query()
+        out[report.name] = {**report.canned_query(), "hide_sql": True}
         if private.intersection(report.reads):
             out[report.name]["allow"] = auth.SIGNED_IN
     return out
@@ -118,7 +117,7 @@ def metadata(datasette) -> dict:
         _building.reset(token)
     if db is None:
         return {}
-    plugins = {"datasette-dashboards": charts.dashboards_config(db)}
+    plugins = {}
     auth_config = auth.auth_plugin_config()
     if auth_config:
         plugins[auth.AUTH_PLUGIN] = auth_config

@@ -1,74 +1,129 @@
-"""Pages of the reporting server beyond Datasette's own: the influencer detail view and the cascade tree.
+"""Pages of the reporting server beyond Datasette's own, and what they share: the date window, permissions, names,
+links between pages, the look of canned reports.
 
-Both run the canned reports (and a few page-only queries) as the signed-in actor would: a page that shows
-per-visitor data checks the same permissions as the tables it reads. Every parameter is validated and a bad one
-answers 400 with the reason. The pages' scripts and the Vega build are served from reporting/static, so the browser
-never leaves the server.
+The pages themselves live in :mod:`reporting.dashboard`, :mod:`reporting.people` (influencer), :mod:`reporting.stories`
+and :mod:`reporting.cascade`. Each runs the canned reports (and a few page-only queries) as the signed-in actor
+would: a page that shows per-visitor data checks the same permission as the report it is built on. Every parameter
+is validated and a bad one answers 400 with the reason. Every asset is served from reporting/static.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import urllib.parse
 from pathlib import Path
 
 import jinja2
+from datasette.utils import to_css_class
 from datasette.utils.asgi import Forbidden, Response
 from markupsafe import Markup, escape
 
 from darksocial import reports as queries
 from darksocial.channels import CHANNELS
 
-from . import charts
+from . import names
 from .metadata import darksocial_database as database_name
 
 STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+TIMESTAMP_RE = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(?:Z|\+00:00)")
 MAX_PARAM = 2048
-
-# Page-only queries of the influencer view (the shares list itself is the `influencer` canned report).
-HOW_THEY_ARRIVED = """
-select coalesce(source, '?') as source, coalesce(medium, '?') as medium, coalesce(channel, '') as channel,
-  coalesce(sharer_name, sharer, '') as brought_by, sharer, count(*) as visits, min(ts) as first, max(ts) as last
-from visits where {who} and {window}
-group by 1, 2, 3, 4, 5 order by visits desc limit 50
-"""
-WHERE_THEIR_CLICKS_WENT = """
-select url, coalesce(max(title), url) as title, count(*) as clicks, count(distinct visitor) as visitors,
-  max(depth) as deepest_hop
-from visits where sharer = :person and click = 1 and {window}
-group by url order by clicks desc limit 50
-"""
-WHO_PASSED_IT_ON = """
-select c.sharer as person, coalesce(max(c.sharer_name), c.sharer) as name, count(*) as reshares,
-  sum(c.clicks) as clicks, sum(c.amplified_reach) as amplified_reach
-from shares p join shares c on c.parent = p.token
-where p.sharer = :person and c.sharer is not null and {window}
-group by c.sharer order by clicks desc limit 50
-"""
-
-
-def routes() -> list:
-    return [
-        (r"^/-/darksocial/influencer$", influencer_view),
-        (r"^/-/darksocial/cascade$", cascade_view),
-        (r"^/-/darksocial/static/(?P<name>[A-Za-z0-9._-]+)$", static_view),
-    ]
-
+PRESETS = (7, 30, 90)
+DEFAULT_DAYS = 30
 
 PERSON_RE = re.compile(r"[vxa]:.+")
 PERSON_COLUMNS = ("person", "sharer", "got_it_from")
 SHARE_COLUMNS = ("root", "share")
+CHANNEL_LABELS = {code: channel.label for code, channel in CHANNELS.items()}
+# Words for column names that a rule (underscores to spaces, "pct" to "%") would not get right.
+COLUMN_TITLES = {"k_factor": "Amplification (K)", "url": "URL", "reshares": "Re-shares", "ts": "Time",
+                 "got_it_from": "Got it from", "pct_of_shared_traffic": "% of shared traffic"}
 
 
-def add_templates(env: jinja2.Environment) -> None:
-    """Make reporting/templates loadable after Datasette's own and any --template-dir (those can override ours)."""
-    env.loader = jinja2.ChoiceLoader([env.loader, jinja2.FileSystemLoader(str(TEMPLATES_DIR))])
+def routes() -> list:
+    from . import cascade, dashboard, people, stories
+
+    return [
+        (r"^/-/darksocial/dashboard$", dashboard.dashboard_view),
+        (r"^/-/darksocial/influencer$", people.influencer_view),
+        (r"^/-/darksocial/story$", stories.story_view),
+        (r"^/-/darksocial/cascade$", cascade.cascade_view),
+        (r"^/-/darksocial/static/(?P<name>[A-Za-z0-9._-]+)$", static_view),
+    ]
 
 
+# -- templates --------------------------------------------------------------------------------------------------------
+def column_title(column: str) -> str:
+    if column in COLUMN_TITLES:
+        return COLUMN_TITLES[column]
+    words = column.replace("_", " ").strip()
+    if words.endswith(" pct"):
+        words = words[:-4] + " %"
+    return words[:1].upper() + words[1:]
+
+
+def ratio(value, places: int = 2) -> str:
+    """Ratios everywhere: two decimals (percentages: one, with ``places=1``); blank for none."""
+    if value is None or value == "" or isinstance(value, jinja2.Undefined):
+        return "—"
+    return f"{float(value):,.{places}f}"
+
+
+def minute(value) -> Markup:
+    """A UTC timestamp to the minute, in a <time> the page's script turns into the analyst's time zone."""
+    if not isinstance(value, str):
+        return Markup("—") if value is None else escape(value)
+    match = TIMESTAMP_RE.fullmatch(value)
+    if not match:
+        return escape(value)
+    return Markup(f'<time datetime="{escape(value)}">{match[1]} {match[2]} UTC</time>')
+
+
+class QueryPageLoader(jinja2.BaseLoader):
+    """Answers ``query-<darksocial database>.html`` with darksocial_query.html; nothing else."""
+
+    def __init__(self, datasette):
+        self.datasette = datasette
+
+    def get_source(self, environment, template):
+        db = database_name(self.datasette) if self.datasette is not None else None
+        if db is None or template != f"query-{to_css_class(db)}.html":
+            raise jinja2.TemplateNotFound(template)
+        path = TEMPLATES_DIR / "darksocial_query.html"
+        return path.read_text(encoding="utf-8"), str(path), lambda: True
+
+    def list_templates(self) -> list[str]:
+        return []
+
+
+def add_templates(env: jinja2.Environment, datasette=None) -> None:
+    """Make reporting/templates loadable after Datasette's own and any --template-dir (those can override ours).
+
+    The canned reports of the darksocial database get our query page (SQL hidden, columns titled in words): a
+    loader answers Datasette's ``query-<database>.html`` with it, for that database only.
+    """
+
+    env.loader = jinja2.ChoiceLoader([QueryPageLoader(datasette), env.loader,
+                                      jinja2.FileSystemLoader(str(TEMPLATES_DIR))])
+    env.globals.update(ds_column_title=column_title)
+    env.filters.update(ds_ratio=ratio, ds_minute=minute, ds_channel=lambda c: CHANNEL_LABELS.get(c, c) or "—",
+                       ds_short=names.short_id)
+
+
+def script_json(value) -> Markup:
+    """JSON safe inside a <script> element: no character of a stored string can close or comment it."""
+    text = json.dumps(value, ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                          ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return Markup(text)
+
+
+# -- links and cells --------------------------------------------------------------------------------------------------
 def influencer_href(person: str) -> str:
     return "/-/darksocial/influencer?" + urllib.parse.urlencode({"person": person})
 
@@ -77,14 +132,31 @@ def cascade_href(share: str) -> str:
     return "/-/darksocial/cascade?" + urllib.parse.urlencode({"share": share})
 
 
-def render_cell(value, column: str, database: str | None, datasette):
-    """People link to their influencer page, share tokens to their cascade tree."""
+def story_href(url: str, site: str | None = None) -> str:
+    return "/-/darksocial/story?" + urllib.parse.urlencode({"url": url, **({"site": site} if site else {})})
+
+
+def render_cell(row, value, column: str, table, database: str | None, datasette):
+    """People show their name and link to their page, share tokens to their cascade, stories to their page;
+    timestamps show to the minute."""
     if not isinstance(value, str) or database is None or database != database_name(datasette):
         return None
     if column in PERSON_COLUMNS and PERSON_RE.fullmatch(value):
-        return Markup(f'<a href="{escape(influencer_href(value))}">{escape(value)}</a>')
+        async def person_cell():
+            name = await names.display_name(datasette, database, value)
+            label = escape(name) if name else escape(names.short_id(value))
+            return Markup(f'<a href="{escape(influencer_href(value))}" title="{escape(value)}">{label}</a>')
+
+        return person_cell
     if column in SHARE_COLUMNS and value:
-        return Markup(f'<a href="{escape(cascade_href(value))}" title="cascade tree">{escape(value)}</a>')
+        return Markup(f'<a href="{escape(cascade_href(value))}" title="cascade">{escape(value)}</a>')
+    if column == "story" and table is None and "url" in row.keys() and isinstance(row["url"], str):
+        site = row["site"] if "site" in row.keys() else None
+        return Markup(f'<a href="{escape(story_href(row["url"], site))}">{escape(value)}</a>')
+    if column == "channel" and table is None and value in CHANNEL_LABELS:
+        return escape(CHANNEL_LABELS[value])
+    if TIMESTAMP_RE.fullmatch(value):
+        return minute(value)
     return None
 
 
@@ -93,29 +165,84 @@ def menu_links(datasette, actor) -> list[dict]:
     if db is None:
         return []
     return [
-        {"href": datasette.urls.path("/-/dashboards/darksocial"), "label": "darksocial dashboard"},
+        {"href": datasette.urls.path("/-/darksocial/dashboard"), "label": "darksocial dashboard"},
         {"href": datasette.urls.path(f"/{db}/top_influencers"), "label": "Top influencers"},
-        {"href": datasette.urls.path("/-/darksocial/cascade"), "label": "Cascade tree"},
+        {"href": datasette.urls.path(f"/{db}/top_stories"), "label": "Top stories"},
+        {"href": datasette.urls.path("/-/darksocial/cascade"), "label": "Largest cascades"},
     ]
 
 
+def extra_css_urls(datasette) -> list[str]:
+    if database_name(datasette) is None:
+        return []
+    return [datasette.urls.path("/-/darksocial/static/darksocial-reports.css")]
+
+
+def extra_js_urls(datasette) -> list[dict]:
+    if database_name(datasette) is None:
+        return []
+    return [{"url": datasette.urls.path("/-/darksocial/static/darksocial-time.js"), "module": False}]
+
+
+def forbidden(datasette, request, message):
+    """A denied page offers the ways to sign in instead of a bare 'permission denied'."""
+    if database_name(datasette) is None:
+        return None
+    from .signin import sign_in_page
+
+    async def page():
+        body = sign_in_page(datasette, message)
+        html = await datasette.render_template("darksocial_denied.html", {"body": Markup(body)}, request=request)
+        return Response.html(html, status=403)
+
+    return page
+
+
+# -- parameters -------------------------------------------------------------------------------------------------------
 class BadParameter(ValueError):
     pass
 
 
+def today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
 def window_params(request) -> dict:
-    """since, until and site from the query string, validated; blank values mean the defaults."""
+    """since, until and site from the query string, validated; ``days`` (7, 30, 90) picks a preset window ending
+    today; blank values mean the defaults (the last 30 days including today, every site)."""
     params = {}
+    days = request.args.get("days", "").strip()
+    if days:
+        if days not in {str(d) for d in PRESETS}:
+            raise BadParameter(f"days must be one of {', '.join(map(str, PRESETS))}, not {days!r}")
+        end = today()
+        params = {"since": (end - dt.timedelta(days=int(days) - 1)).isoformat(), "until": end.isoformat()}
     for name in ("since", "until"):
+        if name in params:
+            continue
         value = request.args.get(name, "").strip()
-        if value and not DATE_RE.fullmatch(value):
-            raise BadParameter(f"{name} must be a date like 2026-01-31 (or blank for the last 30 days), not {value!r}")
+        if value:
+            try:
+                if not DATE_RE.fullmatch(value):
+                    raise ValueError
+                dt.date.fromisoformat(value)
+            except ValueError:
+                raise BadParameter(f"{name} must be a date like 2026-01-31 (or blank for the last 30 days), "
+                                   f"not {value!r}") from None
         params[name] = value
     site = request.args.get("site", "").strip()
     if len(site) > 100:
         raise BadParameter("site is at most 100 characters")
     params["site"] = site
     return params
+
+
+def resolved_dates(window: dict) -> tuple[dt.date, dt.date]:
+    """The window's first and last day (inclusive), blanks resolved as the reports resolve them."""
+    until = dt.date.fromisoformat(window["until"]) if window.get("until") else today()
+    since = (dt.date.fromisoformat(window["since"]) if window.get("since")
+             else today() - dt.timedelta(days=DEFAULT_DAYS - 1))
+    return since, until
 
 
 def required_text(request, name: str) -> str:
@@ -125,100 +252,41 @@ def required_text(request, name: str) -> str:
     return value
 
 
-async def _require_report(datasette, request, db: str, report: queries.Report) -> None:
+def bad_request(exc: BadParameter) -> Response:
+    return Response.text(f"400 Bad Request: {exc}\n", status=400)
+
+
+async def require_report(datasette, request, db: str | None, report: queries.Report) -> None:
+    if db is None:
+        raise Forbidden("There is no darksocial database on this server")
     allowed = await datasette.permission_allowed(request.actor, "view-query", resource=(db, report.name),
                                                  default=True)
     if not allowed:
-        raise Forbidden(f"'{report.title}' shows per-visitor data: sign in as an analyst at /-/login")
+        raise Forbidden(f"'{report.title}' shows per-visitor data.")
 
 
-async def _rows(datasette, db: str, sql: str, params: dict) -> list[dict]:
+async def rows(datasette, db: str, sql: str, params: dict) -> list[dict]:
     result = await datasette.execute(db, sql, params)
     return [dict(row) for row in result.rows]
 
 
-def _bad_request(exc: BadParameter) -> Response:
-    return Response.text(f"400 Bad Request: {exc}\n", status=400)
-
-
-# -- /-/darksocial/influencer?person=... ------------------------------------------------------------------------------
-async def influencer_view(request, datasette) -> Response:
-    db = database_name(datasette)
-    await _require_report(datasette, request, db, queries.INFLUENCER)
+async def sites(datasette, db: str) -> list[dict]:
+    """Registered sites with their names, for the site picker."""
     try:
-        window = window_params(request)
-        person = required_text(request, "person")
-        if not person:
-            raise BadParameter("person is required: a person id from Top influencers, like v:abc123 or a:Jane")
-    except BadParameter as exc:
-        return _bad_request(exc)
-    params = {"person": person, **window}
-    profile = await _rows(datasette, db, "select * from influencers where person = :person", params)
-    shares = await _rows(datasette, db, queries.INFLUENCER.sql, params)
-    if not profile and not shares:
-        return Response.text(f"404 Not Found: no influencer {person!r} (see the top_influencers report)\n",
-                             status=404)
-    if person.startswith("v:"):
-        who, who_params = "visitor = :visitor", {"visitor": person[2:]}
-    else:
-        who, who_params = "person = :person", {}
-    visit_window = queries.in_window("date", "site")
-    arrived = await _rows(datasette, db, HOW_THEY_ARRIVED.format(who=who, window=visit_window),
-                          {**params, **who_params})
-    went = await _rows(datasette, db, WHERE_THEIR_CLICKS_WENT.format(window=visit_window), params)
-    passed_on = await _rows(datasette, db, WHO_PASSED_IT_ON.format(window=queries.in_window("p.date", "p.site")),
-                            params)
-    channels: dict[str, dict] = {}
-    for share in shares:
-        row = channels.setdefault(share["channel"] or "?", {"channel": share["channel"] or "?", "shares": 0,
-                                                            "clicks": 0, "reach": 0, "amplified_reach": 0})
-        for key in ("clicks", "reach", "amplified_reach"):
-            row[key] += share[key] or 0
-        row["shares"] += 1
-    return Response.html(
-        await datasette.render_template(
-            "darksocial_influencer.html",
-            {
-                "db": db,
-                "person": person,
-                "profile": profile[0] if profile else {"person": person},
-                "shares": shares,
-                "channels": sorted(channels.values(), key=lambda r: (-r["clicks"], r["channel"])),
-                "arrived": arrived,
-                "went": went,
-                "passed_on": passed_on,
-                "window": window,
-                "report": queries.INFLUENCER,
-                "labels": {code: channel.label for code, channel in CHANNELS.items()},
-            },
-            request=request,
-        )
-    )
+        return await rows(datasette, db, "select site, coalesce(nullif(name, ''), site) as name from sites "
+                                         "order by name", {})
+    except Exception:  # a database without the sites table (never collected): no picker
+        return []
 
 
-# -- /-/darksocial/cascade?share=...|url=... --------------------------------------------------------------------------
-async def cascade_view(request, datasette) -> Response:
-    db = database_name(datasette)
-    await _require_report(datasette, request, db, queries.CASCADE_TREE)
-    try:
-        window = window_params(request)
-        share = required_text(request, "share")
-        url = required_text(request, "url")
-    except BadParameter as exc:
-        return _bad_request(exc)
-    nodes = []
-    if share or url:
-        nodes = await _rows(datasette, db, queries.CASCADE_TREE.sql, {"share": share, "url": url, **window})
-    spec = charts.cascade_tree_spec()
-    spec["data"][0]["values"] = nodes
-    return Response.html(
-        await datasette.render_template(
-            "darksocial_cascade.html",
-            {"db": db, "share": share, "url": url, "window": window, "nodes": nodes,
-             "spec_json": json.dumps(spec).replace("</", "<\\/")},
-            request=request,
-        )
-    )
+def page_context(db: str, window: dict, **extra) -> dict:
+    since, until = resolved_dates(window)
+    preset = next((d for d in PRESETS if window.get("until") == today().isoformat()
+                   and window.get("since") == (today() - dt.timedelta(days=d - 1)).isoformat()), None)
+    if not window.get("since") and not window.get("until"):
+        preset = DEFAULT_DAYS
+    return {"db": db, "window": window, "since": since, "until": until, "preset": preset, "presets": PRESETS,
+            "influencer_href": influencer_href, "cascade_href": cascade_href, "story_href": story_href, **extra}
 
 
 # -- /-/darksocial/static/<name> --------------------------------------------------------------------------------------

@@ -1,18 +1,26 @@
 """Datasette hooks of the darksocial plugin: one function per hook, each delegating to a module of ``reporting``.
 
 Datasette allows one implementation of a hook per plugin module, so a hook that several modules need calls each.
+The plugin acts only on the darksocial database (the one its ``database`` setting names, or one already holding
+darksocial's events): under plain ``datasette`` with any other database it adds nothing and logs one line saying so.
 """
+
+import logging
 
 from datasette import hookimpl
 
+from darksocial import analysts
 from darksocial import reports as queries
 
-from . import auth, collect, indexes, metadata, pages
+from . import accesslog, auth, collect, indexes, metadata, pages, signin
+
+log = logging.getLogger(__name__)
+accesslog.install()  # before uvicorn logs its first request, whichever way the server was started
 
 
 @hookimpl
 def register_routes(datasette):
-    return collect.routes() + pages.routes()
+    return collect.routes() + pages.routes() + signin.routes()
 
 
 @hookimpl
@@ -23,15 +31,24 @@ def skip_csrf(datasette, scope):
 @hookimpl
 def startup(datasette):
     async def inner():
+        db = metadata.darksocial_database(datasette)
+        if db is None:
+            log.warning("darksocial: no darksocial database here, so the plugin stays out of the way (name one "
+                        "with -s plugins.darksocial.database NAME, or run `darksocial serve DB`)")
+            return
         await collect.startup(datasette)
-        await indexes.ensure(datasette, metadata.darksocial_database(datasette))
+        await indexes.ensure(datasette, db)
+        if datasette.databases[db].is_mutable:
+            await datasette.databases[db].execute_write_fn(analysts.ensure, block=True)
 
     return inner
 
 
 @hookimpl
 def asgi_wrapper(datasette):
-    return collect.asgi_wrapper(datasette)
+    collector_first = collect.asgi_wrapper(datasette)
+    guard = signin.asgi_wrapper(datasette)
+    return lambda app: collector_first(guard(app))
 
 
 # -- reports, charts and access control (reporting.metadata, .pages, .auth) -----------------------------------------
@@ -48,13 +65,28 @@ def permission_allowed(datasette, actor, action, resource):
 
 
 @hookimpl
+def forbidden(datasette, request, message):
+    return pages.forbidden(datasette, request, message)
+
+
+@hookimpl
 def prepare_jinja2_environment(env, datasette):
-    pages.add_templates(env)
+    pages.add_templates(env, datasette)
 
 
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
-    return pages.render_cell(value, column, database, datasette)
+    return pages.render_cell(row, value, column, table, database, datasette)
+
+
+@hookimpl
+def extra_css_urls(datasette):
+    return pages.extra_css_urls(datasette)
+
+
+@hookimpl
+def extra_js_urls(datasette):
+    return pages.extra_js_urls(datasette)
 
 
 @hookimpl

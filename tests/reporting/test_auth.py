@@ -14,8 +14,8 @@ from darksocial import tables
 from darksocial.cli import cli
 from reporting import auth
 
-PRIVATE = ["events", "salts", "sites", "links", "visits", "shares", "influencers", "cascades", "_ds_identities",
-           "_ds_influence"]
+PRIVATE = ["events", "sites", "links", "visits", "shares", "influencers", "cascades", "cascade_people",
+           "_ds_identities", "_ds_influence", "person_labels"]
 PUBLIC = ["stories", "channels", "daily"]
 PRIVATE_REPORTS = sorted(queries.private_report_names(auth.private_tables()))
 
@@ -46,7 +46,8 @@ def test_anonymous_cannot_run_sql_download_the_database_or_open_private_reports(
         assert inproc.get(f"/darksocial/{name}.json").status_code == 403, name
     assert inproc.get("/-/darksocial/influencer", person=scenario.ALICE_PERSON).status_code == 403
     assert inproc.get("/-/darksocial/cascade", share=scenario.SHARE_A).status_code == 403
-    assert inproc.get("/-/dashboards/darksocial").status_code == 403
+    assert inproc.get("/-/darksocial/dashboard").status_code == 403
+    assert inproc.get("/-/darksocial/story", url=scenario.STORY_A).status_code == 403
     listed = {q["name"] for q in inproc.get("/darksocial.json").json()["queries"]}
     assert listed == {r.name for r in queries.REPORTS} - set(PRIVATE_REPORTS)
 
@@ -98,11 +99,14 @@ def test_the_collector_route_stays_public(live_server):
         assert anonymous.get("/-/darksocial/darksocial.js").status_code == 200
 
 
-def test_the_local_root_sign_in_link_works(datasette):
+def test_the_printed_sign_in_hint_is_one_line_per_way_and_never_root(datasette):
     hint = auth.sign_in_hint(datasette, "127.0.0.1", 8001)
-    assert "/-/auth-token?token=" in hint
-    # Not used here: Datasette's root token works once, and another test may need it.
-    assert auth.sign_in_hint(datasette, "0.0.0.0", 8001).endswith("at http://0.0.0.0:8001/-/login")
+    assert "\\n" not in hint and "/-/auth-token" not in hint
+    lines = hint.splitlines()
+    assert lines[0].startswith("darksocial: sign in on this machine (one-time link): http://127.0.0.1:8001/-/darksocial/sign-in?token=")
+    assert "darksocial login-link " in lines[1]
+    assert lines[2] == "darksocial: analysts sign in as 'analyst' at http://127.0.0.1:8001/-/login"  # a password is set
+    assert auth.sign_in_hint(datasette, "0.0.0.0", 8001) == "darksocial: analysts sign in as 'analyst' at http://0.0.0.0:8001/-/login"
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "reports.example.com"])

@@ -11,11 +11,11 @@ from darksocial import tables
 from reporting import metadata
 
 
-def test_the_instance_says_what_darksocial_measures(inproc):
+def test_the_anonymous_home_page_says_what_is_public_and_how_to_sign_in(inproc):
     page = inproc.get("/").text
     assert "<title>darksocial: " in page and "<h1>darksocial</h1>" in page
-    assert "Direct / None" in page and "estimated" in page
-    assert 'href="/darksocial/top_influencers"' in page
+    assert "Direct / None" in page and "<strong>Public:</strong>" in page
+    assert 'href="/darksocial/top_stories"' in page and 'href="/-/login"' in page and "darksocial login-link" in page
 
 
 @pytest.mark.parametrize("table", [t.name for t in tables.ANALYST_TABLES])

@@ -1,0 +1,202 @@
+"""The darksocial pages as an analyst meets them (in process): the dashboard's headline numbers against a direct SQL
+computation on the visits and shares, names an analyst gives people (CSRF, analysts only, kept across attribution
+reruns), the influencer, story and cascade pages, and canned reports that read like reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import re
+import sqlite3
+
+import pytest
+
+from darksocial import analysts, attribution, store
+
+WINDOW = {"days": "30"}
+
+
+def direct_headline(path, since: str, until: str) -> dict:
+    """The headline numbers computed from the per-visit and per-share rows, not from the report's rollups."""
+    with sqlite3.connect(path, timeout=30) as conn:
+        one = lambda sql: conn.execute(sql, (since, until)).fetchone()[0]  # noqa: E731
+        visits = one("select count(*) from visits where date between ? and ?")
+        tracked = one("select count(*) from visits where medium = 'dark' and tracked = 1 and date between ? and ?")
+        estimated = one("select count(*) from visits where estimated = 1 and date between ? and ?")
+        shares = one("select count(*) from shares where date between ? and ?")
+        clicks = one("select count(*) from visits where click = 1 and share_token in "
+                     "(select token from shares where date between ? and ?)")
+        reached = one("select count(distinct person) from visits where click = 1 and date between ? and ?")
+    return {"visits": visits, "dark_tracked": tracked, "dark_estimated": estimated, "shares": shares,
+            "clicks_per_share": round(clicks / shares, 2), "people_reached": reached}
+
+
+def headline_values(page: str) -> dict:
+    return {key: value for key, value in re.findall(r'data-key="([a-z_]+)" data-value="([^"]*)"', page)}
+
+
+def test_the_dashboard_headline_equals_a_direct_computation(inproc, scenario_db):
+    page = inproc.get("/-/darksocial/dashboard", signed_in=True, **WINDOW)
+    assert page.status_code == 200, page.text
+    shown = headline_values(page.text)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    expected = direct_headline(scenario_db, (today - dt.timedelta(days=29)).isoformat(), today.isoformat())
+    assert expected["visits"] == 8 and expected["shares"] == 4  # the scenario, less Hank's old visit
+    for key, value in expected.items():
+        assert float(shown[key]) == value, key
+    assert float(shown["dark_tracked_pct"]) == round(100 * expected["dark_tracked"] / expected["visits"], 1)
+    assert shown["conversions"] == "1"  # Dan's signup, in Alice's cascade
+
+
+def test_the_dashboard_panels_link_to_people_stories_and_cascades(inproc, scenario):
+    page = html.unescape(inproc.get("/-/darksocial/dashboard", signed_in=True).text)
+    assert "vs previous period" in page or "no earlier data" in page
+    for preset in ("7 days", "30 days", "90 days"):
+        assert preset in page
+    assert ">Alice Liddell</a>" in page and 'href="/-/darksocial/influencer?person=x%3Aalice-1"' in page
+    assert ">Story A</a>" in page and "/-/darksocial/story?url=https%3A%2F%2Fblog.example%2Fstory-a" in page
+    assert f"/-/darksocial/cascade?share={scenario.SHARE_A}" in page
+    assert ">signup<" in page.replace("<td>signup</td>", ">signup<")
+    assert "<script" not in page.split("<body")[1].split("</footer>")[0].replace("darksocial-time.js", "")
+
+
+def test_the_site_picker_shows_site_names(inproc, scenario_db):
+    page = inproc.get("/-/darksocial/dashboard", signed_in=True).text
+    assert '<option value="blog"' in page
+    assert inproc.get("/-/darksocial/dashboard", signed_in=True, days="8").status_code == 400
+    assert "since must be a date" in inproc.get("/-/darksocial/dashboard", signed_in=True, since="x").text
+
+
+def test_a_denied_page_offers_the_sign_in(inproc):
+    page = inproc.get("/-/darksocial/dashboard")
+    assert page.status_code == 403
+    assert 'href="/-/login"' in page.text and "darksocial login-link" in page.text
+
+
+def sign_in_form(inproc, person: str) -> tuple[str, dict]:
+    page = inproc.get("/-/darksocial/influencer", signed_in=True, person=person)
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text)[1]
+    return token, {**inproc.analyst, "ds_csrftoken": token}
+
+
+def post(inproc, path: str, data: dict, cookies: dict | None):
+    return inproc._run(inproc.ds.client.post(path, data=data, cookies=cookies))
+
+
+def test_an_analyst_names_a_person_and_the_name_shows_everywhere_and_survives_attribution(inproc, scenario,
+                                                                                             scenario_db):
+    bob = scenario.BOB_PERSON
+    token, cookies = sign_in_form(inproc, bob)
+    # No CSRF token: refused. Anonymous: refused.
+    assert post(inproc, "/-/darksocial/influencer", {"person": bob, "name": "X"}, inproc.analyst).status_code == 403
+    anonymous = post(inproc, "/-/darksocial/influencer", {"person": bob, "name": "X", "csrftoken": token},
+                     {"ds_csrftoken": token})
+    assert anonymous.status_code == 403
+    saved = post(inproc, "/-/darksocial/influencer",
+                 {"person": bob, "name": "Bob the Builder", "note": "Runs the\x00 WhatsApp group", "csrftoken": token},
+                 cookies)
+    assert saved.status_code == 302, saved.text
+    page = html.unescape(inproc.get("/-/darksocial/influencer", signed_in=True, person=bob).text)
+    assert "<h1" in page and "Bob the Builder" in page.split("</h1>")[0]
+    assert "Runs the WhatsApp group" in page  # control characters stripped
+    with sqlite3.connect(scenario_db, timeout=30) as conn:
+        assert analysts.label(conn, bob)["name"] == "Bob the Builder"
+    report = inproc.get("/darksocial/top_influencers", signed_in=True).text
+    assert ">Bob the Builder</a>" in report
+    cascade = html.unescape(inproc.get("/-/darksocial/cascade", signed_in=True, share=scenario.SHARE_A).text)
+    assert "Bob the Builder" in cascade
+    attribution.attribute(store.open_db(scenario_db), full=True)
+    with sqlite3.connect(scenario_db, timeout=30) as conn:
+        assert analysts.label(conn, bob)["name"] == "Bob the Builder"
+    # Never visible anonymously: the table and every page naming people need a sign-in.
+    assert inproc.get("/darksocial/person_labels.json").status_code == 403
+    assert inproc.get("/-/darksocial/influencer", person=bob).status_code == 403
+
+
+def test_the_influencer_page_never_shows_a_person_as_their_own_source(inproc, scenario):
+    page = html.unescape(inproc.get("/-/darksocial/influencer", signed_in=True, person=scenario.ALICE_PERSON).text)
+    assert "Alice Liddell" in page.split("</h1>")[0]
+    how_they_came = page.split("How they came to the site")[1].split("Name and note")[0]
+    assert "x%3Aalice-1" not in how_they_came  # her own link is not where she came from
+    assert "Top story: <a" in page and ">Story A</a>" in page.split("Top story:")[1][:200]
+    assert "Who they reached" in page and "Who passed it on" in page and "open the tree" in page
+
+
+def test_the_story_page(inproc, scenario):
+    page = html.unescape(inproc.get("/-/darksocial/story", signed_in=True, url=scenario.STORY_A).text)
+    assert "<h1" in page and "Story A" in page.split("</h1>")[0]
+    assert "Visits by source" in page and "<svg" in page
+    assert "WhatsApp" in page and "Telegram" in page  # channels
+    assert "Alice Liddell" in page and f"cascade?share={scenario.SHARE_A}" in page
+    assert inproc.get("/-/darksocial/story", signed_in=True, url="https://nowhere.example/").status_code == 404
+
+
+def cascade_spec(page: str) -> dict:
+    raw = re.search(r'<script type="application/json" id="cascade-spec">(.*?)</script>', page, re.S)[1]
+    return json.loads(raw)
+
+
+def test_the_cascade_page_draws_the_people_of_the_cascade(inproc, scenario, scenario_db):
+    page = inproc.get("/-/darksocial/cascade", signed_in=True, share=scenario.SHARE_B).text  # any share: its cascade
+    nodes = cascade_spec(page)["data"][0]["values"]
+    with sqlite3.connect(scenario_db, timeout=30) as conn:
+        people = {r[0] for r in conn.execute("select person from cascade_people where root = ?", (scenario.SHARE_A,))}
+    assert {n["person"] for n in nodes} == people
+    assert {n["channel_label"] for n in nodes} >= {"WhatsApp", "Telegram", "X"}
+    assert [n["parent"] for n in nodes].count(None) == 1
+    listing = inproc.get("/-/darksocial/cascade", signed_in=True).text
+    assert f"/-/darksocial/cascade?share={scenario.SHARE_A}" in listing and "Largest cascades" in listing
+
+
+def test_a_hostile_name_cannot_break_the_cascade_page(inproc, scenario, scenario_db):
+    hostile = '</script><!--<script>alert(1)//'
+    with sqlite3.connect(scenario_db, timeout=30) as conn:
+        analysts.save_label(conn, scenario.CAROL_PERSON, hostile, "", "test")
+    from reporting import names
+
+    names.forget(scenario.CAROL_PERSON)
+    page = inproc.get("/-/darksocial/cascade", signed_in=True, share=scenario.SHARE_A).text
+    script = re.search(r'<script type="application/json" id="cascade-spec">(.*?)</script>', page, re.S)[1]
+    assert "<" not in script and ">" not in script
+    assert hostile in [n["label"] for n in json.loads(script)["data"][0]["values"]]
+    assert hostile not in page  # escaped in the HTML list too
+    with sqlite3.connect(scenario_db, timeout=30) as conn:
+        analysts.save_label(conn, scenario.CAROL_PERSON, "", "", "test")
+    names.forget(scenario.CAROL_PERSON)
+
+
+def test_a_large_cascade_is_drawn_top_down_with_cut_branches_that_open(inproc):
+    from reporting.cascade import MAX_NODES, tree_nodes
+
+    people = [{"person": "v:root", "parent_person": None, "depth": 1, "channel": "wa", "arrived": "t", "reach": 3,
+               "amplified_reach": 999, "name": None}]
+    for i in range(999):
+        parent = "v:root" if i < 3 else f"v:p{(i - 3) // 3}"
+        people.append({"person": f"v:p{i}", "parent_person": parent, "depth": 2, "channel": "tg", "arrived": "t",
+                       "reach": 0, "amplified_reach": 0, "name": None})
+    nodes, total = tree_nodes(people)
+    assert total == 1000 and len(nodes) == MAX_NODES
+    assert sum(1 + n["hidden"] for n in nodes if n["hidden"]) + len([n for n in nodes if not n["hidden"]]) <= total
+    assert sum(n["hidden"] for n in nodes) == total - MAX_NODES
+    branch, _ = tree_nodes(people, focus="v:p0")
+    assert branch[0]["id"] == "v:p0" and branch[0]["parent"] is None
+
+
+@pytest.mark.parametrize("report", ["top_stories", "top_influencers", "channel_mix", "largest_cascades"])
+def test_canned_reports_hide_their_sql_and_title_columns_in_words(inproc, report):
+    page = inproc.get(f"/darksocial/{report}", signed_in=True).text
+    assert 'id="sql-query"' not in page and "<textarea" not in page
+    assert "_show_sql=1" in page  # …and still offer it
+    headers = re.findall(r'<th class="col-[^"]*" scope="col" title="([^"]+)">([^<]+)</th>', page)
+    assert headers, page[:2000]
+    for column, title in headers:
+        assert "_" not in title, (column, title)
+    if report == "top_stories":
+        assert ("dark_social_pct", "Dark social %") in headers
+
+
+def test_timestamps_show_to_the_minute(inproc, scenario):
+    page = inproc.get("/darksocial/top_influencers", signed_in=True).text
+    stamps = re.findall(r'<time datetime="[^"]+">([^<]+)</time>', page)
+    assert stamps and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", s) for s in stamps)
