@@ -1,0 +1,205 @@
+"""The rules an analyst relies on (issue 9, 1-5), each on a small scenario with its expected figures, checked on a
+full rebuild and on incremental runs fed the same events."""
+
+from __future__ import annotations
+
+import pytest
+
+from darksocial import reports
+from darksocial.attribution import attribute
+
+from .test_attribution import snapshot
+
+
+def same_after_full_rebuild(scenario) -> None:
+    incremental = snapshot(scenario.db)
+    attribute(scenario.db, full=True)
+    assert snapshot(scenario.db) == incremental
+
+
+def report(scenario, name: str, **params) -> list[dict]:
+    query = next(r for r in reports.REPORTS if r.name == name) if hasattr(reports, "REPORTS") else getattr(
+        reports, name.upper())
+    values = {"since": "2026-01-01", "until": "2026-12-31", "site": "", **params}
+    cursor = scenario.db.execute(query.sql, values)
+    columns = [c[0] for c in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+# -- 1. A reload is not a share ---------------------------------------------------------------------------------------
+def test_reload_back_forward_and_restored_tab_make_no_share(scenario):
+    a = scenario.view("A")
+    s = scenario.share("A", a, "wa")
+    b = scenario.view("B", came_with=s, channel="wa")
+    # B reloads twice (an old tracker sends the token in B's address bar, with the site as referrer), then shares
+    # from the reloaded page; C clicks that share.
+    reload1 = scenario.view("B", came_with=b, referrer="blog.example")
+    reload2 = scenario.view("B", came_with=reload1, referrer="www.google.com")
+    s2 = scenario.share("B", reload2, "tg")
+    scenario.view("C", came_with=s2, channel="tg")
+    # A restores the tab of their own first view.
+    scenario.view("A", came_with=a)
+    scenario.attribute()
+
+    shares = {r["token"]: (r["parent"], r["depth"], r["clicks"], r["channel"]) for r in scenario.rows("shares")}
+    assert shares == {s: (None, 1, 1, "wa"), s2: (s, 2, 1, "tg")}
+    assert {r["channel"] for r in scenario.rows("channels")} <= {"wa", "tg", None}
+    for token in (reload1, reload2):
+        visit = scenario.row("visits", token=token)
+        assert (visit["source"], visit["medium"], visit["channel"], visit["tracked"], visit["click"],
+                visit["share_token"], visit["sharer"], visit["depth"], visit["root"]) == (
+            "share", "dark", "wa", 1, 0, s, "v:" + scenario.visitor("A"), 1, s)
+    cascade = scenario.row("cascades", root=s)
+    assert (cascade["shares"], cascade["clicks"], cascade["size"], cascade["depth"]) == (2, 2, 3, 2)
+    b_person = scenario.row("influencers", person="v:" + scenario.visitor("B"))
+    assert (b_person["shares"], b_person["clicks"], b_person["reach"]) == (1, 1, 1)
+    assert scenario.row("stories", url=scenario.ORIGIN + "/story")["shares"] == 2
+    same_after_full_rebuild(scenario)
+
+
+def test_identified_persons_other_device_reopening_their_page_is_a_reload(scenario):
+    a = scenario.view("A")
+    s = scenario.share("A", a, "em")
+    b = scenario.view("B", came_with=s, channel="em")
+    scenario.identify("B", "crm-9", "Bea")
+    scenario.identify("Q", "crm-9", "Bea")  # Bea's tablet, which opens the address Bea's phone synced
+    scenario.view("Q", came_with=b)
+    scenario.attribute()
+    assert [r["token"] for r in scenario.rows("shares")] == [s]
+    assert scenario.row("cascades", root=s)["size"] == 2
+
+
+def test_identity_arriving_after_the_reload_turns_the_fake_share_back(scenario):
+    a = scenario.view("A")
+    s = scenario.share("A", a, "em")
+    b = scenario.view("B", came_with=s, channel="em")
+    scenario.identify("B", "crm-9", "Bea")
+    scenario.view("Q", came_with=b)  # the tablet is not known as Bea's yet: an address-bar share
+    scenario.attribute()
+    assert scenario.row("shares", token=b)["origin"] == "address_bar"
+    scenario.identify("Q", "crm-9", "Bea")
+    assert scenario.attribute()["mode"] == "incremental"
+    assert [r["token"] for r in scenario.rows("shares")] == [s]
+    same_after_full_rebuild(scenario)
+
+
+# -- 2. Depth counts people -------------------------------------------------------------------------------------------
+def test_depth_counts_people_hops_not_share_hops(scenario):
+    a = scenario.view("A")
+    s1 = scenario.share("A", a, "wa")
+    b = scenario.view("B", came_with=s1)
+    scenario.view("C", came_with=s1)  # C arrives through A: one hop
+    s2 = scenario.share("B", b, "wa")
+    c_again = scenario.view("C", came_with=s2)  # C comes back through B's re-share...
+    s3 = scenario.share("C", c_again, "wa")  # ...and shares from that later, deeper visit
+    d = scenario.view("D", came_with=s3)
+    scenario.attribute()
+
+    assert scenario.row("shares", token=s3)["depth"] == 2  # share hops would say 3
+    assert scenario.row("visits", token=d)["depth"] == 2
+    cascade = scenario.row("cascades", root=s1)
+    assert (cascade["size"], cascade["depth"]) == (4, 2)
+    people = {r["person"][2:3]: (r["parent_person"] and r["parent_person"][2:3], r["depth"], r["reach"],
+                                 r["amplified_reach"], r["via_share"])
+              for r in scenario.rows("cascade_people", root=s1)}
+    assert people == {"A": (None, 1, 2, 3, s1), "B": ("A", 2, 0, 0, s1), "C": ("A", 2, 1, 1, s1),
+                      "D": ("C", 3, 0, 0, s3)}
+    same_after_full_rebuild(scenario)
+
+
+# -- 3. A person is one node, whatever the device ---------------------------------------------------------------------
+def test_identified_person_is_one_node_across_devices(scenario):
+    a = scenario.view("A")
+    s = scenario.share("A", a, "wa")
+    b = scenario.view("B", came_with=s)
+    s2 = scenario.share("B", b, "wa")
+    scenario.identify("A", "crm-7", "Ann")
+    scenario.identify("P", "crm-7", "Ann")  # Ann's phone opens B's re-share
+    scenario.view("P", came_with=s2)
+    scenario.view("C", came_with=s2)
+    scenario.attribute()
+
+    cascade = scenario.row("cascades", root=s)
+    assert (cascade["size"], cascade["depth"]) == (3, 2)  # Ann, B, C: the phone is no extra node
+    ann = scenario.row("influencers", person="x:crm-7")
+    assert (ann["amplified_reach"], ann["reach"]) == (2, 1)  # B and C, never Ann herself
+    assert scenario.row("shares", token=s)["amplified_reach"] == 2
+    assert len(scenario.rows("cascade_people", root=s, person="x:crm-7")) == 1
+    same_after_full_rebuild(scenario)
+
+
+# -- 4. Reach is distinct people --------------------------------------------------------------------------------------
+def test_person_figures_are_distinct_people_not_sums_over_shares(scenario):
+    a = scenario.view("A")
+    s1 = scenario.share("A", a, "wa")
+    s2 = scenario.share("A", a, "tg")
+    s3 = scenario.share("A", scenario.view("A", "/guide"), "em", "/guide")  # another story, another cascade
+    for who in "BC":
+        for token in (s1, s2):
+            scenario.view(who, came_with=token)
+        scenario.view(who, "/guide", came_with=s3)
+    scenario.goal("B", "signup")
+    scenario.attribute()
+
+    person = "v:" + scenario.visitor("A")
+    ann = scenario.row("influencers", person=person)
+    assert (ann["shares"], ann["clicks"], ann["reach"], ann["amplified_reach"], ann["conversions"]) == (3, 6, 2, 2, 1)
+    top = {r["person"]: r for r in report(scenario, "top_influencers")}[person]
+    assert (top["shares"], top["clicks"], top["reach"], top["amplified_reach"], top["conversions"]) == (3, 6, 2, 2, 1)
+    by_sharer = {r["person"]: r for r in report(scenario, "conversions_by_sharer")}[person]
+    assert (by_sharer["amplified_reach"], by_sharer["conversions"]) == (2, 1)
+    same_after_full_rebuild(scenario)
+
+
+# -- 5. A conversion follows the click --------------------------------------------------------------------------------
+def test_only_goals_after_the_first_click_convert(scenario):
+    a = scenario.view("A")
+    s = scenario.share("A", a, "wa")
+    scenario.goal("B", "signup")  # B had signed up before A's share reached them
+    scenario.view("B", came_with=s)
+    scenario.view("C", came_with=s)
+    scenario.goal("C", "signup")
+    scenario.goal("C", "buy")
+    scenario.goal("C", "buy")  # the same goal twice counts once
+    scenario.attribute()
+
+    assert scenario.row("shares", token=s)["conversions"] == 2
+    assert scenario.row("cascades", root=s)["conversions"] == 2
+    assert scenario.row("influencers", person="v:" + scenario.visitor("A"))["conversions"] == 2
+    scenario.goal("B", "signup")  # B signs up again, after the click: now it counts
+    scenario.attribute()
+    assert scenario.row("shares", token=s)["conversions"] == 3
+    assert scenario.row("influencers", person="v:" + scenario.visitor("A"))["conversions"] == 3
+    same_after_full_rebuild(scenario)
+
+
+@pytest.mark.parametrize("late", ["share", "identify"])
+def test_late_share_events_and_identities_give_the_same_tables(make_scenario, late):
+    def play(sc, hold_back: bool):
+        a = sc.view("A", token="ViewOfAnnA", ts="2026-03-01T00:00:01.000000Z")
+        s = "LateShare1"
+        b = sc.view("B", came_with=s, channel="wa", token="ViewOfBeaB", ts="2026-03-01T00:00:03.000000Z")
+        sc.view("B", came_with=b, token="ReloadOfBB", ts="2026-03-01T00:00:04.000000Z")  # a reload
+        sc.view("C", came_with=b, token="ViewOfCyCC", ts="2026-03-01T00:00:05.000000Z")  # an address-bar share
+        held = [dict(kind="share", visitor=sc.visitor("A"), url=sc.ORIGIN + "/story", token=s, parent=a,
+                     channel="wa", ts="2026-03-01T00:00:02.000000Z"),
+                dict(kind="identify", visitor=sc.visitor("C"), external_id="crm-1", name="Cy",
+                     ts="2026-03-01T00:00:06.000000Z")]
+        held = [e for e in held if e["kind"] == late]
+        for event in held:
+            event["site"] = sc.SITE
+        if hold_back:
+            sc.attribute()
+            sc.flush(held)
+        else:
+            sc.flush(held)
+        sc.event(kind="identify", visitor=sc.visitor("B"), external_id="crm-1", name="Cy",
+                 ts="2026-03-01T00:00:07.000000Z")  # B and C are one person: C's view becomes a reload
+        return sc.attribute()
+
+    reference = make_scenario("reference")
+    play(reference, hold_back=False)
+    attribute(reference.db, full=True)
+    late_run = make_scenario("late")
+    assert play(late_run, hold_back=True)["mode"] == "incremental"
+    assert snapshot(late_run.db) == snapshot(reference.db)
