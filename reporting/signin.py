@@ -20,6 +20,7 @@ import collections
 import ipaddress
 import time
 import urllib.parse
+import weakref
 
 from datasette.utils.asgi import Response
 from datasette_auth_passwords.utils import hash_password, verify_password
@@ -169,12 +170,22 @@ def sign_in_page(datasette, message: str) -> str:
             f'<p><a href="{escape(datasette.urls.instance())}">What is public</a></p>')
 
 
+_failed_sign_ins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def failed_sign_ins(datasette) -> FailedSignIns:
+    """The throttle of one Datasette instance (shared by every app it builds)."""
+    if datasette not in _failed_sign_ins:
+        _failed_sign_ins[datasette] = FailedSignIns()
+    return _failed_sign_ins[datasette]
+
+
 class Guard:
     """The ASGI wrapper described in the module docstring."""
 
     def __init__(self, datasette, app):
         self.datasette, self.app = datasette, app
-        self.failures = FailedSignIns()
+        self.failures = failed_sign_ins(datasette)
         self.hashing = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
 
     async def __call__(self, scope, receive, send):

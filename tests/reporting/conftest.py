@@ -193,3 +193,10 @@ def analyst_cookies(live_server):
         response = client.post("/-/login", data={"username": "analyst", "password": PASSWORD, "csrftoken": token})
         assert response.status_code == 302, response.text
         return {"ds_actor": response.cookies["ds_actor"]}
+
+
+@pytest.fixture(autouse=True)
+def _live_server_helper():
+    """Shadows pytest-django's autouse helper of the same name, which would take our ``live_server`` (Datasette under
+    uvicorn, not Django) for its own and skip every test using it for want of Django settings."""
+    yield

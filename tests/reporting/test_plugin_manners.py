@@ -1,0 +1,66 @@
+"""Under plain `datasette`, the plugin leaves databases nobody pointed it at alone, says so in one line, and keeps
+client addresses out of uvicorn's access log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+
+from datasette.app import Datasette
+from datasette.plugins import pm
+
+from reporting import accesslog, plugin
+from reporting.collect import PLUGIN
+
+
+def tables_of(path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {row[0] for row in conn.execute("select name from sqlite_master")}
+
+
+def test_an_unrelated_database_is_left_alone(tmp_path, caplog):
+    if not pm.is_registered(plugin):
+        pm.register(plugin, name=PLUGIN)
+    path = tmp_path / "unrelated.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("create table notes (id integer primary key, body text)")
+    before = tables_of(path)
+    ds = Datasette(files=[str(path)])
+
+    async def browse():
+        await ds.invoke_startup()
+        home = await ds.client.get("/")
+        posted = await ds.client.post("/-/darksocial/collect", content=b"{}",
+                                      headers={"origin": "https://x.example", "content-type": "text/plain"})
+        menu = await ds.client.get("/unrelated")
+        return home, posted, menu
+
+    with caplog.at_level(logging.WARNING):
+        home, posted, menu = asyncio.run(browse())
+    assert tables_of(path) == before
+    assert "darksocial" not in home.text.split("<footer")[0].lower()
+    assert posted.status_code == 503 and "no database to collect into" in posted.text
+    assert "darksocial dashboard" not in menu.text
+    hints = [r.getMessage() for r in caplog.records if "darksocial" in r.getMessage()]
+    assert len(hints) == 1 and "stays out of the way" in hints[0]
+
+
+def test_a_database_named_by_the_setting_or_holding_events_is_taken(tmp_path, scenario_db):
+    ds = Datasette(files=[str(scenario_db)])
+    from reporting import metadata
+
+    assert metadata.darksocial_database(ds) == "darksocial"  # it holds darksocial's events: taken without a setting
+
+
+def test_the_access_log_never_shows_a_client_address(caplog):
+    accesslog.install()
+    accesslog.install()  # idempotent
+    logger = logging.getLogger(accesslog.ACCESS_LOGGER)
+    assert sum(isinstance(f, accesslog.RedactClients) for f in logger.filters) == 1
+    with caplog.at_level(logging.INFO, logger=accesslog.ACCESS_LOGGER):
+        # uvicorn's own format and arguments (uvicorn.protocols.http.*: access_logger.info(...))
+        logger.info('%s - "%s %s HTTP/%s" %d', "198.51.100.7:5123", "POST", "/-/darksocial/collect", "1.1", 204)
+        logger.info('%s - "%s %s HTTP/%s" %d', "198.51.100.7:5124", "GET", "/darksocial/stories", "1.1", 200)
+    lines = [r.getMessage() for r in caplog.records if r.name == accesslog.ACCESS_LOGGER]
+    assert lines == ['- - "GET /darksocial/stories HTTP/1.1" 200']
