@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -33,6 +33,7 @@ VARIANTS = {
     "dnt": {"respect_dnt": True},
     "nocopy": {"copy_tracking": False},
     "query": {"query_mode": True},
+    "spa": {"strip_params": ("ref",)},  # pages whose title names them, for in-page navigation
 }
 
 BODY = """<!doctype html>
@@ -93,7 +94,8 @@ def make_handler(site: Site):
                 collector="/collect", site="test-site", script_url="/static/darksocial.js",
                 css_url="/static/darksocial.css", **VARIANTS[variant],
             )
-            page = inject(BODY.format(title=html.escape(TITLE)), config, site.base + path, TITLE)
+            title = f"Page {path}" if variant == "spa" else TITLE
+            page = inject(BODY.format(title=html.escape(title)), config, site.base + self.path, title)
             self.send(200, page.encode(), "text/html; charset=utf-8", csp=True)
 
         def do_POST(self):
@@ -439,5 +441,111 @@ def test_query_mode_reads_and_writes_ds_in_the_query(site, new_context):
     with context.expect_page() as popup_info:
         page.click("nav.ds-bar [data-ds=wa]")
     shared = parse_qs(urlsplit(popup_info.value.url).query)["text"][0].split()[-1]
-    # Share links carry the page URL the server rendered (here the path without the query).
-    assert tokens.from_url(shared).channel == "wa" and shared.startswith(site.url("/query/page/?ds="))
+    # Share links carry the canonical URL of the page the server rendered, its content parameters kept.
+    assert tokens.from_url(shared).channel == "wa" and shared.startswith(url + "&ds=")
+
+
+def test_reload_and_back_forward_bring_no_incoming_token(site, new_context):
+    """The address bar holds the visitor's own page-view token: a reload or a return must not send it as a share."""
+    incoming = tokens.mint()
+    context = new_context()
+    page, url, first = open_page(context, site, "/articles/reload/", f"#ds={incoming}.wa")
+    assert first["i"] == f"{incoming}.wa"
+    page.reload()
+    reloaded = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url, count=2)[-1]
+    assert not reloaded.get("i") and reloaded["t"] != first["t"]
+    assert page.url == url + "#ds=" + reloaded["t"]
+
+    other = site.url("/articles/elsewhere/")
+    page.goto(other)
+    wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == other)
+    page.go_back()
+    back = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url, count=3)[-1]
+    assert not back.get("i") and back["t"] not in (first["t"], reloaded["t"])
+    page.go_forward()
+    wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == other, count=2)
+    assert not [e for e in site.events() if e["k"] == "view" and e.get("i") and e["u"] in (url, other)
+                and e is not first]
+
+
+def test_campaign_parameters_never_ride_along_in_shared_links(site, new_context):
+    url = site.url("/spa/campaign/")
+    full = url + "?page=2&utm_source=news&fbclid=abc&ref=mail&gclid=x"
+    page = new_context(**CLIPBOARD).new_page()
+    page.goto(full)
+    # The view keeps the campaign parameters (they classify the visit); the address bar and links do not.
+    [view] = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == full)
+    canonical = url + "?page=2"  # ref is this site's own strip_params
+    assert page.url == f"{canonical}#ds={view['t']}"
+    page.click("nav.ds-bar [data-ds=cl]")
+    [share] = wait_events(page, site, lambda e: e["k"] == "share" and e["p"] == view["t"])
+    assert clipboard(page) == f"{canonical}#ds={share['t']}.cl" and share["u"] == canonical
+    # The server-rendered links are canonical too (the page was rendered for the full address).
+    wa = page.locator("nav.ds-bar [data-ds=wa]").get_attribute("href")
+    assert "utm_source" not in wa and "fbclid" not in wa and quote(url + "?page=2#ds=", safe="") in wa
+
+
+def swap_to(page, url: str) -> None:
+    """What Turbo, htmx boost or Material's instant navigation do: fetch the next page, push its address, and
+    swap its content and title in later (here 300 ms later, as after a slow fetch)."""
+    page.evaluate(
+        """async (url) => {
+            const next = new DOMParser().parseFromString(await (await fetch(url)).text(), 'text/html');
+            history.pushState({}, '', url);
+            setTimeout(() => {
+                document.querySelector('main').replaceWith(document.adoptNode(next.querySelector('main')));
+                document.title = next.title;
+            }, 300);
+        }""",
+        url,
+    )
+
+
+def test_in_page_navigation_sends_a_view_per_page_and_shares_follow(site, new_context):
+    context = new_context(**CLIPBOARD)
+    page, first_url, first = open_page(context, site, "/spa/one/")
+    page.evaluate("() => { window.notReloaded = true }")
+    second_url = site.url("/spa/two/")
+    swap_to(page, second_url)
+    [second] = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == second_url)
+    assert page.evaluate("() => window.notReloaded")  # the page was never loaded again
+    assert second["n"] == "Page /spa/two/"  # the new title, not the one the address changed under
+    assert second["r"] == first_url and not second.get("i") and second["v"] == first["v"]
+    assert tokens.is_token(second["t"]) and second["t"] != first["t"]
+    assert page.url == f"{second_url}#ds={second['t']}"
+
+    # Buttons of the swapped-in share bar, copy links and copied text all belong to the new page view.
+    with context.expect_page() as popup_info:
+        page.click("nav.ds-bar [data-ds=wa]")
+    shared = parse_qs(urlsplit(popup_info.value.url).query)["text"][0].split()[-1]
+    popup_info.value.close()
+    assert tokens.strip_from_url(shared) == second_url
+    page.click("nav.ds-bar [data-ds=cl]")
+    select(page, "#ten")
+    page.keyboard.press("Control+C")
+    shares = wait_events(page, site, lambda e: e["k"] == "share" and e["p"] == second["t"], count=3)
+    assert {e["c"] for e in shares} == {"wa", "cl", "ct"} and {e["u"] for e in shares} == {second_url}
+    assert clipboard(page).endswith(f"Read more: {second_url}#ds={[e for e in shares if e['c'] == 'ct'][0]['t']}.ct")
+
+    # Back: the entry holds the first page's own token; a new view, not an arrival.
+    page.go_back()
+    back = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == first_url, count=2)[-1]
+    assert back["r"] == second_url and not back.get("i") and back["t"] not in (first["t"], second["t"])
+    # An in-page anchor is not a navigation.
+    page.evaluate("() => { location.hash = '#install' }")
+    settle(page)
+    assert len([e for e in site.events() if e["k"] == "view" and e["u"] in (first_url, second_url)]) == 3
+
+
+def test_copied_message_appears_beside_the_pressed_button(site, new_context):
+    page, url, view = open_page(new_context(**CLIPBOARD), site, "/articles/message/")
+    page.click("nav.ds-bar [data-ds=cl]")
+    page.wait_for_function("() => document.querySelector('.ds-bar [data-ds=cl]').dataset.msg")
+    bubble = page.evaluate("""() => {
+        const button = document.querySelector('.ds-bar [data-ds=cl]').getBoundingClientRect();
+        const style = getComputedStyle(document.querySelector('.ds-bar [data-ds=cl]'), '::after');
+        return {content: style.content, position: style.position, left: button.left};
+    }""")
+    assert bubble["content"] == '"Link copied"' and bubble["position"] == "absolute"
+    assert page.text_content("nav.ds-bar [role=status]") == "Link copied"  # announced to screen readers
+    page.wait_for_function("() => !document.querySelector('.ds-bar [data-ds=cl]').dataset.msg", timeout=5000)

@@ -29,7 +29,7 @@
   // Query parameters that never ride along in a shared link or the address bar: ds, utm_*, and the common
   // click ids of darksocial.urls.DEFAULT_STRIP, compactly (the server drops the rest of that list from stored
   // URLs). data-strip adds a site's own, as an alternation that darksocial.inject.strip_pattern writes.
-  var STRIP = 'utm_.*|.*cl(i|k|ick)id|[gw]braid|mc_[ce]id|_+hs.*|igsh(id)?|_gl|srsltid';
+  var STRIP = 'utm_.*|.+cl(ick|k)?id|[gw]braid|mc_[ce]id|_+hs.*|igsh(id)?|_gl|srsltid';
   // A site that runs head scripts again (or includes the tag twice) keeps the first tracker.
   if (win.darksocial) return;
   var conf = doc.currentScript.dataset;
