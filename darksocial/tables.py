@@ -146,7 +146,7 @@ INFLUENCERS = Table(
         _c("reach", "INTEGER", "Distinct people who clicked their shares"),
         _c("reshares", "INTEGER", "Re-shares their shares triggered (child tokens with at least one click)"),
         _c("amplified_reach", "INTEGER", "Distinct people below them in the people trees of all their cascades "
-                                         "(never a sum over shares; credit reaches 32 people hops down)"),
+                                         "(never a sum over shares; credit reaches 16 people hops down)"),
         _c("conversions", "INTEGER", "Distinct (person, goal) pairs reached by those people after their first "
                                      "click into the person's cascade"),
         _c("clicks_per_share", "REAL", "clicks / shares"),
@@ -334,7 +334,7 @@ GOALS = Table(
 )
 INFLUENCE = Table(
     "_ds_influence",
-    "Private: one row per (cascade, person, person below them in its people tree, at most 32 hops down); "
+    "Private: one row per (cascade, person, person below them in its people tree, at most 16 hops down); "
     "influencers' amplified reach and conversions are distinct counts over these rows.",
     (
         _c("root", "TEXT", "Root share token"),

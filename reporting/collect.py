@@ -13,7 +13,9 @@ One collector (and so one writer thread) per database file
 per process, shared by every Datasette instance that serves it.
 
 Maintenance: when the plugin setting ``attribute_every`` (seconds) is set, as ``darksocial serve`` does, a
-background task runs ``darksocial.attribution.attribute`` that often. Salts older than 48 hours are deleted every
+background task runs ``darksocial.attribution.attribute`` that often, in a child process: a run that fails or runs
+out of memory is logged (exit status and the tail of its stderr) and never takes the collector down. Salts older
+than 48 hours are deleted every
 ``SALT_PURGE_EVERY`` seconds whether or not events arrive.
 
 Abuse: plugin settings ``rate_limit`` (requests per second per client, default 4; 0 turns it off) and
@@ -35,7 +37,7 @@ from pathlib import Path
 
 from datasette.utils.asgi import Response
 
-from darksocial import events, store
+from darksocial import events
 from darksocial.collector import Collector, FailureLog, RateLimit, Result, declared_length, normalise_origin
 
 COLLECT_PATH = "/-/darksocial/collect"
@@ -307,14 +309,13 @@ async def _maintain(collector: Collector, every: float) -> None:
         await asyncio.sleep(every)
         try:
             await asyncio.to_thread(_attribute, collector.path)
-        except Exception:
-            log.exception("darksocial: background attribution failed; retrying in %s s", every)
+        except Exception as exc:
+            # The run failed in its own process (forged events, a bug, no memory left): the collector carries on.
+            log.error("darksocial: background attribution failed (%s); retrying in %s s\n%s", exc, every,
+                      getattr(exc, "stderr", ""))
 
 
-def _attribute(path: Path) -> None:
-    attribution = importlib.import_module("darksocial.attribution")
-    db = store.open_db(path)
-    try:
-        attribution.attribute(db)
-    finally:
-        db.close()
+def _attribute(path: Path) -> dict:
+    """One incremental attribution run, in a child process (darksocial.attribution.child)."""
+    child = importlib.import_module("darksocial.attribution.child")
+    return child.attribute_in_child(path)

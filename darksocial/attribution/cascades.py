@@ -23,7 +23,7 @@ from .virality import structural_virality
 # A person is credited with the people at most this many people hops below them (influencers' amplified reach
 # and conversions). Real cascades are a handful of hops deep; the bound keeps a forged chain of n links at
 # O(n * MAX_CREDIT_HOPS) credit rows instead of n^2 / 2.
-MAX_CREDIT_HOPS = 32
+MAX_CREDIT_HOPS = 16
 
 
 class View(NamedTuple):

@@ -1,0 +1,130 @@
+"""Forged events cannot stop attribution nor make it quadratic (issue 10): cycles of tokens, a 20,000-link chain,
+and a run that fails in its child process. Time and peak memory are printed (``pytest -s``), never asserted."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+import tracemalloc
+
+import pytest
+
+from darksocial.attribution import MAX_CREDIT_HOPS, attribute
+from darksocial.attribution.child import AttributionFailed, attribute_in_child
+
+from .test_attribution import snapshot
+
+
+def ts(n: int) -> str:
+    return f"2026-03-{1 + n // 86400:02d}T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}.000000Z"
+
+
+def forge_cycles(scenario, pairs: int, prefix: str = "C") -> list[tuple[str, str]]:
+    """A arrives with B's page-view token and B with A's, ``pairs`` times over."""
+    out = []
+    for i in range(pairs):
+        a, b = f"{prefix}a{i:07d}", f"{prefix}b{i:07d}"
+        scenario.event(kind="view", visitor=f"{prefix}A{i:010d}"[:12], url=scenario.ORIGIN + "/x", token=a,
+                       in_token=b, ts=ts(2 * i))
+        scenario.event(kind="view", visitor=f"{prefix}B{i:010d}"[:12], url=scenario.ORIGIN + "/x", token=b,
+                       in_token=a, ts=ts(2 * i + 1))
+        out.append((a, b))
+    return out
+
+
+def measured(label: str, run):
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        result = run()
+    finally:
+        seconds = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    print(f"\n{label}: {seconds:.2f} s, peak Python memory {peak / 2**20:.1f} MiB", file=sys.stderr)
+    return result
+
+
+def test_forged_cycles_attribute_in_every_kind_of_run(scenario):
+    pairs = forge_cycles(scenario, 1_100)
+    measured("1,100 forged cycle pairs, first run", scenario.attribute)
+    cascades = scenario.rows("cascades")
+    assert len(cascades) == 1_100 and {c["size"] for c in cascades} == {2}
+    a, b = pairs[0]
+    # The cycle is cut at its earliest share (time, then token): A's token is the root.
+    assert scenario.row("shares", token=a)["parent"] is None
+    assert scenario.row("shares", token=b)["parent"] == a
+
+    forge_cycles(scenario, 1_100, prefix="D")
+    stats = measured("1,100 more, incremental run", scenario.attribute)
+    assert stats["mode"] == "incremental"
+    assert len(scenario.rows("cascades")) == 2_200
+    incremental = snapshot(scenario.db)
+    measured("2,200 pairs, full rebuild", lambda: attribute(scenario.db, full=True))
+    assert snapshot(scenario.db) == incremental
+
+
+def test_a_cycle_of_own_tokens_is_cut_too(scenario):
+    scenario.view("A", token="SelfLoop01", came_with="SelfLoop01")
+    scenario.view("B", token="OwnCycle01", came_with="OwnCycle02", ts="2026-03-02T00:00:00.000000Z")
+    scenario.view("B", token="OwnCycle02", came_with="OwnCycle01", ts="2026-03-02T00:00:01.000000Z")
+    scenario.attribute()
+    assert scenario.rows("shares") == []
+    assert {r["token"]: r["source"] for r in scenario.rows("visits")} == {
+        "SelfLoop01": "dark_estimated", "OwnCycle01": "dark_estimated", "OwnCycle02": "dark_estimated"}
+
+
+def forge_chain(scenario, links: int) -> None:
+    """P0 shares, P1 clicks and re-shares, P2 clicks and re-shares... ``links`` times."""
+    view = "Chain00000"
+    scenario.event(kind="view", visitor="P00000000000", url=scenario.ORIGIN + "/x", token=view, ts=ts(0))
+    for i in range(1, links + 1):
+        share = f"S{i:09d}"
+        scenario.event(kind="share", visitor=f"P{i - 1:011d}", url=scenario.ORIGIN + "/x", token=share, parent=view,
+                       channel="wa", ts=ts(2 * i - 1))
+        view = f"V{i:09d}"
+        scenario.event(kind="view", visitor=f"P{i:011d}", url=scenario.ORIGIN + "/x", token=view, in_token=share,
+                       in_channel="wa", ts=ts(2 * i))
+
+
+def test_forged_chain_of_20000_links_is_near_linear(scenario):
+    links = 20_000
+    forge_chain(scenario, links)
+    scenario.flush()
+    scenario.db.close()
+    # In a child process whose address space is capped: the quadratic engine (n^2/2 influence rows) dies there.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    stats = attribute_in_child(scenario.path, memory_limit=1_500 * 2**20, timeout=600)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(f"\n{links:,}-link forged chain: {seconds:.2f} s in a child process, peak RSS {peak / 1024:.0f} MiB "
+          f"(children so far: {before.ru_maxrss / 1024:.0f} MiB before)", file=sys.stderr)
+    assert stats["mode"] == "full"
+
+    from darksocial import store
+
+    scenario.db = store.open_db(scenario.path)
+    cascade = scenario.row("cascades", root="S000000001")
+    assert (cascade["size"], cascade["depth"], cascade["shares"]) == (links + 1, links, links)
+    first = scenario.row("shares", token="S000000001")
+    assert (first["amplified_reach"], first["depth"]) == (links, 1)
+    assert scenario.row("shares", token=f"S{links:09d}")["depth"] == links
+    root_sharer = scenario.row("cascade_people", root="S000000001", depth=1)
+    assert (root_sharer["person"], root_sharer["amplified_reach"], root_sharer["reach"]) == ("v:P00000000000",
+                                                                                              links, 1)
+    # Influencers' credit climbs MAX_CREDIT_HOPS people hops: O(n) rows, not n^2 / 2.
+    influence = scenario.db.execute("SELECT COUNT(*) FROM _ds_influence").fetchone()[0]
+    assert influence <= links * MAX_CREDIT_HOPS
+    assert scenario.row("influencers", person="v:P00000000000")["amplified_reach"] == MAX_CREDIT_HOPS
+
+
+def test_failed_child_run_reports_why(tmp_path):
+    with pytest.raises(AttributionFailed) as failed:
+        attribute_in_child(tmp_path / "x.db", command=[sys.executable, "-c", "raise MemoryError('out of memory')"])
+    assert failed.value.returncode == 1 and "MemoryError: out of memory" in failed.value.stderr
+    assert "exited with code 1: MemoryError: out of memory" in str(failed.value)
+    with pytest.raises(AttributionFailed) as killed:
+        attribute_in_child(tmp_path / "x.db", command=[sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"])
+    assert killed.value.returncode == -9 and "signal SIGKILL" in str(killed.value)
