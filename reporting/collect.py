@@ -125,7 +125,8 @@ async def startup(datasette) -> None:
     if collector is not None:
         _start_background(_purge_salts(collector))
     if collector is not None and every:
-        _start_background(_maintain(collector, float(every)))
+        limit = (datasette.plugin_config(PLUGIN) or {}).get("attribute_memory_limit")
+        _start_background(_maintain(collector, float(every), int(limit) if limit else None))
 
 
 def _start_background(coroutine) -> None:
@@ -304,18 +305,19 @@ async def _purge_salts(collector: Collector) -> None:
         await asyncio.sleep(SALT_PURGE_EVERY)
 
 
-async def _maintain(collector: Collector, every: float) -> None:
+async def _maintain(collector: Collector, every: float, memory_limit: int | None = None) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            await asyncio.to_thread(_attribute, collector.path)
+            await asyncio.to_thread(_attribute, collector.path, memory_limit)
         except Exception as exc:
             # The run failed in its own process (forged events, a bug, no memory left): the collector carries on.
             log.error("darksocial: background attribution failed (%s); retrying in %s s\n%s", exc, every,
                       getattr(exc, "stderr", ""))
 
 
-def _attribute(path: Path) -> dict:
-    """One incremental attribution run, in a child process (darksocial.attribution.child)."""
+def _attribute(path: Path, memory_limit: int | None = None) -> dict:
+    """One incremental attribution run, in a child process (darksocial.attribution.child) whose address space is
+    capped at ``memory_limit`` bytes (plugin setting ``attribute_memory_limit``) when given."""
     child = importlib.import_module("darksocial.attribution.child")
-    return child.attribute_in_child(path)
+    return child.attribute_in_child(path, memory_limit=memory_limit)
