@@ -6,7 +6,7 @@ from mkdocs.config import base
 from mkdocs.config import config_options as opt
 
 from darksocial import channels
-from darksocial.inject import POSITIONS
+from darksocial.inject import POSITIONS, STYLES
 
 DEFAULT_MANIFEST = "darksocial-pages.json"
 
@@ -24,6 +24,12 @@ class ChannelCodes(opt.BaseConfigOption[list]):
                 f"expected a list of channel codes such as [wa, tg, em, cl]; valid codes are: "
                 f"{', '.join(channels.BUTTON_CODES)}"
             )
+        if not value:
+            raise base.ValidationError(
+                f"the share bar needs at least one channel, such as [wa, tg, em, cl]; valid codes are: "
+                f"{', '.join(channels.BUTTON_CODES)}. To leave a page without the bar, put 'darksocial: false' in its "
+                "front matter or list it in 'exclude'"
+            )
         try:
             return list(channels.validate_buttons(value))
         except channels.UnknownChannel as exc:
@@ -38,6 +44,13 @@ class DarksocialConfig(base.Config):
     site = opt.Optional(opt.Type(str))
     channels = ChannelCodes()
     position = opt.Choice(POSITIONS, default="after-h1")
+    # "icons" (compact round buttons) or "text"; unset: icons with the Material theme, text with the others.
+    style = opt.Optional(opt.Choice(STYLES))
+    # Glob patterns on page source paths, relative to docs_dir ("blog/archive/*"): pages left untouched, for
+    # pages that cannot carry front matter, such as the blog plugin's archive and category pages.
+    exclude = opt.ListOfItems(opt.Type(str), default=[])
+    # Tracking parameters dropped from shared links, besides utm_* and the known click ids (darksocial.urls).
+    strip_params = opt.ListOfItems(opt.Type(str), default=[])
     copy_tracking = opt.Type(bool, default=True)
     address_bar = opt.Type(bool, default=True)
     address_bar_home = opt.Type(bool, default=False)

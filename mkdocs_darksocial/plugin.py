@@ -2,14 +2,19 @@
 writes the page manifest at the end of the build. The markup itself comes from the core (darksocial.inject).
 
 Page URLs: the share bar links to the page's canonical URL (``site_url`` + the page's URL). Without
-``site_url`` MkDocs cannot know the site's address, so the links carry root-relative paths (``/stories/x/``)
-that share services cannot open; the plugin warns (a ``--strict`` build fails) and the manifest records
-the same paths, which ``darksocial import-pages --base-url`` resolves.
+``site_url`` MkDocs cannot know the site's address, so the plugin needs the ``site`` option for the site id
+(else the build fails), and the links carry root-relative paths (``/stories/x/``) that share services cannot
+open; the plugin warns (a ``--strict`` build fails) and the manifest records the same paths, which
+``darksocial import-pages --base-url`` resolves.
+
+In-page navigation (Material's ``navigation.instant``) needs nothing here: the tracker sends a view per
+navigation, and the share bar, inside the page content, is swapped in with it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import html
 import os
 import re
@@ -34,13 +39,11 @@ COLLECTOR_EXAMPLE = """
     - darksocial:
         collector: https://stats.example.org/-/darksocial/collect"""
 
-# Material's instant navigation swaps the page content in without running head scripts again, so the tracker
-# would send no view for later pages and share the first page's address and token. Re-initialising the tracker
-# on each swap does not fit its byte budget; a warning fails `mkdocs build --strict` instead of wrong numbers.
-INSTANT_NAVIGATION_WARNING = (
-    "theme feature 'navigation.instant' is not supported: pages loaded by instant navigation keep the first "
-    "page's address and view token, so their shares are credited to the wrong page and their views are not "
-    "counted. Remove navigation.instant from theme.features in mkdocs.yml, or set 'enabled: false' for darksocial."
+# Material's instant navigation swaps only the page container: a share bar placed after it keeps the first
+# page's links.
+BODY_END_INSTANT_WARNING = (
+    "position 'body-end' puts the share bar outside the content that Material's navigation.instant swaps, so "
+    "after an instant navigation it would share the first page: use position 'after-h1' or 'content-end'."
 )
 
 
@@ -63,6 +66,11 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
                 "darksocial: the 'collector' option is required: set it to the URL of your reporting server's "
                 f"collector, for example:{COLLECTOR_EXAMPLE}"
             )
+        if not urlsplit(collector).scheme and not collector.startswith("/"):
+            raise PluginError(
+                f"darksocial: 'collector: {collector}' is a relative URL, so every page would post to a path under "
+                f"itself: make it root-relative ('/{collector}') or absolute, for example:{COLLECTOR_EXAMPLE}"
+            )
         site = self.config.site or urlsplit(config.site_url or "").hostname
         if not site:
             raise PluginError(
@@ -74,8 +82,11 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
                 "site_url is not set: share links will carry root-relative paths that share services cannot "
                 "open. Set site_url in mkdocs.yml to the address the site is published at."
             )
-        if config.theme.name == "material" and "navigation.instant" in (config.theme.get("features") or ()):
-            log.warning(INSTANT_NAVIGATION_WARNING)
+        material = config.theme.name == "material"
+        if material and "navigation.instant" in (config.theme.get("features") or ()) and (
+            self.config.position == "body-end"
+        ):
+            log.warning(BODY_END_INSTANT_WARNING)
         options = self.config
         try:
             self.tracker = inject.TrackerConfig(
@@ -93,6 +104,8 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
                 respect_dnt=options.respect_dnt,
                 query_mode=options.query_mode,
                 site_name=config.site_name,
+                style=options.style or ("icons" if material else "text"),
+                strip_params=tuple(options.strip_params),
             )
         except inject.InjectError as exc:
             raise PluginError(f"darksocial: {exc}") from None
@@ -110,7 +123,7 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
         return files
 
     def on_post_page(self, output: str, *, page, config) -> str | None:
-        if not self.config.enabled or page.meta.get("darksocial") is False:
+        if not self.config.enabled or page.meta.get("darksocial") is False or self._excluded(page.file.src_uri):
             return output
         url = page.canonical_url or "/" + page.url
         title = _plain_text(page.title or "") or config.site_name
@@ -139,6 +152,9 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
             path, pages.Manifest(site=self.tracker.site, site_url=config.site_url or None, pages=tuple(self._pages))
         )
         log.debug(f"wrote {len(self._pages)} pages to {path}")
+
+    def _excluded(self, src_uri: str) -> bool:
+        return any(fnmatch.fnmatchcase(src_uri, pattern) for pattern in self.config.exclude)
 
     def _tracker_for(self, page_url: str) -> inject.TrackerConfig:
         """The tracker configuration with asset URLs relative to the page, so the site works under any path."""

@@ -41,8 +41,9 @@ def soup(path: pathlib.Path) -> BeautifulSoup:
     return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
 
 
-def expected_tracker(sites, url: str) -> inject.TrackerConfig:
-    """The configuration the plugin should use for the page at ``url`` (asset paths relative to the page)."""
+def expected_tracker(sites, url: str, theme: str) -> inject.TrackerConfig:
+    """The configuration the plugin should use for the page at ``url`` (asset paths relative to the page; the
+    compact icon bar is the default with Material)."""
     up = "../" * url.count("/")
     return inject.TrackerConfig(
         collector=sites.COLLECTOR,
@@ -51,6 +52,7 @@ def expected_tracker(sites, url: str) -> inject.TrackerConfig:
         css_url=f"{up}assets/darksocial/darksocial.css",
         home_path="/journal/",  # the path of site_url
         site_name="Test Journal",
+        style="icons" if theme == "material" else "text",
     )
 
 
@@ -68,7 +70,7 @@ def test_the_plugin_only_adds_the_tracker_tags_and_the_bar(builds, sites):
     for _, title, url in tracked_pages(sites):
         plugged = sites.page_output(builds.plugged, url).read_text(encoding="utf-8")
         plain = sites.page_output(builds.plain, url).read_text(encoding="utf-8")
-        tracker = expected_tracker(sites, url)
+        tracker = expected_tracker(sites, url, builds.theme)
         head = inject.head_tags(tracker)
         bar = inject.share_bar(tracker, sites.SITE_URL + url, title)
         assert plugged.count(head) == 1 and plugged.count(bar) == 1, url

@@ -103,26 +103,72 @@ def test_a_tracker_file_in_docs_overrides_the_bundled_one(tmp_path, sites):
         inject.STATIC_DIR / "darksocial.css").read_bytes()
 
 
-def _material_site(tmp_path, sites, features: list[str]) -> None:
-    config_file = sites.write(tmp_path, theme="material", plugin={"collector": "https://s.example/c"}, pages=STORY)
+def _material_site(tmp_path, sites, features: list[str], **plugin) -> None:
+    config_file = sites.write(tmp_path, theme="material", plugin={"collector": "https://s.example/c", **plugin},
+                              pages=STORY)
     config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
     config["theme"]["features"] = features
     config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
 
 
-def test_material_instant_navigation_warns_and_fails_a_strict_build(tmp_path, sites):
+def test_material_instant_navigation_builds_strict_with_the_compact_bar(tmp_path, sites):
     _material_site(tmp_path, sites, ["navigation.instant", "navigation.tabs"])
-    result = sites.mkdocs_cli("build", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "'navigation.instant' is not supported" in result.stderr
-    assert "Remove navigation.instant from theme.features" in result.stderr
-    assert sites.mkdocs_cli("build", "--strict", cwd=tmp_path).returncode != 0
-
-
-def test_material_without_instant_navigation_builds_strict(tmp_path, sites):
-    _material_site(tmp_path, sites, ["navigation.tabs"])
     result = sites.mkdocs_cli("build", "--strict", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "navigation.instant" not in result.stderr
+    assert "darksocial" not in result.stderr
     _, page = script_tag(tmp_path / "site", "story/")
-    assert page.select_one("nav.ds-bar a[data-ds=cl]") is not None
+    bar = page.select_one("nav.ds-bar")
+    assert bar["class"] == ["ds-bar", "ds-icons"]  # icons by default in Material
+    assert bar.find_parent(attrs={"data-md-component": "container"}) is not None  # swapped by instant navigation
+    assert page.select_one("a[data-ds=cl]")["title"] == "Copy link"
+
+
+def test_share_bar_after_the_swapped_content_warns_with_instant_navigation(tmp_path, sites):
+    _material_site(tmp_path, sites, ["navigation.instant"], position="body-end")
+    result = sites.mkdocs_cli("build", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "position 'body-end' puts the share bar outside the content" in result.stderr
+
+
+@pytest.mark.parametrize(("theme", "style", "expected"), [
+    ("material", "text", ["ds-bar"]), ("mkdocs", None, ["ds-bar"]), ("readthedocs", "icons", ["ds-bar", "ds-icons"]),
+])
+def test_style_option(tmp_path, sites, theme, style, expected):
+    plugin = {"collector": "https://s.example/c"} | ({"style": style} if style else {})
+    site_dir = sites.build(sites.write(tmp_path, theme=theme, plugin=plugin, pages=STORY), tmp_path / "site")
+    _, page = script_tag(site_dir, "story/")
+    assert page.select_one("nav.ds-bar")["class"] == expected
+
+
+@pytest.mark.parametrize(("plugin", "message"), [
+    ({"collector": "collect"}, "'collector: collect' is a relative URL"),
+    ({"collector": "api/collect"}, "make it root-relative ('/api/collect') or absolute"),
+    ({"collector": "https://s.example/c", "channels": []}, "the share bar needs at least one channel"),
+    ({"collector": "https://s.example/c", "style": "emoji"}, "'emoji'"),
+    ({"collector": "https://s.example/c", "strip_params": ["bad name"]}, "strip_params must be query parameter names"),
+], ids=["relative-collector", "relative-path-collector", "no-channels", "bad-style", "bad-strip-param"])
+def test_more_bad_options_fail_the_build_with_the_fix(tmp_path, sites, plugin, message):
+    sites.write(tmp_path, plugin=plugin, pages=ONE_PAGE)
+    result = sites.mkdocs_cli("build", cwd=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+def test_excluded_pages_are_left_as_they_were(tmp_path, sites):
+    pages = {**STORY, "blog/archive/2024.md": ("# 2024\n\nPosts.\n", "2024", "blog/archive/2024/"),
+             "blog/category/news.md": ("# News\n\nPosts.\n", "News", "blog/category/news/")}
+    plain = sites.build(sites.write(tmp_path / "plain", pages=pages), tmp_path / "plain" / "site")
+    plugin = {"collector": "https://s.example/c", "exclude": ["blog/archive/*", "blog/category/*"]}
+    site_dir = sites.build(sites.write(tmp_path / "on", plugin=plugin, pages=pages), tmp_path / "on" / "site")
+    for url in ("blog/archive/2024/", "blog/category/news/"):
+        assert (site_dir / url / "index.html").read_bytes() == (plain / url / "index.html").read_bytes(), url
+    assert script_tag(site_dir, "story/")[0] is not None
+    manifest = json.loads((site_dir / "darksocial-pages.json").read_text(encoding="utf-8"))
+    assert [page["url"] for page in manifest["pages"]] == [sites.SITE_URL, sites.SITE_URL + "story/"]
+
+
+def test_strip_params_reach_the_tracker(tmp_path, sites):
+    plugin = {"collector": "/c", "strip_params": ["ref", "src_*"]}
+    site_dir = sites.build(sites.write(tmp_path, plugin=plugin, pages=STORY), tmp_path / "site")
+    script, _ = script_tag(site_dir, "story/")
+    assert script["data-strip"] == "ref|src_.*"
