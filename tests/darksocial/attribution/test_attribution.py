@@ -212,7 +212,9 @@ def snapshot(db) -> dict:
 
 
 def random_traffic(scenario, rng: random.Random, people: int = 40) -> list[dict]:
-    """Random cascades with every feature the attribution handles; returns links as rows to insert."""
+    """Random cascades with every feature the attribution handles (re-shares, address-bar copies, reloads of
+    one's own page, ambassador links, identities shared by several devices, goals); returns links as rows to
+    insert. Shuffled, share events and identities arrive after the views they explain."""
     links = []
     names = [f"P{i:03d}" for i in range(people)]
     pages = ["/", "/story", "/guide", "/guide?utm_source=news&utm_campaign=x"]
@@ -234,15 +236,19 @@ def random_traffic(scenario, rng: random.Random, people: int = 40) -> list[dict]
             _, view, path = rng.choice(frontier)
             clicker = rng.choice(names)
             frontier.append((clicker, scenario.view(clicker, path, came_with=view), path))
-        elif roll < 0.6:
+        elif frontier and roll < 0.6:  # a reload, back/forward or restored tab: one's own token comes back
+            owner, view, path = rng.choice(frontier)
+            referrer = rng.choice([None, "blog.example", "www.google.com"])  # old trackers keep the referrer
+            frontier.append((owner, scenario.view(owner, path, came_with=view, referrer=referrer), path))
+        elif roll < 0.64:
             token = "L" + "".join(rng.choice("abcdefghij") for _ in range(9))
             links.append({"token": token, "site": scenario.SITE, "name": rng.choice(["Rosa", "Jake"]),
                           "url": scenario.ORIGIN + "/story", "channel": None, "created": "2026-03-01T00:00:00Z"})
             clicker = rng.choice(names)
             frontier.append((clicker, scenario.view(clicker, "/story", came_with=token), "/story"))
-        elif roll < 0.65:
+        elif roll < 0.7:  # identities often arrive after the shares and views they re-attribute
             scenario.identify(who, f"ext{rng.randint(0, 5)}", rng.choice(["Ann", "Bo", None]))
-        elif roll < 0.72:
+        elif roll < 0.76:
             scenario.goal(who, rng.choice(["signup", "buy"]))
         else:
             path = rng.choice(pages)
