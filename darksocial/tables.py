@@ -79,7 +79,8 @@ VISITS = Table(
         _c("tracked", "INTEGER", "1 if the visit carried a share token or channel code (tracked, not estimated)"),
         _c("estimated", "INTEGER", "1 if counted as untracked dark social (estimated: first view, no referrer, "
                                    "deep page)"),
-        _c("campaign", "TEXT", "utm_campaign of the landing URL, if any"),
+        _c("campaign", "TEXT", "utm_campaign the visit arrived with (the tracking parameters the collector cut "
+                               "from the page URL), if any"),
         _c("referrer_host", "TEXT", "Host of the referrer (never the full referrer URL)"),
         _c("in_app", "TEXT", "In-app browser recognised from the user agent (facebook, instagram, whatsapp...)"),
         _c("browser", "TEXT", "Coarse browser family"),

@@ -63,11 +63,16 @@ def channel_for_host(host: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def campaign(url: str | None) -> tuple[str, str | None] | None:
-    """(utm_source or 'campaign', utm_campaign) when the URL carries utm_* parameters, else None."""
-    if not url or "utm_" not in url:
+def campaign(url: str | None, campaign_query: str | None = None) -> tuple[str, str | None] | None:
+    """(utm_source or 'campaign', utm_campaign) when the visit carried utm_* parameters, else None.
+
+    They are read from ``campaign_query``, the tracking parameters the collector cut from the page URL
+    (``events.campaign_query``, see darksocial.urls), else from the URL itself (events stored before that).
+    """
+    query = campaign_query if campaign_query else (urlsplit(url).query if url and "utm_" in url else "")
+    if "utm_" not in query.lower():
         return None
-    params = parse_qs(urlsplit(url).query)
+    params = {key.lower(): value for key, value in parse_qs(query).items()}
     if not any(key.startswith("utm_") for key in params):
         return None
     source = (params.get("utm_source") or params.get("utm_medium") or ["campaign"])[0][:100]
@@ -76,13 +81,14 @@ def campaign(url: str | None) -> tuple[str, str | None] | None:
 
 
 @lru_cache(maxsize=65536)
-def classify(referrer_host: str | None, url: str | None) -> tuple[str, str | None]:
+def classify(referrer_host: str | None, url: str | None, campaign_query: str | None = None) -> tuple[str, str | None]:
     """(source, channel) for a visit without a share token.
 
     source is one of campaign, internal, search, social, referral, or "none" (no referrer:
-    the caller decides between direct and estimated dark social).
+    the caller decides between direct and estimated dark social). Campaign parameters come from
+    ``campaign_query`` (see :func:`campaign`).
     """
-    found = campaign(url)
+    found = campaign(url, campaign_query)
     if found:
         return "campaign", found[0]
     if not referrer_host:

@@ -48,7 +48,8 @@ FROM (
         f.token IS NOT NULL AS is_first, c.home, c.source, c.medium AS class_medium, c.channel AS class_channel,
         c.campaign
     FROM (SELECT e.token, e.ts, e.site, e.url, e.title, e.visitor, e.referrer_host, e.in_app, e.browser, e.device,
-                 CASE WHEN r.token IS NULL THEN e.in_token END AS in_token, e.in_channel, {_PERSON} AS person
+                 CASE WHEN r.token IS NULL THEN e.in_token END AS in_token, e.in_channel, {_PERSON} AS person,
+                 e.campaign_query
           FROM events e LEFT JOIN _ds_identities i ON i.visitor = e.visitor
           LEFT JOIN temp.reloads r ON r.token = e.token
           WHERE e.kind = 'view' AND e.token IS NOT NULL AND e.id NOT IN (SELECT id FROM temp.losers) {{scope}}
@@ -56,6 +57,7 @@ FROM (
     LEFT JOIN shares s ON s.token = e.in_token
     LEFT JOIN links l ON l.token = e.in_token AND s.origin = 'link'
     LEFT JOIN temp.classes c ON c.host = COALESCE(e.referrer_host, '') AND c.url = e.url
+        AND c.query = COALESCE(e.campaign_query, '')
     LEFT JOIN temp.first_views f ON f.token = e.token
     LIMIT -1 OFFSET 0  -- not flattened: each derived column is computed once per row, not at every use above
 )
@@ -76,11 +78,11 @@ WHERE e.kind = 'view' AND e.id NOT IN (SELECT id FROM temp.losers) {{scope}}
 """
 
 
-def _classes_row(host: str, url: str) -> tuple:
-    source, channel = referrers.classify(host or None, url)
+def _classes_row(host: str, url: str, query: str) -> tuple:
+    source, channel = referrers.classify(host or None, url, query or None)
     campaign = None
     if source == "campaign":
-        campaign, medium = referrers.campaign(url)[1], "campaign"
+        campaign, medium = referrers.campaign(url, query or None)[1], "campaign"
     elif source == "social":
         medium = channel_medium(channel) if channel in CHANNELS else "open"
     elif source == "none":
@@ -88,7 +90,7 @@ def _classes_row(host: str, url: str) -> tuple:
     else:
         medium = source
     host_channel = referrers.channel_for_host(host) if host else None
-    return (host, url, source, medium, channel, campaign, int(referrers.is_home(url)), host_channel)
+    return (host, url, query, source, medium, channel, campaign, int(referrers.is_home(url)), host_channel)
 
 
 def write_visits(conn, reloads: dict, scope: str = "") -> None:
@@ -97,8 +99,8 @@ def write_visits(conn, reloads: dict, scope: str = "") -> None:
     cascades.resolve_reloads) must cover the views written."""
     within = "AND e.token IN (SELECT token FROM temp.wanted)" if scope else ""
     within_plain = "AND token IN (SELECT token FROM temp.wanted)" if scope else ""
-    for name, columns in (("classes", "host TEXT, url TEXT, source TEXT, medium TEXT, channel TEXT, campaign TEXT, "
-                                      "home INTEGER, host_channel TEXT, PRIMARY KEY (host, url)"),
+    for name, columns in (("classes", "host TEXT, url TEXT, query TEXT, source TEXT, medium TEXT, channel TEXT, "
+                                      "campaign TEXT, home INTEGER, host_channel TEXT, PRIMARY KEY (host, url, query)"),
                           ("first_views", "token TEXT PRIMARY KEY"), ("losers", "id INTEGER PRIMARY KEY"),
                           ("reloads", "token TEXT PRIMARY KEY, origin TEXT")):
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
@@ -108,10 +110,10 @@ def write_visits(conn, reloads: dict, scope: str = "") -> None:
     conn.executemany("INSERT INTO temp.reloads VALUES (?, ?)",
                      sorted((token, origin) for token, (origin, _) in reloads.items()))
     events = "events" if scope else "events NOT INDEXED"
-    pairs = conn.execute(f"SELECT DISTINCT COALESCE(referrer_host, ''), url FROM {events} "
-                         f"WHERE kind = 'view' AND token IS NOT NULL {within_plain}").fetchall()
-    conn.executemany("INSERT OR IGNORE INTO temp.classes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     [_classes_row(host, url) for host, url in pairs])
+    triples = conn.execute(f"SELECT DISTINCT COALESCE(referrer_host, ''), url, COALESCE(campaign_query, '') "
+                           f"FROM {events} WHERE kind = 'view' AND token IS NOT NULL {within_plain}").fetchall()
+    conn.executemany("INSERT OR IGNORE INTO temp.classes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [_classes_row(host, url, query) for host, url, query in triples])
     # A visitor's first view: the smallest (time, token).
     if scope:
         rows = conn.execute(f"""SELECT visitor, ts, token FROM events

@@ -43,3 +43,10 @@ def test_campaign_name_and_home_pages():
 def test_channel_for_host_prefers_codes():
     assert referrers.channel_for_host("t.co") == "x"
     assert referrers.channel_for_host("www.news.example") == "news.example"
+
+
+def test_campaign_from_the_collectors_campaign_query():
+    page = "https://blog.example/a"
+    assert referrers.classify(None, page, "utm_source=nl&utm_campaign=spring") == ("campaign", "nl")
+    assert referrers.campaign(page, "UTM_SOURCE=nl&gclid=1") == ("nl", None)
+    assert referrers.classify("www.google.com", page, "gclid=123") == ("search", "google.com")

@@ -203,3 +203,25 @@ def test_late_share_events_and_identities_give_the_same_tables(make_scenario, la
     late_run = make_scenario("late")
     assert play(late_run, hold_back=True)["mode"] == "incremental"
     assert snapshot(late_run.db) == snapshot(reference.db)
+
+
+# -- 6. One page, one story -------------------------------------------------------------------------------------------
+def test_campaign_parameters_classify_from_the_campaign_query_and_the_manifest_title_wins(scenario):
+    page = scenario.ORIGIN + "/story"
+    # What the collector stores: the canonical URL, and the tracking parameters it cut from it.
+    scenario.event(kind="view", visitor=scenario.visitor("A"), url=page, token="Campaign01", title="Sender's title",
+                   campaign_query="utm_source=newsletter&utm_campaign=spring&fbclid=abc")
+    scenario.event(kind="view", visitor=scenario.visitor("B"), url=page, token="FbClickId1", title="<b>forged</b>",
+                   referrer_host="l.facebook.com", campaign_query="fbclid=xyz")
+    scenario.view("C", "/story")
+    scenario.db["pages"].insert({"site": scenario.SITE, "url": page, "title": "The real title"}, alter=True)
+    scenario.attribute()
+
+    campaign = scenario.row("visits", token="Campaign01")
+    assert (campaign["source"], campaign["medium"], campaign["channel"], campaign["campaign"]) == (
+        "campaign", "campaign", "newsletter", "spring")
+    facebook = scenario.row("visits", token="FbClickId1")
+    assert (facebook["source"], facebook["channel"]) == ("social", "fb")  # a click id alone is no campaign
+    story = scenario.row("stories", url=page)
+    assert (story["visits"], story["visits_campaign"], story["title"]) == (3, 1, "The real title")
+    assert len(scenario.rows("stories")) == 1
