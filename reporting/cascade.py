@@ -16,16 +16,16 @@ from datasette.utils.asgi import Response
 
 from darksocial import analysts
 from darksocial import reports as queries
-from darksocial.channels import CHANNELS
 
 from . import names, pages
 
 MAX_NODES = 150
 MAX_LOADED = 20_000
 ROOT_ID = "?root"
-PALETTE = ("#5b2a86", "#2f7ebc", "#d9822b", "#3a9a5b", "#c0392b", "#8e6c8a", "#17a2b8", "#b8860b", "#7f8c8d",
-           "#e377c2", "#1f3a93", "#6b8e23", "#a0522d", "#008080")
-CHANNEL_COLORS = {code: PALETTE[i % len(PALETTE)] for i, code in enumerate(CHANNELS)}
+# Colours people associate with each channel, distinct enough side by side.
+CHANNEL_COLORS = {"wa": "#25a244", "fm": "#7b4ddb", "tg": "#2aa1da", "sms": "#d9822b", "em": "#c0392b",
+                  "cl": "#5b2a86", "ct": "#b8860b", "ns": "#008080", "ab": "#8d6e63", "x": "#222222",
+                  "fb": "#1f3a93", "li": "#0a66c2", "rd": "#ff4500", "bs": "#e377c2"}
 OTHER_COLOR = "#999999"
 
 ROOT_OF = "select root from shares where token = :share"
@@ -128,7 +128,7 @@ def tree_spec(nodes: list[dict], root: str) -> dict:
     return {
         "$schema": "https://vega.github.io/schema/vega/v6.json",
         "description": "The people of one cascade, each under the person whose share first brought them.",
-        "padding": 8,
+        "padding": {"left": 16, "right": 8, "top": 8, "bottom": 8},
         "autosize": "none",
         "width": width,
         "height": height,

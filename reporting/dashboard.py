@@ -127,7 +127,7 @@ async def dashboard_view(request, datasette) -> Response:
         pages.page_context(
             db, window, length=length, numbers=numbers, sites=await pages.sites(datasette, db),
             previous=(since - dt.timedelta(days=length), since - dt.timedelta(days=1)),
-            over_time_chart=svg.stacked_bars(days, media, "Visits per day by kind of traffic"),
+            over_time_chart=svg.stacked_bars(days, media, "Visits per day by kind of traffic", width=1280),
             over_time_legend=svg.legend(media),
             trend_chart=svg.lines(days, trend, "Visits per day through the main channels"),
             trend_legend=svg.legend(trend), mix=mix, widest=widest, influencers=influencers,

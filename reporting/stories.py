@@ -66,7 +66,7 @@ async def story_view(request, datasette) -> Response:
     return Response.html(await datasette.render_template(
         "darksocial_story.html",
         pages.page_context(db, window, story=story[0], url=url, totals=totals,
-                           chart=svg.stacked_bars(days, media, "Visits per day by source"),
+                           chart=svg.stacked_bars(days, media, "Visits per day by source", width=1280),
                            legend=svg.legend(media), channels=channels, spreaders=spreaders, cascades=cascades,
                            hidden={"url": url}, sites=await pages.sites(datasette, db)),
         request=request))

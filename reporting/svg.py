@@ -38,6 +38,7 @@ def _nice_max(value: float) -> float:
 
 
 def _axes(days: list[str], top: float, plot_w: float, plot_h: float) -> list[str]:
+    bottom = TOP + plot_h + BOTTOM
     parts = []
     for fraction in (0, 0.5, 1):
         y = TOP + plot_h * (1 - fraction)
@@ -47,13 +48,13 @@ def _axes(days: list[str], top: float, plot_w: float, plot_h: float) -> list[str
     if days:
         for index in sorted({0, len(days) // 2, len(days) - 1}):
             x = LEFT + plot_w * (index + 0.5) / len(days)
-            parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="middle">{days[index][5:]}</text>')
+            parts.append(f'<text x="{x:.1f}" y="{bottom - 6}" text-anchor="middle">{days[index][5:]}</text>')
     return parts
 
 
-def stacked_bars(days: list[str], series: list[Series], label: str) -> Markup:
-    """One stacked bar per day."""
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+def stacked_bars(days: list[str], series: list[Series], label: str, width: int = WIDTH) -> Markup:
+    """One stacked bar per day (``width``: of the drawing, in the same units as its height of 220)."""
+    plot_w, plot_h = width - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     totals = [sum(s.values[i] for s in series) for i in range(len(days))]
     top = _nice_max(max(totals, default=0))
     bar_w = plot_w / max(len(days), 1)
@@ -70,7 +71,7 @@ def stacked_bars(days: list[str], series: list[Series], label: str) -> Markup:
                 f'<rect x="{LEFT + i * bar_w + bar_w * 0.1:.1f}" y="{y:.1f}" width="{bar_w * 0.8:.1f}" '
                 f'height="{h:.1f}" fill="{s.color}"><title>{day} · {escape(s.label)}: {value:,.0f}</title></rect>')
             base += value
-    return _svg(parts, label)
+    return _svg(parts, label, width)
 
 
 def lines(days: list[str], series: list[Series], label: str) -> Markup:
@@ -90,9 +91,10 @@ def lines(days: list[str], series: list[Series], label: str) -> Markup:
     return _svg(parts, label)
 
 
-def _svg(parts: list[str], label: str) -> Markup:
+def _svg(parts: list[str], label: str, width: int = WIDTH) -> Markup:
+    wide = " ds-svg-wide" if width > WIDTH else ""
     return Markup(
-        f'<svg class="ds-svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)}">'
+        f'<svg class="ds-svg{wide}" viewBox="0 0 {width} {HEIGHT}" role="img" aria-label="{escape(label)}">'
         + "".join(parts) + "</svg>")
 
 
