@@ -18,7 +18,7 @@ import swapper
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -32,14 +32,14 @@ from darksocial import reports
 
 from . import attribution
 from .database import read_connection
-from .models import PageOptOut
+from .models import DarkSocialReports, PageOptOut
 
 PERMISSION = "wagtail_darksocial.view_reports"
 
 
-def require_report_permission(user) -> None:
-    if not user.has_perm(PERMISSION):
-        raise PermissionDenied("You need the permission 'Can view dark social reports'.")
+def forbidden(reason: str = "You need the permission 'Can view dark social reports'.") -> HttpResponseForbidden:
+    # A plain 403: raising PermissionDenied inside the admin would redirect to the dashboard instead.
+    return HttpResponseForbidden(reason + "\n", content_type="text/plain; charset=utf-8")
 
 
 def run_report(name: str, since="", until="", site="", **params) -> list[SimpleNamespace]:
@@ -90,12 +90,17 @@ class DarkSocialReportView(ReportView):
     index_results_url_name = ""
 
     def dispatch(self, request, *args, **kwargs):
-        require_report_permission(request.user)
+        if not request.user.has_perm(PERMISSION):
+            return forbidden()
         return super().dispatch(request, *args, **kwargs)
 
     @property
     def page_title(self):
         return reports.BY_NAME[self.report_name].title
+
+    def get_filterset_kwargs(self):
+        # django-filter wants a queryset; the rows come from SQLite, so an empty, never-evaluated one will do.
+        return {**super().get_filterset_kwargs(), "queryset": DarkSocialReports.objects.none()}
 
     def window(self) -> dict:
         data = self.filters.form.cleaned_data if self.filters and self.filters.is_valid() else {}
@@ -212,8 +217,8 @@ class CascadeView(DarkSocialReportView):
     index_url_name = "wagtail_darksocial_admin:cascade"
     index_results_url_name = "wagtail_darksocial_admin:cascade_results"
     list_export = ["id", "parent", "label", "channel", "medium", "clicks", "reach", "depth"]
-    columns = [Column("depth"), Column("label", label="Sharer · channel"), Column("clicks"), Column("reach"),
-               Column("parent", label="Re-share of")]
+    columns = [Column("depth"), Column("id", label="Share"), Column("label", label="Sharer · channel"),
+               Column("clicks"), Column("reach"), Column("parent", label="Re-share of")]
 
     @property
     def share(self) -> str:
@@ -247,12 +252,12 @@ class PageFiguresView(TemplateView):
         self.can_view_reports = request.user.has_perm(PERMISSION)
         self.can_edit = self.page.permissions_for_user(request.user).can_edit()
         if not (self.can_view_reports or self.can_edit):
-            raise PermissionDenied
+            return forbidden("You need the report permission or the right to edit this page.")
         return super().dispatch(request, page_id)
 
     def post(self, request, page_id):
         if not self.can_edit:
-            raise PermissionDenied
+            return forbidden("You need the right to edit this page.")
         form = OptOutForm(request.POST)
         if form.is_valid():
             if form.cleaned_data["tracked"]:
@@ -284,7 +289,8 @@ class PageFiguresView(TemplateView):
 
 @require_POST
 def run_attribution(request):
-    require_report_permission(request.user)
+    if not request.user.has_perm(PERMISSION):
+        return forbidden()
     full = request.POST.get("full") == "1"
     stats = attribution.run(full=full)
     messages.success(request, f"Attribution done: {stats.get('events', 0)} event(s) processed.")

@@ -36,6 +36,8 @@ def database_path() -> Path:
     directory = path.parent
     if not directory.is_dir():
         raise ImproperlyConfigured(f"{SETTING} = {str(value)!r}: the directory {directory} does not exist")
+    if path.is_dir():
+        raise ImproperlyConfigured(f"{SETTING} = {str(value)!r} is a directory: name the database file inside it")
     if not os.access(directory, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
         raise ImproperlyConfigured(
             f"{SETTING} = {str(value)!r} is not writable by this process (user id {os.getuid()}): SQLite needs to "

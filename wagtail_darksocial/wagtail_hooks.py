@@ -67,6 +67,16 @@ class LinksMenuItem(MenuItem):
 
 
 class ExternalReportsMenuItem(ReportMenuItem):
+    """Links to the Datasette reports at ``DARKSOCIAL_REPORTS_URL`` (read on each request, not at start-up)."""
+
+    @property
+    def url(self):
+        return getattr(settings, "DARKSOCIAL_REPORTS_URL", "") or "#"
+
+    @url.setter
+    def url(self, value):
+        pass
+
     def is_shown(self, request):
         return bool(getattr(settings, "DARKSOCIAL_REPORTS_URL", "")) and super().is_shown(request)
 
@@ -91,8 +101,7 @@ def register_menu():
         ReportMenuItem("Top stories", report("top_stories"), icon_name="doc-full", order=200),
         ReportMenuItem("Channel mix", report("channel_mix"), icon_name="list-ul", order=300),
         LinksMenuItem("Ambassador links", reverse(links_viewset.get_url_name("list")), icon_name="link", order=400),
-        ExternalReportsMenuItem("All reports (Datasette)", getattr(settings, "DARKSOCIAL_REPORTS_URL", "") or "#",
-                                icon_name="link-external", order=500),
+        ExternalReportsMenuItem("All reports (Datasette)", "#", icon_name="link-external", order=500),
     ]
     return SubmenuMenuItem("Dark social", Menu(items=items), icon_name="crosshairs", name="darksocial", order=850)
 
