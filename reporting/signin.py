@@ -41,15 +41,17 @@ MAX_FAILURES = 5
 FAILURE_WINDOW = 60.0
 MAX_CLIENTS_TRACKED = 10_000
 MAX_FORM_BYTES = 16 * 1024
-MAX_CONCURRENT_HASHES = 2
+MAX_CONCURRENT_HASHES = 1  # at most one core hashing, however many clients post passwords
 ANALYST_ACTOR = {"id": auth.ANALYST}
 
 
 class FailedSignIns:
     """Recent failed sign-ins per client address, in memory, bounded."""
 
-    def __init__(self, limit: int = MAX_FAILURES, window: float = FAILURE_WINDOW, clock=time.monotonic):
-        self.limit, self.window, self.clock = limit, window, clock
+    def __init__(self, limit: int | None = None, window: float | None = None, clock=time.monotonic):
+        self.limit = MAX_FAILURES if limit is None else limit
+        self.window = FAILURE_WINDOW if window is None else window
+        self.clock = clock
         self.failures: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
 
     def _recent(self, client: str) -> collections.deque:

@@ -1,0 +1,122 @@
+"""The collector during a sign-in flood: events/s with nobody signing in, then while two clients post wrong
+passwords to /-/login as fast as they can, in the same run, as ratios of the first.
+
+* hashing on the event loop: datasette-auth-passwords alone (PBKDF2, 480,000 iterations, ~0.23 s per attempt),
+  what the server did before reporting.signin;
+* hashing in a worker thread, throttle lifted: the cost of the hashes themselves on a shared CPU;
+* as shipped: hashing in a worker thread and failed sign-ins throttled per client (429 after a few).
+
+    python -m bench signin
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SECONDS = 3.0
+CONCURRENCY = 8
+FLOODERS = 2
+ORIGIN = "https://blog.example"
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def collector_rate(url: str, seconds: float) -> float:
+    import httpx
+
+    done = 0
+    deadline = time.perf_counter() + seconds
+    headers = {"origin": ORIGIN, "content-type": "text/plain", "user-agent": USER_AGENT}
+
+    async def worker(n: int, client: httpx.AsyncClient) -> None:
+        nonlocal done
+        i = 0
+        while time.perf_counter() < deadline:
+            i += 1
+            token = f"{n:02d}{i:08d}"[-10:]
+            event = {"k": "view", "s": "blog", "v": f"benchvisitor{n:02d}", "u": f"{ORIGIN}/story", "t": token}
+            response = await client.post(url + "/-/darksocial/collect", content=json.dumps(event), headers=headers)
+            if response.status_code == 204:
+                done += 1
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=30) as client:
+        await asyncio.gather(*(worker(n, client) for n in range(CONCURRENCY)))
+    return done / (time.perf_counter() - started)
+
+
+def flood(url: str, stop: threading.Event, counts: dict) -> None:
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=60) as client:
+        token = client.get("/-/login").cookies["ds_csrftoken"]
+        while not stop.is_set():
+            response = client.post("/-/login", data={"username": "analyst", "password": "wrong guess",
+                                                      "csrftoken": token})
+            counts[response.status_code] = counts.get(response.status_code, 0) + 1
+
+
+def measure(url: str) -> tuple[float, dict]:
+    stop, counts = threading.Event(), {}
+    threads = [threading.Thread(target=flood, args=(url, stop, counts), daemon=True) for _ in range(FLOODERS)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    try:
+        rate = asyncio.run(collector_rate(url, SECONDS))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    return rate, counts
+
+
+def main() -> None:
+    from datasette_auth_passwords.utils import hash_password
+
+    from darksocial import store
+    from reporting import auth, server, signin
+
+    os.environ[auth.PASSWORD_HASH_ENV] = hash_password("the real password")  # 480,000 iterations
+    original_login, original_limit = signin.Guard.login, signin.MAX_FAILURES
+
+    async def on_the_loop(self, scope, receive, send):  # what the server did before: the plugin hashes on the loop
+        return await self.app(scope, receive, send)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.db"
+        store.register_site(store.open_db(path), "blog", [ORIGIN])
+        rows = []
+        for label, login, limit in (("hashing on the event loop (before)", on_the_loop, original_limit),
+                                    ("hashing in a thread, no throttle", original_login, 10**9),
+                                    ("thread + per-client throttle (shipped)", original_login, original_limit)):
+            signin.Guard.login, signin.MAX_FAILURES = login, limit
+            datasette = server.make_datasette(path, attribute_every=None,
+                                              metadata={"plugins": {"darksocial": {"rate_limit": 0}}})
+            with server.running(datasette, port=free_port()) as url:
+                quiet = asyncio.run(collector_rate(url, SECONDS))
+                flooded, counts = measure(url)
+            rows.append((label, quiet, flooded, counts))
+        signin.Guard.login, signin.MAX_FAILURES = original_login, original_limit
+    print(f"collector events/s over {SECONDS:.0f} s, {CONCURRENCY} concurrent senders; flood: {FLOODERS} clients "
+          "posting wrong passwords to /-/login")
+    print(f"{'server':<40} {'quiet':>8} {'flooded':>8} {'ratio':>6}  sign-in answers during the flood")
+    for label, quiet, flooded, counts in rows:
+        answers = ", ".join(f"{n} x {status}" for status, n in sorted(counts.items()))
+        print(f"{label:<40} {quiet:>8.0f} {flooded:>8.0f} {flooded / quiet:>6.2f}  {answers}")
+
+
+if __name__ == "__main__":
+    main()
