@@ -276,7 +276,7 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
             hint = auth.sign_in_hint(datasette, "127.0.0.1", reports_port)
             click.echo(hint)
             if open_browser and (os.environ.get("DISPLAY") or sys.platform == "darwin") and shutil.which("xdg-open"):
-                webbrowser.open(hint.split()[-1] if "token=" in hint else reports_url)
+                webbrowser.open(next((word for word in hint.split() if "token=" in word), reports_url))
             click.echo("serving until Ctrl-C ...")
             try:
                 threading.Event().wait()

@@ -36,7 +36,7 @@ PRESETS = (7, 30, 90)
 DEFAULT_DAYS = 30
 
 PERSON_RE = re.compile(r"[vxa]:.+")
-PERSON_COLUMNS = ("person", "sharer", "got_it_from")
+PERSON_COLUMNS = ("person", "sharer", "got_it_from", "parent_person")
 SHARE_COLUMNS = ("root", "share")
 CHANNEL_LABELS = {code: channel.label for code, channel in CHANNELS.items()}
 # Words for column names that a rule (underscores to spaces, "pct" to "%") would not get right.
