@@ -138,8 +138,12 @@ def story_href(url: str, site: str | None = None) -> str:
 
 def render_cell(row, value, column: str, table, database: str | None, datasette):
     """People show their name and link to their page, share tokens to their cascade, stories to their page;
-    timestamps show to the minute."""
-    if not isinstance(value, str) or database is None or database != database_name(datasette):
+    timestamps show to the minute, ratios with two decimals (percentages one)."""
+    if database is None or database != database_name(datasette):
+        return None
+    if isinstance(value, float):
+        return ratio(value, 1 if column.endswith("pct") else 2)  # the same rounding on every page
+    if not isinstance(value, str):
         return None
     if column in PERSON_COLUMNS and PERSON_RE.fullmatch(value):
         async def person_cell():

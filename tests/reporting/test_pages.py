@@ -200,3 +200,9 @@ def test_timestamps_show_to_the_minute(inproc, scenario):
     page = inproc.get("/darksocial/top_influencers", signed_in=True).text
     stamps = re.findall(r'<time datetime="[^"]+">([^<]+)</time>', page)
     assert stamps and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", s) for s in stamps)
+
+
+def test_ratios_are_rounded_the_same_way_in_tables(inproc):
+    page = inproc.get("/darksocial/cascades", signed_in=True).text
+    cells = re.findall(r'<td class="col-structural_virality[^"]*"[^>]*>([^<]*)</td>', page)
+    assert cells and all(re.fullmatch(r"\d+\.\d\d|—|&nbsp;", c.strip()) for c in cells), cells
