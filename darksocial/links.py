@@ -64,3 +64,39 @@ def create_link(db, name: str, url: str, site: str | None = None, channel: str |
                  (token, site, name, page, channel, created))
     conn.commit()
     return token, page + tokens.fragment(token, channel)
+
+
+def list_links(db, site: str | None = None) -> list[dict]:
+    """Every ambassador link, oldest first, with the link to hand out and its revocation time (None: active)."""
+    conn = getattr(db, "conn", db)
+    sql = "SELECT token, site, name, url, channel, created, revoked FROM links"
+    rows = conn.execute(sql + (" WHERE site = ?" if site else "") + " ORDER BY created, token",
+                        (site,) if site else ()).fetchall()
+    columns = ("token", "site", "name", "url", "channel", "created", "revoked")
+    return [{**dict(zip(columns, row, strict=True)), "link": row[3] + tokens.fragment(row[0], row[4])}
+            for row in rows]
+
+
+def revoke_link(db, token_or_link: str) -> dict:
+    """Mark an ambassador link revoked, now; returns its row. Given a token or the whole link.
+
+    What it does, exactly: the link stays in ``links`` with the time in ``revoked`` (``darksocial link list``
+    shows it), nothing is deleted, and every visit it brought stays credited to its ambassador. Attribution does
+    not read ``revoked`` yet, so visits that still arrive through the link keep being credited too.
+    """
+    value = (token_or_link or "").strip()
+    try:
+        ref = tokens.from_url(value) if "://" in value else tokens.parse_value(value)
+    except tokens.TokenError:
+        ref = None
+    token = ref.token if ref else None
+    conn = getattr(db, "conn", db)
+    row = conn.execute("SELECT name, revoked FROM links WHERE token = ?", (token,)).fetchone() if token else None
+    if row is None:
+        raise LinkError(f"no ambassador link has the token {token or value!r}: give a token or link from "
+                        "`darksocial link list DB`")
+    if row[1] is not None:
+        raise LinkError(f"the link {token} of {row[0]} was already revoked at {row[1]}")
+    with conn:
+        conn.execute("UPDATE links SET revoked = ? WHERE token = ?", (store.utc_timestamp(), token))
+    return next(link for link in list_links(db) if link["token"] == token)

@@ -195,3 +195,24 @@ def import_pages(db, manifest_path: str | os.PathLike, *, base_url: str | None =
     with db.conn:
         db["pages"].upsert_all(rows, pk=("site", "url"))
     return Manifest(site=manifest.site, site_url=manifest.site_url, pages=tuple(pages))
+
+
+def registration_warnings(db, manifest: Manifest) -> list[str]:
+    """Why the collector would refuse the views of these pages: the site is not registered, or none of the pages
+    is on one of its origins. Each message names the fix."""
+    from .collector import normalise_origin
+
+    conn = getattr(db, "conn", db)
+    row = conn.execute("SELECT origins FROM sites WHERE site = ?", (manifest.site,)).fetchone()
+    page_origins = sorted({normalise_origin("{0.scheme}://{0.netloc}".format(urlsplit(page.url)))
+                           for page in manifest.pages if _is_http_url(page.url)} - {None})
+    example = page_origins[0] if page_origins else "https://your.site"
+    if row is None:
+        return [f"site {manifest.site!r} is not registered, so the collector refuses its events: "
+                f"darksocial site add {manifest.site} --origin {example} DB"]
+    origins = {normalise_origin(origin) for origin in json.loads(row[0] or "[]")}
+    if page_origins and not origins.intersection(page_origins):
+        return [f"no page is on an origin of site {manifest.site!r} ({', '.join(sorted(o for o in origins if o))}), "
+                f"so the collector refuses their views: darksocial site add {manifest.site} "
+                + " ".join(f"--origin {o}" for o in sorted({*origins, *page_origins} - {None})) + " DB"]
+    return []

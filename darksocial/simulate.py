@@ -125,15 +125,15 @@ class Simulation:
     # -- people -----------------------------------------------------------------------------------------------
     def _new_visitor(self) -> Visitor:
         rng = self.rng
-        advocate = rng.random() < 0.06
+        advocate = rng.random() < 0.1
         visitor = Visitor(
             id="".join(rng.choice(tokens.ALPHABET) for _ in range(16)),
             user_agent=rng.choice(USER_AGENTS),
             ip=f"198.51.100.{rng.randrange(1, 255)}",
             propensity=rng.uniform(0.4, 0.7) if advocate else rng.uniform(0.0, 0.16),
             # Heavy-tailed audiences for advocates; most people share with a handful of friends.
-            audience=(min(10, int(rng.paretovariate(2.5) * 3)) if advocate
-                      else min(5, int(rng.paretovariate(3) * 1.3))),
+            audience=(min(8, int(rng.paretovariate(3) * 2.5)) if advocate
+                      else min(4, int(rng.paretovariate(3) * 1.3))),
         )
         if advocate and self.named < len(ADVOCATE_NAMES):
             visitor.name = ADVOCATE_NAMES[self.named]
@@ -158,8 +158,8 @@ class Simulation:
         times = []
         for index in range(self.days):
             day = self.start + dt.timedelta(days=index)
-            # Day-to-day noise (lognormal, about ±10%) on top of the weekly rhythm.
-            mean = self.daily_arrivals * WEEKLY_RHYTHM[day.weekday()] * math.exp(self.rng.gauss(0, 0.1))
+            # Day-to-day noise (lognormal, about ±6%) on top of the weekly rhythm.
+            mean = self.daily_arrivals * WEEKLY_RHYTHM[day.weekday()] * math.exp(self.rng.gauss(0, 0.06))
             times.extend(self._moment(day) for _ in range(max(0, round(self.rng.gauss(mean, math.sqrt(mean))))))
         return times
 
@@ -169,7 +169,7 @@ class Simulation:
         rng = self.rng
         seeds: list[tuple] = []  # (time, visitor, path, referrer, incoming, depth)
         for token, path in self.ambassadors.items():
-            for _ in range(rng.randint(6, 20)):
+            for _ in range(rng.randint(20, 45)):
                 day = self.start + dt.timedelta(days=rng.randrange(self.days))
                 seeds.append((self._moment(day), self._new_visitor(), path, "", token, 1))
         weights = [weight for weight, _, _ in ARRIVALS]

@@ -132,6 +132,12 @@ def m004_salts_out_of_the_database(db: sqlite_utils.Database) -> None:
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+@migrations()
+def m005_links_revoked(db: sqlite_utils.Database) -> None:
+    # When `darksocial link revoke` retired an ambassador link (see darksocial.links.revoke_link); NULL: active.
+    db["links"].add_column("revoked", str)
+
+
 def salts_path(db_path: str | Path) -> Path:
     """Where the salts of the database at ``db_path`` are kept: ``<database>-salts`` beside it."""
     path = Path(db_path)

@@ -1,34 +1,159 @@
-"""`darksocial demo` end to end: build, simulate through the collector, attribute (without serving forever)."""
+"""`darksocial demo` the way a newcomer meets it: from a fresh copy of the repository, relative paths, default ports."""
 
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import socket
 import sqlite3
+import statistics
+import subprocess
+import sys
+from pathlib import Path
 
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
+from darksocial import attribution, demo, store, tables
 from darksocial.cli import cli
 
+REPO = Path(__file__).resolve().parents[2]
+NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "node_modules", "darksocial-demo", "build", "dist", "*.egg-info",
+                                    "__pycache__", ".pytest_cache", ".ruff_cache", "site")
 
-def test_demo_builds_site_collects_and_attributes(tmp_path):
-    result = CliRunner().invoke(cli, ["demo", "--no-wait", "--no-browser", "--dir", str(tmp_path),
-                                      "--site-port", "0", "--port", "0"])
-    assert result.exit_code == 0, result.output
-    assert "acknowledged by the collector" in result.output
-    assert "sign in on this machine (one-time link)" in result.output
-    acknowledged, sent = [int(word.replace(",", "")) for word in
-                          result.output.split("past events ingested, ")[1].split(" events")[0].split(" of today's ")]
-    assert acknowledged == sent > 0
 
-    story = (tmp_path / "site" / "stories" / "ci-in-half" / "index.html").read_text()
-    soup = BeautifulSoup(story, "html.parser")
-    assert len(soup.select("nav[aria-label]")) == 1 and len(soup.select("script[src$='darksocial.js']")) == 1
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
-    conn = sqlite3.connect(tmp_path / "darksocial.db")
-    events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
+def run_demo(cwd: Path, *flags: str) -> subprocess.CompletedProcess:
+    # `python -m` puts the copy first on sys.path, so the copy's code runs, as `.venv/bin/darksocial` would in a clone.
+    return subprocess.run([sys.executable, "-m", "darksocial.cli", "demo", "--no-wait", "--no-browser", *flags],
+                          cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_demo_from_a_fresh_copy_with_relative_paths_and_stable_ports(tmp_path, free_port):
+    copy = tmp_path / "darksocial"
+    shutil.copytree(REPO, copy, ignore=NOT_SOURCE, symlinks=True)
+    imported = subprocess.run([sys.executable, "-c", "import darksocial; print(darksocial.__file__)"], cwd=copy,
+                              capture_output=True, text=True, check=True).stdout
+    assert imported.startswith(str(copy)), imported
+
+    # The README's command uses the default ports; on a busy machine, fixed ones that are free stand in for them.
+    site_port, reports_port = (8000, 8001) if port_is_free(8000) and port_is_free(8001) else (free_port(), free_port())
+    flags = [] if (site_port, reports_port) == (8000, 8001) else ["--site-port", str(site_port),
+                                                                   "--port", str(reports_port)]
+    first = run_demo(copy, *flags)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Traceback" not in first.stderr
+    acknowledged, sent = map(int, re.search(r"([\d,]+) of today's ([\d,]+) events acknowledged",
+                                            first.stdout).groups())
+    assert acknowledged == sent
+
+    # --no-wait says only what is true: nothing is served, and how to serve the result on the same ports.
+    assert "token=" not in first.stdout and "sign in on this machine" not in first.stdout
+    assert f"darksocial serve darksocial-demo/darksocial.db --port {reports_port}" in first.stdout
+    assert (f"python3 -m http.server {site_port} --bind 127.0.0.1 --directory darksocial-demo/site"
+            in first.stdout)
+
+    site = copy / "darksocial-demo" / "site"
+    assert (site / "darksocial-pages.json").is_file()
+    story = BeautifulSoup((site / "stories" / "ci-in-half" / "index.html").read_text(), "html.parser")
+    assert len(story.select("nav.ds-bar")) == 1
+    (tracker,) = story.select("script[src$='darksocial.js']")
+    assert tracker["data-collector"] == f"http://127.0.0.1:{reports_port}/-/darksocial/collect"
+
+    conn = sqlite3.connect(copy / "darksocial-demo" / "darksocial.db")
     visits, tracked = conn.execute("SELECT count(*), sum(tracked) FROM visits").fetchone()
-    assert events > 500 and visits > 300 and tracked > 50
-    # Both ambassadors are credited by name, and the past days spread over the window.
+    assert visits > 1000 and tracked > 200
     named = {row[0] for row in conn.execute("SELECT name FROM influencers WHERE name IS NOT NULL")}
     assert {"Priya Natarajan", "Marco Rossi"} <= named
-    assert conn.execute("SELECT count(DISTINCT date) FROM visits").fetchone()[0] >= 20
-    # Titles come from the imported manifest.
+    assert conn.execute("SELECT count(DISTINCT date) FROM visits").fetchone()[0] >= 29
     assert conn.execute("SELECT count(*) FROM pages WHERE title IS NOT NULL").fetchone()[0] >= 5
+    conn.close()
+
+    # Right after (its connections still in TIME_WAIT), a re-run gets the same ports, so the same built URLs.
+    second = run_demo(copy, *flags)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"--port {reports_port}" in second.stdout and f"http.server {site_port} " in second.stdout
+
+
+def test_a_taken_port_is_named_with_the_option_that_changes_it(tmp_path, free_port):
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        result = CliRunner().invoke(cli, ["demo", "--no-wait", "--no-browser", "--dir", str(tmp_path),
+                                          "--site-port", str(port), "--port", "0"])
+    assert result.exit_code == 2, result.output
+    assert f"port {port} for the demo site is already in use" in result.output
+    assert "--site-port PORT" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "site").exists()  # nothing was built for a port nobody will serve
+
+
+def test_without_the_reporting_extra_the_demo_names_the_install_command(tmp_path):
+    # A module set to None in sys.modules cannot be imported: the same as the extra not being installed.
+    code = ("import sys; sys.modules['datasette'] = None; from darksocial.cli import cli; "
+            "cli(['demo', '--no-wait', '--no-browser', '--dir', sys.argv[1]])")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "demo")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert "pip install 'darksocial[reporting]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "demo").exists()
+
+
+def analyst_tables(db_path: Path) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(db_path)
+    try:
+        return {name: sorted(conn.execute(f"SELECT * FROM [{name}]").fetchall(), key=repr)
+                for name in tables.TABLES if not name.startswith("_")}
+    finally:
+        conn.close()
+
+
+def seeded_demo_database(path: Path, site_dir: Path, site_url: str, seed: int, now: dt.datetime) -> Path:
+    """The demo's data, all of it through the ingest function (no HTTP, whose server clock is the real one)."""
+    page_list, ambassadors = demo.prepare_database(path, site_dir, site_url, seed=seed, now=now)
+    demo.ingest_history(path, demo.simulate_traffic(site_url, page_list, ambassadors, seed=seed, now=now))
+    attribution.attribute(store.open_db(path), full=True)
+    return path
+
+
+def test_same_seed_same_tables_and_days_that_look_real(tmp_path):
+    site_url = "http://127.0.0.1:8000/"
+    site_dir = demo.build_site(tmp_path, site_url, "http://127.0.0.1:8001/-/darksocial/collect")
+    now = dt.datetime(2026, 3, 18, 9, 30, tzinfo=dt.timezone.utc)  # a Wednesday morning
+    first = seeded_demo_database(tmp_path / "a.db", site_dir, site_url, 7, now)
+    again = seeded_demo_database(tmp_path / "b.db", site_dir, site_url, 7, now)
+    other = seeded_demo_database(tmp_path / "c.db", site_dir, site_url, 8, now)
+    tables_of_first = analyst_tables(first)
+    assert tables_of_first["visits"] and tables_of_first == analyst_tables(again)
+    assert analyst_tables(other)["visits"] != tables_of_first["visits"]
+
+    conn = sqlite3.connect(first)
+    days = conn.execute("SELECT date, sum(visits), sum(CASE WHEN medium = 'dark' THEN visits ELSE 0 END) "
+                        "FROM daily GROUP BY date ORDER BY date").fetchall()
+    conn.close()
+    assert [day for day, _, _ in days][-1] == "2026-03-18" and len(days) == demo.DAYS
+    full_days, (_, today, _) = days[:-1], days[-1]
+    # Steady volumes with a weekly rhythm (each day near the median of its kind), and today (a morning) no spike.
+    by_kind = {True: [], False: []}
+    for day, visits, _ in full_days:
+        by_kind[dt.date.fromisoformat(day).weekday() >= 5].append(visits)
+    weekday, weekend = statistics.median(by_kind[False]), statistics.median(by_kind[True])
+    assert weekend < 0.85 * weekday
+    for median, volumes in ((weekday, by_kind[False]), (weekend, by_kind[True])):
+        assert all(0.6 * median < visits < 1.6 * median for visits in volumes), (median, volumes)
+    assert today < weekday
+    # The dark social share stays in a plausible band and moves gradually from one day to the next.
+    shares = [dark / visits for _, visits, dark in full_days]
+    assert all(0.1 < share < 0.6 for share in shares), shares
+    assert max(abs(b - a) for a, b in zip(shares, shares[1:], strict=False)) < 0.25, shares
