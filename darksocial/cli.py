@@ -54,6 +54,11 @@ def serve(db, host, port, attribute_every, rate_limit, rate_burst, read_timeout,
 
     Creates the database, or migrates it to the current schema, first. On any address but loopback, analysts must
     sign in: set DARKSOCIAL_ANALYST_PASSWORD_HASH (make one with `datasette hash-password`).
+
+    \b
+    Example:
+      darksocial serve darksocial.db                  # http://127.0.0.1:8001/
+      darksocial serve darksocial.db --host 0.0.0.0 --port 8080
     """
     try:
         from reporting import server
@@ -91,6 +96,10 @@ def login_link(db, host, port):
 
     For a second browser, a cleared cookie or after a restart. Each link works once, within a day. Only someone who
     can write DB can mint one.
+
+    \b
+    Example:
+      darksocial login-link darksocial.db --port 8001
     """
     from . import analysts
 
@@ -99,7 +108,12 @@ def login_link(db, host, port):
 
 @cli.group()
 def site():
-    """Sites the collector accepts events from."""
+    """Sites the collector accepts events from.
+
+    \b
+    Example:
+      darksocial site add blog --origin https://example.com darksocial.db
+    """
 
 
 @site.command("add")
