@@ -141,7 +141,7 @@ def parse_body(body: bytes) -> list[Event]:
     if text.count("[") + text.count("{") > 2 * MAX_EVENTS_PER_REQUEST + 2:
         _check_nesting(text)
     try:
-        data = json.loads(text, parse_int=_parse_int)
+        data = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise EventError("body", f"not JSON: {exc.msg} at position {exc.pos}") from None
     except RecursionError:  # unreachable after _check_nesting; kept so that no input can raise anything else
@@ -165,6 +165,9 @@ def parse_body(body: bytes) -> list[Event]:
 def _parse_int(digits: str) -> int | float:
     # int() of a 4,300-digit string raises ValueError (and costs quadratic time below that limit).
     return int(digits) if len(digits) <= MAX_INT_DIGITS else (-math.inf if digits[0] == "-" else math.inf)
+
+
+_DECODER = json.JSONDecoder(parse_int=_parse_int)  # one decoder: json.loads with a hook builds one per call
 
 
 def _check_nesting(text: str) -> None:

@@ -46,11 +46,13 @@ PLUGIN = "darksocial"
 LIMIT = events.MAX_BODY_BYTES
 SALT_PURGE_EVERY = 600.0  # seconds
 DEFAULT_BODY_TIMEOUT = 10.0  # seconds for a request body to arrive in full
+# Set in the ASGI scope by reporting.server's protocol, which already closes a connection whose request is late.
+READ_DEADLINE_SCOPE_KEY = "darksocial.read_deadline"
 
 log = logging.getLogger(__name__)
 _collectors: dict[Path, Collector] = {}
 _collectors_lock = threading.Lock()
-# Each Datasette's collector, so that a request does not resolve the plugin config (metadata hooks) again.
+# Each Datasette's (collector, body timeout): a request must not resolve the plugin config (metadata hooks) again.
 _collector_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _background: set[asyncio.Task] = set()
 _unexpected = FailureLog()  # bugs, logged with their traceback, at most once every few seconds
@@ -188,16 +190,17 @@ async def answer_post(datasette, scope, receive, origin: str | None, user_agent:
                       fetch_mode: str | None) -> tuple[int, dict, bytes]:
     """(status, response headers, body) for a POST of events, given the request headers listed in _READ_HEADERS."""
     cors = _cors(origin, fetch_mode)
-    collector = _collector_cache.get(datasette)
-    if collector is None:
+    cached = _collector_cache.get(datasette)
+    if cached is None:
         try:
             collector = collector_for(datasette)
         except Exception:
             log.exception("darksocial: cannot open the collector's database")
-            return _answer(Result(503, "the collector's database cannot be opened: see the server log"), cors)
+            return _answer(Result(503, "server: the collector's database cannot be opened: see the server log"), cors)
         if collector is None:
-            return _answer(Result(503, "no database to collect into: serve a mutable database file"), cors)
-        _collector_cache[datasette] = collector
+            return _answer(Result(503, "server: no database to collect into: serve a mutable database file"), cors)
+        cached = _collector_cache[datasette] = (collector, body_timeout(datasette))
+    collector, seconds = cached
 
     client = scope.get("client")
     ip = client[0] if client else None
@@ -209,7 +212,10 @@ async def answer_post(datasette, scope, receive, origin: str | None, user_agent:
         body = b""  # not read at all: the collector answers 413 from the declared length
     else:
         try:
-            body = await _read_body_within(receive, LIMIT, body_timeout(datasette))
+            if READ_DEADLINE_SCOPE_KEY in scope:
+                body = await _read_body(receive, LIMIT)
+            else:
+                body = await _read_body_within(receive, LIMIT, seconds)
         except TimeoutError:
             return _answer(Result(408, "body: not received in time; send it with the request"), cors)
     try:

@@ -31,7 +31,7 @@ from datasette.plugins import pm
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import plugin
-from .collect import PLUGIN
+from .collect import PLUGIN, READ_DEADLINE_SCOPE_KEY
 
 DEFAULT_ATTRIBUTE_EVERY = 60.0
 READ_TIMEOUT = 10.0  # seconds for a request's headers and body to arrive
@@ -65,6 +65,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.scope[READ_DEADLINE_SCOPE_KEY] = self.read_timeout  # the app need not time the body out itself
         self._arm()  # a keep-alive connection's next request: a new deadline from its first byte
 
     def on_headers_complete(self) -> None:
