@@ -160,12 +160,15 @@ def _share_bar_template(config: TrackerConfig, url_has_query: bool) -> str:
                 url="{url}" + quote(ds, safe=""), text="{title}" + text_suffix, title="{title}"
             ))
         opens_tab = href.startswith(("https:", "http:")) and channel.share_url is not None
-        target = ' target="_blank" rel="noopener"' if opens_tab else ""
+        # The copy link points at the page itself: a target keeps Material's instant navigation from following it
+        # (the tracker copies it instead); data-turbo and hx-boost on the bar do the same for Turbo and htmx.
+        target = ' target="_blank" rel="noopener"' if opens_tab else ' target="_self"' if code == "cl" else ""
         items.append(f'<a {attrs} data-ds="{code}" href="{href}"{target}>{label}</a>')
     if "cl" in config.channels:
         items.append(_literal(f'<span class="ds-msg" role="status" data-text="{_attr(COPIED_MESSAGE)}"></span>'))
     bar_class = "ds-bar ds-icons" if icons else "ds-bar"
-    return _literal(f'<nav class="{bar_class}" aria-label="{_attr(BAR_LABEL)}" {MARKER}>') + "".join(items) + "</nav>"
+    nav = f'<nav class="{bar_class}" aria-label="{_attr(BAR_LABEL)}" data-turbo="false" hx-boost="false" {MARKER}>'
+    return _literal(nav) + "".join(items) + "</nav>"
 
 
 def _script_attributes(config: TrackerConfig) -> list[str]:

@@ -9,6 +9,7 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import yaml
 
 from darksocial import events
 
@@ -71,5 +72,69 @@ def test_a_built_page_sends_a_valid_view(browser, servers):
         page.wait_for_function("location.hash.length > 4")
         assert page.url == f"{story['url']}#ds={view.token}"  # the page-view token, ready to be copied
         assert page.locator("nav.ds-bar").count() == 1
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def instant_site(tmp_path_factory, sites, free_port):
+    """A real Material build with navigation.instant, served with its collector on loopback."""
+    site_port, collector_port = free_port(), free_port()
+    site_url = f"http://127.0.0.1:{site_port}/"
+    root = tmp_path_factory.mktemp("instant")
+    markdown, title, url = sites.PAGES["stories/first.md"]
+    pages = {**sites.PAGES, "stories/first.md": (markdown + "\n[Read the second](deep/second.md)\n", title, url)}
+    config_file = sites.write(root, theme="material", site_url=site_url, pages=pages,
+                              plugin={"collector": f"http://127.0.0.1:{collector_port}/-/darksocial/collect"})
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    config["theme"]["features"] = ["navigation.instant"]
+    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    site_dir = sites.build(config_file, root / "site")
+    files = ThreadingHTTPServer(("127.0.0.1", site_port), functools.partial(QuietFiles, directory=str(site_dir)))
+    receiver = Receiver(collector_port)
+    for server in (files, receiver):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield site_url, receiver
+    for server in (files, receiver):
+        server.shutdown()
+        server.server_close()
+
+
+def next_view(receiver: Receiver) -> events.Event:
+    while True:
+        for event in events.parse_body(receiver.bodies.get(timeout=20)):
+            if event.kind == "view":
+                return event
+
+
+def test_material_instant_navigation_sends_a_view_per_page(browser, instant_site):
+    site_url, receiver = instant_site
+    first_url, second_url = site_url + "stories/first/", site_url + "stories/deep/second/"
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    try:
+        page = context.new_page()
+        page.goto(first_url)
+        first = next_view(receiver)
+        assert first.url == first_url
+        page.evaluate("() => { window.sameDocument = true }")
+        page.click("article a:text('Read the second')")
+        second = next_view(receiver)
+        assert page.evaluate("() => window.sameDocument")  # instant navigation: no page load
+        assert (second.url, second.title) == (second_url, 'Second: deep & "title" - Test Journal')  # the new title
+        assert second.referrer_host == "127.0.0.1" and second.in_token is None and second.token != first.token
+        page.wait_for_function("(token) => location.hash == '#ds=' + token", arg=second.token)
+
+        # The swapped-in share bar shares the new page, from the new page view.
+        page.click("nav.ds-bar [data-ds=cl]")
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert copied.startswith(second_url + "#ds=") and copied.endswith(".cl")
+        assert page.url == f"{second_url}#ds={second.token}"  # copied, not followed by instant navigation
+        share = next(e for e in iter(lambda: events.parse_body(receiver.bodies.get(timeout=20))[0], None)
+                     if e.kind == "share")
+        assert (share.url, share.parent, share.channel) == (second_url, second.token, "cl")
+
+        page.go_back()
+        back = next_view(receiver)
+        assert back.url == first_url and back.in_token is None and back.token not in (first.token, second.token)
     finally:
         context.close()
