@@ -30,8 +30,11 @@ node_modules/.installed: package.json package-lock.json
 
 node: node_modules/.installed
 
+# Flags for `darksocial demo`, e.g. make demo DEMO_FLAGS="--no-wait" or DEMO_FLAGS="--site-port 8010 --port 8011".
+DEMO_FLAGS ?=
+
 demo: setup
-	$(VENV)/bin/darksocial demo
+	$(VENV)/bin/darksocial demo $(DEMO_FLAGS)
 
 test: setup browser node
 	$(PY) -m pytest
