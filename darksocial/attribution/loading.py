@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from .. import tables
 from .cascades import Link, ShareEvent, View, World
-from .sqlrows import insert_rows, where_in
+from .sqlrows import chunks, delete_rows, insert_rows, where_in
 
 VIEW_COLUMNS = ("token, ts, site, url, title, visitor, referrer_host, in_token, in_channel, in_app, browser, "
                  "device")
@@ -40,6 +40,8 @@ def update_identities(conn, visitors: set | None) -> tuple[set, set]:
         rows = where_in(conn, sql, "visitor", visitors)
         old = {r[0]: r[1:3] for r in where_in(conn, "SELECT visitor, external_id, name FROM _ds_identities",
                                                "visitor", visitors)}
+        for chunk in chunks(sorted(old)):
+            delete_rows(conn, tables.IDENTITIES.name, f"visitor IN ({','.join('?' * len(chunk))})", chunk)
     latest = _latest_identities(rows)
     insert_rows(conn, tables.IDENTITIES, latest)
     changed, persons = set(), set()

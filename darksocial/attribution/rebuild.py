@@ -31,7 +31,18 @@ from .loading import (
     update_identities,
 )
 from .rollups import S, aggregate
-from .sqlrows import chunks, high_water, insert_rows, where_in, write_state
+from .sqlrows import (
+    apply_overlay,
+    chunks,
+    close_overlay,
+    delete_rows,
+    high_water,
+    insert_rows,
+    open_overlay,
+    read_state,
+    where_in,
+    write_state,
+)
 from .visits import write_visits
 
 Progress = Callable[[str], None]
@@ -130,10 +141,42 @@ def _scalars(conn, sql: str, column: str, values) -> set:
     return {r[0] for r in where_in(conn, sql, column, values) if r[0] is not None}
 
 
+# Tables an incremental run changes: read through the overlay while it computes (see sqlrows).
+OVERLAID = (*tables.ANALYST_TABLES, tables.INFLUENCE, tables.GOALS, tables.IDENTITIES)
+
+
 def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> dict:
-    locked = time.perf_counter()
-    conn.execute("BEGIN IMMEDIATE")  # the write lock up front: a deferred one could fail midway under the collector
+    """Compute in a read snapshot, through the overlay; then apply the changes in one short write transaction
+    (unless another run applied its own meanwhile: then nothing is applied, and the next run starts over)."""
+    close_overlay(conn, OVERLAID)
+    conn.commit()
+    conn.execute("BEGIN")  # a read snapshot: the collector keeps writing while this run computes
     high, links_high = high_water(conn)
+    open_overlay(conn, OVERLAID)
+    try:
+        stats = _compute_incremental(conn, done, links_done, high, links_high, say, tiers)
+        conn.commit()  # ends the snapshot; the overlay (temp tables) stays
+        say("applying the changes")
+        locked = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        if (read_state(conn, "events_id"), read_state(conn, "links_rowid")) != (done, links_done):
+            conn.rollback()
+            return {**stats, "mode": "skipped: another run applied first", "write_lock_seconds": 0.0}
+        apply_overlay(conn, OVERLAID)
+        write_state(conn, "events_id", high)
+        write_state(conn, "links_rowid", links_high)
+        conn.commit()
+        stats["write_lock_seconds"] = round(time.perf_counter() - locked, 3)
+        return stats
+    finally:
+        if conn.in_transaction:
+            conn.rollback()
+        close_overlay(conn, OVERLAID)
+        conn.commit()
+
+
+def _compute_incremental(conn, done: int, links_done: int, high: int, links_high: int, say: Progress,
+                         tiers) -> dict:
     new = conn.execute("SELECT kind, token, visitor, in_token, parent, goal, ts FROM events WHERE id > ? AND id <= ?",
                        (done, high)).fetchall()
     new_links = [r[0] for r in conn.execute("SELECT token FROM links WHERE rowid > ? AND rowid <= ?",
@@ -157,14 +200,17 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
             id_visitors.add(visitor)
         elif kind == "goal" and visitor and goal:
             goal_rows.append((visitor, goal, ts))
-    before = conn.total_changes
-    goal_visitors = set()
-    for row in goal_rows:
-        conn.execute("INSERT INTO _ds_goals VALUES (?, ?, ?) ON CONFLICT (visitor, goal) DO UPDATE "
-                     "SET ts = excluded.ts WHERE excluded.ts > ts OR ts IS NULL", row)
-        if conn.total_changes != before:
-            goal_visitors.add(row[0])
-            before = conn.total_changes
+    latest_goals: dict = {}
+    for visitor, goal, ts in goal_rows:
+        latest_goals[visitor, goal] = max(latest_goals.get((visitor, goal), ""), ts or "")
+    stored = {(r[0], r[1]): r[2] or "" for r in where_in(conn, "SELECT visitor, goal, ts FROM _ds_goals", "visitor",
+                                                        {v for v, _ in latest_goals})}
+    changed_goals = sorted((v, g, ts) for (v, g), ts in latest_goals.items()
+                           if (v, g) not in stored or ts > stored[v, g])
+    for visitor, goal, _ in changed_goals:
+        delete_rows(conn, tables.GOALS.name, "visitor = ? AND goal = ?", (visitor, goal))
+    insert_rows(conn, tables.GOALS, changed_goals)
+    goal_visitors = {row[0] for row in changed_goals}
     changed_ids, persons = update_identities(conn, id_visitors) if id_visitors else (set(), set())
     known = load_identities(conn, goal_visitors)
     persons |= {person_of(v, known) for v in goal_visitors}
@@ -255,9 +301,9 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
     scope_persons |= _scalars(conn, "SELECT person FROM _ds_influence", "root", all_roots)
     scope_pages |= {(r[0], r[1]) for r in where_in(conn, "SELECT site, url FROM cascades", "root", all_roots)}
     for table in (tables.SHARES, tables.CASCADES, tables.CASCADE_PEOPLE, tables.INFLUENCE):
-        for chunk in chunks(all_roots):
-            conn.execute(f"DELETE FROM [{table.name}] WHERE root IN ({','.join('?' * len(chunk))})", chunk)
-    conn.execute("DELETE FROM visits WHERE token IN (SELECT token FROM temp.wanted)")
+        for chunk in chunks(sorted(all_roots)):
+            delete_rows(conn, table.name, f"root IN ({','.join('?' * len(chunk))})", chunk)
+    delete_rows(conn, "visits", "token IN (SELECT token FROM temp.wanted)")
     insert_rows(conn, tables.SHARES, share_rows)
     insert_rows(conn, tables.CASCADES, cascade_rows_)
     insert_rows(conn, tables.CASCADE_PEOPLE, people_rows)
@@ -269,8 +315,4 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
     scope_pages |= {(row[1], row[2]) for row in cascade_rows_}
     say("aggregating influencers, stories, channels and daily rollups")
     aggregate(conn, (scope_persons - {None}, scope_pages - {(None, None)}, scope_dates - {None}), tiers)
-    write_state(conn, "events_id", high)
-    write_state(conn, "links_rowid", links_high)
-    conn.commit()
-    return {"mode": "incremental", "events": len(new), "visits": len(wanted_views), "shares": len(share_rows),
-            "write_lock_seconds": round(time.perf_counter() - locked, 3)}
+    return {"mode": "incremental", "events": len(new), "visits": len(wanted_views), "shares": len(share_rows)}

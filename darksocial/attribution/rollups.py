@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 
 from .. import tables
 from ..channels import CHANNELS
-from .sqlrows import insert_rows
+from .sqlrows import delete_rows, insert_rows, overlay_open, write_target
 
 DEFAULT_TIERS: tuple[tuple[int, str], ...] = ((1000, "macro"), (100, "mid"), (10, "micro"), (0, "nano"))
 
@@ -46,11 +46,11 @@ def aggregate(conn, scope, tiers, built: tuple | None = None) -> None:
         by_person = "sharer IN (SELECT person FROM temp.scope_persons)"
         by_page = "(site, url) IN (SELECT site, url FROM temp.scope_pages)"
         by_date = "date IN (SELECT date FROM temp.scope_dates)"
-        conn.execute("DELETE FROM influencers WHERE person IN (SELECT person FROM scope_persons)")
-        conn.execute(f"DELETE FROM stories WHERE {by_page}")
-        conn.execute(f"DELETE FROM daily WHERE {by_date}")
+        delete_rows(conn, "influencers", "person IN (SELECT person FROM temp.scope_persons)")
+        delete_rows(conn, "stories", by_page)
+        delete_rows(conn, "daily", by_date)
         # A changed visit has its page in scope_pages and its day in scope_dates: those cells are redone.
-        conn.execute(f"DELETE FROM story_daily WHERE {by_date} AND {by_page}")
+        delete_rows(conn, "story_daily", f"{by_date} AND {by_page}")
 
     if built is not None:
         shares_, cascades, influence = built
@@ -87,7 +87,7 @@ def aggregate(conn, scope, tiers, built: tuple | None = None) -> None:
                SUM(estimated), SUM(click)
         FROM visits WHERE {by_date} GROUP BY 1, 2, 3, 4""")}
     insert_rows(conn, tables.DAILY, daily_rows(day_visits, shares_by_date))
-    conn.execute(f"""INSERT INTO story_daily
+    conn.execute(f"""INSERT INTO {write_target(conn, "story_daily")}
         SELECT date, site, url, SUM(visits), SUM(dark_tracked), SUM(dark_estimated), SUM(open_visits),
             SUM(other_visits), SUM(shares), SUM(clicks) FROM (
             SELECT date, site, url, COUNT(*) AS visits, SUM(CASE WHEN medium = 'dark' THEN tracked ELSE 0 END)
@@ -100,9 +100,15 @@ def aggregate(conn, scope, tiers, built: tuple | None = None) -> None:
         WHERE date IS NOT NULL AND site IS NOT NULL AND url IS NOT NULL
         GROUP BY date, site, url ORDER BY date, site, url""")
     # The score is relative to the best story, so every story's score is refreshed (the table is small).
-    conn.execute("""
-        UPDATE stories SET virality_score = COALESCE(ROUND(100.0 * reach * COALESCE(structural_virality, 0)
-            / NULLIF((SELECT MAX(reach * COALESCE(structural_virality, 0)) FROM stories), 0), 2), 0)""")
+    stories = "stories"
+    if overlay_open(conn):  # a view cannot be updated: every story moves into the overlay
+        conn.execute("INSERT INTO temp.stories__new SELECT * FROM main.stories "
+                     "WHERE rowid NOT IN (SELECT rowid FROM temp.stories__gone)")
+        conn.execute("INSERT OR IGNORE INTO temp.stories__gone SELECT rowid FROM main.stories")
+        stories = "temp.stories__new"
+    conn.execute(f"""
+        UPDATE {stories} SET virality_score = COALESCE(ROUND(100.0 * reach * COALESCE(structural_virality, 0)
+            / NULLIF((SELECT MAX(reach * COALESCE(structural_virality, 0)) FROM {stories}), 0), 2), 0)""")
     _channels(conn)
 
 
@@ -241,7 +247,7 @@ def daily_rows(day_visits: dict, shares) -> list[tuple]:
 
 
 def _channels(conn) -> None:
-    conn.execute("DELETE FROM channels")
+    delete_rows(conn, "channels", "1")
     visits = {r[0]: r[1:] for r in conn.execute(
         "SELECT channel, COUNT(*), MIN(medium) FROM visits WHERE channel IS NOT NULL GROUP BY channel")}
     reach = dict(conn.execute(

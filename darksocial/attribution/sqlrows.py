@@ -1,5 +1,12 @@
-"""SQLite helpers the attribution modules share: chunked ``IN (...)`` lookups, sorted bulk inserts and the
-run's high-water marks (``_ds_state``)."""
+"""SQLite helpers the attribution modules share: chunked ``IN (...)`` lookups, sorted bulk inserts, the run's
+high-water marks (``_ds_state``), and the overlay an incremental run writes into.
+
+The overlay: an incremental run computes in a read snapshot (the collector keeps writing) and applies its changes
+in one short write transaction. Meanwhile every derived table ``T`` is read through a temp view of the same name
+(temp names shadow main ones): ``main.T`` minus the rows marked gone in ``temp.T__gone`` (by rowid) plus the rows
+in ``temp.T__new``. Writes go through :func:`insert_rows` and :func:`delete_rows` (and :func:`write_target` for
+SQL that inserts), which know whether an overlay is open. :func:`apply_overlay` makes the changes real.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +41,56 @@ def write_state(conn, key: str, value: int) -> None:
     conn.execute("INSERT OR REPLACE INTO _ds_state (key, value) VALUES (?, ?)", (key, str(value)))
 
 
+def overlay_open(conn) -> bool:
+    return conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = 'visits__new'").fetchone() is not None
+
+
+def write_target(conn, name: str) -> str:
+    """Where rows of table ``name`` are inserted: its overlay when one is open, else the table itself."""
+    return f"temp.[{name}__new]" if overlay_open(conn) else f"[{name}]"
+
+
+def delete_rows(conn, name: str, where: str, params=()) -> None:
+    """DELETE FROM ``name`` WHERE ``where``, through the overlay when one is open."""
+    if overlay_open(conn):
+        conn.execute(f"INSERT OR IGNORE INTO temp.[{name}__gone] SELECT rowid FROM main.[{name}] WHERE {where} "
+                     f"AND rowid NOT IN (SELECT rowid FROM temp.[{name}__gone])", params)
+        conn.execute(f"DELETE FROM temp.[{name}__new] WHERE {where}", params)
+    else:
+        conn.execute(f"DELETE FROM [{name}] WHERE {where}", params)
+
+
+def open_overlay(conn, overlaid: tuple[tables.Table, ...]) -> None:
+    for table in overlaid:
+        name = table.name
+        columns = ", ".join(f"[{c}]" for c in table.column_names())
+        conn.execute(f"CREATE TEMP TABLE [{name}__gone] (rowid INTEGER PRIMARY KEY)")
+        conn.execute(tables.create_sql(table)[0].replace("CREATE TABLE IF NOT EXISTS ", "CREATE TEMP TABLE ", 1)
+                     .replace(f"[{name}]", f"[{name}__new]", 1))
+        for i, index in enumerate((table.pk, table.unique, *table.indexes)):
+            if index:
+                conn.execute(f"CREATE INDEX temp.[{name}__new_{i}] ON [{name}__new] ({', '.join(index)})")
+        conn.execute(f"CREATE TEMP VIEW [{name}] AS SELECT {columns} FROM main.[{name}] "
+                     f"WHERE rowid NOT IN (SELECT rowid FROM temp.[{name}__gone]) "
+                     f"UNION ALL SELECT {columns} FROM temp.[{name}__new]")
+
+
+def apply_overlay(conn, overlaid: tuple[tables.Table, ...]) -> None:
+    """Inside the caller's write transaction: make the overlay's deletions and insertions real."""
+    for table in overlaid:
+        name = table.name
+        conn.execute(f"DELETE FROM main.[{name}] WHERE rowid IN (SELECT rowid FROM temp.[{name}__gone])")
+        order = ", ".join(table.pk or table.unique or ("rowid",))
+        conn.execute(f"INSERT OR REPLACE INTO main.[{name}] SELECT * FROM temp.[{name}__new] ORDER BY {order}")
+
+
+def close_overlay(conn, overlaid: tuple[tables.Table, ...]) -> None:
+    for table in overlaid:
+        conn.execute(f"DROP VIEW IF EXISTS temp.[{table.name}]")
+        conn.execute(f"DROP TABLE IF EXISTS temp.[{table.name}__gone]")
+        conn.execute(f"DROP TABLE IF EXISTS temp.[{table.name}__new]")
+
+
 def insert_rows(conn, table: tables.Table, rows: list[tuple]) -> None:
     if rows:
         # In primary-key order, the B-tree grows at its right edge instead of splitting pages all over.
@@ -41,7 +98,7 @@ def insert_rows(conn, table: tables.Table, rows: list[tuple]) -> None:
         if table.pk:
             rows = sorted(rows, key=itemgetter(*[table.column_names().index(c) for c in table.pk]))
         marks = ",".join("?" * len(table.columns))
-        conn.executemany(f"INSERT OR REPLACE INTO [{table.name}] VALUES ({marks})", rows)
+        conn.executemany(f"INSERT OR REPLACE INTO {write_target(conn, table.name)} VALUES ({marks})", rows)
 
 
 def high_water(conn) -> tuple[int, int]:

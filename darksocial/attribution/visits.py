@@ -6,6 +6,7 @@ from ..channels import CHANNELS
 from . import referrers
 from .cascades import channel_medium
 from .loading import VIEW_COLUMNS, sort_key
+from .sqlrows import write_target
 
 
 def _medium_case(expr: str) -> str:
@@ -21,7 +22,7 @@ _PERSON = ("CASE WHEN e.visitor IS NULL THEN NULL WHEN i.external_id IS NOT NULL
 # ("#ds=.wa", no-JS share link) is tracked without a sharer; anything else is classified by campaign parameters and
 # referrer, and a visitor's first view with no referrer on a deep page is estimated dark social.
 _VISITS_SQL = f"""
-INSERT INTO visits
+INSERT INTO {{target}}
 SELECT token, ts, substr(ts, 1, 10), site, url, title, visitor, person,
     CASE WHEN is_click OR bare_code THEN 'share'
          WHEN source = 'none' THEN (CASE WHEN is_first AND NOT home THEN 'dark_estimated' ELSE 'direct' END)
@@ -67,7 +68,7 @@ FROM (
 # A reload of one's own page (temp.reloads: its token → the first view of the chain) is credited as that first
 # view was, and is never a click. Runs after _VISITS_SQL, which has written the first views' rows.
 _RELOADS_SQL = f"""
-INSERT INTO visits
+INSERT INTO {{target}}
 SELECT e.token, e.ts, substr(e.ts, 1, 10), e.site, e.url, e.title, e.visitor, {_PERSON}, u.source, u.medium,
     u.channel, u.tracked, u.estimated, u.campaign, e.referrer_host, e.in_app, e.browser, e.device, u.share_token, 0,
     u.sharer, u.sharer_name, u.depth, u.root
@@ -143,5 +144,6 @@ def write_visits(conn, reloads: dict, scope: str = "") -> None:
             keep[row[1]] = row
     conn.executemany("INSERT INTO temp.losers VALUES (?)",
                      [(row[0],) for row in duplicates if keep[row[1]][0] != row[0]])
-    conn.execute(_VISITS_SQL.format(scope=within))
-    conn.execute(_RELOADS_SQL.format(scope=within))
+    target = write_target(conn, "visits")
+    conn.execute(_VISITS_SQL.format(scope=within, target=target))
+    conn.execute(_RELOADS_SQL.format(scope=within, target=target))
