@@ -138,3 +138,53 @@ def test_material_instant_navigation_sends_a_view_per_page(browser, instant_site
         assert back.url == first_url and back.in_token is None and back.token not in (first.token, second.token)
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def themed_sites(tmp_path_factory, sites, free_port):
+    """The compact bar built with each theme (Material in its dark palette), served on loopback."""
+    port = free_port()
+    root = tmp_path_factory.mktemp("themes")
+    for theme, extra in (("mkdocs", {}), ("readthedocs", {}), ("material", {"palette": {"scheme": "slate"}})):
+        config_file = sites.write(root / theme, theme=theme, plugin={"collector": "/c", "style": "icons"},
+                                  site_url=f"http://127.0.0.1:{port}/{theme}/")
+        config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+        config["theme"].update(extra)
+        config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+        sites.build(config_file, root / "www" / theme)
+    files = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(QuietFiles, directory=str(root / "www")))
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{port}/"
+    files.shutdown()
+    files.server_close()
+
+
+VIEWPORTS = {
+    "desktop": {"viewport": {"width": 1440, "height": 900}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+}
+
+
+@pytest.mark.parametrize("device", VIEWPORTS)
+@pytest.mark.parametrize("theme", ["mkdocs", "readthedocs", "material"])
+def test_compact_bar_is_one_row_of_the_channels_the_device_can_use(browser, themed_sites, theme, device):
+    context = browser.new_context(**VIEWPORTS[device])
+    try:
+        page = context.new_page()
+        page.goto(f"{themed_sites}{theme}/stories/first/")
+        buttons = page.evaluate("""() => [...document.querySelectorAll('.ds-bar .ds-btn')]
+            .filter((button) => button.offsetParent)
+            .map((button) => ({code: button.dataset.ds, ...button.getBoundingClientRect().toJSON()}))""")
+        bar = page.locator("nav.ds-bar").bounding_box()
+        shown = [button["code"] for button in buttons]
+        # Messenger's app link and SMS only where a finger points; no native share button without the API.
+        assert shown == (["wa", "fm", "tg", "sms", "em", "cl", "x", "fb", "li", "rd", "bs"] if device == "phone"
+                         else ["wa", "tg", "em", "cl", "x", "fb", "li", "rd", "bs"])
+        assert len({round(button["top"]) for button in buttons}) == 1  # one row
+        assert bar["height"] <= buttons[0]["height"] + 1 and bar["x"] + bar["width"] <= VIEWPORTS[device][
+            "viewport"]["width"]
+        assert all(24 <= button["width"] <= 48 and abs(button["width"] - button["height"]) < 1 for button in buttons)
+        # Labels stay for screen readers.
+        assert page.get_by_role("link", name="WhatsApp").count() == 1
+    finally:
+        context.close()
