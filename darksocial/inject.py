@@ -146,8 +146,8 @@ def _share_bar_template(config: TrackerConfig, url_has_query: bool) -> str:
     items = []
     for code in config.channels:
         channel = channels.CHANNELS[code]
-        label = _literal(f"{channel.icon}<span>{html_lib.escape(channel.label)}</span>")
-        # Icon buttons keep their label as text for screen readers (CSS hides it) and as a tooltip.
+        # An icon button's label is its title: its accessible name and a tooltip.
+        label = _literal(channel.icon + ("" if icons else f"<span>{html_lib.escape(channel.label)}</span>"))
         attrs = f'class="ds-btn ds-{code}"' + (f' title="{_literal(_attr(channel.label))}"' if icons else "")
         if code == "ns":  # needs navigator.share: CSS shows it where the tracker finds one
             items.append(f'<button type="button" {attrs} data-ds="ns" hidden>{label}</button>')

@@ -133,7 +133,13 @@ def test_configuration_travels_as_data_attributes():
     for flag in ("data-no-copy", "data-no-ab", "data-ab-home", "data-cookieless", "data-dnt", "data-query"):
         assert script.has_attr(flag), flag
     defaults = BeautifulSoup(head_tags(CONFIG), "html.parser").script
-    assert not any(a in defaults.attrs for a in ("data-no-copy", "data-no-ab", "data-cookieless", "data-dnt"))
+    assert not any(a in defaults.attrs for a in ("data-no-copy", "data-no-ab", "data-cookieless", "data-dnt",
+                                                 "data-strip"))
+
+
+def test_extra_strip_params_reach_the_tracker_as_an_alternation():
+    config = TrackerConfig(**{**CONFIG.__dict__, "strip_params": ("ref", "src_*", "a.b")})
+    assert BeautifulSoup(head_tags(config), "html.parser").script["data-strip"] == r"ref|src_.*|a\.b"
 
 
 def test_hostile_title_stays_inert_in_a_whole_page():

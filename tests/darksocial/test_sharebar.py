@@ -105,3 +105,35 @@ def test_config_is_validated_with_the_fix_in_the_message():
 def test_markup_stays_within_the_8_kb_budget():
     title = "How a WhatsApp forward of our longest investigation reached a million readers in a single weekend"
     assert markup_bytes(config(site_name="The Example Gazette"), PAGE, title) <= 8 * 1024
+
+
+def test_icon_style_is_compact_with_titles_for_names_and_tooltips():
+    nav = parse(share_bar(config(style="icons"), PAGE, "Title")).nav
+    assert nav["class"] == ["ds-bar", "ds-icons"]
+    for control in nav.select("[data-ds]"):
+        label = channels.CHANNELS[control["data-ds"]].label
+        assert control.get_text() == "" and control["title"] == label  # the accessible name, and a tooltip
+    assert "title" not in parse(share_bar(config(), PAGE, "T")).select_one("[data-ds=wa]").attrs
+    with pytest.raises(InjectError, match="icons"):
+        config(style="emoji")
+
+
+def test_links_carry_the_canonical_url():
+    bar = parse(share_bar(config(), PAGE + "?page=2&utm_source=news&fbclid=x&email=a%40b.example#top", "T"))
+    assert bar.select_one("[data-ds=cl]")["href"] == PAGE + "?page=2#ds=.cl"
+    assert "utm_source" not in bar.select_one("[data-ds=wa]")["href"]
+    extra = parse(share_bar(config(strip_params=("page",)), PAGE + "?page=2", "T"))
+    assert extra.select_one("[data-ds=cl]")["href"] == PAGE + "#ds=.cl"
+
+
+def test_in_page_navigation_libraries_leave_the_bar_to_the_tracker():
+    nav = parse(share_bar(config(), PAGE, "T")).nav
+    assert nav["data-turbo"] == "false" and nav["hx-boost"] == "false"
+    assert nav.select_one("[data-ds=cl]")["target"] == "_self"  # Material's instant navigation skips targets
+
+
+@pytest.mark.parametrize("style", ["text", "icons"])
+def test_markup_with_every_channel_and_a_long_title_stays_within_8_kb(style):
+    title = "How a WhatsApp forward of our longest investigation reached a million readers in a single weekend"
+    long_url = PAGE + "a-very-long-slug-for-a-story-" * 4 + "/"
+    assert markup_bytes(config(site_name="The Example Gazette", style=style), long_url, title) <= 8 * 1024
