@@ -235,14 +235,18 @@ def measure(path: Path) -> list[tuple]:
     def through_datasette(report, params):
         response = loop.run_until_complete(datasette.client.get(
             f"/{path.stem}/{report.name}.json", params={**params, "_shape": "array"}, cookies=root))
-        assert response.status_code == 200, (report.name, response.text[:300])
+        if response.status_code != 200:
+            raise RuntimeError(f"{report.name}: HTTP {response.status_code}")
 
     results = []
     for label, window in windows.items():
         for report in queries.REPORTS:
             params = _params(report, window, sample)
             direct = _time(lambda r=report, p=params: conn.execute(r.sql, p).fetchall())
-            served = _time(lambda r=report, p=params: through_datasette(r, p))
+            try:
+                served = _time(lambda r=report, p=params: through_datasette(r, p))
+            except RuntimeError:  # over Datasette's 10 s limit: reported, and the other reports still measured
+                served = float("inf")
             results.append((label, report.name, direct, served))
     loop.close()
     conn.close()

@@ -157,7 +157,7 @@ def render_cell(row, value, column: str, table, database: str | None, datasette)
     if column == "story" and table is None and "url" in row.keys() and isinstance(row["url"], str):
         site = row["site"] if "site" in row.keys() else None
         return Markup(f'<a href="{escape(story_href(row["url"], site))}">{escape(value)}</a>')
-    if column == "channel" and table is None and value in CHANNEL_LABELS:
+    if column in ("channel", "top_channel") and value in CHANNEL_LABELS:
         return escape(CHANNEL_LABELS[value])
     if TIMESTAMP_RE.fullmatch(value):
         return minute(value)
