@@ -124,6 +124,9 @@ def test_the_cascade_draws_the_people_of_the_cascade(signed_in_page, live_server
     assert "Alice Liddell" in labels and NAMED in labels
     legend = page.locator("#cascade-tree svg .role-legend").text_content()
     assert "WhatsApp" in legend and "Telegram" in legend
+    width = page.locator("#cascade-tree svg").bounding_box()["width"]
+    page.locator('.ds-zoom button:text-is("Zoom in")').click()
+    assert page.locator("#cascade-tree svg").bounding_box()["width"] > width * 1.2
 
 
 def legend_symbols(page) -> int:
