@@ -257,7 +257,11 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
     site_url = f"http://127.0.0.1:{site_port}/"
     reports_url = f"http://127.0.0.1:{reports_port}/"
     collect_url = reports_url + "-/darksocial/collect"
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot create {workdir} ({exc.strerror}): choose a writable folder",
+                                 param_hint="--dir") from None
     db_path = workdir / "darksocial.db"
 
     click.echo(f"building the demo site into {workdir / 'site'} ...")
@@ -287,8 +291,8 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
             click.echo(hint)
             if open_browser and (os.environ.get("DISPLAY") or sys.platform == "darwin") and shutil.which("xdg-open"):
                 webbrowser.open(next((word for word in hint.split() if "token=" in word), reports_url))
-            click.echo("serving until Ctrl-C ...")
-            try:
+            try:  # the message inside: a Ctrl-C right after it still stops cleanly
+                click.echo("serving until Ctrl-C ...")
                 threading.Event().wait()
             except KeyboardInterrupt:
                 click.echo("stopped")

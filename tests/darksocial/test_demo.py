@@ -157,3 +157,11 @@ def test_same_seed_same_tables_and_days_that_look_real(tmp_path):
     shares = [dark / visits for _, visits, dark in full_days]
     assert all(0.1 < share < 0.6 for share in shares), shares
     assert max(abs(b - a) for a, b in zip(shares, shares[1:], strict=False)) < 0.25, shares
+
+
+def test_an_unusable_dir_is_named_with_the_option(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = CliRunner().invoke(cli, ["demo", "--no-wait", "--dir", str(blocker / "demo"), "--site-port", "0",
+                                      "--port", "0"])
+    assert result.exit_code == 2 and "--dir" in result.output and "writable folder" in result.output
