@@ -15,6 +15,9 @@ for path in (str(DEMO), str(HERE)):
     if path not in sys.path:
         sys.path.insert(0, path)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wagtail_darksocial_testsettings")
+# Playwright's sync API keeps an event loop on the main thread; Django would refuse the ORM there. Django's own
+# advice for this case: https://docs.djangoproject.com/en/stable/topics/async/#envvar-DJANGO_ALLOW_ASYNC_UNSAFE
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 import django  # noqa: E402
 
