@@ -7,8 +7,8 @@ exist). They cover the columns a report reads, so a windowed report reads the in
 from __future__ import annotations
 
 INDEXES: dict[str, tuple[str, tuple[str, ...]] | tuple[str, tuple[str, ...], str]] = {
-    # headline: people who clicked a share in the window, from the clicks alone.
-    "rpt_visits_clicks": ("visits", ("date", "site", "person"), "click = 1"),
+    # headline: people who clicked a share in the window, from the clicks alone, in person order.
+    "rpt_visits_click_people": ("visits", ("person", "date", "site", "click"), "click = 1"),
     # top_stories: the story_daily rollup in the window, read from the index alone.
     "rpt_story_daily_window": ("story_daily", ("date", "site", "url", "visits", "visits_dark_tracked",
                                                "visits_dark_estimated", "visits_open", "visits_other", "shares",
