@@ -19,6 +19,7 @@ from .cascades import (
     resolve_shares,
     share_tokens,
 )
+from .deltas import update_rollups
 from .loading import (
     LINK_SQL,
     SHARE_SQL,
@@ -30,7 +31,7 @@ from .loading import (
     load_view_chains,
     update_identities,
 )
-from .rollups import S, aggregate
+from .rollups import S, aggregate, refresh_virality_scores, update_influencers
 from .sqlrows import (
     apply_overlay,
     chunks,
@@ -120,7 +121,7 @@ def full_rebuild(conn, say: Progress, tiers) -> dict:
     insert_rows(conn, tables.INFLUENCE, influence)
     write_visits(conn, reloads)
     say("aggregating influencers, stories, channels and daily rollups")
-    aggregate(conn, None, tiers, (share_rows, cascade_rows_, influence))
+    aggregate(conn, tiers, (share_rows, cascade_rows_, influence))
     say("indexing")
     _index_shadows(conn)
     events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
@@ -287,19 +288,16 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     conn.execute("DROP TABLE IF EXISTS temp.wanted")
     conn.execute("CREATE TEMP TABLE wanted (token TEXT PRIMARY KEY)")
     conn.executemany("INSERT INTO temp.wanted VALUES (?)", [(t,) for t in sorted(wanted_views)])
-    scope_persons, scope_pages, scope_dates = set(), set(), set()
-
-    def collect(rows):
-        for sharer, site, url, date in rows:
-            scope_persons.add(sharer)
-            scope_pages.add((site, url))
-            scope_dates.add(date)
-
-    visits_in_scope = "SELECT sharer, site, url, date FROM visits WHERE token IN (SELECT token FROM temp.wanted)"
-    collect(where_in(conn, "SELECT sharer, site, url, date FROM shares", "root", all_roots))
-    collect(conn.execute(visits_in_scope).fetchall())
+    # The people whose influencer rows change (sharers of old and new shares and clicks, people credited) and
+    # the pages whose share figures change (pages of old and new shares and cascades).
+    scope_persons, share_pages = set(), set()
+    visits_in_scope = "SELECT sharer FROM visits WHERE token IN (SELECT token FROM temp.wanted)"
+    for sharer, site, url in where_in(conn, "SELECT sharer, site, url FROM shares", "root", all_roots):
+        scope_persons.add(sharer)
+        share_pages.add((site, url))
+    scope_persons |= {r[0] for r in conn.execute(visits_in_scope)}
     scope_persons |= _scalars(conn, "SELECT person FROM _ds_influence", "root", all_roots)
-    scope_pages |= {(r[0], r[1]) for r in where_in(conn, "SELECT site, url FROM cascades", "root", all_roots)}
+    share_pages |= {(r[0], r[1]) for r in where_in(conn, "SELECT site, url FROM cascades", "root", all_roots)}
     for table in (tables.SHARES, tables.CASCADES, tables.CASCADE_PEOPLE, tables.INFLUENCE):
         for chunk in chunks(sorted(all_roots)):
             delete_rows(conn, table.name, f"root IN ({','.join('?' * len(chunk))})", chunk)
@@ -309,10 +307,13 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     insert_rows(conn, tables.CASCADE_PEOPLE, people_rows)
     insert_rows(conn, tables.INFLUENCE, influence)
     write_visits(conn, reloads, "wanted")
-    collect((row[S["sharer"]], row[S["site"]], row[S["url"]], row[S["date"]]) for row in share_rows)
-    collect(conn.execute(visits_in_scope).fetchall())
+    scope_persons |= {row[S["sharer"]] for row in share_rows}
+    share_pages |= {(row[S["site"]], row[S["url"]]) for row in share_rows}
+    scope_persons |= {r[0] for r in conn.execute(visits_in_scope)}
     scope_persons |= {row[3] for row in influence}
-    scope_pages |= {(row[1], row[2]) for row in cascade_rows_}
-    say("aggregating influencers, stories, channels and daily rollups")
-    aggregate(conn, (scope_persons - {None}, scope_pages - {(None, None)}, scope_dates - {None}), tiers)
+    share_pages |= {(row[1], row[2]) for row in cascade_rows_}
+    say("updating influencers, stories, channels and daily rollups")
+    update_influencers(conn, scope_persons - {None}, tiers)
+    update_rollups(conn, share_pages - {(None, None)})
+    refresh_virality_scores(conn)
     return {"mode": "incremental", "events": len(new), "visits": len(wanted_views), "shares": len(share_rows)}

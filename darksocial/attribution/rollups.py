@@ -1,7 +1,6 @@
-"""Rollups: the same SQL for a full rebuild (scope None) and an incremental one (scope = keys to redo).
-
-`influencers` (with their tiers), `stories`, `daily`, `story_daily` and `channels`, from `visits`, `shares`,
-`cascades` and `_ds_influence`."""
+"""Rollups: `influencers` (with their tiers), `stories`, `daily`, `story_daily` and `channels`, from `visits`,
+`shares`, `cascades` and `_ds_influence`: all of them in a full rebuild, the people whose figures changed in an
+incremental run (the other rollups move by deltas: see deltas.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from collections import Counter, defaultdict
 
 from .. import tables
 from ..channels import CHANNELS
-from .sqlrows import delete_rows, insert_rows, overlay_open, write_target
+from .sqlrows import delete_rows, insert_rows, overlay_open
 
 DEFAULT_TIERS: tuple[tuple[int, str], ...] = ((1000, "macro"), (100, "mid"), (10, "micro"), (0, "nano"))
 
@@ -20,86 +19,70 @@ S = {name: i for i, name in enumerate(tables.SHARES.column_names())}
 C = {name: i for i, name in enumerate(tables.CASCADES.column_names())}
 
 
-def aggregate(conn, scope, tiers, built: tuple | None = None) -> None:
-    """Rebuild influencers, stories, daily and story_daily for ``scope`` (persons, pages, dates; None = all),
-    then channels.
+def aggregate(conn, tiers, built: tuple) -> None:
+    """A full rebuild's rollups: influencers, stories, daily, story_daily and channels, from every visit.
 
-    The per-visit sums are GROUP BYs in SQLite (a million rows never cross into Python); the same queries and
-    functions serve a full rebuild (no filter) and an incremental run (filtered to its scope). A full rebuild
-    passes the rows it has just written (``built``: share, cascade and influence rows, visitor → goals) instead of
-    reading them back.
+    The per-visit sums are GROUP BYs in SQLite (a million rows never cross into Python). ``built`` holds the rows
+    the rebuild has just written (share, cascade and influence rows), so they are not read back. An incremental
+    run moves the same tables by what changed instead (update_influencers, deltas.update_rollups).
     """
-    if scope is None:
-        by_person = by_page = by_date = "1"
-        for name in ("influencers", "stories", "daily", "story_daily"):
-            conn.execute(f"DELETE FROM {name}")
-    else:
-        persons, pages, dates = scope
-        for name, columns in (("scope_persons", "person TEXT PRIMARY KEY"),
-                              ("scope_pages", "site TEXT, url TEXT, PRIMARY KEY (site, url)"),
-                              ("scope_dates", "date TEXT PRIMARY KEY")):
-            conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
-            conn.execute(f"CREATE TEMP TABLE {name} ({columns})")
-        conn.executemany("INSERT OR IGNORE INTO scope_persons VALUES (?)", [(p,) for p in persons])
-        conn.executemany("INSERT OR IGNORE INTO scope_pages VALUES (?, ?)", list(pages))
-        conn.executemany("INSERT OR IGNORE INTO scope_dates VALUES (?)", [(d,) for d in dates])
-        by_person = "sharer IN (SELECT person FROM temp.scope_persons)"
-        by_page = "(site, url) IN (SELECT site, url FROM temp.scope_pages)"
-        by_date = "date IN (SELECT date FROM temp.scope_dates)"
-        delete_rows(conn, "influencers", "person IN (SELECT person FROM temp.scope_persons)")
-        delete_rows(conn, "stories", by_page)
-        delete_rows(conn, "daily", by_date)
-        # A changed visit has its page in scope_pages and its day in scope_dates: those cells are redone.
-        delete_rows(conn, "story_daily", f"{by_date} AND {by_page}")
-
-    if built is not None:
-        shares_, cascades, influence = built
-        shares_by_person = shares_by_page = shares_by_date = shares_
-    else:
-        in_scope = by_person.replace("sharer", "person")
-        influence = conn.execute(f"SELECT * FROM _ds_influence WHERE {in_scope}").fetchall()
-        shares_by_person = conn.execute(f"SELECT * FROM shares WHERE {by_person}").fetchall()
-        shares_by_page = conn.execute(f"SELECT * FROM shares WHERE {by_page}").fetchall()
-        shares_by_date = conn.execute(f"SELECT * FROM shares WHERE {by_date}").fetchall()
-        cascades = conn.execute(f"SELECT * FROM cascades WHERE {by_page}").fetchall()
-    reach = dict(conn.execute(f"SELECT sharer, COUNT(DISTINCT person) FROM visits WHERE click = 1 AND {by_person} "
-                              "GROUP BY sharer"))
-    insert_rows(conn, tables.INFLUENCERS, influencer_rows(shares_by_person, reach, influence, tiers))
+    for name in ("influencers", "stories", "daily", "story_daily"):
+        conn.execute(f"DELETE FROM {name}")
+    shares_, cascades, influence = built
+    reach = dict(conn.execute("SELECT sharer, COUNT(DISTINCT person) FROM visits WHERE click = 1 GROUP BY sharer"))
+    insert_rows(conn, tables.INFLUENCERS, influencer_rows(shares_, reach, influence, tiers))
 
     # The latest title seen: with a single MAX(), SQLite takes the bare column from the row holding the maximum
     # (NULL only when no visit of the page has a title).
     page_visits, titles = {}, {}
-    for r in conn.execute(f"""
+    for r in conn.execute("""
         SELECT site, url, COUNT(*), COUNT(DISTINCT visitor), COUNT(DISTINCT CASE WHEN click = 1 THEN person END),
                SUM(tracked = 1 AND medium = 'dark'), SUM(estimated), SUM(medium = 'open'), SUM(medium = 'search'),
                SUM(medium = 'referral'), SUM(medium = 'campaign'), SUM(medium = 'internal'), SUM(medium = 'direct'),
                title, MAX(CASE WHEN title IS NOT NULL THEN ts || char(1) || token END)
-        FROM visits WHERE {by_page} GROUP BY site, url"""):
+        FROM visits GROUP BY site, url"""):
         page_visits[r[0], r[1]] = r[2:13]
         if r[13] is not None:
             titles[r[0], r[1]] = r[13]
-    titles.update(_page_titles(conn, None if scope is None else by_page))
-    insert_rows(conn, tables.STORIES, story_rows(
-        page_visits, shares_by_page, cascades, titles))
+    titles.update(_page_titles(conn, None))
+    insert_rows(conn, tables.STORIES, story_rows(page_visits, shares_, cascades, titles))
 
-    day_visits = {tuple(r[:4]): r[4:] for r in conn.execute(f"""
+    day_visits = {tuple(r[:4]): r[4:] for r in conn.execute("""
         SELECT date, site, medium, COALESCE(channel, ''), COUNT(*), COUNT(DISTINCT visitor), SUM(tracked),
                SUM(estimated), SUM(click)
-        FROM visits WHERE {by_date} GROUP BY 1, 2, 3, 4""")}
-    insert_rows(conn, tables.DAILY, daily_rows(day_visits, shares_by_date))
-    conn.execute(f"""INSERT INTO {write_target(conn, "story_daily")}
+        FROM visits GROUP BY 1, 2, 3, 4""")}
+    insert_rows(conn, tables.DAILY, daily_rows(day_visits, shares_))
+    conn.execute("""INSERT INTO story_daily
         SELECT date, site, url, SUM(visits), SUM(dark_tracked), SUM(dark_estimated), SUM(open_visits),
             SUM(other_visits), SUM(shares), SUM(clicks) FROM (
             SELECT date, site, url, COUNT(*) AS visits, SUM(CASE WHEN medium = 'dark' THEN tracked ELSE 0 END)
                 AS dark_tracked, SUM(estimated) AS dark_estimated, SUM(medium = 'open') AS open_visits,
                 SUM(medium NOT IN ('dark', 'open')) AS other_visits, 0 AS shares, 0 AS clicks
-            FROM visits WHERE {by_date} AND {by_page} GROUP BY date, site, url
+            FROM visits GROUP BY date, site, url
             UNION ALL
             SELECT date, site, url, 0, 0, 0, 0, 0, COUNT(*), SUM(clicks)
-            FROM shares WHERE {by_date} AND {by_page} GROUP BY date, site, url)
+            FROM shares GROUP BY date, site, url)
         WHERE date IS NOT NULL AND site IS NOT NULL AND url IS NOT NULL
         GROUP BY date, site, url ORDER BY date, site, url""")
-    # The score is relative to the best story, so every story's score is refreshed (the table is small).
+    refresh_virality_scores(conn)
+    _channels(conn)
+
+
+def update_influencers(conn, persons: set, tiers) -> None:
+    """An incremental run's `influencers` rows for ``persons`` (their shares, clicks and credit, read by person)."""
+    conn.execute("DROP TABLE IF EXISTS temp.scope_persons")
+    conn.execute("CREATE TEMP TABLE scope_persons (person TEXT PRIMARY KEY)")
+    conn.executemany("INSERT OR IGNORE INTO temp.scope_persons VALUES (?)", [(p,) for p in sorted(persons)])
+    delete_rows(conn, "influencers", "person IN (SELECT person FROM temp.scope_persons)")
+    influence = conn.execute("SELECT * FROM _ds_influence WHERE person IN (SELECT person FROM temp.scope_persons)")
+    shares = conn.execute("SELECT * FROM shares WHERE sharer IN (SELECT person FROM temp.scope_persons)")
+    reach = dict(conn.execute("SELECT sharer, COUNT(DISTINCT person) FROM visits WHERE click = 1 "
+                              "AND sharer IN (SELECT person FROM temp.scope_persons) GROUP BY sharer"))
+    insert_rows(conn, tables.INFLUENCERS, influencer_rows(shares.fetchall(), reach, influence.fetchall(), tiers))
+
+
+def refresh_virality_scores(conn) -> None:
+    """The score is relative to the best story, so every story's score is refreshed (the table is small)."""
     stories = "stories"
     if overlay_open(conn):  # a view cannot be updated: every story moves into the overlay
         conn.execute("INSERT INTO temp.stories__new SELECT * FROM main.stories "
@@ -109,7 +92,6 @@ def aggregate(conn, scope, tiers, built: tuple | None = None) -> None:
     conn.execute(f"""
         UPDATE {stories} SET virality_score = COALESCE(ROUND(100.0 * reach * COALESCE(structural_virality, 0)
             / NULLIF((SELECT MAX(reach * COALESCE(structural_virality, 0)) FROM {stories}), 0), 2), 0)""")
-    _channels(conn)
 
 
 def _tier(reach: int, tiers) -> str:

@@ -1,0 +1,251 @@
+"""The rollups of an incremental run, updated by what changed instead of recomputed from every visit.
+
+An incremental run replaces some `visits` and `shares` rows (the overlay of sqlrows holds the old ones as *gone*
+and the new ones as *new*). Every additive figure of `stories`, `daily`, `story_daily` and `channels` moves by
+(sum over new rows) − (sum over gone rows); every distinct count moves by the people who appear or disappear for
+a key, found by reading the rows of just the visitors and people involved (indexes on visits.visitor and
+visits.person). The figures that are not additive (a story's cascades, depth, virality; the latest title) are
+recomputed for the pages whose shares changed. The result is the same table a full rebuild writes: the
+randomized incremental = full test holds it to that.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .. import tables
+from ..channels import CHANNELS
+from .rollups import story_rows
+from .sqlrows import delete_rows, insert_rows, where_in
+
+_V = ("site", "url", "date", "medium", "channel", "tracked", "estimated", "click", "visitor", "person")
+_VISIT_SQL = f"SELECT {', '.join(_V)} FROM "
+_STORY = tables.STORIES.column_names()
+_VISIT_PART = slice(_STORY.index("visits"), _STORY.index("visits_direct") + 1)  # the 11 figures from visits
+_MEDIA = ("open", "search", "referral", "campaign", "internal", "direct")
+
+
+def _rows(conn, source: str) -> list[tuple]:
+    return conn.execute(_VISIT_SQL + source).fetchall()
+
+
+def _story_figures(row) -> tuple:
+    """A visit's additive contribution to its story: visits, dark tracked, estimated, then each medium."""
+    site, url, date, medium, channel, tracked, estimated, click, visitor, person = row
+    return (1, int(tracked == 1 and medium == "dark"), estimated or 0, *(int(medium == m) for m in _MEDIA))
+
+
+def _add(target: dict, key, values, sign: int) -> None:
+    old = target.get(key)
+    target[key] = [sign * v for v in values] if old is None else [a + sign * v for a, v in zip(old, values,
+                                                                                              strict=True)]
+
+
+def update_rollups(conn, share_pages: set) -> None:
+    """Move `stories`, `daily`, `story_daily` and `channels` by the visits and shares this run replaced."""
+    gone_visits = _rows(conn, "main.visits WHERE rowid IN (SELECT rowid FROM temp.visits__gone)")
+    new_visits = _rows(conn, "temp.visits__new")
+    share_columns = "site, url, date, medium, channel, clicks, reshares, conversions"
+    gone_shares = conn.execute(f"SELECT {share_columns} FROM main.shares "
+                               "WHERE rowid IN (SELECT rowid FROM temp.shares__gone)").fetchall()
+    new_shares = conn.execute(f"SELECT {share_columns} FROM temp.shares__new").fetchall()
+
+    story, daily, story_daily, channels, gone_media, new_media = {}, {}, {}, {}, {}, {}
+    for rows, sign in ((gone_visits, -1), (new_visits, 1)):
+        for row in rows:
+            site, url, date, medium, channel, tracked, estimated, click, _, _ = row
+            _add(story, (site, url), _story_figures(row), sign)
+            _add(daily, (date, site, medium, channel or ""), (1, tracked or 0, estimated or 0, click or 0, 0), sign)
+            if date is not None and site is not None and url is not None:
+                _add(story_daily, (date, site, url), (1, int(medium == "dark" and tracked == 1), estimated or 0,
+                                                     int(medium == "open"), int(medium not in ("dark", "open")),
+                                                     0, 0), sign)
+            if channel is not None:
+                _add(channels, channel, (1, 0, 0, 0, 0), sign)
+                (gone_media if sign < 0 else new_media).setdefault(channel, set()).add(medium)
+    for rows, sign in ((gone_shares, -1), (new_shares, 1)):
+        for site, url, date, medium, channel, clicks, reshares, conversions in rows:
+            if site is not None and date is not None:
+                _add(daily, (date, site, medium, channel or ""), (0, 0, 0, 0, 1), sign)
+            if date is not None and site is not None and url is not None:
+                _add(story_daily, (date, site, url), (0, 0, 0, 0, 0, 1, clicks), sign)
+            if channel is not None:
+                _add(channels, channel, (0, 1, clicks, reshares, conversions), sign)
+
+    visitors = {r[8] for r in gone_visits + new_visits if r[8] is not None}
+    persons = {r[9] for r in gone_visits + new_visits if r[9] is not None and r[7] == 1}
+    distinct = _distinct_changes(conn, visitors, persons)
+
+    _update_stories(conn, story, distinct, share_pages)
+    _update_daily(conn, daily, distinct["daily_visitors"])
+    _update_story_daily(conn, story_daily)
+    _update_channels(conn, channels, distinct["channel_reach"], gone_media, new_media)
+
+
+def _distinct_changes(conn, visitors: set, persons: set) -> dict:
+    """For each distinct count, key → (people after) − (people before), over the visitors and people involved."""
+    by_visitor = "SELECT site, url, date, medium, channel, visitor FROM {} WHERE visitor IS NOT NULL"
+    by_person = "SELECT site, url, channel, person FROM {} WHERE click = 1"
+    out = {name: defaultdict(int) for name in ("story_visitors", "story_reach", "daily_visitors", "channel_reach")}
+    for source, sign in (("main.visits", -1), ("visits", 1)):
+        rows = where_in(conn, by_visitor.format(source), "visitor", visitors)
+        pairs = {(r[0], r[1], r[5]) for r in rows}
+        cells = {(r[2], r[0], r[3], r[4] or "", r[5]) for r in rows}
+        clicks = where_in(conn, by_person.format(source), "person", persons)
+        for site, url, _ in pairs:
+            out["story_visitors"][site, url] += sign
+        for date, site, medium, channel, _ in cells:
+            out["daily_visitors"][date, site, medium, channel] += sign
+        for site, url, _ in {(r[0], r[1], r[3]) for r in clicks}:
+            out["story_reach"][site, url] += sign
+        for channel, _ in {(r[2], r[3]) for r in clicks if r[2] is not None}:
+            out["channel_reach"][channel] += sign
+    return out
+
+
+def _stored(conn, table: tables.Table, keys) -> dict:
+    """The stored rows of ``table`` for ``keys`` (primary-key tuples), read through the overlay."""
+    pk = table.pk
+    out = {}
+    columns = ", ".join(f"[{c}]" for c in table.column_names())
+    for key in keys:
+        where = " AND ".join(f"[{c}] IS ?" for c in pk)
+        row = conn.execute(f"SELECT {columns} FROM [{table.name}] WHERE {where}", key).fetchone()
+        if row is not None:
+            out[key] = row
+    return out
+
+
+def _replace(conn, table: tables.Table, keys, rows: list[tuple]) -> None:
+    where = " AND ".join(f"[{c}] IS ?" for c in table.pk)
+    for key in keys:
+        delete_rows(conn, table.name, where, key)
+    insert_rows(conn, table, rows)
+
+
+def _update_stories(conn, story: dict, distinct: dict, share_pages: set) -> None:
+    keys = (set(story) | set(distinct["story_visitors"]) | set(distinct["story_reach"]) | share_pages) - {
+        (None, None)}
+    stored = _stored(conn, tables.STORIES, keys)
+    part_width = _VISIT_PART.stop - _VISIT_PART.start
+    visit_parts = {}
+    for key in keys:
+        old = stored.get(key)
+        part = list(old[_VISIT_PART]) if old is not None else [0] * part_width
+        figures = story.get(key)
+        if figures is not None:  # visits, dark tracked, estimated, media: columns 0, 3.. of the part
+            part[0] += figures[0]
+            for i, value in enumerate(figures[1:], start=3):
+                part[i] += value
+        part[1] += distinct["story_visitors"].get(key, 0)
+        part[2] += distinct["story_reach"].get(key, 0)
+        visit_parts[key] = tuple(part)
+    pages = sorted(share_pages - {(None, None)})
+    shares = [row for page in pages for row in conn.execute("SELECT * FROM shares WHERE site IS ? AND url IS ?",
+                                                            page)]
+    cascades = [row for page in pages for row in conn.execute(
+        "SELECT * FROM cascades WHERE site IS ? AND url IS ?", page)]
+    titles = _titles(conn, keys)
+    rows = []
+    rebuilt = {(r[0], r[1]): r for r in story_rows({k: visit_parts[k] for k in pages}, shares, cascades, titles)}
+    for key in sorted(keys):
+        if key in rebuilt:
+            row = rebuilt[key]
+        elif key in stored:
+            row = (*stored[key][:2], titles.get(key), *visit_parts[key], *stored[key][_VISIT_PART.stop:])
+        else:
+            row = story_rows({key: visit_parts[key]}, [], [], titles)[0]
+        if row[_VISIT_PART][0] == 0 and row[_STORY.index("shares")] == 0 and row[_STORY.index("cascades")] == 0:
+            continue  # nothing left of this page (a rebuild writes no row for it)
+        rows.append(row)
+    _replace(conn, tables.STORIES, keys, rows)
+
+
+def _titles(conn, keys) -> dict:
+    """The imported manifest's title, else the latest title the tracker saw (as rollups.aggregate)."""
+    out = {}
+    # The two sides of the overlay apart: through the view, ORDER BY ... LIMIT would read every visit of the page.
+    latest = ("SELECT ts, token, title FROM {} WHERE site IS ? AND url IS ? AND title IS NOT NULL{} "
+              "ORDER BY ts DESC, token DESC LIMIT 1")
+    kept = latest.format("main.visits", " AND rowid NOT IN (SELECT rowid FROM temp.visits__gone)")
+    added = latest.format("temp.visits__new", "")
+    for key in keys:
+        found = [row for sql in (kept, added) if (row := conn.execute(sql, key).fetchone()) is not None]
+        if found:
+            out[key] = max(found)[2]
+    has_pages = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pages'").fetchone()
+    for key in keys if has_pages else ():  # the imported manifest's titles win
+        row = conn.execute("SELECT title FROM pages WHERE site IS ? AND url IS ? AND title IS NOT NULL",
+                           key).fetchone()
+        if row is not None:
+            out[key] = row[0]
+    return out
+
+
+def _update_daily(conn, daily: dict, visitors: dict) -> None:
+    keys = (set(daily) | set(visitors))
+    keys = {k for k in keys if k[0] is not None and k[1] is not None}
+    stored = _stored(conn, tables.DAILY, keys)
+    rows = []
+    for key in sorted(keys):
+        old = stored.get(key)
+        visits, visitors_, tracked, estimated, clicks, shares = old[4:] if old is not None else (0,) * 6
+        d = daily.get(key, (0, 0, 0, 0, 0))
+        row = (*key, visits + d[0], visitors_ + visitors.get(key, 0), tracked + d[1], estimated + d[2],
+               clicks + d[3], shares + d[4])
+        if row[4] or row[9]:
+            rows.append(row)
+    _replace(conn, tables.DAILY, keys, rows)
+
+
+def _update_story_daily(conn, story_daily: dict) -> None:
+    keys = set(story_daily)
+    stored = _stored(conn, tables.STORY_DAILY, keys)
+    rows = []
+    for key in sorted(keys):
+        old = stored.get(key)
+        values = list(old[3:]) if old is not None else [0] * 7
+        row = (*key, *(a + b for a, b in zip(values, story_daily[key], strict=True)))
+        if row[3] or row[8]:
+            rows.append(row)
+    _replace(conn, tables.STORY_DAILY, keys, rows)
+
+
+def _update_channels(conn, channels: dict, reach: dict, gone_media: dict, new_media: dict) -> None:
+    keys = set(channels) | set(reach)
+    stored = _stored(conn, tables.CHANNELS_TABLE, [(c,) for c in keys])
+    rows = []
+    for channel in sorted(keys):
+        old = stored.get((channel,))
+        _, _, _, visits, shares, clicks, reach_, reshares, _, _, conversions = old if old is not None else (
+            None, None, None, 0, 0, 0, 0, 0, None, None, 0)
+        d = channels.get(channel, (0, 0, 0, 0, 0))
+        visits, shares, clicks = visits + d[0], shares + d[1], clicks + d[2]
+        reshares, conversions = reshares + d[3], conversions + d[4]
+        reach_ += reach.get(channel, 0)
+        if not visits and not shares:
+            continue
+        ch = CHANNELS.get(channel)
+        if ch is not None:
+            medium = ch.medium
+        elif shares:
+            medium = "open"  # a referrer host as a share's channel: public
+        else:
+            medium = _least_medium(conn, channel, old[2] if old is not None else None, gone_media.get(channel, ()),
+                                   new_media.get(channel, ()))
+        rows.append((channel, ch.label if ch else channel, medium, visits, shares, clicks, reach_, reshares,
+                     round(clicks / shares, 4) if shares else 0.0, round(reshares / clicks, 4) if clicks else 0.0,
+                     conversions))
+    _replace(conn, tables.CHANNELS_TABLE, [(c,) for c in keys], rows)
+
+
+def _least_medium(conn, channel: str, stored: str | None, gone, added) -> str | None:
+    """MIN(medium) of the visits of ``channel`` (channels.medium of a channel that is no code and has no shares),
+    from the stored value and the rows that changed; read from the index only when the stored least one went."""
+    candidates = [m for m in (stored, *added) if m is not None]
+    if stored is None or stored not in gone:
+        return min(candidates) if candidates else None
+    kept = conn.execute("SELECT medium FROM main.visits WHERE channel = ? AND medium IS NOT NULL AND rowid NOT IN "
+                        "(SELECT rowid FROM temp.visits__gone) ORDER BY medium LIMIT 1", (channel,)).fetchone()
+    found = [m for m in ([kept[0]] if kept else []) + list(added) if m is not None]
+    return min(found) if found else None
