@@ -302,6 +302,18 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
     return DemoResult(db_path, site_url, reports_url, posted, ingested)
 
 
+def darksocial_command() -> str:
+    """How to run ``darksocial`` again from this shell: the bare name when it is on PATH (an activated venv, pipx),
+    else the path of the script that runs now (``make demo`` runs ``.venv/bin/darksocial``)."""
+    script = Path(sys.argv[0])
+    if script.name == "darksocial" and script.exists():
+        on_path = shutil.which("darksocial")
+        if on_path and Path(on_path).resolve() == script.resolve():
+            return "darksocial"
+        return shlex.quote(os.path.relpath(script))
+    return f"{shlex.quote(sys.executable)} -m darksocial.cli"
+
+
 def serve_later(workdir: Path, site_port: int, reports_port: int) -> list[str]:
     """How to serve what --no-wait built: the same ports, since the built pages send events to that collector."""
     db, site = shlex.quote(str(workdir / "darksocial.db")), shlex.quote(str(workdir / "site"))
@@ -309,7 +321,7 @@ def serve_later(workdir: Path, site_port: int, reports_port: int) -> list[str]:
         "",
         "--no-wait: nothing is served any more. To look at the demo later, run these two (the built pages send",
         "their events to the collector on this reports port, so keep the ports):",
-        f"  darksocial serve {db} --port {reports_port}",
+        f"  {darksocial_command()} serve {db} --port {reports_port}",
         f"  python3 -m http.server {site_port} --bind 127.0.0.1 --directory {site}",
         f"then open http://127.0.0.1:{site_port}/ (the demo site) and the sign-in link `darksocial serve` prints",
         f"(the reports, on http://127.0.0.1:{reports_port}/).",

@@ -59,7 +59,7 @@ def test_demo_from_a_fresh_copy_with_relative_paths_and_stable_ports(tmp_path, f
 
     # --no-wait says only what is true: nothing is served, and how to serve the result on the same ports.
     assert "token=" not in first.stdout and "sign in on this machine" not in first.stdout
-    assert f"darksocial serve darksocial-demo/darksocial.db --port {reports_port}" in first.stdout
+    assert f"-m darksocial.cli serve darksocial-demo/darksocial.db --port {reports_port}" in first.stdout
     assert (f"python3 -m http.server {site_port} --bind 127.0.0.1 --directory darksocial-demo/site"
             in first.stdout)
 
