@@ -13,10 +13,15 @@ INDEXES: dict[str, tuple[str, tuple[str, ...]] | tuple[str, tuple[str, ...], str
     "rpt_story_daily_window": ("story_daily", ("date", "site", "url", "visits", "visits_dark_tracked",
                                                "visits_dark_estimated", "visits_open", "visits_other", "shares",
                                                "clicks")),
-    # top_influencers, conversions_by_sharer, top_stories' shares: shares minted in the window, index only.
-    "rpt_shares_window": ("shares", ("date", "site", "sharer", "clicks", "reach", "reshares", "amplified_reach",
-                                     "conversions", "ts", "sharer_name", "url")),
+    # top_influencers, conversions_by_sharer, headline: shares minted in the window (with their tokens, to join
+    # their clicks), index only.
+    "rpt_shares_by_date": ("shares", ("date", "site", "sharer", "clicks", "reach", "reshares", "amplified_reach",
+                                      "conversions", "ts", "sharer_name", "url", "token")),
+    # top_influencers: the people who clicked each share, from the clicks alone.
+    "rpt_visits_share_clicks": ("visits", ("share_token", "person", "click"), "click = 1"),
 }
+# Indexes earlier versions created, replaced by the ones above.
+RETIRED = ("rpt_shares_window", "rpt_visits_clicks")
 
 
 async def ensure(datasette, database: str | None) -> None:
@@ -30,6 +35,9 @@ def create(conn) -> None:
     tables = {row[0] for row in conn.execute("select name from sqlite_master where type = 'table'")}
     existing = {row[0] for row in conn.execute("select name from sqlite_master where type = 'index'")}
     analyse = set()
+    for name in RETIRED:
+        if name in existing:
+            conn.execute(f"drop index [{name}]")
     for name, (table, columns, *where) in INDEXES.items():
         if table in tables and name not in existing:
             partial = f" where {where[0]}" if where else ""
