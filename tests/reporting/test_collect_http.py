@@ -196,3 +196,20 @@ def test_the_server_attributes_collected_events_in_the_background(tmp_path, free
                     break
                 time.sleep(0.1)
     assert visits == [("VVVVVVVVVV", "visitor0001")]
+
+
+def test_the_server_purges_old_salts_on_a_timer_without_traffic(tmp_path, free_port):
+    path = tmp_path / "quiet.db"
+    store.open_db(path).close()
+    with store.SaltStore(store.salts_path(path)) as salts:
+        salts.adopt([("2020-01-01", "0ld5a17" * 8)])  # long past 48 hours
+    with server.running(server.make_datasette(path, attribute_every=None), port=free_port()):
+        deadline = time.monotonic() + 30
+        while True:  # no request at all: the timer does it
+            with store.SaltStore(store.salts_path(path)) as salts:
+                days = salts.days()
+            if not days or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert days == []
+    assert b"0ld5a17" not in store.salts_path(path).read_bytes()
