@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 import httpx
+import pytest
 
 from darksocial import reports as queries
 from reporting import indexes
@@ -154,3 +155,18 @@ def test_the_server_creates_the_report_indexes_at_startup(live_server, scenario_
             "explain query plan " + queries.TOP_INFLUENCERS.sql, {"since": "", "until": "", "site": ""}))
     assert set(indexes.INDEXES) <= names and not set(indexes.RETIRED) & names
     assert "COVERING INDEX rpt_shares_by_date" in plan and "COVERING INDEX rpt_visits_share_clicks" in plan
+
+
+def test_a_blank_window_is_the_last_30_days_including_today():
+    conn = sqlite3.connect(":memory:")
+    first, after = conn.execute(f"select {queries.SINCE}, {queries.BEFORE}", {"since": "", "until": ""}).fetchone()
+    days = conn.execute("select julianday(?) - julianday(?)", (after, first)).fetchone()[0]
+    assert days == 30 and after == conn.execute("select date('now', '+1 day')").fetchone()[0]
+
+
+def test_run_gives_the_wagtail_admin_the_same_rows(scenario_db, scenario):
+    with sqlite3.connect(scenario_db, timeout=30) as conn:
+        columns, rows = queries.run(conn, "influencer", person=scenario.BOB_PERSON)
+        assert columns[:3] == ["date", "story", "url"] and len(rows) == 1
+        with pytest.raises(ValueError, match="person"):
+            queries.run(conn, "top_stories", person="x")
