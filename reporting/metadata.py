@@ -58,6 +58,7 @@ def table_metadata() -> dict[str, dict]:
     for name, description in RAW_TABLE_DESCRIPTIONS.items():
         out[name] = {"description": description}
     out.update({name: dict(meta) for name, meta in analysts.DESCRIPTIONS.items()})
+    out["_sqlite_migrations"] = {"hidden": True}  # sqlite-utils' bookkeeping, nothing to read
     out[analysts.SIGN_IN_TABLE]["hidden"] = True
     for table in tables.TABLES.values():
         out[table.name] = {**tables.describe(table.name), **TABLE_OPTIONS.get(table.name, {})}

@@ -168,6 +168,9 @@ def menu_links(datasette, actor) -> list[dict]:
     db = database_name(datasette)
     if db is None:
         return []
+    if actor is None:  # what is open to everyone; the rest needs a sign-in
+        return [{"href": datasette.urls.path(f"/{db}/top_stories"), "label": "Top stories"},
+                {"href": datasette.urls.path(f"/{db}/dark_social_over_time"), "label": "Dark social over time"}]
     return [
         {"href": datasette.urls.path("/-/darksocial/dashboard"), "label": "darksocial dashboard"},
         {"href": datasette.urls.path(f"/{db}/top_influencers"), "label": "Top influencers"},

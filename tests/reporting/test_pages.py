@@ -72,6 +72,9 @@ def test_a_denied_page_offers_the_sign_in(inproc):
     page = inproc.get("/-/darksocial/dashboard")
     assert page.status_code == 403
     assert 'href="/-/login"' in page.text and "darksocial login-link" in page.text
+    home = inproc.get("/").text
+    assert "darksocial dashboard" not in home and "Top stories" in home  # the menu offers what is open
+    assert "darksocial dashboard" in inproc.get("/", signed_in=True).text
 
 
 def sign_in_form(inproc, person: str) -> tuple[str, dict]:
