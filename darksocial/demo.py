@@ -220,7 +220,11 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @contextmanager
 def serve_directory(directory: Path, port: int):
     handler = partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError:  # taken since claim_port looked: another program was quicker
+        raise click.UsageError(f"port {port} for the demo site was taken while the site was built: run the demo "
+                               "again, or choose another port with --site-port PORT") from None
     thread = threading.Thread(target=server.serve_forever, name="darksocial-demo-site", daemon=True)
     thread.start()
     try:
@@ -228,6 +232,21 @@ def serve_directory(directory: Path, port: int):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def reports_running(server, datasette, port: int):
+    """``server.running``, with a failure to start (and only that) told as a port to change."""
+    started = False
+    try:
+        with server.running(datasette, port=port):
+            started = True
+            yield
+    except RuntimeError:
+        if started:
+            raise
+        raise click.UsageError(f"the reports server could not start on port {port} (taken while the site was "
+                               "built?): run the demo again, or choose another port with --port PORT") from None
 
 
 def headline(db_path: Path) -> list[str]:
@@ -275,7 +294,7 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
     ingested = ingest_history(db_path, history)
 
     datasette = server.make_datasette(db_path, attribute_every=30)
-    with serve_directory(site_dir, site_port), server.running(datasette, port=reports_port):
+    with serve_directory(site_dir, site_port), reports_running(server, datasette, reports_port):
         posted = post_today(collect_url, today)
         click.echo(f"{ingested:,} past events ingested, {posted:,} of today's {len(today):,} "
                    "events acknowledged by the collector")

@@ -165,3 +165,26 @@ def test_an_unusable_dir_is_named_with_the_option(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--no-wait", "--dir", str(blocker / "demo"), "--site-port", "0",
                                       "--port", "0"])
     assert result.exit_code == 2 and "--dir" in result.output and "writable folder" in result.output
+
+
+def test_a_port_taken_while_the_site_builds_is_still_named(tmp_path, monkeypatch):
+    claim, held = demo.claim_port, []
+
+    def claim_then_lose(port, what, option, avoid=None):
+        chosen = claim(port, what, option, avoid)
+        if option == "--port":  # another program binds it right after the probe
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", chosen))
+            sock.listen()
+            held.append(sock)
+        return chosen
+
+    monkeypatch.setattr(demo, "claim_port", claim_then_lose)
+    try:
+        result = CliRunner().invoke(cli, ["demo", "--no-wait", "--no-browser", "--dir", str(tmp_path),
+                                          "--site-port", "0", "--port", "0"])
+    finally:
+        for sock in held:
+            sock.close()
+    assert result.exit_code == 2, result.output
+    assert "could not start on port" in result.output and "--port PORT" in result.output
