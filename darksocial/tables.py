@@ -96,10 +96,9 @@ VISITS = Table(
         _c("root", "TEXT", "Root share token of the cascade this click belongs to"),
     ),
     unique=("token",),
-    # person and (channel, medium) let an incremental run move distinct counts and channels by what changed;
-    # (site, url, ts) finds a page's latest title without reading its visits.
-    indexes=(("visitor",), ("share_token",), ("date",), ("site", "url", "ts"), ("sharer",), ("person",),
-             ("channel", "medium")),
+    # person lets an incremental run move distinct counts by what changed; (site, url, ts) finds a page's
+    # latest title without reading its visits.
+    indexes=(("visitor",), ("share_token",), ("date",), ("site", "url", "ts"), ("sharer",), ("person",)),
 )
 
 SHARES = Table(

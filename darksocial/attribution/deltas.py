@@ -241,7 +241,8 @@ def _update_channels(conn, channels: dict, reach: dict, gone_media: dict, new_me
 
 def _least_medium(conn, channel: str, stored: str | None, gone, added) -> str | None:
     """MIN(medium) of the visits of ``channel`` (channels.medium of a channel that is no code and has no shares),
-    from the stored value and the rows that changed; read from the index only when the stored least one went."""
+    from the stored value and the rows that changed; the visits are read again only when a row holding the
+    stored least medium went (rare: a host's visits are classified alike)."""
     candidates = [m for m in (stored, *added) if m is not None]
     if stored is None or stored not in gone:
         return min(candidates) if candidates else None
