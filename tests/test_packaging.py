@@ -38,6 +38,11 @@ def built(tmp_path_factory):
     return tree, sdist, wheel
 
 
+def package_files(tree: Path) -> set[str]:
+    return {str(path.relative_to(tree)) for package in PACKAGES for path in (tree / package).rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts}
+
+
 def wheel_names(wheel: Path) -> list[str]:
     with zipfile.ZipFile(wheel) as archive:
         return archive.namelist()
@@ -48,10 +53,10 @@ def test_wheel_holds_only_the_project_packages_with_their_data(built):
     names = wheel_names(wheel)
     top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top_level == PACKAGES
-    # Every module of the tree is in the wheel (no subpackage forgotten by packages.find).
-    modules = {str(path.relative_to(tree)) for package in PACKAGES for path in (tree / package).rglob("*.py")
-               if "__pycache__" not in path.parts}
-    assert modules - set(names) == set()
+    # Every module and data file of the tree is in the wheel (no subpackage or template forgotten); the tracker's
+    # readable source is for the sdist only.
+    shipped = {name for name in package_files(tree) if not name.startswith("darksocial/static/src/")}
+    assert shipped - set(names) == set()
     for data in ("darksocial/static/darksocial.js", "darksocial/static/darksocial.css",
                  "darksocial/demo_data/mkdocs/mkdocs.yml", "darksocial/demo_data/mkdocs/docs/index.md"):
         assert data in names
@@ -79,13 +84,14 @@ def test_wheel_metadata_declares_license_frameworks_and_bounds(built):
 
 
 def test_sdist_carries_the_readable_tracker_and_what_rebuilds_it(built):
-    _, sdist, _ = built
+    tree, sdist, _ = built
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     for needed in ("LICENSE", "README.md", "pyproject.toml", "MANIFEST.in", "package.json", "package-lock.json",
                    "darksocial/static/src/darksocial.js", "darksocial/static/darksocial.js",
                    "darksocial/demo_data/mkdocs/mkdocs.yml"):
         assert needed in names, needed
+    assert package_files(tree) - names == set()
     assert not any(name.startswith(("darksocial-demo/", "node_modules/", ".venv/")) for name in names)
 
 
