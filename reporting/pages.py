@@ -154,7 +154,8 @@ def render_cell(row, value, column: str, table, database: str | None, datasette)
         return person_cell
     if column in SHARE_COLUMNS and value:
         return Markup(f'<a href="{escape(cascade_href(value))}" title="cascade">{escape(value)}</a>')
-    if column == "story" and table is None and "url" in row.keys() and isinstance(row["url"], str):
+    if ((column == "story" and table is None) or (column == "title" and table == "stories")) \
+            and "url" in row.keys() and isinstance(row["url"], str):
         site = row["site"] if "site" in row.keys() else None
         return Markup(f'<a href="{escape(story_href(row["url"], site))}">{escape(value)}</a>')
     if column in ("channel", "top_channel") and value in CHANNEL_LABELS:
