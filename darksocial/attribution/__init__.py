@@ -4,31 +4,36 @@ The result is a function of the *set* of events, never of their arrival order: e
 choice between rows uses their content (time, then token), never ``events.id``.
 
 Incremental runs (the default) read only the events past the high-water mark, work out
-which cascades, views, people, pages and days they can change, rebuild exactly those
-rows with the same code a full rebuild uses, and re-aggregate the rollups for that
-scope. ``attribute(db, full=True)`` rebuilds everything.
+which cascades, views and people they can change, rebuild exactly those rows with the
+same code a full rebuild uses, and move the rollups by what changed.
+``attribute(db, full=True)`` rebuilds everything.
 
-Division of labour: the cascade trees (shares, parents, depths, virality, influence) are
-built in Python from the share events and the views that carry a token; the per-view
-`visits` rows and the per-visit sums are computed by SQLite (a million rows never cross
-into Python). A full rebuild computes in a read snapshot into temporary tables and holds the
-write lock only to copy them in, so the collector keeps writing meanwhile; an incremental run
-(short by design) holds it (BEGIN IMMEDIATE) from start to commit.
+Division of labour: the cascade trees (shares, parents, the people tree, depths, virality,
+credit) are built in Python from the share events and the views that carry a token; the
+per-view `visits` rows and a full rebuild's per-visit sums are computed by SQLite (a million
+rows never cross into Python). Both kinds of run compute in a read snapshot (the collector
+keeps writing) and hold the write lock only to apply their result: a full rebuild copies its
+temp shadow tables in, an incremental run applies its overlay (see ``sqlrows``).
 
 How a token is resolved (DESIGN.md, Attribution):
 
-* A *share* is any token somebody arrived with, or minted by a share event, or an
-  ambassador link. Its origin is ``share`` (share event), ``link``, ``address_bar`` (a
-  page-view token: somebody copied the address bar) or ``unknown`` (its share event has
-  not arrived yet; it resolves on the run after it arrives).
+* A *share* is a token somebody other than its owner arrived with, or minted by a share
+  event, or an ambassador link. Its origin is ``share`` (share event), ``link``,
+  ``address_bar`` (a page-view token: somebody copied the address bar) or ``unknown`` (its
+  share event has not arrived yet; it resolves on the run after it arrives).
+* A view carrying a page-view token of its own person is a reload (back/forward, restored
+  tab): no share, no click, credited as the first view of the chain was.
 * The parent of a share is the token the sharer arrived with on the page view the share
-  was made from (for an address-bar share, that page view itself). Roots have depth 1.
+  was made from (through reloads to the first view). Depth counts people hops in the
+  cascade's people tree: the root sharer's shares have depth 1.
 * A click's channel: the share event's channel, else the link's, else the code carried
   in the URL, else the referrer's channel or host, else ``ab`` (address bar).
 
 The parts: ``cascades`` (the share and cascade model, pure Python), ``loading`` (events → ``World``),
-``visits`` (the per-view rows, in SQL), ``rollups`` (influencers, stories, daily, channels), ``rebuild`` (the full
-and the incremental run) and ``sqlrows`` (shared SQLite helpers). This module is the entry point.
+``visits`` (the per-view rows, in SQL), ``rollups`` (influencers, stories, daily, channels), ``deltas`` (an
+incremental run's rollups, moved by what changed), ``rebuild`` (the full and the incremental run), ``sqlrows``
+(shared SQLite helpers and the overlay), ``referrers`` and ``virality``; ``child`` runs an attribution in a child
+process (``python -m darksocial.attribution``). This module is the entry point.
 """
 
 from __future__ import annotations
