@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import shlex
 import shutil
+import signal
 import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
-from darksocial import attribution, demo, store, tables
+from darksocial import attribution, demo, simulate, store, tables
 from darksocial.cli import cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,6 +89,43 @@ def test_demo_from_a_fresh_copy_with_relative_paths_and_stable_ports(tmp_path, f
     second = run_demo(copy, *flags)
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"--port {reports_port}" in second.stdout and f"http.server {site_port} " in second.stdout
+
+    # The two commands --no-wait printed serve the site and a collector that takes its events.
+    printed = [shlex.split(line) for line in second.stdout.splitlines()
+               if " serve darksocial-demo/" in line or "-m http.server" in line]
+    servers = [subprocess.Popen(command, cwd=copy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for command in printed]
+    try:
+        page = wait_for(f"http://127.0.0.1:{site_port}/stories/ci-in-half/").read().decode()
+        assert f'data-collector="http://127.0.0.1:{reports_port}/-/darksocial/collect"' in page
+        wait_for(f"http://127.0.0.1:{reports_port}/")
+        view = {"k": "view", "s": demo.SITE_ID, "v": "newcomer00000001", "t": "AbCdEfGhIj",
+                "u": f"http://127.0.0.1:{site_port}/stories/ci-in-half/"}
+        request = urllib.request.Request(f"http://127.0.0.1:{reports_port}/-/darksocial/collect",
+                                         json.dumps(view).encode(),
+                                         {"Content-Type": "text/plain", "Origin": f"http://127.0.0.1:{site_port}",
+                                          "User-Agent": simulate.USER_AGENTS[0]})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 204
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGINT)
+        for server in servers:
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def wait_for(url: str, seconds: float = 60):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return urllib.request.urlopen(url, timeout=5)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def test_a_taken_port_is_named_with_the_option_that_changes_it(tmp_path, free_port):
