@@ -194,10 +194,12 @@ def strip_pattern(names: tuple[str, ...]) -> str:
     return "|".join(name.replace(".", "\\.").replace("*", ".*") for name in names)
 
 
+@functools.lru_cache(maxsize=64)  # once per configuration, not per page
 def _stylesheet_tag(config: TrackerConfig) -> str:
     return f'<link rel="stylesheet" href="{_attr(config.css_url)}" {MARKER}>'
 
 
+@functools.lru_cache(maxsize=64)  # once per configuration, not per page
 def _script_tag(config: TrackerConfig) -> str:
     return f'<script defer src="{_attr(config.script_url)}" {MARKER} {" ".join(_script_attributes(config))}></script>'
 
