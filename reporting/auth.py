@@ -124,7 +124,9 @@ def sign_in_hint(datasette, host: str, port: int) -> str:
     path = collect.database_path(datasette)
     if is_loopback(host) and path is not None:
         lines.append(f"darksocial: sign in on this machine (one-time link): {login_link(path, host, port)}")
-        lines.append(f"darksocial: another link any time: darksocial login-link {path}")
+        # The same host and port, or the printed command would mint links for a server that is not this one.
+        where = (f" --host {host}" if host != "127.0.0.1" else "") + (f" --port {port}" if port != 8001 else "")
+        lines.append(f"darksocial: another link any time: darksocial login-link {path}{where}")
     if password_hash() or not lines:
         lines.append(f"darksocial: analysts sign in as '{ANALYST}' at http://{host}:{port}/-/login")
     return "\n".join(lines)
