@@ -51,17 +51,38 @@ def collector() -> Collector:
     with _lock:
         existing = _collectors.get(path)
         if existing is None:
-            existing = _collectors[path] = Collector(path)
+            with migration_lock(path):
+                existing = Collector(path)  # creates or migrates the file
             from .sites import register_all_sites
 
             register_all_sites()
+            _collectors[path] = existing
         return existing
+
+
+@contextmanager
+def migration_lock(path: Path):
+    """Serialises creating and migrating the file across processes: gunicorn's workers all start at once, and two
+    processes creating the same tables would fail."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: one process at a time is the deployer's business
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 @contextmanager
 def open_database():
     """A sqlite-utils Database on the file (created and migrated on first use), closed afterwards."""
-    db = store.open_db(database_path())
+    path = database_path()
+    with migration_lock(path):
+        db = store.open_db(path)
     try:
         yield db
     finally:
@@ -73,7 +94,8 @@ def read_connection():
     """A plain sqlite3 connection for the reports (the analyst tables exist once the file is migrated)."""
     path = database_path()
     if not path.exists():
-        store.open_db(path).close()
+        with migration_lock(path):
+            store.open_db(path).close()
     conn = sqlite3.connect(str(path))
     conn.execute(f"PRAGMA busy_timeout = {store.BUSY_TIMEOUT_MS}")
     try:
