@@ -19,6 +19,10 @@ INDEXES: dict[str, tuple[str, tuple[str, ...]] | tuple[str, tuple[str, ...], str
                                       "conversions", "ts", "sharer_name", "url", "token")),
     # top_influencers: the people who clicked each share, from the clicks alone.
     "rpt_visits_share_clicks": ("visits", ("share_token", "person", "click"), "click = 1"),
+    # cascade_tree: each share's children, level by level.
+    "rpt_shares_parent": ("shares", ("parent",)),
+    # headline, largest_cascades: cascades started in the window.
+    "rpt_cascades_started": ("cascades", ("started", "site", "conversions")),
 }
 # Indexes earlier versions created, replaced by the ones above.
 RETIRED = ("rpt_shares_window", "rpt_visits_clicks")
