@@ -15,6 +15,13 @@ An event loop hands its submissions over once per loop iteration, not once per
 request: waking the writer thread costs a GIL hand-off that stalls the loop,
 and requests read in the same iteration had better share a transaction anyway.
 
+Checkpoints run beside the writer, not in it: the writer's connection never
+checkpoints (``wal_autocheckpoint = 0``), and after every ``CHECKPOINT_EVERY``
+commits a checkpointer thread copies the WAL back into the database with a
+PASSIVE checkpoint on its own connection. A commit then never waits for a
+checkpoint's copying and fsync, which would otherwise land on whichever batch of
+requests crossed the 1,000-page mark (the slowest acknowledgements).
+
 Salts live in a file of their own beside the database, ``<database>-salts``
 (:class:`SaltStore`): not in any database that Datasette serves, so nobody reads
 them through it, analysts included. That file is created readable by its owner
@@ -46,6 +53,8 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
 MAX_BATCH_ROWS = 2_000
+CHECKPOINT_EVERY = 32  # commits between two background checkpoints
+WRITER_CACHE_KIB = 32 * 1024  # page cache of the writer: the leaf pages random-key index inserts land on
 
 # The columns of `events`, in insert order (`id` is assigned by SQLite, in arrival order).
 EVENT_COLUMNS = (
@@ -308,9 +317,15 @@ class Writer:
         self._closing = threading.Lock()  # nothing is queued after _STOP
         self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}  # per loop, until its next iteration
         self._conn = connect(self.path)
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")  # see the module docstring: the checkpointer does it
+        self._conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
         self.batches = 0  # committed transactions, for tests and benchmarks
+        self._checkpoint_due = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"darksocial-writer:{self.path.name}", daemon=True)
         self._thread.start()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, daemon=True,
+                                              name=f"darksocial-checkpointer:{self.path.name}")
+        self._checkpointer.start()
 
     # -- submitting --------------------------------------------------------------------------------------------
     def submit(self, rows: Iterable[Sequence]) -> concurrent.futures.Future:
@@ -361,7 +376,24 @@ class Writer:
             self._closed = True
             self._queue.put(_STOP)
         self._thread.join()
+        self._checkpoint_due.set()
+        self._checkpointer.join()
         self._conn.close()
+
+    def _checkpoint_loop(self) -> None:
+        conn = connect(self.path)
+        try:
+            while True:
+                self._checkpoint_due.wait()
+                self._checkpoint_due.clear()
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:  # busy or failing: the next one catches up; the WAL only grows meanwhile
+                    log.warning("darksocial writer: a WAL checkpoint of %s failed", self.path, exc_info=True)
+                if self._closed:
+                    return
+        finally:
+            conn.close()
 
     # -- the writer thread -------------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -417,6 +449,8 @@ class Writer:
                 conn.execute("ROLLBACK")
             raise
         self.batches += 1
+        if self.batches % CHECKPOINT_EVERY == 0:
+            self._checkpoint_due.set()
         return results
 
 
