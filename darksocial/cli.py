@@ -339,7 +339,10 @@ def import_pages(manifest, db, base_url):
 @click.option("--seed", default=7, show_default=True, help="Seed of the simulated traffic (same seed, same tables).")
 @click.option("--no-wait", is_flag=True, help="Exit once the reports are built instead of serving until Ctrl-C.")
 @click.option("--no-browser", is_flag=True, help="Do not open the reports in a browser.")
-def demo(workdir, site_port, reports_port, seed, no_wait, no_browser):
+@click.option("--wagtail", is_flag=True,
+              help="Run the demo Wagtail project (demo_site/wagtail) with wagtail_darksocial instead of the MkDocs "
+                   "site; its files go to DIR/wagtail.")
+def demo(workdir, site_port, reports_port, seed, no_wait, no_browser, wagtail):
     """Build the demo site, serve it, simulate a month of sharing through the real collector, attribute, and
     serve the reports.
 
@@ -358,6 +361,15 @@ def demo(workdir, site_port, reports_port, seed, no_wait, no_browser):
             f"the demo needs the {' and '.join(repr(extra) for extra in missing)} extra"
             f"{'s' if len(missing) > 1 else ''}: pip install 'darksocial[{','.join(missing)}]'"
         )
+    if wagtail:
+        try:
+            from wagtail_darksocial import demo as wagtail_demo  # Django and Wagtail load only for this flag
+        except ImportError as exc:
+            raise click.ClickException(f"the Wagtail demo needs the 'wagtail' extra ({exc}): "
+                                       "pip install 'darksocial[wagtail]'") from None
+        wagtail_demo.run(Path(workdir) / "wagtail", site_port, reports_port, seed, wait=not no_wait,
+                         open_browser=not no_browser)
+        return
     demo_module.run(Path(workdir), site_port, reports_port, seed, wait=not no_wait, open_browser=not no_browser)
 
 

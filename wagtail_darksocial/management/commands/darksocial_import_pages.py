@@ -14,4 +14,5 @@ class Command(BaseCommand):
         live = page_model.objects.live().filter(depth__gt=1).specific().iterator(chunk_size=500)
         with open_database() as db:
             count = register_pages(db, live)
-        self.stdout.write(f"darksocial: {count} page(s) registered as stories")
+        if options["verbosity"]:
+            self.stdout.write(f"darksocial: {count} page(s) registered as stories")

@@ -1,0 +1,135 @@
+"""``darksocial demo --wagtail``: the demo Wagtail project (``demo_site/wagtail``) with the app, a month of
+simulated sharing (the past days through the collector's checks, today's POSTed over HTTP to the app's own
+first-party collector), attribution, and the Datasette reports beside the Wagtail admin's."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from darksocial import demo as core_demo
+from darksocial import simulate
+
+DEMO_PROJECT = Path(__file__).resolve().parents[1] / "demo_site" / "wagtail"
+SITE_ID = "harbour-notes"
+
+
+def setup_django(workdir: Path, reports_url: str) -> None:
+    if not (DEMO_PROJECT / "demo_project" / "settings.py").is_file():
+        raise click.ClickException(f"the Wagtail demo project is not at {DEMO_PROJECT}: run the demo from a "
+                                   "checkout of the darksocial repository")
+    os.environ["DEMO_DATA_DIR"] = str(workdir)
+    os.environ["DARKSOCIAL_REPORTS_URL"] = reports_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "demo_project.settings"
+    sys.path.insert(0, str(DEMO_PROJECT))
+    import django
+
+    django.setup()
+
+
+def prepare_site(site_port: int) -> tuple[list[tuple[str, str]], dict[str, str], str]:
+    """Migrate, point the Wagtail site at the demo's address, register the stories, mint two ambassador links;
+    returns (pages, ambassador tokens, admin password)."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from wagtail.models import Page, Site
+
+    from .models import AmbassadorLink, DarkSocialSettings
+
+    call_command("migrate", verbosity=0)
+    site = Site.objects.get(is_default_site=True)
+    site.hostname, site.port = "127.0.0.1", site_port
+    site.save()
+    Site.clear_site_root_paths_cache()
+    settings = DarkSocialSettings.for_site(site)
+    settings.collector_site_id = SITE_ID
+    settings.save()
+    call_command("darksocial_import_pages", verbosity=0)
+    live = list(Page.objects.live().filter(depth__gte=2).order_by("path").specific())
+    page_list = [(page.get_url(), page.title) for page in live]
+    ambassadors = {}
+    for name, page, channel in (("Priya Natarajan", live[1], "em"), ("Marco Rossi", live[-1], "wa")):
+        link = AmbassadorLink.objects.create(name=name, page=page, channel=channel)
+        ambassadors[f"{link.token}.{channel}"] = page.get_url()
+    password = secrets.token_urlsafe(9)
+    user_model = get_user_model()
+    user_model.objects.filter(username="admin").delete()
+    user_model.objects.create_superuser("admin", "admin@example.com", password)
+    return page_list, ambassadors, password
+
+
+@contextmanager
+def wagtail_running(port: int):
+    """The demo project on a threaded WSGI server (static files included), without an access log."""
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+    from django.core.wsgi import get_wsgi_application
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, *args):  # no access log: it would print visitors' addresses
+            pass
+
+    try:
+        server = ThreadedWSGIServer(("127.0.0.1", port), QuietHandler)
+    except OSError:
+        raise click.UsageError(f"port {port} for the Wagtail site was taken: choose another with --site-port") from None
+    server.set_app(StaticFilesHandler(get_wsgi_application()))
+    thread = threading.Thread(target=server.serve_forever, name="darksocial-wagtail-demo", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool, open_browser: bool):
+    from reporting import auth, server
+
+    from . import attribution
+
+    site_port = core_demo.claim_port(site_port, "the Wagtail site", "--site-port")
+    reports_port = core_demo.claim_port(reports_port, "the reports", "--port", avoid=site_port)
+    site_url, reports_url = f"http://127.0.0.1:{site_port}/", f"http://127.0.0.1:{reports_port}/"
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in ("darksocial.db", "darksocial.db-wal", "darksocial.db-shm", "db.sqlite3"):
+        (workdir / name).unlink(missing_ok=True)
+    db_path = workdir / "darksocial.db"
+    setup_django(workdir, reports_url)
+    click.echo(f"migrating the demo Wagtail project into {workdir} ...")
+    page_list, ambassadors, password = prepare_site(site_port)
+    click.echo(f"{len(page_list)} pages registered as stories, {len(ambassadors)} ambassador links (snippets)")
+
+    now = dt.datetime.now(dt.timezone.utc)
+    requests = simulate.Simulation(SITE_ID, site_url, page_list, end=now, seed=seed, days=core_demo.DAYS,
+                                   ambassadors=ambassadors).requests()
+    history, today = core_demo.split_today(requests, now)
+    ingested = core_demo.ingest_history(db_path, history)
+    datasette = server.make_datasette(db_path, attribute_every=30)
+    with wagtail_running(site_port), core_demo.reports_running(server, datasette, reports_port):
+        posted = core_demo.post_today(site_url + "darksocial/collect", today)
+        click.echo(f"{ingested:,} past events ingested, {posted:,} of today's {len(today):,} events acknowledged "
+                   "by the Wagtail app's collector")
+        stats = attribution.run(full=True)
+        click.echo(f"attribution: {stats.get('visits', 0):,} visits, {stats.get('shares', 0):,} shares")
+        for line in core_demo.headline(db_path):
+            click.echo(line)
+        if wait:
+            click.echo(f"\nthe Wagtail site:    {site_url}")
+            click.echo(f"the Wagtail admin:   {site_url}admin/darksocial/top-influencers/  "
+                       f"(user admin, password {password})")
+            click.echo(f"the reports:         {reports_url}")
+            click.echo(auth.sign_in_hint(datasette, "127.0.0.1", reports_port))
+            try:
+                click.echo("serving until Ctrl-C ...")
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                click.echo("stopped")
+    return core_demo.DemoResult(db_path, site_url, reports_url, posted, ingested)
