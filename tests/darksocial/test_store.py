@@ -182,6 +182,12 @@ def test_site_add_registers_normalised_origins_and_names_bad_input(db_path):
     saved = store.open_db(db_path)["sites"].get("blog")
     assert saved["origins"] == '["http://localhost:8000", "https://example.com"]' and saved["respect_dnt"] == 1
 
+    rules = runner.invoke(cli, ["site", "add", "blog", "--origin", "https://example.com", "--strip-param", "Ref",
+                                "--strip-param", "aff_*", "--keep-param", "id", str(db_path)])
+    assert rules.exit_code == 0, rules.output
+    saved = store.open_db(db_path)["sites"].get("blog")
+    assert (saved["strip_params"], saved["keep_params"]) == ('["aff_*", "ref"]', '["id"]')
+
     bad_origin = runner.invoke(cli, ["site", "add", "blog", "--origin", "example.com", str(db_path)])
     assert bad_origin.exit_code == 2 and "like https://example.com" in bad_origin.output
     bad_site = runner.invoke(cli, ["site", "add", "my blog", "--origin", "https://example.com", str(db_path)])
