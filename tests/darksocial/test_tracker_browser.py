@@ -503,6 +503,8 @@ def swap_to(page, url: str) -> None:
 
 def test_in_page_navigation_sends_a_view_per_page_and_shares_follow(site, new_context):
     context = new_context(**CLIPBOARD)
+    requests = []
+    context.on("request", lambda request: requests.append((request.method, urlsplit(request.url))))
     page, first_url, first = open_page(context, site, "/spa/one/")
     page.evaluate("() => { window.notReloaded = true }")
     second_url = site.url("/spa/two/")
@@ -537,6 +539,11 @@ def test_in_page_navigation_sends_a_view_per_page_and_shares_follow(site, new_co
     page.evaluate("() => { location.hash = '#install' }")
     settle(page)
     assert len([e for e in site.events() if e["k"] == "view" and e["u"] in (first_url, second_url)]) == 3
+    # The tracker asks for nothing but its events: every other request is the test's (pages, the tracker's two
+    # files, the share service's stubbed popup).
+    ours = {"/spa/one/", "/spa/two/", "/static/darksocial.js", "/static/darksocial.css", "/favicon.ico"}
+    others = {(method, url.path) for method, url in requests if url.hostname == "127.0.0.1" and url.path not in ours}
+    assert others == {("POST", "/collect")}
 
 
 def test_copied_message_appears_beside_the_pressed_button(site, new_context):
