@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import socket
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -58,29 +58,43 @@ async def collector_rate(url: str, seconds: float) -> float:
     return done / (time.perf_counter() - started)
 
 
-def flood(url: str, stop: threading.Event, counts: dict) -> None:
+def flood(url: str, seconds: float, answers) -> None:
+    """One attacker (its own process: its CPU is not the server's) posting wrong passwords for ``seconds``."""
     import httpx
 
+    counts: dict[int, int] = {}
+    deadline = time.perf_counter() + seconds
     with httpx.Client(base_url=url, timeout=60) as client:
         token = client.get("/-/login").cookies["ds_csrftoken"]
-        while not stop.is_set():
+        while time.perf_counter() < deadline:
             response = client.post("/-/login", data={"username": "analyst", "password": "wrong guess",
                                                       "csrftoken": token})
             counts[response.status_code] = counts.get(response.status_code, 0) + 1
+    answers.put(counts)
 
 
-def measure(url: str) -> tuple[float, dict]:
-    stop, counts = threading.Event(), {}
-    threads = [threading.Thread(target=flood, args=(url, stop, counts), daemon=True) for _ in range(FLOODERS)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.3)
-    try:
-        rate = asyncio.run(collector_rate(url, FLOOD_SECONDS))
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
+def senders(url: str, seconds: float, result) -> None:
+    """The legitimate traffic, in its own process too."""
+    result.put(asyncio.run(collector_rate(url, seconds)))
+
+
+def in_processes(url: str, seconds: float, flooders: int) -> tuple[float, dict]:
+    context = multiprocessing.get_context("spawn")  # the server's threads stay in this process only
+    answers, result = context.Queue(), context.Queue()
+    attackers = [context.Process(target=flood, args=(url, seconds + 1.0, answers)) for _ in range(flooders)]
+    for attacker in attackers:
+        attacker.start()
+    if attackers:
+        time.sleep(1.0)  # the flood is on before the measurement starts
+    sender = context.Process(target=senders, args=(url, seconds, result))
+    sender.start()
+    rate = result.get(timeout=seconds + 60)
+    counts: dict[int, int] = {}
+    for _ in attackers:
+        for status, n in answers.get(timeout=120).items():
+            counts[status] = counts.get(status, 0) + n
+    for process in [sender, *attackers]:
+        process.join(timeout=60)
     return rate, counts
 
 
@@ -107,8 +121,8 @@ def main() -> None:
             datasette = server.make_datasette(path, attribute_every=None,
                                               metadata={"plugins": {"darksocial": {"rate_limit": 0}}})
             with server.running(datasette, port=free_port()) as url:
-                quiet = asyncio.run(collector_rate(url, SECONDS))
-                flooded, counts = measure(url)
+                quiet, _ = in_processes(url, SECONDS, 0)
+                flooded, counts = in_processes(url, FLOOD_SECONDS, FLOODERS)
             rows.append((label, quiet, flooded, counts))
         signin.Guard.login, signin.MAX_FAILURES = original_login, original_limit
     print(f"collector events/s, {CONCURRENCY} concurrent senders, quiet over {SECONDS:.0f} s, then over "

@@ -4,7 +4,8 @@
   of a second of CPU, on the event loop: two anonymous clients posting passwords would stall the collector. This
   wrapper checks the password in a worker thread (at most ``MAX_CONCURRENT_HASHES`` at a time), signs the analyst in
   itself, and hands a wrong password to the plugin with no user name, which it answers without hashing. Failed
-  sign-ins are throttled per client: after ``MAX_FAILURES`` in ``FAILURE_WINDOW`` seconds, 429 until the window ends.
+  sign-ins are throttled per client: after ``MAX_FAILURES`` in ``FAILURE_WINDOW`` seconds, 429 (answered after a
+  second) until the window ends.
 * ``/-/password-tool`` hashes whatever anyone posts: it is only served on a loopback bind, hashing in a thread.
 * Datasette's introspection pages (threads, versions, plugins, settings, the databases list with file paths,
   metadata) are for signed-in analysts only.
@@ -41,6 +42,7 @@ MAX_FAILURES = 5
 FAILURE_WINDOW = 60.0
 MAX_CLIENTS_TRACKED = 10_000
 MAX_FORM_BYTES = 16 * 1024
+THROTTLED_ANSWER_DELAY = 1.0
 MAX_CONCURRENT_HASHES = 1  # at most one core hashing, however many clients post passwords
 ANALYST_ACTOR = {"id": auth.ANALYST}
 
@@ -215,6 +217,9 @@ class Guard:
         client = _client(scope)
         wait = self.failures.retry_after(client)
         if wait:
+            # Answer slowly: a sleeping coroutine costs the loop nothing, and a client retrying at once is held
+            # to about one attempt a second instead of hundreds of cheap 429s.
+            await asyncio.sleep(THROTTLED_ANSWER_DELAY)
             return await Response.text(
                 f"429 Too Many Requests: too many failed sign-ins; try again in {wait} s\n", status=429,
                 headers={"retry-after": str(wait)}).asgi_send(send)
