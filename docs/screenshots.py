@@ -56,7 +56,8 @@ def take(db: Path, out: Path) -> list[Path]:
 
     with sqlite3.connect(db) as conn:
         top = conn.execute("select person from influencers order by reach desc, clicks desc limit 1").fetchone()
-        root = conn.execute("select root from cascades where size <= 40 order by size desc limit 1").fetchone()
+        root = conn.execute("select root from cascades where size between 10 and 60 "
+                            "order by depth desc, structural_virality desc, size desc limit 1").fetchone()
     port = free_port()
     datasette = server.make_datasette(db, attribute_every=None)
     shots = []
