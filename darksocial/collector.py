@@ -155,7 +155,8 @@ class FailureLog:
         self._skipped = 0
         self._lock = threading.Lock()
 
-    def failed(self, what: str, exc: BaseException) -> None:
+    def failed(self, what: str, exc: BaseException, *, traceback: bool = False) -> None:
+        """Log ``exc`` unless a failure was logged less than ``every`` seconds ago; ``traceback`` for bugs."""
         now = time.monotonic()
         with self._lock:
             if now - self._last < self.every:
@@ -163,7 +164,8 @@ class FailureLog:
                 return
             skipped, self._skipped, self._last = self._skipped, 0, now
         more = f" ({skipped} more such failures since the last report)" if skipped else ""
-        log.error("darksocial: %s: %s: %s%s", what, type(exc).__name__, exc, more)
+        log.error("darksocial: %s: %s: %s%s", what, type(exc).__name__, exc, more,
+                  exc_info=exc if traceback else None)
 
 
 @lru_cache(maxsize=1024)
