@@ -55,7 +55,7 @@ TOP_INFLUENCERS = Report(
     "the people trees of the cascades they shared into) and conversions (distinct person-goal pairs reached by "
     "those people after their first click into the cascade); distinct counts, never sums over shares. Tier "
     "(nano < 10, micro 10-99, mid 100-999, macro >= 1000 people reached) is over all time. Open a person for "
-    "their detail page.",
+    "their detail page. (The 300 people with the largest summed per-share reach are ranked by distinct reach.)",
     f"""
 with s as (
   select sharer, max(sharer_name) as sharer_name, count(*) as shares, sum(clicks) as clicks,
@@ -63,17 +63,19 @@ with s as (
   from shares
   where sharer is not null and {in_window("date", "site")}
   group by sharer
+  order by sum(reach) desc, clicks desc, shares desc, sharer
+  limit 300
 ),
 r as (
-  select sh.sharer, count(distinct v.person) as reach
-  from shares sh join visits v on v.share_token = sh.token and v.click = 1
-  where sh.sharer is not null and {in_window("sh.date", "sh.site")}
-  group by sh.sharer
+  select v.sharer, count(distinct v.person) as reach
+  from visits v join shares sh on sh.token = v.share_token
+  where v.sharer in (select sharer from s) and v.click = 1 and {in_window("sh.date", "sh.site")}
+  group by v.sharer
 ),
 a as (
   select person, count(*) as amplified_reach, sum(conversions) as conversions from (
     select person, member, max(conversions) as conversions from _ds_influence
-    where {in_window("date", "site")}
+    where person in (select sharer from s) and {in_window("date", "site")}
     group by person, member
   ) group by person
 )
@@ -270,6 +272,8 @@ with a as (
     group by person, member
   ) group by person
   having sum(conversions) > 0
+  order by conversions desc, person
+  limit 100
 ),
 s as (
   select sharer, max(sharer_name) as sharer_name, count(*) as shares, sum(clicks) as clicks

@@ -349,7 +349,8 @@ INFLUENCE = Table(
         _c("conversions", "INTEGER", "Distinct goals the member reached after arriving"),
     ),
     pk=("root", "person", "member"),
-    indexes=(("person",), ("date", "site", "person", "member", "conversions")),
+    # Covers the reports: per person, distinct members, windowed by date, with their conversions.
+    indexes=(("person", "member", "date", "site", "conversions"),),
     private=True,
 )
 
