@@ -67,10 +67,10 @@ with s as (
   limit 300
 ),
 r as (
-  select v.sharer, count(distinct v.person) as reach
-  from visits v join shares sh on sh.token = v.share_token
-  where v.sharer in (select sharer from s) and v.click = 1 and {in_window("sh.date", "sh.site")}
-  group by v.sharer
+  select sh.sharer, count(distinct v.person) as reach
+  from shares sh join visits v on v.share_token = sh.token and v.click = 1
+  where sh.sharer in (select sharer from s) and {in_window("sh.date", "sh.site")}
+  group by sh.sharer
 ),
 a as (
   select person, count(*) as amplified_reach, sum(conversions) as conversions from (
