@@ -168,6 +168,14 @@ def test_a_hostile_name_cannot_break_the_cascade_page(inproc, scenario, scenario
     assert "<" not in script and ">" not in script
     assert hostile in [n["label"] for n in json.loads(script)["data"][0]["values"]]
     assert hostile not in page  # escaped in the HTML list too
+    for path, params in (("/-/darksocial/dashboard", {}),
+                         ("/-/darksocial/influencer", {"person": scenario.CAROL_PERSON}),
+                         ("/-/darksocial/story", {"url": scenario.STORY_A}), ("/darksocial/top_influencers", {}),
+                         ("/darksocial/cascade_people", {})):
+        other = inproc.get(path, signed_in=True, **params)
+        assert other.status_code == 200 and hostile not in other.text, path
+        if path != "/darksocial/cascade_people":  # the name is shown, escaped
+            assert "&lt;/script&gt;&lt;!--&lt;script&gt;alert(1)//" in other.text, path
     with sqlite3.connect(scenario_db, timeout=30) as conn:
         analysts.save_label(conn, scenario.CAROL_PERSON, "", "", "test")
     names.forget(scenario.CAROL_PERSON)
