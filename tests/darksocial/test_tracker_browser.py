@@ -534,6 +534,7 @@ def test_in_page_navigation_sends_a_view_per_page_and_shares_follow(site, new_co
     page.go_back()
     back = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == first_url, count=2, timeout=15)[-1]
     assert "n" not in back or back["n"] == ""
+    assert page.url == f"{first_url}#ds={back['t']}"
     assert back["r"] == second_url and not back.get("i") and back["t"] not in (first["t"], second["t"])
     # An in-page anchor is not a navigation.
     page.evaluate("() => { location.hash = '#install' }")

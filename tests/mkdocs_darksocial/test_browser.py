@@ -136,6 +136,7 @@ def test_material_instant_navigation_sends_a_view_per_page(browser, instant_site
         page.go_back()
         back = next_view(receiver)
         assert back.url == first_url and back.in_token is None and back.token not in (first.token, second.token)
+        page.wait_for_function("(token) => location.hash == '#ds=' + token", arg=back.token)
     finally:
         context.close()
 

@@ -126,13 +126,19 @@
     var anchor = /^#ds=/.test(hash) ? '' : hash; // an in-page anchor (#install) is never replaced
     var showToken =
       !('noAb' in conf) && !anchor && ('abHome' in conf || (path != home && path != home + 'index.html'));
-    hist.replaceState(hist.state, '', showToken ? link(view) : page + anchor);
+    var shown = showToken ? link(view) : page + anchor;
     previous = page;
     // In-page navigation changes the address first and the title once the new content is in: wait for it
-    // (3 s at most: pages may share a title).
+    // (3 s at most: pages may share a title). The address bar gets its token then too, once the router
+    // (Material's, on back/forward) is done with the address.
     var tries = 30;
     (function check() {
-      if (event == waiting) doc.title != oldTitle || !tries-- ? flush() : setTimeout(check, 100);
+      if (event == waiting) {
+        if (doc.title != oldTitle || !tries--) {
+          hist.replaceState(hist.state, '', shown);
+          flush();
+        } else setTimeout(check, 100);
+      }
     })();
   }
   pageView();
