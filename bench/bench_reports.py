@@ -199,6 +199,18 @@ def _report_indexes(path: Path) -> None:
         indexes.create(conn)
 
 
+def _still_built(path: Path) -> bool:
+    """Whether a kept database still holds its visits after the store's migrations (a schema change resets the
+    analyst tables, which would make every report look instant)."""
+    from darksocial import store
+
+    db = store.open_db(path)
+    try:
+        return db.execute("select count(*) from visits").fetchone()[0] == VISITS
+    finally:
+        db.close()
+
+
 def _params(report, window: dict, sample: dict) -> dict:
     params = {name: "" for name in report.params}
     params.update({k: v for k, v in window.items() if k in params})
@@ -258,6 +270,10 @@ def main() -> None:
         # DARKSOCIAL_BENCH_DB=path keeps the generated database there and reuses it on the next run.
         kept = os.environ.get("DARKSOCIAL_BENCH_DB")
         path = Path(kept) if kept else Path(tmp) / "bench.db"
+        if path.exists() and not _still_built(path):
+            print(f"{path.name}: the schema changed since it was built (its analyst tables were reset): rebuilding")
+            for stale in path.parent.glob(path.name + "*"):
+                stale.unlink()
         if not path.exists():
             started = time.perf_counter()
             counts = build(path)
