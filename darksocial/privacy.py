@@ -3,10 +3,12 @@
 In cookieless mode the tracker sends no visitor id. The server derives one from
 sha256(salt of the day, site, IP, user agent), truncated: the same browser on
 the same network gets the same id for the rest of the (UTC) day, and a
-different one the next day. The salt is random, lives only in the database's
-``salts`` table and is deleted once it is more than 48 hours old, after which
-nobody (not even the site owner) can link an id back to an IP address. The IP
-and the user agent are inputs to the hash and are never stored.
+different one the next day. The salt is random, lives only in its own file
+beside the database (``<database>-salts``, see :class:`darksocial.store.SaltStore`:
+never served by Datasette, so not even an analyst reads it) and is overwritten
+once it is more than 48 hours old, after which nobody (not even the site owner)
+can link an id back to an IP address. The IP and the user agent are inputs to
+the hash and are never stored.
 """
 
 from __future__ import annotations
