@@ -7,17 +7,25 @@ import logging
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from wagtail.models import Site
 from wagtail.signals import page_published
 
+from . import tracking
 from .database import open_database
-from .models import DarkSocialSettings
+from .models import DarkSocialSettings, PageOptOut
 from .sites import register_site
 from .stories import register_pages
 
 log = logging.getLogger(__name__)
+
+
+@receiver(post_save, sender=DarkSocialSettings)
+@receiver(post_save, sender=PageOptOut)
+@receiver(post_delete, sender=PageOptOut)
+def forget_cached_settings(sender, **kwargs):
+    tracking.forget_state()
 
 
 @receiver(page_published)

@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import html
 import logging
+import time
+from dataclasses import dataclass
 
 from django.conf import settings as django_settings
 from django.urls import reverse
@@ -30,17 +32,51 @@ TAGS_USED = "_darksocial_tags_used"  # request attribute set by the template tag
 def settings_for(request, site=None):
     """The site's settings when tracking is on for it, else None."""
     if site is None:
-        from wagtail.models import Site
-
-        site = Site.find_for_request(request)
-        if site is None:
-            return None
-    config = DarkSocialSettings.for_request(request) if request is not None else DarkSocialSettings.for_site(site)
+        site = current_site(request)
+    if site is None:
+        return None
+    config = site_state(site).settings
     return config if config.enabled else None
 
 
+def current_site(request):
+    from wagtail.models import Site
+
+    return Site.find_for_request(request)  # cached on the request by Wagtail's own routing
+
+
 def is_opted_out(page) -> bool:
-    return page is not None and page.pk is not None and PageOptOut.objects.filter(page_id=page.pk).exists()
+    if page is None or page.pk is None:
+        return False
+    site = page.get_site()
+    return site is not None and page.pk in site_state(site).opted_out
+
+
+# Settings and opt-outs are read on every page view, and change rarely: each process keeps them for a short
+# while (saving them here clears it at once; other worker processes follow within STATE_TTL seconds).
+STATE_TTL = 2.0
+_state: dict[int, SiteState] = {}
+
+
+@dataclass(frozen=True)
+class SiteState:
+    settings: DarkSocialSettings
+    opted_out: frozenset[int]
+    read_at: float
+
+
+def site_state(site) -> SiteState:
+    state = _state.get(site.pk)
+    if state is None or time.monotonic() - state.read_at > STATE_TTL:
+        settings = DarkSocialSettings.for_site(site)
+        settings.site = site
+        opted_out = frozenset(PageOptOut.objects.values_list("page_id", flat=True))
+        state = _state[site.pk] = SiteState(settings, opted_out, time.monotonic())
+    return state
+
+
+def forget_state(**kwargs) -> None:
+    _state.clear()
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,13 +87,18 @@ def asset_versions() -> dict[str, str]:
             for name in ("darksocial.js", "darksocial.css", "identify.js")}
 
 
+@functools.lru_cache(maxsize=1)
+def collect_url() -> str:
+    return reverse("wagtail_darksocial:collect")
+
+
 def asset_url(name: str) -> str:
     return f"{reverse('wagtail_darksocial:asset', args=[name])}?v={asset_versions()[name]}"
 
 
 def tracker_config(config: DarkSocialSettings, site) -> inject.TrackerConfig:
     return _tracker_config(
-        config.collector_url or reverse("wagtail_darksocial:collect"), config.darksocial_site(),
+        config.collector_url or collect_url(), config.collector_site_id or site.hostname,
         parse_channel_list(config.channels), config.position, config.copy_tracking, config.address_bar,
         config.address_bar_home, config.cookieless, config.respect_dnt, config.query_mode, site.site_name or "",
     )
@@ -112,9 +153,12 @@ def attach(response, page, request) -> None:
         return
     if not response.get("Content-Type", "").lower().startswith("text/html"):
         return
-    site = page.get_site()
-    config = settings_for(request, site) if site is not None else None
-    if config is None or is_opted_out(page):
+    site = current_site(request)
+    if site is None:
+        return
+    state = site_state(site)
+    config = state.settings
+    if not config.enabled or page.pk in state.opted_out:
         return
 
     def add_tags(rendered):

@@ -29,12 +29,14 @@ ORIGIN = "http://localhost:8000"  # the demo site's Site record (hostname localh
 @pytest.fixture(autouse=True)
 def darksocial_db(settings, tmp_path):
     """A fresh darksocial database for each test (and the process's collector pointed at it)."""
-    from wagtail_darksocial import database
+    from wagtail_darksocial import database, tracking
 
     database.reset()
+    tracking.forget_state()  # a rolled-back test database sends no signals: forget what the last test cached
     settings.DARKSOCIAL_DATABASE = tmp_path / "darksocial.db"
     yield settings.DARKSOCIAL_DATABASE
     database.reset()
+    tracking.forget_state()
 
 
 @pytest.fixture
