@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: demo test setup browser node bench lint clean
+.PHONY: demo test setup browser node bench lint clean test-wagtail-matrix
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,21 @@ demo: setup
 
 test: setup browser node
 	$(PY) -m pytest
+
+# The Wagtail app on the Wagtail/Django combinations CI does not run (CI: Wagtail 8.0 on Django 5.2), each in a
+# throwaway venv: `make test-wagtail-matrix`, or e.g. `make test-wagtail-matrix WAGTAIL_MATRIX=7.4:5.2`.
+# Django 6 needs Python >= 3.12: MATRIX_PYTHON names the interpreter.
+MATRIX_PYTHON ?= python3.12
+WAGTAIL_MATRIX ?= 7.4:5.2 7.4:6.0 8.0:6.0
+test-wagtail-matrix: browser
+	@set -e; for combo in $(WAGTAIL_MATRIX); do \
+		wagtail=$${combo%%:*}; django=$${combo##*:}; tmp=$$(mktemp -d); \
+		echo "== Wagtail $$wagtail.x on Django $$django.x ($(MATRIX_PYTHON), $$tmp)"; \
+		$(MATRIX_PYTHON) -m venv $$tmp/venv; \
+		$$tmp/venv/bin/pip install --quiet -e '.[dev]' "wagtail==$$wagtail.*" "Django==$$django.*"; \
+		$$tmp/venv/bin/python -m pytest -q -p no:cacheprovider tests/wagtail_darksocial || { rm -rf $$tmp; exit 1; }; \
+		rm -rf $$tmp; \
+	done
 
 bench: setup browser node
 	$(PY) -m bench
