@@ -251,8 +251,9 @@ select
   round(c.structural_virality, 2) as structural_virality,
   c.conversions
 from cascades c left join stories st on st.site = c.site and st.url = c.url
-where {in_window("c.started", "c.site")}
-order by c.size desc, c.depth desc, c.root
+-- +started: read largest first from the size index and stop at 100, rather than sort every cascade in the window
+where {in_window("+c.started", "c.site")}
+order by c.size desc, c.depth desc, c.root desc
 limit 100
 """,
     ("cascades", "stories"),

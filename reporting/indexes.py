@@ -21,8 +21,10 @@ INDEXES: dict[str, tuple[str, tuple[str, ...]] | tuple[str, tuple[str, ...], str
     "rpt_visits_share_clicks": ("visits", ("share_token", "person", "click"), "click = 1"),
     # cascade_tree: each share's children, level by level.
     "rpt_shares_parent": ("shares", ("parent",)),
-    # headline, largest_cascades: cascades started in the window.
+    # headline: conversions of the cascades started in the window.
     "rpt_cascades_started": ("cascades", ("started", "site", "conversions")),
+    # largest_cascades: read backwards, largest first, with the columns that decide whether one is in the window.
+    "rpt_cascades_by_size": ("cascades", ("size", "depth", "root", "started", "site")),
 }
 # Indexes earlier versions created, replaced by the ones above.
 RETIRED = ("rpt_shares_window", "rpt_visits_clicks")
