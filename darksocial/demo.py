@@ -55,7 +55,7 @@ class DemoResult:
 
 
 # The modules each extra brings that the demo runs (the `reporting` package itself ships in the core wheel).
-EXTRA_MODULES = {"mkdocs": ("mkdocs",), "reporting": ("datasette", "datasette_dashboards", "uvicorn")}
+EXTRA_MODULES = {"mkdocs": ("mkdocs",), "reporting": ("datasette", "uvicorn")}
 
 
 def missing_extras() -> list[str]:
