@@ -157,6 +157,11 @@ class AmbassadorLink(models.Model):
     def reshares(self) -> int:
         return self.reach()[1]
 
+    def clean(self):
+        super().clean()
+        if self.page_id and self.page.get_site() is None:
+            raise ValidationError({"page": "this page is not under any site's home page, so it has no address"})
+
     def save(self, *args, **kwargs):
         from .links import mint_or_rename
 
