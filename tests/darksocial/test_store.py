@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import sqlite3
 import threading
@@ -70,7 +71,9 @@ def test_migrations_run_once_and_keep_data(db_path):
 def test_writer_commits_before_resolving(writer, db_path):
     assert writer.write_sync([row("AAAAAAAAAA"), row("BBBBBBBBBB")]) == 2
     assert count(db_path) == 2  # visible to another connection: committed
-    assert asyncio.run(writer.write([row("CCCCCCCCCC")])) == 1
+    # In a thread of its own: Playwright's sync API (browser tests in the same session) keeps a loop running here.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, writer.write([row("CCCCCCCCCC")])).result(30) == 1
     assert count(db_path) == 3
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import sqlite3
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -99,9 +100,17 @@ def app(tmp_path_factory):
     db.close()
     datasette = server.make_datasette(path, attribute_every=None,
                                       metadata={"plugins": {"darksocial": {"rate_limit": 0}}})
+    # The app runs on a loop in a thread of its own: Playwright's sync API (browser tests in the same session)
+    # keeps a loop running in the main thread.
     loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
     yield datasette.app(), loop, path
-    collect._collectors.pop(path.resolve()).close()
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    collector = collect._collectors.pop(path.resolve(), None)
+    if collector is not None:
+        collector.close()
     loop.close()
 
 
@@ -149,7 +158,7 @@ def test_generated_requests_never_get_a_5xx_and_every_4xx_names_a_field(app, cap
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
     @given(body=st.one_of(json_body, json_body, json_body, raw_body), header_map=headers)
     def one_request(body, header_map):
-        status, answer = loop.run_until_complete(post(asgi, body, header_map))
+        status, answer = asyncio.run_coroutine_threadsafe(post(asgi, body, header_map), loop).result(60)
         seen["requests"] += 1
         seen["statuses"][status] = seen["statuses"].get(status, 0) + 1
         assert status < 500, (status, answer)
