@@ -12,12 +12,13 @@ import logging
 import re
 import sqlite3
 import threading
+from urllib.parse import unquote_plus, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from darksocial import events, store, useragents
+from darksocial import events, store, urls, useragents
 from reporting import collect, server
 
 ORIGIN = "https://example.com"
@@ -140,8 +141,10 @@ def check_stored(path, after_id: int) -> int:
         assert row["kind"] in events.KINDS and row["site"] == "blog"
         assert row["browser"] in useragents.BROWSER_FAMILIES
         if row["url"] is not None:
-            assert row["url"].startswith(ORIGIN + "/") and "#" not in row["url"] and "utm_" not in row["url"]
-            assert "email=" not in row["url"] and not CONTROL.search(row["url"])
+            assert row["url"].startswith(ORIGIN + "/") and "#" not in row["url"] and not CONTROL.search(row["url"])
+            names = {unquote_plus(pair.partition("=")[0]).strip().lower()
+                     for pair in urlsplit(row["url"]).query.split("&") if pair}
+            assert not any(name.startswith("utm_") or name in urls.PRIVATE_PARAMS for name in names), row["url"]
         for column in ("title", "name", "external_id", "goal"):
             if row[column] is not None:
                 assert row[column].strip() and not CONTROL.search(row[column]), (column, row[column])
