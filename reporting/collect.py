@@ -194,8 +194,8 @@ async def answer_post(datasette, scope, receive, origin: str | None, user_agent:
     if cached is None:
         try:
             collector = collector_for(datasette)
-        except Exception:
-            log.exception("darksocial: cannot open the collector's database")
+        except Exception as exc:  # logged with its traceback, at most once every few seconds
+            _unexpected.failed("cannot open the collector's database", exc, traceback=True)
             return _answer(Result(503, "server: the collector's database cannot be opened: see the server log"), cors)
         if collector is None:
             return _answer(Result(503, "server: no database to collect into: serve a mutable database file"), cors)
