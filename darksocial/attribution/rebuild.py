@@ -34,6 +34,7 @@ from .loading import (
 from .rollups import S, aggregate, refresh_virality_scores, update_influencers
 from .sqlrows import (
     apply_overlay,
+    cancel_unchanged,
     chunks,
     close_overlay,
     delete_rows,
@@ -164,6 +165,7 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
     open_overlay(conn, OVERLAID)
     try:
         stats = _compute_incremental(conn, done, links_done, high, links_high, say, tiers)
+        cancel_unchanged(conn, OVERLAID)
         conn.commit()  # ends the snapshot; the overlay (temp tables) stays
         say("applying the changes")
         locked = time.perf_counter()

@@ -75,6 +75,25 @@ def open_overlay(conn, overlaid: tuple[tables.Table, ...]) -> None:
                      f"UNION ALL SELECT {columns} FROM temp.[{name}__new]")
 
 
+def cancel_unchanged(conn, overlaid: tuple[tables.Table, ...]) -> None:
+    """Drop from the overlay every row it would delete and insert again unchanged (a visit reclassified the same,
+    a story whose figures did not move): the write transaction then writes only what changed."""
+    for table in overlaid:
+        key = table.pk or table.unique
+        if not key:
+            continue
+        name = table.name
+        on = " AND ".join(f"m.[{c}] = n.[{c}]" for c in key)
+        same = " AND ".join(f"m.[{c}] IS n.[{c}]" for c in table.column_names())
+        conn.execute("DROP TABLE IF EXISTS temp.unchanged")
+        conn.execute(f"CREATE TEMP TABLE unchanged AS SELECT m.rowid AS old, n.rowid AS new "
+                     f"FROM temp.[{name}__new] n JOIN main.[{name}] m ON {on} "
+                     f"WHERE m.rowid IN (SELECT rowid FROM temp.[{name}__gone]) AND {same}")
+        conn.execute(f"DELETE FROM temp.[{name}__gone] WHERE rowid IN (SELECT old FROM temp.unchanged)")
+        conn.execute(f"DELETE FROM temp.[{name}__new] WHERE rowid IN (SELECT new FROM temp.unchanged)")
+    conn.execute("DROP TABLE IF EXISTS temp.unchanged")
+
+
 def apply_overlay(conn, overlaid: tuple[tables.Table, ...]) -> None:
     """Inside the caller's write transaction: make the overlay's deletions and insertions real."""
     for table in overlaid:
