@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from . import events, store, tokens
+from . import events, store, tokens, urls
 from .channels import CHANNELS
 from .collector import normalise_origin
 
@@ -34,6 +34,19 @@ def _site_for(db, url: str, site: str | None) -> str:
                     f"): pass --site, one of {', '.join(sorted(sites))}")
 
 
+def _canonical_page(db, url: str, site: str) -> str:
+    """The page as the collector keys it: tracking and private parameters never ride along in a handed-out link."""
+    conn = getattr(db, "conn", db)
+    row = conn.execute("SELECT strip_params, keep_params FROM sites WHERE site = ?", (site,)).fetchone()
+    strip, keep = row if row else (None, None)
+    try:
+        page, _campaign = urls.canonical_url(url, urls.strip_rules(json.loads(strip or "[]")),
+                                             frozenset(json.loads(keep)) if keep else None)
+    except ValueError as error:
+        raise LinkError(f"--url {url!r} is not a valid page URL ({error})") from None
+    return page
+
+
 def create_link(db, name: str, url: str, site: str | None = None, channel: str | None = None, *,
                 token: str | None = None, created: str | None = None) -> tuple[str, str]:
     """Mint an ambassador link for ``name`` to the page ``url``; returns (token, the link to hand out).
@@ -50,11 +63,12 @@ def create_link(db, name: str, url: str, site: str | None = None, channel: str |
                         f"got {url!r}")
     if channel is not None and channel not in CHANNELS:
         raise LinkError(f"--channel {channel!r} is not a channel code; use one of {', '.join(CHANNELS)}")
-    page = tokens.strip_from_url(url)
-    if urlsplit(page).fragment:
-        raise LinkError(f"--url {url!r} has a fragment (#{urlsplit(page).fragment}): the token travels in the "
+    fragment = urlsplit(tokens.strip_from_url(url)).fragment
+    if fragment:
+        raise LinkError(f"--url {url!r} has a fragment (#{fragment}): the token travels in the "
                         "fragment, so give the page URL without it")
-    site = _site_for(db, page, site)
+    site = _site_for(db, url, site)
+    page = _canonical_page(db, url, site)
     if token is not None and not tokens.is_token(token):
         raise LinkError(f"{token!r} is not a token ({tokens.TOKEN_LENGTH} base62 characters)")
     token = token or tokens.mint()

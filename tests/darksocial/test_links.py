@@ -60,3 +60,13 @@ def test_link_create_errors_name_the_fix(scenario):
         assert result.exit_code == 2, (args, result.output)
         assert hint in result.output, (args, result.output)
     assert scenario.rows("links") == []
+
+
+def test_a_handed_out_link_carries_no_tracking_or_private_parameters(scenario):
+    store.register_site(scenario.db, "blog", ["https://blog.example"])
+    url = "https://blog.example/story?utm_source=x&page=2&fbclid=abc&email=a%40b.c"
+    result = run("link", "create", "--name", "Rosa Diaz", "--url", url, str(scenario.path))
+    assert result.exit_code == 0, result.output
+    link = result.output.strip()
+    assert link == f"https://blog.example/story?page=2#ds={tokens.from_url(link).token}"
+    assert scenario.row("links", token=tokens.from_url(link).token)["url"] == "https://blog.example/story?page=2"
