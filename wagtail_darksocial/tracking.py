@@ -169,7 +169,7 @@ def attach(response, page, request) -> None:
         try:
             tracker = tracker_config(config, site)
             text = rendered.content.decode(rendered.charset)
-            out = inject.inject(text, tracker, page_url=page.get_full_url(request), title=page_title(page))
+            out = inject.inject(text, tracker, page_url=page_full_url(page, site, request), title=page_title(page))
         except (inject.InjectError, UnicodeDecodeError) as exc:
             log.warning("darksocial: page %s served without the share bar: %s", page.pk, exc)
             return None
@@ -188,6 +188,21 @@ def attach(response, page, request) -> None:
         add_tags(response)
     else:
         response.add_post_render_callback(add_tags)
+
+
+_full_urls: dict[tuple, str] = {}
+
+
+def page_full_url(page, site, request) -> str:
+    """``page.get_full_url(request)``, remembered per process for what it depends on (the page's path and
+    locale, the site's address and root): Wagtail works it out anew on every request."""
+    key = (page.pk, page.url_path, page.locale_id, site.pk, site.root_url, site.root_page_id)
+    url = _full_urls.get(key)
+    if url is None:
+        if len(_full_urls) > 10_000:
+            _full_urls.clear()
+        url = _full_urls[key] = page.get_full_url(request)
+    return url
 
 
 def page_title(page) -> str:
