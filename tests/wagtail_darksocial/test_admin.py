@@ -133,3 +133,13 @@ def test_the_menu_shows_only_to_the_permission(reporter, editor, settings):
     assert '"label": "Dark social"' in shown and '"label": "Top influencers"' in shown
     assert "https://reports.example/" in shown
     assert '"label": "Dark social"' not in signed_in(editor).get("/admin/").content.decode()
+
+
+def test_admins_grant_the_report_permission_to_groups(admin_user):
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.create(name="Marketing")
+    html = signed_in(admin_user).get(f"/admin/groups/edit/{group.pk}/").content.decode()
+    row = html[html.index("<h3>Dark social reports</h3>"):]
+    row = row[:row.index("</tr>")]
+    assert "Custom permissions" in row and "Can view" in row  # Wagtail's table shows "Can view dark social reports"
