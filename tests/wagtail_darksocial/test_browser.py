@@ -2,7 +2,7 @@
 under a strict Content-Security-Policy. A shares on WhatsApp, B opens A's link and re-shares on Telegram, C opens
 B's link (and D opens A's, so A reaches more people than B). After `manage.py darksocial_attribute`, the admin's
 influencer report, read in the browser by a user with the report permission, ranks A above B, and A's cascade
-shows B's re-share below A's share with C's click."""
+shows B's re-share below A's share with C's click. And a signed-in user is identified by the page's own script."""
 
 from __future__ import annotations
 
@@ -132,3 +132,22 @@ def test_a_cascade_through_the_wagtail_site_reaches_the_admin_reports(browser, s
     cascade = table_rows(admin)
     assert cascade[0].startswith(f"1 {wa.token}") and cascade[1].startswith(f"2 {tg.token}"), cascade
     assert cascade[1].endswith(wa.token) and " 1 1 " in cascade[1]  # B's re-share of A's, clicked by C
+
+
+def test_a_signed_in_user_is_identified_when_the_site_opts_in(browser, served_site, darksocial_db, reporter,
+                                                               site_settings):
+    from wagtail_darksocial.tracking import external_id
+
+    site_settings.identify_users = True
+    site_settings.save()
+    page = browser.new_context(user_agent=USER_AGENT).new_page()
+    page.goto(f"{served_site}/admin/login/")
+    page.fill("input[name=username]", "rosa")
+    page.fill("input[name=password]", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/admin/$"))
+    page.goto(f"{served_site}/harbour-lights/")
+    identify = wait_row(darksocial_db, "SELECT * FROM events WHERE kind = 'identify'")
+    view = wait_row(darksocial_db, "SELECT * FROM events WHERE kind = 'view'")
+    assert (identify["external_id"], identify["name"]) == (external_id(reporter), "Rosa Diaz")
+    assert identify["visitor"] == view["visitor"]
