@@ -72,10 +72,18 @@ INSERT INTO {{target}}
 SELECT e.token, e.ts, substr(e.ts, 1, 10), e.site, e.url, e.title, e.visitor, {_PERSON}, u.source, u.medium,
     u.channel, u.tracked, u.estimated, u.campaign, e.referrer_host, e.in_app, e.browser, e.device, u.share_token, 0,
     u.sharer, u.sharer_name, u.depth, u.root
-FROM events e JOIN temp.reloads r ON r.token = e.token AND r.origin != r.token
+FROM temp.reloads r CROSS JOIN events e ON e.token = r.token
 LEFT JOIN _ds_identities i ON i.visitor = e.visitor
-JOIN visits u ON u.token = r.origin
-WHERE e.kind = 'view' AND e.id NOT IN (SELECT id FROM temp.losers) {{scope}}
+JOIN temp.origins u ON u.token = r.origin
+WHERE r.origin != r.token AND e.kind = 'view' AND e.id NOT IN (SELECT id FROM temp.losers) {{scope}}
+"""
+
+# The first views' rows the reloads copy, picked out in one pass over `visits`: a full rebuild's visits have no
+# index yet, and a join would have SQLite build a covering index over every row to look up a few.
+_ORIGINS_SQL = """
+INSERT INTO temp.origins
+SELECT token, source, medium, channel, tracked, estimated, campaign, share_token, sharer, sharer_name, depth, root
+FROM visits WHERE token IN (SELECT origin FROM temp.reloads WHERE origin != token)
 """
 
 
@@ -103,7 +111,10 @@ def write_visits(conn, reloads: dict, scope: str = "") -> None:
     for name, columns in (("classes", "host TEXT, url TEXT, query TEXT, source TEXT, medium TEXT, channel TEXT, "
                                       "campaign TEXT, home INTEGER, host_channel TEXT, PRIMARY KEY (host, url, query)"),
                           ("first_views", "token TEXT PRIMARY KEY"), ("losers", "id INTEGER PRIMARY KEY"),
-                          ("reloads", "token TEXT PRIMARY KEY, origin TEXT")):
+                          ("reloads", "token TEXT PRIMARY KEY, origin TEXT"),
+                          ("origins", "token TEXT PRIMARY KEY, source TEXT, medium TEXT, channel TEXT, "
+                                      "tracked INTEGER, estimated INTEGER, campaign TEXT, share_token TEXT, "
+                                      "sharer TEXT, sharer_name TEXT, depth INTEGER, root TEXT")):
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
         # Keyed lookups only: one B-tree (no rowid table behind the key index) is one search per visit, not two.
         rowid = "" if name == "losers" else " WITHOUT ROWID"
@@ -146,4 +157,5 @@ def write_visits(conn, reloads: dict, scope: str = "") -> None:
                      [(row[0],) for row in duplicates if keep[row[1]][0] != row[0]])
     target = write_target(conn, "visits")
     conn.execute(_VISITS_SQL.format(scope=within, target=target))
+    conn.execute(_ORIGINS_SQL)
     conn.execute(_RELOADS_SQL.format(scope=within, target=target))
