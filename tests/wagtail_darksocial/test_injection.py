@@ -160,3 +160,14 @@ def test_strict_content_security_policy_needs_no_exception(article, settings):
     site = article.get_site()
     added = inject.head_tags(tracking.tracker_config(tracking.settings_for(None, site), site))
     assert added in html and "<script>" not in added and " style=" not in html
+
+
+def test_a_page_that_answers_json_or_a_redirect_is_untouched(article, monkeypatch):
+    from django.http import HttpResponseRedirect, JsonResponse
+
+    monkeypatch.setattr(type(article), "serve", lambda self, request, *a, **k: JsonResponse({"title": self.title}))
+    response, body = get(article.url)
+    assert response["Content-Type"] == "application/json" and body == '{"title": "The harbour lights are back"}'
+    monkeypatch.setattr(type(article), "serve", lambda self, request, *a, **k: HttpResponseRedirect("/"))
+    response, body = get(article.url)
+    assert response.status_code == 302 and body == ""
