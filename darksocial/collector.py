@@ -330,14 +330,12 @@ class Collector:
         now = now or self._clock()
         ts = store.utc_timestamp(now)
         described = useragents.describe(agent)
+        agent_columns = (described.browser, described.device, described.in_app)
         rows = []
         for event, (url, campaign) in kept:
             visitor = event.visitor or privacy.pseudonym(self._salt(now), event.site, ip or "", agent)
-            rows.append((
-                ts, event.kind, event.site, visitor, url, event.token, event.referrer_host, event.in_token,
-                event.in_channel, event.title, event.parent, event.channel, event.external_id, event.name,
-                event.goal, event.value, described.browser, described.device, described.in_app, campaign,
-            ))
+            # An Event's fields are the columns from `kind` to `value` (store.EVENT_COLUMNS), the URL canonicalised.
+            rows.append((ts, event.kind, event.site, visitor, url, *event[_AFTER_URL:], *agent_columns, campaign))
         return rows
 
     # -- configuration read from the database ---------------------------------------------------------------------
@@ -367,6 +365,11 @@ class Collector:
             salt = self.salt_store.salt(now)
             self._salts = {day: salt}
         return salt
+
+
+# A row is (ts, *the event's fields with its URL canonicalised, *the user agent's columns, campaign query):
+# Event's fields are store.EVENT_COLUMNS[1:16] (a test holds them to it).
+_AFTER_URL = events.Event._fields.index("url") + 1
 
 
 def _canonical(url: str, site: Site) -> tuple[str, str | None] | None:

@@ -151,10 +151,11 @@ def asgi_wrapper(datasette):
             if scope.get("path") == COLLECT_PATH and scope.get("method") == "POST" and scope["type"] == "http":
                 # One C-speed pass over the raw headers (names are lowercase in ASGI; the last duplicate wins);
                 # only the few the collector reads are decoded.
-                raw = dict(scope.get("headers") or ())
-                status, extra, body = await answer_post(datasette, scope, receive, *(
-                    None if value is None else value.decode("latin-1")
-                    for value in map(raw.get, _READ_HEADERS)))
+                raw = dict(scope.get("headers") or ()).get
+                status, extra, body = await answer_post(
+                    datasette, scope, receive, _latin1(raw(b"origin")), _latin1(raw(b"user-agent")),
+                    _latin1(raw(b"content-type")), _latin1(raw(b"content-length")), _latin1(raw(b"dnt")),
+                    _latin1(raw(b"sec-gpc")), _latin1(raw(b"sec-fetch-mode")))
                 await send({"type": "http.response.start", "status": status, "headers": [
                     (k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()] if extra else []})
                 await send({"type": "http.response.body", "body": body})
@@ -183,6 +184,10 @@ async def collect_view(request, datasette, receive):
 
 # The request headers answer_post reads, in the order of its parameters after ``receive``.
 _READ_HEADERS = (b"origin", b"user-agent", b"content-type", b"content-length", b"dnt", b"sec-gpc", b"sec-fetch-mode")
+
+
+def _latin1(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
 
 
 async def answer_post(datasette, scope, receive, origin: str | None, user_agent: str | None,

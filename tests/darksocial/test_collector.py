@@ -276,3 +276,8 @@ def test_salts_are_purged_on_demand_without_traffic(collector, clock):
     clock.now += dt.timedelta(days=3)
     assert collector.purge_salts() == 1
     assert salt_rows(collector) == [] and collector._salts == {}
+
+
+def test_an_event_s_fields_are_the_event_columns_from_kind_to_value():
+    # Collector.check builds each row from the event's fields in order (ts, *event, user agent, campaign query).
+    assert store.EVENT_COLUMNS[1:1 + len(events.Event._fields)] == events.Event._fields
