@@ -9,7 +9,10 @@ survive SIGKILL — the WAL is in the OS page cache — but not a power cut.)
 Throughput comes from group commit: a single writer thread drains a queue, and
 every submission waiting in the queue when a transaction starts joins it. The
 fsync is paid once per batch, not once per request, so the more requests
-arrive together the cheaper each one gets.
+arrive together the cheaper each one gets. Right after a commit, the next batch
+waits (at most as long as that commit took) for as many rows as it acknowledged:
+the clients it answered are about to send again, and without the wait a fixed
+set of clients splits into two half-size groups that each pay a full fsync.
 
 An event loop hands its submissions over once per loop iteration, not once per
 request: waking the writer thread costs a GIL hand-off that stalls the loop,
@@ -42,6 +45,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -53,6 +57,7 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
 MAX_BATCH_ROWS = 2_000
+MAX_COMMIT_DELAY = 0.005  # seconds a batch may wait for the clients of the last commit (see Writer._run)
 CHECKPOINT_EVERY = 32  # commits between two background checkpoints
 WRITER_CACHE_KIB = 32 * 1024  # page cache of the writer: the leaf pages random-key index inserts land on
 
@@ -397,6 +402,7 @@ class Writer:
 
     # -- the writer thread -------------------------------------------------------------------------------------
     def _run(self) -> None:
+        acknowledged, wait_until = 0, 0.0  # rows of the last commit; until when their senders may come back
         while True:
             jobs = self._queue.get()
             if jobs is _STOP:
@@ -410,6 +416,26 @@ class Writer:
                     break
                 batch += jobs
                 rows += sum(len(job.rows or ()) for job in jobs)
+            # Keep the group together: the clients the last commit answered send their next events about now. Left
+            # to themselves, they would wait for the commit about to start (holding only the requests that arrived
+            # during the last one) and then for their own, and a fixed number of clients would settle into two
+            # alternating half-size groups, each paying a full fsync. So wait for as many more rows as the last
+            # commit acknowledged, for no longer than a commit takes: when it returns less, nothing comes back.
+            wanted = rows + acknowledged
+            while not stop and rows < min(wanted, self.max_batch_rows):
+                remaining = wait_until - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    jobs = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+                if jobs is _STOP:
+                    stop = True
+                    break
+                batch += jobs
+                rows += sum(len(job.rows or ()) for job in jobs)
+            started = time.monotonic()
             # Mark the thread-side futures running: from now on nobody can cancel them. A submitter that already
             # gave up (its request was cancelled) still has its events written; only its answer is dropped.
             for job in batch:
@@ -419,6 +445,9 @@ class Writer:
                 _settle(self._execute(batch))
             except Exception:  # a bug: log it, but never leave the thread dead and submitters waiting forever
                 log.exception("darksocial writer: unexpected error settling a batch")
+            finished = time.monotonic()
+            acknowledged = rows
+            wait_until = finished + min(finished - started, MAX_COMMIT_DELAY)
             if stop:
                 return
 
