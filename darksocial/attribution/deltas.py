@@ -246,6 +246,9 @@ def _least_medium(conn, channel: str, stored: str | None, gone, added) -> str | 
     candidates = [m for m in (stored, *added) if m is not None]
     if stored is None or stored not in gone:
         return min(candidates) if candidates else None
+    least_added = min((m for m in added if m is not None), default=None)
+    if least_added is not None and least_added <= stored:
+        return least_added  # the kept visits' least medium is at least the stored one: no need to read them
     kept = conn.execute("SELECT medium FROM main.visits WHERE channel = ? AND medium IS NOT NULL AND rowid NOT IN "
                         "(SELECT rowid FROM temp.visits__gone) ORDER BY medium LIMIT 1", (channel,)).fetchone()
     found = [m for m in ([kept[0]] if kept else []) + list(added) if m is not None]
