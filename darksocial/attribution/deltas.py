@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from .. import tables
 from ..channels import CHANNELS
-from .rollups import story_rows
+from .rollups import page_figures, story_rows
 from .sqlrows import delete_rows, insert_rows, where_in
 
 _V = ("site", "url", "date", "medium", "channel", "tracked", "estimated", "click", "visitor", "person")
@@ -141,13 +141,10 @@ def _update_stories(conn, story: dict, distinct: dict, share_pages: set) -> None
         part[2] += distinct["story_reach"].get(key, 0)
         visit_parts[key] = tuple(part)
     pages = sorted(share_pages - {(None, None)})
-    shares = [row for page in pages for row in conn.execute("SELECT * FROM shares WHERE site IS ? AND url IS ?",
-                                                            page)]
-    cascades = [row for page in pages for row in conn.execute(
-        "SELECT * FROM cascades WHERE site IS ? AND url IS ?", page)]
     titles = _titles(conn, keys)
     rows = []
-    rebuilt = {(r[0], r[1]): r for r in story_rows({k: visit_parts[k] for k in pages}, shares, cascades, titles)}
+    rebuilt = {(r[0], r[1]): r for r in story_rows({k: visit_parts[k] for k in pages}, [], [], titles,
+                                                    _page_sums(conn, pages))}
     for key in sorted(keys):
         if key in rebuilt:
             row = rebuilt[key]
@@ -159,6 +156,32 @@ def _update_stories(conn, story: dict, distinct: dict, share_pages: set) -> None
             continue  # nothing left of this page (a rebuild writes no row for it)
         rows.append(row)
     _replace(conn, tables.STORIES, keys, rows)
+
+
+def _page_sums(conn, pages) -> dict:
+    """The share and cascade figures of ``pages`` (see rollups.page_figures), summed by SQLite: a page's shares
+    and cascades never cross into Python (thousands of rows for a popular page), only their few sums do; the
+    cascades' sizes and structural virality come one by one, for math.fsum to weigh them exactly as a rebuild."""
+    where = "WHERE site IS ? AND url IS ?"
+    out = {}
+    for key in pages:
+        if key[1] is None:
+            continue  # shares and cascades without a page count for none (as in story_rows)
+        p = out[key] = page_figures()
+        for channel, n, clicks, reshares in conn.execute(
+                f"SELECT channel, COUNT(*), SUM(clicks), SUM(reshares) FROM shares {where} GROUP BY channel", key):
+            p["shares"] += n
+            p["channels"][channel] += n
+            p["clicks"] += clicks
+            p["reshares"] += reshares
+        p["cascades"], p["depth"], conversions = conn.execute(
+            f"SELECT COUNT(*), MAX(depth), SUM(conversions) FROM cascades {where}", key).fetchone()
+        p["conversions"] = conversions or 0
+        for size, virality in conn.execute(
+                f"SELECT size, structural_virality FROM cascades {where} AND structural_virality IS NOT NULL", key):
+            p["weights"].append(size * virality)
+            p["sizes"].append(size)
+    return out
 
 
 def _titles(conn, keys) -> dict:

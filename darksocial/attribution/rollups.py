@@ -76,8 +76,11 @@ def update_influencers(conn, persons: set, tiers) -> None:
     delete_rows(conn, "influencers", "person IN (SELECT person FROM temp.scope_persons)")
     influence = conn.execute("SELECT * FROM _ds_influence WHERE person IN (SELECT person FROM temp.scope_persons)")
     shares = conn.execute("SELECT * FROM shares WHERE sharer IN (SELECT person FROM temp.scope_persons)")
-    reach = dict(conn.execute("SELECT sharer, COUNT(DISTINCT person) FROM visits WHERE click = 1 "
-                              "AND sharer IN (SELECT person FROM temp.scope_persons) GROUP BY sharer"))
+    # Counted here, not by a GROUP BY: over the overlay's view SQLite would scan every visit instead of looking
+    # the sharers up in visits.sharer.
+    reach = Counter(sharer for sharer, _ in set(conn.execute(
+        "SELECT sharer, person FROM visits WHERE click = 1 AND person IS NOT NULL "
+        "AND sharer IN (SELECT person FROM temp.scope_persons)")))
     insert_rows(conn, tables.INFLUENCERS, influencer_rows(shares.fetchall(), reach, influence.fetchall(), tiers))
 
 
@@ -156,20 +159,26 @@ def influencer_rows(shares, reach: dict, influence, tiers) -> list[tuple]:
     return out
 
 
-def story_rows(page_visits: dict, shares, cascades, titles: dict) -> list[tuple]:
+def page_figures() -> dict:
+    """A page's share and cascade figures before any share or cascade is counted (see story_rows)."""
+    return {"shares": 0, "channels": Counter(), "clicks": 0, "reshares": 0, "cascades": 0, "depth": None,
+            "weights": [], "sizes": [], "conversions": 0}
+
+
+def story_rows(page_visits: dict, shares, cascades, titles: dict, summed: dict | None = None) -> list[tuple]:
     """`stories` rows (the virality score is set afterwards, relative to the best story).
 
     ``page_visits``: (site, url) → (visits, visitors, reach, dark tracked, estimated, open, search, referral,
-    campaign, internal, direct), summed by SQLite.
+    campaign, internal, direct), summed by SQLite. ``summed``: (site, url) → figures (see page_figures) of
+    shares and cascades already counted, which ``shares`` and ``cascades`` then add to.
     """
     codes = list(CHANNELS)
-    pages: dict = {}
+    pages: dict = dict(summed or {})
 
     def page(key):
         p = pages.get(key)
         if p is None:
-            p = pages[key] = {"shares": 0, "channels": Counter(), "clicks": 0, "reshares": 0, "cascades": 0,
-                              "depth": None, "weights": [], "sizes": [], "conversions": 0}
+            p = pages[key] = page_figures()
         return p
 
     for key in page_visits:
