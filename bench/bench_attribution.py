@@ -8,7 +8,8 @@
 - the collector's p99 acknowledgement latency while attribution runs (``COLLECTOR=1``): one-event commits
   through the store's group-committing writer, the path every collector request waits on.
 
-``python -m bench attribution``; ``EVENTS=200000`` for a quicker run.
+``python -m bench attribution``; ``EVENTS=200000`` for a quicker run; ``REPORT_INDEXES=1`` first creates the
+indexes the reporting server adds (``reporting.indexes``), as on a database that ``darksocial serve`` has opened.
 """
 
 from __future__ import annotations
@@ -133,6 +134,12 @@ def _populated(tmp: str, name: str, total: int):
 
     db = store.open_db(Path(tmp) / name)
     db.execute("PRAGMA synchronous = NORMAL")
+    if os.environ.get("REPORT_INDEXES") == "1":
+        from darksocial import tables
+        from reporting import indexes
+
+        tables.create_all(db.conn)
+        indexes.create(db.conn)
     traffic = Traffic(seed=1)
     written, generated, _ = _timed(lambda: write(db, traffic.events(total)))
     return db, traffic, written, generated
