@@ -51,8 +51,10 @@ import json
 import math
 import re
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 from urllib.parse import urlsplit
+
+import msgspec
 
 from . import tokens
 from .channels import CHANNELS
@@ -142,6 +144,9 @@ def parse_body(body: bytes) -> list[Event]:
     # nesting, which the C parser would follow until RecursionError: measure it first, in one linear pass.
     if text.count("[") + text.count("{") > 2 * MAX_EVENTS_PER_REQUEST + 2:
         _check_nesting(text)
+    fast = _decode_valid(body)
+    if fast is not None:
+        return fast
     try:
         data = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
@@ -170,6 +175,118 @@ def _parse_int(digits: str) -> int | float:
 
 
 _DECODER = json.JSONDecoder(parse_int=_parse_int)  # one decoder: json.loads with a hook builds one per call
+
+
+# -- the fast path: msgspec decodes and type-checks a valid body in one pass in C ------------------------------------
+# It only ever accepts. Whatever it refuses (a wrong type, an unknown, missing or repeated field, a value outside its
+# pattern, length or range, anything it cannot decode) goes through json and validate() above, which name the field
+# and say why. So each rule here is validate()'s rule or a stricter one, and a body it accepts gives the same events.
+_Site = Annotated[str, msgspec.Meta(pattern=rf"\A(?:{SITE_RE.pattern})\Z")]
+_Visitor = Annotated[str, msgspec.Meta(pattern=rf"\A(?:{VISITOR_RE.pattern})\Z")]
+_Token = Annotated[str, msgspec.Meta(max_length=40)]
+_Url = Annotated[str, msgspec.Meta(max_length=MAX_URL)]
+
+
+def _at_most(limit: int) -> type:
+    return Annotated[str, msgspec.Meta(max_length=limit)]
+
+
+class _WireView(msgspec.Struct, tag_field="k", tag="view", forbid_unknown_fields=True):
+    s: _Site
+    u: _Url
+    t: _Token
+    v: _Visitor | None = None
+    r: _Url | None = None
+    i: _at_most(20) | None = None
+    n: _at_most(MAX_TITLE) | None = None
+
+
+class _WireShare(msgspec.Struct, tag_field="k", tag="share", forbid_unknown_fields=True):
+    s: _Site
+    u: _Url
+    t: _Token
+    p: _Token
+    c: _at_most(10)
+    v: _Visitor | None = None
+
+
+class _WireIdentify(msgspec.Struct, tag_field="k", tag="identify", forbid_unknown_fields=True):
+    s: _Site
+    x: _at_most(MAX_EXTERNAL_ID)
+    v: _Visitor | None = None
+    n: _at_most(MAX_NAME) | None = None
+
+
+class _WireGoal(msgspec.Struct, tag_field="k", tag="goal", forbid_unknown_fields=True):
+    s: _Site
+    g: _at_most(MAX_GOAL)
+    v: _Visitor | None = None
+    u: _Url | None = None
+    t: _Token | None = None
+    gv: float | None = None
+
+
+_WireEvent = _WireView | _WireShare | _WireIdentify | _WireGoal
+_WIRE = msgspec.json.Decoder(
+    _WireEvent | Annotated[list[_WireEvent], msgspec.Meta(min_length=1, max_length=MAX_EVENTS_PER_REQUEST)])
+_EXACT_FLOAT = 2.0 ** 53  # beyond, an integer's conversion (and the 40-digit rule) is left to the slow path
+
+
+def _decode_valid(body: bytes) -> list[Event] | None:
+    """The events of a valid body, or None: then the slow path decides (and names what is wrong)."""
+    try:
+        wire = _WIRE.decode(body)
+    except msgspec.DecodeError:
+        return None
+    out = []
+    for item in wire if isinstance(wire, list) else (wire,):
+        event = _from_wire(item)
+        if event is None:
+            return None
+        out.append(event)
+    return out
+
+
+def _from_wire(w) -> Event | None:
+    if isinstance(w, _WireView):
+        if not (_is_http_url(w.u) and tokens.is_token(w.t)):
+            return None
+        referrer_host = in_token = in_channel = title = None
+        if w.r:
+            problem, referrer_host = _inspect_url(w.r)
+            if problem:
+                return None
+        if w.i:
+            try:
+                in_token, in_channel = _incoming(w.i)
+            except EventError:
+                return None
+        if w.n:
+            title = _cleaned(w.n)
+            if not title:
+                return None
+        return Event("view", w.s, w.v, _without_token(w.u), w.t, referrer_host, in_token, in_channel, title)
+    if isinstance(w, _WireShare):
+        if not (_is_http_url(w.u) and tokens.is_token(w.t) and tokens.is_token(w.p) and w.c in CHANNELS
+                and w.p != w.t):
+            return None
+        return Event("share", w.s, w.v, _without_token(w.u), w.t, parent=w.p, channel=w.c)
+    if isinstance(w, _WireIdentify):
+        external_id = w.x.strip()
+        name = _cleaned(w.n) if w.n else None
+        if not _is_identifier(external_id) or name == "":
+            return None
+        return Event("identify", w.s, w.v, external_id=external_id, name=name)
+    goal = w.g.strip()
+    if not _is_identifier(goal) or (w.u and not _is_http_url(w.u)) or (w.t and not tokens.is_token(w.t)):
+        return None
+    if w.gv is not None and not abs(w.gv) < _EXACT_FLOAT:
+        return None
+    return Event("goal", w.s, w.v, _without_token(w.u) if w.u else None, w.t or None, goal=goal, value=w.gv)
+
+
+def _is_http_url(value: str) -> bool:
+    return bool(value) and _inspect_url(value)[0] is None
 
 
 def _check_nesting(text: str) -> None:
@@ -222,8 +339,7 @@ def validate(obj: object) -> Event:
     if obj.get("v") not in (None, ""):
         fields["visitor"] = _match(obj, "v", VISITOR_RE, "a visitor id of 10-32 base62 characters")
     if obj.get("u") not in (None, ""):
-        url = _http_url(obj, "u")
-        fields["url"] = tokens.strip_from_url(url) if tokens.PARAM + "=" in url else url
+        fields["url"] = _without_token(_http_url(obj, "u"))
     if obj.get("t") not in (None, ""):
         fields["token"] = _token(obj, "t")
 
@@ -255,6 +371,10 @@ def validate(obj: object) -> Event:
                 raise EventError("gv", f"the goal value must be a finite number; got {_show(value)}")
             fields["value"] = float(value)  # finite, and an int of at most 40 digits: never overflows
     return Event(**fields)
+
+
+def _without_token(url: str) -> str:
+    return tokens.strip_from_url(url) if tokens.PARAM + "=" in url else url
 
 
 def _incoming(ref: str) -> tuple[str | None, str | None]:
@@ -301,11 +421,14 @@ def _string(obj: dict, key: str, limit: int) -> str:
 
 def _text(obj: dict, key: str, limit: int) -> str:
     """Free text a person wrote: control characters become spaces, whitespace runs collapse."""
-    value = _string(obj, key, limit)
-    value = " ".join(CONTROL_RE.sub(" ", value).split())
+    value = _cleaned(_string(obj, key, limit))
     if not value:
         raise EventError(key, "blank")
     return value
+
+
+def _cleaned(text: str) -> str:
+    return " ".join(CONTROL_RE.sub(" ", text).split())
 
 
 def _identifier(obj: dict, key: str, limit: int) -> str:
@@ -316,6 +439,11 @@ def _identifier(obj: dict, key: str, limit: int) -> str:
     if CONTROL_RE.search(value):
         raise EventError(key, "contains control characters")
     return value
+
+
+def _is_identifier(value: str) -> bool:
+    """What :func:`_identifier` accepts (once trimmed)."""
+    return bool(value) and CONTROL_RE.search(value) is None
 
 
 def _match(obj: dict, key: str, pattern: re.Pattern, what: str) -> str:

@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from darksocial import events
 from darksocial.events import EventError
@@ -125,3 +127,59 @@ def test_deep_nesting_is_refused_in_linear_time_whatever_the_strings_hold():
 def test_malformed_urls_are_rejected(url):
     with pytest.raises(EventError):
         events.validate({**VIEW, "u": url})
+
+
+# -- the fast path (msgspec) accepts only what validate() accepts, and gives the same events ---------------------------
+def slow_path(body: bytes):
+    """parse_body without its fast path: the events, or the EventError's message."""
+    try:
+        data = events._DECODER.decode(body.decode("utf-8"))
+        items = data if isinstance(data, list) else [data]
+        if not 1 <= len(items) <= events.MAX_EVENTS_PER_REQUEST:
+            return "length"
+        return [events.validate(item) for item in items]
+    except (EventError, ValueError, UnicodeDecodeError) as exc:
+        return str(exc)
+
+
+GOAL = {"k": "goal", "s": "example.com", "g": "signup"}
+SHARE = {"k": "share", "s": "example.com", "u": "https://example.com/a", "t": TOKEN, "p": PARENT, "c": "wa"}
+IDENTIFY = {"k": "identify", "s": "example.com", "x": "crm-1", "n": "Ana"}
+
+
+@pytest.mark.parametrize("body", [
+    json.dumps(VIEW), json.dumps([VIEW, SHARE, IDENTIFY, GOAL]), json.dumps({**VIEW, "v": ""}),
+    json.dumps({**VIEW, "s": "example.com\n"}), json.dumps({**VIEW, "n": " \x01 "}),
+    json.dumps({**VIEW, "n": "A\x85b"}),
+    json.dumps({**VIEW, "i": f"{PARENT}.zz"}), json.dumps({**VIEW, "i": ".zz"}), json.dumps({**VIEW, "i": "x.y.z"}),
+    json.dumps({**VIEW, "u": "https://example.com/a?x=1&ds=AAAAAAAAAA.wa"}), json.dumps({**VIEW, "r": ""}),
+    json.dumps({**VIEW, "r": "android-app://com.google"}), json.dumps({**SHARE, "p": TOKEN}),
+    json.dumps({**SHARE, "c": "zz"}), json.dumps({**IDENTIFY, "x": " crm-2 "}), json.dumps({**IDENTIFY, "x": "a\tb"}),
+    json.dumps({**IDENTIFY, "n": ""}), json.dumps({**GOAL, "gv": 3}), json.dumps({**GOAL, "gv": 1.5e300}),
+    json.dumps({**GOAL, "gv": True}), json.dumps({**GOAL, "t": "", "u": ""}), json.dumps({**GOAL, "g": " "}),
+    '{"k": "goal", "s": "example.com", "g": "x", "gv": ' + "9" * 41 + "}",
+    '{"k": "goal", "s": "example.com", "g": "x", "gv": ' + "9" * 39 + "}",
+    '{"k": "goal", "s": "example.com", "g": "x", "gv": NaN}', '{"k": "view", "k": "goal", "s": "a", "g": "x"}',
+    '{"k": "goal", "s": "a", "g": "x", "s": "b"}', '{"k": "view", "s": "a", "u": "https://a/", "t": "\\udc00"}',
+    json.dumps({**VIEW, "n": "\U0001f600"}, ensure_ascii=False), "[]", json.dumps([VIEW] * 26), '"view"',
+])
+def test_the_fast_path_agrees_with_validate(body):
+    fast = events._decode_valid(body.encode("utf-8", "surrogatepass"))
+    assert fast is None or fast == slow_path(body.encode("utf-8", "surrogatepass"))
+    assert events._decode_valid(json.dumps(VIEW).encode()) is not None  # the usual body does take the fast path
+
+
+text = st.one_of(st.text(st.characters(codec=None, exclude_categories=()), max_size=12),
+                 st.sampled_from(["", " ", TOKEN, PARENT, "wa", "zz", "visitor0000000001", "https://example.com/x",
+                                  "https://example.com/?ds=AAAAAAAAAA", f"{PARENT}.tg", "example.com", "ftp://x/"]))
+field_value = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), text, st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(base=st.sampled_from([VIEW, SHARE, IDENTIFY, GOAL]),
+       changes=st.dictionaries(st.sampled_from(list("ksvutrinpcxg") + ["gv", "zz"]), field_value, max_size=3),
+       ascii_only=st.booleans())
+def test_generated_events_get_the_same_answer_on_both_paths(base, changes, ascii_only):
+    body = json.dumps({**base, **changes}, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    fast = events._decode_valid(body)
+    assert fast is None or fast == slow_path(body)
