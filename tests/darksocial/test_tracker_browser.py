@@ -523,6 +523,10 @@ def test_in_page_navigation_sends_a_view_per_page_and_shares_follow(site, new_co
     popup_info.value.close()
     assert tokens.strip_from_url(shared) == second_url
     page.click("nav.ds-bar [data-ds=cl]")
+    # The copy link is written to the clipboard asynchronously: let it land before the text copy replaces it.
+    deadline = time.monotonic() + 5
+    while not clipboard(page).endswith(".cl") and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
     select(page, "#ten")
     page.keyboard.press("Control+C")
     shares = wait_events(page, site, lambda e: e["k"] == "share" and e["p"] == second["t"], count=3)
