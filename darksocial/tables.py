@@ -359,9 +359,6 @@ ANALYST_TABLES: tuple[Table, ...] = (VISITS, SHARES, INFLUENCERS, STORIES, CHANN
 PRIVATE_TABLES: tuple[Table, ...] = (STATE, IDENTITIES, GOALS, INFLUENCE)
 TABLES: dict[str, Table] = {t.name: t for t in ANALYST_TABLES + PRIVATE_TABLES}
 
-# Indexes earlier versions created that no query uses any more: each costs every write (see create_all).
-RETIRED_INDEXES = ("idx_shares_sharer_visitor",)
-
 # Indexes on the raw events table that the incremental attribution looks events up by.
 EVENT_INDEXES = (("token",), ("visitor",), ("in_token",))
 
@@ -386,8 +383,6 @@ def create_all(db) -> None:
     for table in ANALYST_TABLES + PRIVATE_TABLES:
         for sql in create_sql(table):
             conn.execute(sql)
-    for name in RETIRED_INDEXES:
-        conn.execute(f"DROP INDEX IF EXISTS main.[{name}]")
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone():
         for idx in EVENT_INDEXES:
             conn.execute(f"CREATE INDEX IF NOT EXISTS [idx_events_{'_'.join(idx)}] ON events ({', '.join(idx)})")

@@ -416,13 +416,3 @@ def test_full_rebuild_with_partial_indexes_gives_the_same_tables(make_scenario):
     assert snapshot(indexed.db) == snapshot(plain.db)
     assert indexed.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
-
-def test_an_index_no_query_uses_any_more_is_dropped(scenario):
-    """Every index costs each write of its table (and a shadow in every full rebuild): retired ones go."""
-    conn = scenario.db.conn
-    tables.create_all(conn)
-    conn.execute("CREATE INDEX idx_shares_sharer_visitor ON shares (sharer_visitor)")
-    scenario.view("Ann", "/story")
-    scenario.attribute()
-    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert "idx_shares_sharer_visitor" not in names and "idx_shares_sharer" in names
