@@ -264,12 +264,15 @@ def bad_request(exc: BadParameter) -> Response:
     return Response.text(f"400 Bad Request: {exc}\n", status=400)
 
 
+async def may_run(datasette, request, db: str, report: queries.Report) -> bool:
+    """Whether the actor may read ``report``: pages show its per-visitor parts only then."""
+    return await datasette.permission_allowed(request.actor, "view-query", resource=(db, report.name), default=True)
+
+
 async def require_report(datasette, request, db: str | None, report: queries.Report) -> None:
     if db is None:
         raise Forbidden("There is no darksocial database on this server")
-    allowed = await datasette.permission_allowed(request.actor, "view-query", resource=(db, report.name),
-                                                 default=True)
-    if not allowed:
+    if not await may_run(datasette, request, db, report):
         raise Forbidden(f"'{report.title}' shows per-visitor data.")
 
 

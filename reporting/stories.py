@@ -1,13 +1,18 @@
 """/-/darksocial/story?url=…: one story — visits by source over time, the channels it travelled through, the
-people who spread it and the cascades it started."""
+people who spread it and the cascades it started.
+
+The public reports link every story here, so anyone may open it and read what the public tables say (``stories``,
+``story_daily``); the channels of the period, the people and the cascades come from per-visitor tables and are shown
+to those who may read the reports built on them (signed-in analysts)."""
 
 from __future__ import annotations
 
 from datasette.utils.asgi import Response
 
+from darksocial import channels as channel_registry
 from darksocial import reports as queries
 
-from . import dashboard, names, pages, svg
+from . import auth, dashboard, names, pages, signin, svg
 
 STORY = "select * from stories where url = :url and (:site = '' or site = :site) order by visits desc limit 1"
 BY_DAY = """
@@ -33,9 +38,16 @@ where url = :url and {window} order by size desc, started desc limit 50
 """
 
 
+def all_time_channels(story: dict) -> list[dict]:
+    """Shares by channel since the first event, from the story's public row (no per-visitor table)."""
+    counts = [(code, story.get(f"shares_{code}") or 0) for code in (*channel_registry.CHANNELS, "other")]
+    return [{"channel": code, "shares": shares} for code, shares in sorted(counts, key=lambda c: -c[1]) if shares]
+
+
 async def story_view(request, datasette) -> Response:
     db = pages.database_name(datasette)
-    await pages.require_report(datasette, request, db, queries.LARGEST_CASCADES)
+    await pages.require_report(datasette, request, db, queries.TOP_STORIES)
+    analyst = await pages.may_run(datasette, request, db, queries.LARGEST_CASCADES)
     try:
         window = pages.window_params(request)
         url = pages.required_text(request, "url")
@@ -53,9 +65,13 @@ async def story_view(request, datasette) -> Response:
     days = svg.days_between(since, until)
     media = [svg.Series(label, color, tuple((by_day.get(d) or {}).get(key) or 0 for d in days))
              for key, label, color in dashboard.MEDIA]
-    channels = await pages.rows(datasette, db, CHANNELS.format(window=queries.in_window("date", "site")), params)
-    spreaders = await pages.rows(datasette, db, SPREADERS.format(window=queries.in_window("date", "site")), params)
-    cascades = await pages.rows(datasette, db, CASCADES.format(window=queries.in_window("started", "site")), params)
+    channels, spreaders, cascades = all_time_channels(story[0]), [], []
+    if analyst:
+        channels = await pages.rows(datasette, db, CHANNELS.format(window=queries.in_window("date", "site")), params)
+        spreaders = await pages.rows(datasette, db, SPREADERS.format(window=queries.in_window("date", "site")),
+                                     params)
+        cascades = await pages.rows(datasette, db, CASCADES.format(window=queries.in_window("started", "site")),
+                                    params)
     for row in spreaders:
         row["display"] = await names.display_name(datasette, db, row["person"]) or names.short_id(row["person"])
     for row in cascades:
@@ -68,5 +84,7 @@ async def story_view(request, datasette) -> Response:
         pages.page_context(db, window, story=story[0], url=url, totals=totals,
                            chart=svg.stacked_bars(days, media, "Visits per day by source", width=1280),
                            legend=svg.legend(media), channels=channels, spreaders=spreaders, cascades=cascades,
+                           analyst=analyst, login_href=datasette.urls.path(signin.LOGIN_PATH)
+                           if auth.password_hash() else None,
                            hidden={"url": url}, sites=await pages.sites(datasette, db)),
         request=request))

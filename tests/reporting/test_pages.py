@@ -139,6 +139,24 @@ def test_the_story_page(inproc, scenario):
     assert inproc.get("/-/darksocial/story", signed_in=True, url="https://nowhere.example/").status_code == 404
 
 
+def test_anyone_reads_a_story_page_without_the_people(inproc, scenario):
+    """The public top_stories report links here: anonymous readers get the public figures, no person."""
+    response = inproc.get("/-/darksocial/story", url=scenario.STORY_A)
+    assert response.status_code == 200
+    page = html.unescape(response.text)
+    assert "Story A" in page.split("</h1>")[0] and "Visits by source" in page and "<svg" in page
+    assert "WhatsApp" in page and "Telegram" in page and "Sign in" in page and "to see who spread it" in page
+    for private in ("Alice Liddell", scenario.ALICE_PERSON, scenario.BOB_PERSON, scenario.CAROL_PERSON,
+                    scenario.ALICE, scenario.BOB, scenario.CAROL, scenario.SHARE_A, "/-/darksocial/influencer",
+                    "/-/darksocial/cascade", "People who spread it", "/-/darksocial/dashboard"):
+        assert private not in page and private not in response.text, private
+    top_stories = inproc.get("/darksocial/top_stories").text
+    assert "/-/darksocial/story?url=https%3A%2F%2Fblog.example%2Fstory-a" in top_stories
+    analyst = html.unescape(inproc.get("/-/darksocial/story", signed_in=True, url=scenario.STORY_A).text)
+    assert "People who spread it" in analyst and "Alice Liddell" in analyst and "to see who spread it" not in analyst
+    assert f"cascade?share={scenario.SHARE_A}" in analyst and "/-/darksocial/influencer?person=" in analyst
+
+
 def cascade_spec(page: str) -> dict:
     raw = re.search(r'<script type="application/json" id="cascade-spec">(.*?)</script>', page, re.S)[1]
     return json.loads(raw)
