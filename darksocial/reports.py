@@ -50,12 +50,13 @@ class Report:
 TOP_INFLUENCERS = Report(
     "top_influencers",
     "Top influencers: who brings people to the site",
-    "People whose shares brought the most people, best first: shares they made in the window and the clicks "
-    "those got, reach (distinct people who clicked them), re-shares, amplified reach (distinct people below them in "
-    "the people trees of the cascades they shared into) and conversions (distinct person-goal pairs reached by "
-    "those people after their first click into the cascade); distinct counts, never sums over shares. Tier "
-    "(nano < 10, micro 10-99, mid 100-999, macro >= 1000 people reached) is over all time. Open a person for "
-    "their detail page. (The 300 people with the largest summed per-share reach are ranked by distinct reach.)",
+    "People whose shares brought the most people, best first (on equal reach, whose shares travelled further): shares "
+    "they made in the window and the clicks those got, reach (distinct people who clicked them), re-shares, amplified "
+    "reach (distinct people below them in the people trees of the cascades they shared into) and conversions (distinct"
+    " person-goal pairs reached by those people after their first click into the cascade); distinct counts, never sums"
+    " over shares. Tier (nano < 10, micro 10-99, mid 100-999, macro >= 1000 people reached) is over all time. Open a "
+    "person for their detail page. (The 300 people with the largest summed per-share reach are ranked by distinct "
+    "reach.)",
     f"""
 with s as (
   select sharer, max(sharer_name) as sharer_name, count(*) as shares, sum(clicks) as clicks,
@@ -95,7 +96,7 @@ select
   s.last_share
 from s left join r on r.sharer = s.sharer left join a on a.person = s.sharer
 left join influencers i on i.person = s.sharer
-order by reach desc, s.clicks desc, s.shares desc, person
+order by reach desc, amplified_reach desc, s.clicks desc, s.shares desc, person
 limit 100
 """,
     ("shares", "visits", "_ds_influence", "influencers"),

@@ -37,6 +37,43 @@ def test_top_influencers_ranks_people_by_reach(inproc, scenario):
     ]
 
 
+def test_equal_reach_ranks_the_sharer_whose_share_was_reshared_first(tmp_path, scenario):
+    """A shares, B opens it and re-shares, C opens B's: both reach one person with one click, but A's share went
+    further (amplified reach 2 against 1), so A ranks first although A's id sorts after B's."""
+    from darksocial import attribution, store
+
+    a, b, c = "zedZZZZZZZZZ", "amyAAAAAAAAA", "kimKKKKKKKKK"  # A's person id sorts last
+    at = iter(store.utc_timestamp(scenario.DAY + scenario.dt.timedelta(minutes=m)) for m in range(1, 100))
+    url = scenario.STORY_A
+
+    def view(visitor, token, came_with=None):
+        return {"kind": "view", "visitor": visitor, "url": url, "token": token, "in_token": came_with,
+                "in_channel": "wa" if came_with else None, "ts": next(at)}
+
+    def share(visitor, token, parent):
+        return {"kind": "share", "visitor": visitor, "url": url, "token": token, "parent": parent, "channel": "wa",
+                "ts": next(at)}
+
+    events = [view(a, "vAxxxxxxxx"), share(a, "sAxxxxxxxx", "vAxxxxxxxx"), view(b, "vBxxxxxxxx", "sAxxxxxxxx"),
+              share(b, "sBxxxxxxxx", "vBxxxxxxxx"), view(c, "vCxxxxxxxx", "sBxxxxxxxx")]
+    path = tmp_path / "ties.db"
+    db = store.open_db(path)
+    store.register_site(db, scenario.SITE, [scenario.ORIGIN])
+    writer = store.Writer(path)
+    try:
+        writer.write_sync([tuple({"site": scenario.SITE, **e}.get(col) for col in store.EVENT_COLUMNS)
+                           for e in events])
+    finally:
+        writer.close()
+    attribution.attribute(db)
+    db.close()
+    with sqlite3.connect(path) as conn:
+        columns, rows = queries.run(conn, "top_influencers")
+    ranked = [dict(zip(columns, row, strict=True)) for row in rows]
+    assert pick(ranked, "person", "reach", "clicks", "shares", "amplified_reach") == [
+        (f"v:{a}", 1, 1, 1, 2), (f"v:{b}", 1, 1, 1, 1)]
+
+
 def test_the_window_and_the_site_filter(inproc, scenario):
     s, report = scenario, inproc.report
     before = (s.DAY - s.dt.timedelta(days=1)).date().isoformat()
