@@ -14,6 +14,13 @@ class LinkError(ValueError):
     """Input that cannot make an ambassador link; the message names the fix."""
 
 
+def _clean_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name or len(name) > events.MAX_NAME:
+        raise LinkError(f"--name must be 1-{events.MAX_NAME} characters, like --name 'Rosa Diaz'")
+    return name
+
+
 def _site_for(db, url: str, site: str | None) -> str:
     conn = getattr(db, "conn", db)
     sites = {row[0]: json.loads(row[1] or "[]") for row in conn.execute("SELECT site, origins FROM sites")}
@@ -54,9 +61,7 @@ def create_link(db, name: str, url: str, site: str | None = None, channel: str |
     ``token`` and ``created`` (a ``store.utc_timestamp``) are for reproducible data such as the seeded demo;
     by default the token comes from a cryptographic random source and the time is now.
     """
-    name = " ".join((name or "").split())
-    if not name or len(name) > events.MAX_NAME:
-        raise LinkError(f"--name must be 1-{events.MAX_NAME} characters, like --name 'Rosa Diaz'")
+    name = _clean_name(name)
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > events.MAX_URL:
         raise LinkError(f"--url must be the absolute http(s) URL of a page, like https://example.com/story; "
@@ -114,3 +119,15 @@ def revoke_link(db, token_or_link: str) -> dict:
     with conn:
         conn.execute("UPDATE links SET revoked = ? WHERE token = ?", (store.utc_timestamp(), token))
     return next(link for link in list_links(db) if link["token"] == token)
+
+
+def rename_link(db, token: str, name: str) -> str:
+    """Change the name an ambassador link credits (the token, already handed out, stays); returns the name as
+    stored. The name is checked as create_link checks it; an unknown token is a LinkError."""
+    name = _clean_name(name)
+    conn = getattr(db, "conn", db)
+    with conn:
+        renamed = conn.execute("UPDATE links SET name = ? WHERE token = ?", (name, token)).rowcount
+    if not renamed:
+        raise LinkError(f"no ambassador link has the token {token!r}: give a token from `darksocial link list DB`")
+    return name

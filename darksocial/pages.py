@@ -190,11 +190,24 @@ def import_pages(db, manifest_path: str | os.PathLike, *, base_url: str | None =
         elif base_url is not None and built and url.startswith(built + "/"):
             url = base + url[len(built):]  # the same build served elsewhere (a staging host, the demo)
         pages.append(PageEntry(url, page.title, page.description, page.date))
-    imported = store.utc_timestamp()
-    rows = [{"site": manifest.site, "imported": imported, **asdict(page)} for page in pages]
-    with db.conn:
-        db["pages"].upsert_all(rows, pk=("site", "url"))
+    upsert_pages(db, manifest.site, pages)
     return Manifest(site=manifest.site, site_url=manifest.site_url, pages=tuple(pages))
+
+
+def upsert_pages(db, site: str, entries) -> int:
+    """Insert or update the ``pages`` rows of ``site`` (PageEntry objects with absolute URLs), in one transaction;
+    returns how many. The one writer of the table: the manifest import and the Wagtail app both come here."""
+    if not isinstance(site, str) or not SITE_RE.fullmatch(site):
+        raise ManifestError(f"site must be a site id (letters, digits, . _ : -); got {site!r}")
+    imported = store.utc_timestamp()
+    rows = [{"site": site, "imported": imported, **asdict(entry)} for entry in entries]
+    for row in rows:
+        if not _is_http_url(row["url"]):
+            raise ManifestError(f"page url must be an absolute http(s) URL; got {row['url']!r}")
+    if rows:
+        with db.conn:
+            db["pages"].upsert_all(rows, pk=("site", "url"))
+    return len(rows)
 
 
 def registration_warnings(db, manifest: Manifest) -> list[str]:

@@ -269,17 +269,18 @@ class PageFiguresView(TemplateView):
         return redirect("wagtail_darksocial_admin:page", self.page.pk)
 
     def get_context_data(self, **kwargs):
-        from .stories import story_row
+        from .stories import story_entry
 
         context = super().get_context_data(**kwargs)
         opted_out = PageOptOut.objects.filter(page=self.page).exists()
         story = None
-        row = story_row(self.page, {}) if self.page.get_site() is not None else None
-        if self.can_view_reports and row is not None:
+        entry = story_entry(self.page, {})
+        if self.can_view_reports and entry is not None:
+            site, page_entry = entry
             with read_connection() as conn:
                 conn.row_factory = sqlite3.Row
                 found = conn.execute("SELECT * FROM stories WHERE site = ? AND url = ?",
-                                     (row["site"], row["url"])).fetchone()
+                                     (site, page_entry.url)).fetchone()
             story = [(key, found[key]) for key in found.keys()] if found else []
         context.update(page=self.page, story=story, opted_out=opted_out, can_edit=self.can_edit,
                        form=OptOutForm(initial={"tracked": not opted_out}), page_title=self.page.title,

@@ -17,11 +17,10 @@ def mint_or_rename(link) -> None:
         raise ValidationError("the page is not under any site's home page, so it has no address to share")
     with open_database() as db:
         site_id = register_site(db, site)
-        if link.token:  # the token is already handed out: only the name the reports show can change
-            db.conn.execute("UPDATE links SET name = ? WHERE token = ?", (" ".join(link.name.split()), link.token))
-            db.conn.commit()
-            return
         try:
+            if link.token:  # the token is already handed out: only the name the reports show can change
+                links.rename_link(db, link.token, link.name)
+                return
             link.token, link.url = links.create_link(db, link.name, page.full_url, site=site_id,
                                                      channel=link.channel or None)
         except links.LinkError as exc:

@@ -3,14 +3,17 @@ for an MkDocs site). A published page is upserted; unpublishing or deleting keep
 
 from __future__ import annotations
 
-from darksocial import pages, store, urls
+import collections
+
+from darksocial import pages, urls
 from darksocial.events import MAX_TITLE
 
 from .models import DarkSocialSettings
 from .tracking import page_title
 
 
-def story_row(page, site_ids: dict) -> dict | None:
+def story_entry(page, site_ids: dict) -> tuple[str, pages.PageEntry] | None:
+    """(darksocial site id, the page's entry), or None for a page under no site."""
     site = page.get_site()
     if site is None:
         return None
@@ -18,19 +21,17 @@ def story_row(page, site_ids: dict) -> dict | None:
         site_ids[site.pk] = DarkSocialSettings.for_site(site).darksocial_site()
     url, _campaign = urls.canonical_url(page.get_full_url())
     published = page.first_published_at or page.last_published_at
-    return {
-        "site": site_ids[site.pk],
-        "url": url,
-        "title": pages.clean_text(page_title(page), MAX_TITLE) or url,
-        "description": pages.clean_text(getattr(page, "search_description", "") or None, pages.MAX_DESCRIPTION),
-        "date": published.isoformat() if published else None,
-        "imported": store.utc_timestamp(),
-    }
+    return site_ids[site.pk], pages.PageEntry(
+        url=url,
+        title=pages.clean_text(page_title(page), MAX_TITLE) or url,
+        description=pages.clean_text(getattr(page, "search_description", "") or None, pages.MAX_DESCRIPTION),
+        date=published.isoformat() if published else None,
+    )
 
 
 def register_pages(db, live_pages) -> int:
     site_ids: dict = {}
-    rows = [row for row in (story_row(page, site_ids) for page in live_pages) if row is not None]
-    with db.conn:
-        db["pages"].upsert_all(rows, pk=("site", "url"))
-    return len(rows)
+    by_site = collections.defaultdict(list)
+    for site, entry in filter(None, (story_entry(page, site_ids) for page in live_pages)):
+        by_site[site].append(entry)
+    return sum(pages.upsert_pages(db, site, entries) for site, entries in by_site.items())

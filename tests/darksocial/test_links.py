@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from darksocial import store, tokens
@@ -70,3 +71,30 @@ def test_a_handed_out_link_carries_no_tracking_or_private_parameters(scenario):
     link = result.output.strip()
     assert link == f"https://blog.example/story?page=2#ds={tokens.from_url(link).token}"
     assert scenario.row("links", token=tokens.from_url(link).token)["url"] == "https://blog.example/story?page=2"
+
+
+def test_rename_link_changes_the_credited_name_not_the_token(scenario):
+    from darksocial import links
+
+    store.register_site(scenario.db, "blog", ["https://blog.example"])
+    token, link = links.create_link(scenario.db, "Rosa Diaz", "https://blog.example/story")
+    assert links.rename_link(scenario.db, token, "  Rosa   Díaz-Ortiz ") == "Rosa Díaz-Ortiz"
+    assert scenario.row("links", token=token)["name"] == "Rosa Díaz-Ortiz"
+    assert [row["link"] for row in links.list_links(scenario.db)] == [link]  # the handed-out link still works
+
+    scenario.view("B", came_with=token)
+    scenario.attribute()
+    assert scenario.row("influencers", person="a:Rosa Díaz-Ortiz")["reach"] == 1
+
+
+def test_rename_link_checks_the_name_as_create_does_and_names_unknown_tokens(scenario):
+    from darksocial import events, links
+
+    store.register_site(scenario.db, "blog", ["https://blog.example"])
+    token, _link = links.create_link(scenario.db, "Jake", "https://blog.example/story")
+    for bad in ("", "   ", "x" * (events.MAX_NAME + 1)):
+        with pytest.raises(links.LinkError, match="--name must be 1-"):
+            links.rename_link(scenario.db, token, bad)
+    assert scenario.row("links", token=token)["name"] == "Jake"
+    with pytest.raises(links.LinkError, match="no ambassador link has the token"):
+        links.rename_link(scenario.db, tokens.mint(), "Amy")

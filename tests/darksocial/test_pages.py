@@ -1,0 +1,30 @@
+"""darksocial.pages.upsert_pages: the one writer of the ``pages`` table (the manifest import and the Wagtail app)."""
+
+from __future__ import annotations
+
+import pytest
+
+from darksocial import pages
+
+
+def test_upsert_pages_inserts_then_updates_and_keeps_pages_left_out(scenario):
+    first = [pages.PageEntry("https://blog.example/a", "A", "About A", "2026-01-02"),
+             pages.PageEntry("https://blog.example/b", "B")]
+    assert pages.upsert_pages(scenario.db, "blog", first) == 2
+    assert pages.upsert_pages(scenario.db, "blog", [pages.PageEntry("https://blog.example/a", "A, retitled")]) == 1
+    rows = {row["url"]: row for row in scenario.rows("pages", site="blog")}
+    assert set(rows) == {"https://blog.example/a", "https://blog.example/b"}
+    assert (rows["https://blog.example/a"]["title"], rows["https://blog.example/a"]["description"]) == \
+        ("A, retitled", None)
+    assert rows["https://blog.example/b"]["title"] == "B" and rows["https://blog.example/b"]["imported"]
+    assert pages.upsert_pages(scenario.db, "blog", []) == 0
+
+
+def test_upsert_pages_refuses_a_bad_site_or_a_relative_url_and_writes_nothing(scenario):
+    with pytest.raises(pages.ManifestError, match="site must be a site id"):
+        pages.upsert_pages(scenario.db, "not a site!", [pages.PageEntry("https://blog.example/a", "A")])
+    with pytest.raises(pages.ManifestError, match="absolute http"):
+        pages.upsert_pages(scenario.db, "blog", [pages.PageEntry("https://blog.example/a", "A"),
+                                                 pages.PageEntry("/b", "B")])
+    assert scenario.rows("pages") == []
+
