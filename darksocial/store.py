@@ -10,9 +10,10 @@ Throughput comes from group commit: a single writer thread drains a queue, and
 every submission waiting in the queue when a transaction starts joins it. The
 fsync is paid once per batch, not once per request, so the more requests
 arrive together the cheaper each one gets. Right after a commit, the next batch
-waits (at most as long as that commit took) for as many rows as it acknowledged:
-the clients it answered are about to send again, and without the wait a fixed
-set of clients splits into two half-size groups that each pay a full fsync.
+waits (at most as long as that commit took) for as many rows as it acknowledged,
+beyond those that arrived during it: the clients it answered are about to send
+again, and without the wait a fixed set of clients splits into two half-size
+groups that each pay a full fsync. A lone client is never kept waiting.
 
 An event loop hands its submissions over once per loop iteration, not once per
 request: waking the writer thread costs a GIL hand-off that stalls the loop,
@@ -402,39 +403,43 @@ class Writer:
 
     # -- the writer thread -------------------------------------------------------------------------------------
     def _run(self) -> None:
+        carried: list[_Job] = []  # submissions that arrived while the last transaction ran
+        stopping = False
         acknowledged, wait_until = 0, 0.0  # rows of the last commit; until when their senders may come back
         while True:
-            jobs = self._queue.get()
-            if jobs is _STOP:
-                return
-            batch, stop = list(jobs), False
-            rows = sum(len(job.rows or ()) for job in batch)
-            while rows < self.max_batch_rows and not self._queue.empty():
+            batch, carried = carried, []
+            rows = _row_count(batch)
+            # Keep the group together: the clients the last commit answered send their next events about now. Left
+            # to themselves they would miss the commit about to start (it holds what arrived during the last one)
+            # and wait for the one after, and a fixed set of clients would settle into two alternating half-size
+            # groups, each paying a full fsync. So wait for as many more rows as the last commit acknowledged, for
+            # no longer than a commit takes. A lone client's next request is the one row awaited: it never waits.
+            wanted = min(rows + acknowledged, self.max_batch_rows)
+            if not batch:
+                if stopping:
+                    return
                 jobs = self._queue.get()
                 if jobs is _STOP:
-                    stop = True
+                    return
+                batch = list(jobs)
+                rows = _row_count(batch)
+            while not stopping and rows < self.max_batch_rows and not self._queue.empty():
+                jobs = self._queue.get()
+                if jobs is _STOP:
+                    stopping = True
                     break
                 batch += jobs
-                rows += sum(len(job.rows or ()) for job in jobs)
-            # Keep the group together: the clients the last commit answered send their next events about now. Left
-            # to themselves, they would wait for the commit about to start (holding only the requests that arrived
-            # during the last one) and then for their own, and a fixed number of clients would settle into two
-            # alternating half-size groups, each paying a full fsync. So wait for as many more rows as the last
-            # commit acknowledged, for no longer than a commit takes: when it returns less, nothing comes back.
-            wanted = rows + acknowledged
-            while not stop and rows < min(wanted, self.max_batch_rows):
-                remaining = wait_until - time.monotonic()
-                if remaining <= 0:
-                    break
+                rows += _row_count(jobs)
+            while not stopping and rows < wanted and (remaining := wait_until - time.monotonic()) > 0:
                 try:
                     jobs = self._queue.get(timeout=remaining)
                 except queue.Empty:
                     break
                 if jobs is _STOP:
-                    stop = True
+                    stopping = True
                     break
                 batch += jobs
-                rows += sum(len(job.rows or ()) for job in jobs)
+                rows += _row_count(jobs)
             started = time.monotonic()
             # Mark the thread-side futures running: from now on nobody can cancel them. A submitter that already
             # gave up (its request was cancelled) still has its events written; only its answer is dropped.
@@ -446,10 +451,15 @@ class Writer:
             except Exception:  # a bug: log it, but never leave the thread dead and submitters waiting forever
                 log.exception("darksocial writer: unexpected error settling a batch")
             finished = time.monotonic()
-            acknowledged = rows
-            wait_until = finished + min(finished - started, MAX_COMMIT_DELAY)
-            if stop:
-                return
+            acknowledged, wait_until = rows, finished + min(finished - started, MAX_COMMIT_DELAY)
+            carried_rows = 0
+            while not stopping and carried_rows < self.max_batch_rows and not self._queue.empty():
+                jobs = self._queue.get()
+                if jobs is _STOP:
+                    stopping = True  # commit what was carried, then stop
+                    break
+                carried += jobs
+                carried_rows += _row_count(jobs)
 
     def _execute(self, batch: list[_Job]) -> list[tuple[_Job, object, BaseException | None]]:
         try:
@@ -484,6 +494,10 @@ class Writer:
         if self.batches % CHECKPOINT_EVERY == 0:
             self._checkpoint_due.set()
         return results
+
+
+def _row_count(jobs: list[_Job]) -> int:
+    return sum(len(job.rows or ()) for job in jobs)
 
 
 def _settle(outcomes: list[tuple[_Job, object, BaseException | None]]) -> None:

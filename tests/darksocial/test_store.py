@@ -96,6 +96,48 @@ def test_submissions_waiting_together_share_one_transaction(writer, db_path):
     assert count(db_path) == 10
 
 
+@pytest.fixture
+def slow_commits(monkeypatch):
+    """Every transaction seems to take 1000 s to the writer's clock: its wait for the answered clients is long."""
+    offset = [0.0]
+    real = store.time.monotonic
+
+    def execute(self, batch, _execute=store.Writer._execute):
+        offset[0] += 1000
+        return _execute(self, batch)
+
+    monkeypatch.setattr(store, "time", type("Clock", (), {"monotonic": staticmethod(lambda: real() + offset[0])}))
+    monkeypatch.setattr(store, "MAX_COMMIT_DELAY", 3600.0)
+    monkeypatch.setattr(store.Writer, "_execute", execute)
+
+
+def test_a_lone_client_is_never_kept_waiting_for_others(slow_commits, writer, db_path):
+    # Its next event is the one row the writer waits for after answering it.
+    for i in range(3):
+        assert writer.submit([row(f"{i:010d}")]).result(10) == 1
+    assert count(db_path) == 3
+
+
+def test_the_answered_clients_next_events_share_a_commit_with_those_that_came_during_it(slow_commits, writer):
+    blocker_started, release_blocker = threading.Event(), threading.Event()
+    held, release = threading.Event(), threading.Event()
+    blocker = writer.call(lambda conn: (blocker_started.set(), release_blocker.wait(10)))
+    assert blocker_started.wait(10)
+    holding = writer.call(lambda conn: (held.set(), release.wait(10)))
+    answered = [writer.submit([row(f"A{i:09d}")]) for i in range(2)]  # these two share the holding transaction
+    release_blocker.set()
+    assert held.wait(10)
+    during = writer.submit([row("B000000000")])  # arrives while that transaction runs
+    release.set()
+    assert [f.result(10) for f in answered] == [1, 1] and holding.result(10) and blocker.result(10)
+    threading.Event().wait(0.2)  # time enough for `during` to be committed alone, if the writer did not wait
+    before = writer.batches
+    assert not during.done()
+    back = [writer.submit([row(f"C{i:09d}")]) for i in range(2)]  # the two answered clients send again
+    assert during.result(10) == 1 and [f.result(10) for f in back] == [1, 1]
+    assert writer.batches - before == 1
+
+
 def test_a_failing_submission_does_not_sink_its_batch(writer, db_path):
     started, release = threading.Event(), threading.Event()
     blocker = writer.call(lambda conn: (started.set(), release.wait(10)))
