@@ -1,9 +1,10 @@
-"""Fixtures shared by the whole suite: a real headless Chromium and local HTTP servers."""
+"""Fixtures shared by the whole suite: a real headless Chromium, local HTTP servers and pressing a share button."""
 
 from __future__ import annotations
 
 import shutil
 import socket
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -16,6 +17,8 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+SHARE_SERVICES = ("wa.me", "t.me")  # the share buttons the browser tests press
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
 
 
 def chromium_path() -> str:
@@ -52,3 +55,38 @@ def browser(playwright_instance):
     browser = playwright_instance.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
     yield browser
     browser.close()
+
+
+def _stub_share_service(route):
+    if urlsplit(route.request.url).hostname in SHARE_SERVICES:
+        route.fulfill(status=200, content_type="text/html", body="<title>share service stub</title>")
+    else:
+        route.abort()
+
+
+def _share_via(page, code: str) -> str:
+    """Press the share button for ``code``; return the page URL the share service received.
+
+    The share service's page is answered locally. Requests are intercepted only while the popup opens: with
+    interception on, Chromium does not reliably deliver the tracker's cross-origin beacons.
+    """
+    elsewhere = lambda url: urlsplit(url).hostname not in LOCAL_HOSTS  # noqa: E731
+    page.context.route(elsewhere, _stub_share_service)
+    try:
+        with page.context.expect_page() as popup_info:
+            page.click(f"nav.ds-bar [data-ds={code}]")
+        popup = popup_info.value
+        popup.wait_for_load_state()
+        url = popup.url
+        popup.close()
+    finally:
+        page.context.unroute(elsewhere, _stub_share_service)
+    assert urlsplit(url).hostname in SHARE_SERVICES, url
+    query = parse_qs(urlsplit(url).query)
+    return query["url"][0] if code == "tg" else query["text"][0].split()[-1]
+
+
+@pytest.fixture(scope="session")
+def share_via():
+    """``share_via(page, code)``: press a share-bar button in a browser page and return the link it shared."""
+    return _share_via

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -100,13 +100,6 @@ def new_context(browser, hosts: list):
     return context
 
 
-def _stub_share_service(route):
-    if urlsplit(route.request.url).hostname in SHARE_SERVICES:
-        route.fulfill(status=200, content_type="text/html", body="<title>share service stub</title>")
-    else:
-        route.abort()
-
-
 def wait_row(db_path, sql: str, params=(), timeout: float = 20.0) -> dict:
     """The first row of ``sql`` once the collector has committed it."""
     deadline = time.monotonic() + timeout
@@ -124,29 +117,7 @@ def wait_row(db_path, sql: str, params=(), timeout: float = 20.0) -> dict:
         time.sleep(0.1)
 
 
-def share_via(page, code: str) -> str:
-    """Press the share button for ``code``; return the page URL the share service received.
-
-    The share service's page is answered locally. Requests are intercepted only while the popup opens: with
-    interception on, Chromium does not reliably deliver the tracker's cross-origin beacons.
-    """
-    not_loopback = lambda url: urlsplit(url).hostname != "127.0.0.1"  # noqa: E731
-    page.context.route(not_loopback, _stub_share_service)
-    try:
-        with page.context.expect_page() as popup_info:
-            page.click(f"nav.ds-bar [data-ds={code}]")
-        popup = popup_info.value
-        popup.wait_for_load_state()
-        url = popup.url
-        popup.close()
-    finally:
-        page.context.unroute(not_loopback, _stub_share_service)
-    assert urlsplit(url).hostname in SHARE_SERVICES, url
-    query = parse_qs(urlsplit(url).query)
-    return query["url"][0] if code == "tg" else query["text"][0].split()[-1]
-
-
-def test_whatsapp_then_telegram_cascade_reaches_the_reports(browser, servers):
+def test_whatsapp_then_telegram_cascade_reaches_the_reports(browser, servers, share_via):
     page_server, base, db_path = servers
     hosts: list = []
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import call_command
@@ -19,7 +19,6 @@ from darksocial import tokens
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
               "Safari/537.36")  # headless Chromium's own says HeadlessChrome, which the collector drops as a bot
-SHARE_SERVICES = ("wa.me", "t.me")
 
 
 @pytest.fixture
@@ -56,35 +55,12 @@ def visitor(browser, problems: list):
     return page
 
 
-def _stub_share_service(route):
-    if urlsplit(route.request.url).hostname in SHARE_SERVICES:
-        route.fulfill(status=200, content_type="text/html", body="<title>share service stub</title>")
-    else:
-        route.abort()
-
-
-def share_via(page, code: str) -> str:
-    """Press the share button; return the page URL the share service got (the service is answered locally)."""
-    elsewhere = lambda url: urlsplit(url).hostname not in ("localhost", "127.0.0.1")  # noqa: E731
-    page.context.route(elsewhere, _stub_share_service)
-    try:
-        with page.context.expect_page() as popup_info:
-            page.click(f"nav.ds-bar [data-ds={code}]")
-        popup = popup_info.value
-        popup.wait_for_load_state()
-        url = popup.url
-        popup.close()
-    finally:
-        page.context.unroute(elsewhere, _stub_share_service)
-    query = parse_qs(urlsplit(url).query)
-    return query["url"][0] if code == "tg" else query["text"][0].split()[-1]
-
-
 def table_rows(page) -> list[str]:
     return [" ".join(text.split()) for text in page.locator("table tbody tr").all_inner_texts()]
 
 
-def test_a_cascade_through_the_wagtail_site_reaches_the_admin_reports(browser, served_site, darksocial_db, reporter):
+def test_a_cascade_through_the_wagtail_site_reaches_the_admin_reports(browser, served_site, darksocial_db, reporter,
+                                                                   share_via):
     problems: list = []
     article = f"{served_site}/harbour-lights/"
 
