@@ -190,6 +190,10 @@ def main() -> None:
         cpu_bare, cpu_durable = (median(cpu[kind, shape]) * 1e6 for kind in kinds)
         print(f"{shape + ' request':22}{bare:>10.0f} req/s{durable:>10.0f} req/s{durable / bare:>8.2f}"
               f"   {cpu_bare:.0f} us / {cpu_durable:.0f} us ({cpu_bare / cpu_durable:.2f})")
+    # Each round's durable/bare from the same round: outside load that lasts a round cancels out of it.
+    paired = {shape: median(d / b for d, b in zip(rates["durable", shape], rates["bare", shape], strict=True))
+              for shape in SHAPES}
+    print("per-round durable/bare, median: " + ", ".join(f"{shape} {paired[shape]:.2f}" for shape in SHAPES))
     ratio = median(rates["durable", "beacon"]) / median(rates["bare", "beacon"])
     print(f"budget: durable/bare >= {BUDGET:.2f} on browser beacons: {ratio:.2f} "
           f"{'OK' if ratio >= BUDGET else 'OVER BUDGET'}")
