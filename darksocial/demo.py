@@ -23,6 +23,7 @@ import random
 import shlex
 import shutil
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -218,6 +219,18 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextmanager
+def serve_in_thread(server: socketserver.BaseServer, name: str):
+    """Serve ``server`` (already bound to 127.0.0.1) in a daemon thread; yields its URL, then shuts it down."""
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
 def serve_directory(directory: Path, port: int):
     handler = partial(_QuietHandler, directory=str(directory))
     try:
@@ -225,13 +238,8 @@ def serve_directory(directory: Path, port: int):
     except OSError:  # taken since claim_port looked: another program was quicker
         raise click.UsageError(f"port {port} for the demo site was taken while the site was built: run the demo "
                                "again, or choose another port with --site-port PORT") from None
-    thread = threading.Thread(target=server.serve_forever, name="darksocial-demo-site", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(server, "darksocial-demo-site") as url:
+        yield url
 
 
 @contextmanager

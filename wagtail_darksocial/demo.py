@@ -81,13 +81,8 @@ def wagtail_running(port: int):
     except OSError:
         raise click.UsageError(f"port {port} for the Wagtail site was taken: choose another with --site-port") from None
     server.set_app(StaticFilesHandler(get_wsgi_application()))
-    thread = threading.Thread(target=server.serve_forever, name="darksocial-wagtail-demo", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with core_demo.serve_in_thread(server, "darksocial-wagtail-demo") as url:
+        yield url
 
 
 def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool, open_browser: bool):

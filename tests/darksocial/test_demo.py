@@ -233,3 +233,23 @@ def test_a_port_taken_while_the_site_builds_is_still_named(tmp_path, monkeypatch
             sock.close()
     assert result.exit_code == 2, result.output
     assert "could not start on port" in result.output and "--port PORT" in result.output
+
+
+def test_serve_in_thread_serves_until_the_block_ends_then_frees_the_port(tmp_path):
+    import http.server
+    from functools import partial
+
+    (tmp_path / "index.html").write_text("<title>served</title>", encoding="utf-8")
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    port = server.server_address[1]
+    with demo.serve_in_thread(server, "test-serve-in-thread") as url:
+        assert url == f"http://127.0.0.1:{port}/"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert b"<title>served</title>" in response.read()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=2)
+    with socket.socket() as again:  # closed: the port can be listened on again (only a listener would refuse)
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))
+        again.listen()
