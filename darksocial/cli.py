@@ -287,8 +287,8 @@ def link_list(db, site):
 @click.argument("db", type=click.Path(dir_okay=False, exists=True))
 def link_revoke(token, db):
     """Mark the ambassador link TOKEN_OR_LINK revoked in DB (`link list` shows when). Nothing is deleted: the
-    visits and re-shares it brought stay credited to its ambassador. Attribution does not read the mark yet, so
-    visits that still arrive through the link are credited too: hand out no revoked link.
+    visits and re-shares it brought until now stay credited to its ambassador; from now on the collector stores
+    visits through the link without its token, crediting nobody.
 
     \b
     Example:

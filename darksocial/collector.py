@@ -203,6 +203,7 @@ class Collector:
         self._read.execute(f"PRAGMA busy_timeout = {store.BUSY_TIMEOUT_MS}")
         self._lock = threading.Lock()
         self._sites: dict[str, Site] = {}
+        self._revoked: frozenset[str] = frozenset()  # tokens of revoked ambassador links, read with the sites
         self._sites_read_at = float("-inf")
         self.salt_store = store.SaltStore(store.salts_path(self.path))
         self._salts: dict[str, str] = {}
@@ -331,6 +332,10 @@ class Collector:
         ts = store.utc_timestamp(now)
         described = useragents.describe(agent)
         agent_columns = (described.browser, described.device, described.in_app)
+        if self._revoked:
+            # A revoked ambassador link credits nobody from now on: the visit keeps its channel code, like a
+            # share link followed without JavaScript, and is stored so (the events stay the one source of truth).
+            kept = [(e._replace(in_token=None) if e.in_token in self._revoked else e, page) for e, page in kept]
         rows = []
         for event, (url, campaign) in kept:
             visitor = event.visitor or privacy.pseudonym(self._salt(now), event.site, ip or "", agent)
@@ -349,13 +354,15 @@ class Collector:
         with self._lock:
             rows = self._read.execute(
                 "SELECT site, origins, respect_dnt, strip_params, keep_params FROM sites").fetchall()
+            revoked = frozenset(row[0] for row in self._read.execute(
+                "SELECT token FROM links WHERE revoked IS NOT NULL"))
         sites = {}
         for site_id, origins, respect_dnt, strip_params, keep_params in rows:
             allowed = frozenset(filter(None, (normalise_origin(o) for o in json.loads(origins or "[]"))))
             keep = frozenset(json.loads(keep_params)) if keep_params else None
             sites[site_id] = Site(site_id, allowed, bool(respect_dnt),
                                   urls.strip_rules(json.loads(strip_params or "[]")), keep)
-        self._sites, self._sites_read_at = sites, time.monotonic()
+        self._sites, self._revoked, self._sites_read_at = sites, revoked, time.monotonic()
 
     def _salt(self, now: dt.datetime) -> str:
         """The salt of ``now``'s day (created on first use, shared by every process), cached for the day."""

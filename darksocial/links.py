@@ -100,8 +100,9 @@ def revoke_link(db, token_or_link: str) -> dict:
     """Mark an ambassador link revoked, now; returns its row. Given a token or the whole link.
 
     What it does, exactly: the link stays in ``links`` with the time in ``revoked`` (``darksocial link list``
-    shows it), nothing is deleted, and every visit it brought stays credited to its ambassador. Attribution does
-    not read ``revoked`` yet, so visits that still arrive through the link keep being credited too.
+    shows it), nothing is deleted, and every visit it brought until then stays credited to its ambassador. From
+    then on (within the collector's few-second cache of sites and links) the collector stores a visit through the
+    link without its token: it keeps the link's channel, if any, and credits nobody.
     """
     value = (token_or_link or "").strip()
     try:

@@ -281,3 +281,24 @@ def test_salts_are_purged_on_demand_without_traffic(collector, clock):
 def test_an_event_s_fields_are_the_event_columns_from_kind_to_value():
     # Collector.check builds each row from the event's fields in order (ts, *event, user agent, campaign query).
     assert store.EVENT_COLUMNS[1:1 + len(events.Event._fields)] == events.Event._fields
+
+
+def test_a_revoked_ambassador_link_credits_nobody_from_then_on(collector):
+    from darksocial import links
+
+    db = store.open_db(collector.path)
+    token, _ = links.create_link(db, "Rosa Diaz", f"{ORIGIN}/story", site="blog", channel="wa")
+    request = {"origin": ORIGIN, "user_agent": FIREFOX, "ip": "192.0.2.7", "content_type": "text/plain"}
+
+    def arrive(visitor: str):
+        body = json.dumps({"k": "view", "s": "blog", "v": visitor, "u": f"{ORIGIN}/story",
+                           "t": "AAAAAAAAA" + visitor[0], "i": f"{token}.wa"}).encode()
+        assert collector.ingest(body, **request).status == 204
+
+    arrive("before00000001")
+    links.revoke_link(db, token)
+    collector._sites_read_at = float("-inf")  # the few-second cache of sites and links has run out
+    arrive("after000000001")
+    rows = db.execute("SELECT visitor, in_token, in_channel FROM events ORDER BY id").fetchall()
+    db.close()
+    assert rows == [("before00000001", token, "wa"), ("after000000001", None, "wa")]
