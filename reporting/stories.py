@@ -86,5 +86,6 @@ async def story_view(request, datasette) -> Response:
                            legend=svg.legend(media), channels=channels, spreaders=spreaders, cascades=cascades,
                            analyst=analyst, login_href=datasette.urls.path(signin.LOGIN_PATH)
                            if auth.password_hash() else None,
-                           hidden={"url": url}, sites=await pages.sites(datasette, db)),
+                           hidden={"url": url},
+                           sites=await pages.sites(datasette, db) if analyst else []),  # `sites` is not public
         request=request))
