@@ -102,7 +102,8 @@ def build(path: Path) -> dict:
             ts = when(share["ts_obj"])
             row.update(site=share["site"], url=share["url"], source="share", medium=share["medium"],
                        channel=share["channel"], tracked=1, share_token=share["token"], click=1,
-                       sharer=share["sharer"], depth=share["depth"], root=share["root"])
+                       sharer=share["sharer"], depth=share["depth"], root=share["root"],
+                       share_date=share["date"], share_site=share["site"])
         else:
             _, source, medium, channel, referrer = rng.choices(OTHER_SOURCES, cum_weights=source_weights)[0]
             site, url = rng.choices(stories, cum_weights=story_weights)[0]

@@ -67,11 +67,10 @@ with s as (
   order by sum(reach) desc, clicks desc, shares desc, sharer
   limit 300
 ),
-r as (
-  select sh.sharer, count(distinct v.person) as reach
-  from shares sh join visits v on v.share_token = sh.token and v.click = 1
-  where sh.sharer in (select sharer from s) and {in_window("sh.date", "sh.site")}
-  group by sh.sharer
+r as (  -- from the clicks alone, in (sharer, person) order: distinct people counted without a temp B-tree
+  select sharer, count(distinct person) as reach from visits
+  where click = 1 and sharer in (select sharer from s) and {in_window("share_date", "share_site")}
+  group by sharer
 ),
 a as (
   select person, count(*) as amplified_reach, sum(conversions) as conversions from (

@@ -94,6 +94,10 @@ VISITS = Table(
         _c("depth", "INTEGER", "Depth of the share clicked, in people hops: 1 for a click on a share by the root "
                                "sharer, 2 on a share by someone they brought..."),
         _c("root", "TEXT", "Root share token of the cascade this click belongs to"),
+        _c("share_date", "TEXT", "UTC date the share clicked was minted (shares.date): reports count a share's "
+                                 "clicks in the window of the day it was minted"),
+        _c("share_site", "TEXT", "Site the share clicked was minted on (shares.site), which a pasted link can make "
+                                 "differ from the visit's"),
     ),
     unique=("token",),
     # person lets an incremental run move distinct counts by what changed; (site, url, ts) finds a page's

@@ -17,8 +17,10 @@ INDEXES: dict[str, tuple[str, tuple[str, ...]] | tuple[str, tuple[str, ...], str
     # their clicks), index only.
     "rpt_shares_by_date": ("shares", ("date", "site", "sharer", "clicks", "reach", "reshares", "amplified_reach",
                                       "conversions", "ts", "sharer_name", "url", "token")),
-    # top_influencers: the people who clicked each share, from the clicks alone.
-    "rpt_visits_share_clicks": ("visits", ("share_token", "person", "click"), "click = 1"),
+    # top_influencers: the distinct people who clicked each person's shares minted in the window, from the clicks
+    # alone, in (sharer, person) order.
+    "rpt_visits_sharer_people": ("visits", ("sharer", "person", "share_date", "share_site", "click"),
+                                 "click = 1"),
     # cascade_tree: each share's children, level by level.
     "rpt_shares_parent": ("shares", ("parent",)),
     # headline: conversions of the cascades started in the window.
@@ -27,7 +29,7 @@ INDEXES: dict[str, tuple[str, tuple[str, ...]] | tuple[str, tuple[str, ...], str
     "rpt_cascades_by_size": ("cascades", ("size", "depth", "root", "started", "site")),
 }
 # Indexes earlier versions created, replaced by the ones above.
-RETIRED = ("rpt_shares_window", "rpt_visits_clicks")
+RETIRED = ("rpt_shares_window", "rpt_visits_clicks", "rpt_visits_share_clicks")
 
 
 async def ensure(datasette, database: str | None) -> None:

@@ -37,10 +37,12 @@ SELECT token, ts, substr(ts, 1, 10), site, url, title, visitor, person,
     CASE WHEN is_click OR bare_code THEN NULL ELSE campaign END,
     referrer_host, in_app, browser, device, in_token, is_click,
     CASE WHEN is_click THEN sharer END, CASE WHEN is_click THEN sharer_name END,
-    CASE WHEN is_click THEN depth END, CASE WHEN is_click THEN root END
+    CASE WHEN is_click THEN depth END, CASE WHEN is_click THEN root END,
+    CASE WHEN is_click THEN share_date END, CASE WHEN is_click THEN share_site END
 FROM (
     SELECT e.token, e.ts, e.site, e.url, e.title, e.visitor, e.referrer_host, e.in_app, e.browser, e.device,
         e.in_token, e.in_channel, e.person, s.sharer, s.sharer_name, s.depth, s.root,
+        s.date AS share_date, s.site AS share_site,
         (s.token IS NOT NULL AND NOT COALESCE(s.sharer_visitor IS NOT NULL AND e.visitor IS NOT NULL
             AND (e.visitor = s.sharer_visitor OR e.person = s.sharer), 0)) AS is_click,
         (e.in_token IS NULL AND e.in_channel IS NOT NULL) AS bare_code,
@@ -71,7 +73,7 @@ _RELOADS_SQL = f"""
 INSERT INTO {{target}}
 SELECT e.token, e.ts, substr(e.ts, 1, 10), e.site, e.url, e.title, e.visitor, {_PERSON}, u.source, u.medium,
     u.channel, u.tracked, u.estimated, u.campaign, e.referrer_host, e.in_app, e.browser, e.device, u.share_token, 0,
-    u.sharer, u.sharer_name, u.depth, u.root
+    u.sharer, u.sharer_name, u.depth, u.root, u.share_date, u.share_site
 FROM temp.reloads r CROSS JOIN events e ON e.token = r.token
 LEFT JOIN _ds_identities i ON i.visitor = e.visitor
 JOIN temp.origins u ON u.token = r.origin
@@ -82,7 +84,8 @@ WHERE r.origin != r.token AND e.kind = 'view' AND e.id NOT IN (SELECT id FROM te
 # index yet, and a join would have SQLite build a covering index over every row to look up a few.
 _ORIGINS_SQL = """
 INSERT INTO temp.origins
-SELECT token, source, medium, channel, tracked, estimated, campaign, share_token, sharer, sharer_name, depth, root
+SELECT token, source, medium, channel, tracked, estimated, campaign, share_token, sharer, sharer_name, depth, root,
+    share_date, share_site
 FROM visits WHERE token IN (SELECT origin FROM temp.reloads WHERE origin != token)
 """
 
@@ -114,7 +117,8 @@ def write_visits(conn, reloads: dict, scope: str = "") -> None:
                           ("reloads", "token TEXT PRIMARY KEY, origin TEXT"),
                           ("origins", "token TEXT PRIMARY KEY, source TEXT, medium TEXT, channel TEXT, "
                                       "tracked INTEGER, estimated INTEGER, campaign TEXT, share_token TEXT, "
-                                      "sharer TEXT, sharer_name TEXT, depth INTEGER, root TEXT")):
+                                      "sharer TEXT, sharer_name TEXT, depth INTEGER, root TEXT, share_date TEXT, "
+                                      "share_site TEXT")):
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
         # Keyed lookups only: one B-tree (no rowid table behind the key index) is one search per visit, not two.
         rowid = "" if name == "losers" else " WITHOUT ROWID"

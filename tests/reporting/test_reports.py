@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
+import random
+import re
 import sqlite3
+import string
 
 import httpx
 import pytest
@@ -191,7 +196,7 @@ def test_the_server_creates_the_report_indexes_at_startup(live_server, scenario_
         plan = " ".join(row[3] for row in conn.execute(
             "explain query plan " + queries.TOP_INFLUENCERS.sql, {"since": "", "until": "", "site": ""}))
     assert set(indexes.INDEXES) <= names and not set(indexes.RETIRED) & names
-    assert "COVERING INDEX rpt_shares_by_date" in plan and "COVERING INDEX rpt_visits_share_clicks" in plan
+    assert "COVERING INDEX rpt_shares_by_date" in plan and "COVERING INDEX rpt_visits_sharer_people" in plan
 
 
 def test_a_blank_window_is_the_last_30_days_including_today():
@@ -207,3 +212,87 @@ def test_run_gives_the_wagtail_admin_the_same_rows(scenario_db, scenario):
         assert columns[:3] == ["date", "story", "url"] and len(rows) == 1
         with pytest.raises(ValueError, match="person"):
             queries.run(conn, "top_stories", person="x")
+
+
+# The reach CTE as it was before visits carried the share's date and site: each share in the window joined to its
+# clicks. The rewrite must rank and count exactly as it did.
+JOINED_REACH = """r as (
+  select sh.sharer, count(distinct v.person) as reach
+  from shares sh join visits v on v.share_token = sh.token and v.click = 1
+  where sh.sharer in (select sharer from s) and {window}
+  group by sh.sharer
+),"""
+
+
+def random_attributed_db(path, rng: random.Random) -> None:
+    """Two sites' cascades over 60 days up to today: re-shares, clicks pasted into the other site, visitors who
+    identify (one person on several devices), goals, sharers opening their own links."""
+    from darksocial import store
+    from darksocial.attribution import attribute
+
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    clock = itertools.count()
+    visitors = [f"vis{i:09d}" for i in range(60)]
+    events, frontier = [], []  # frontier: (visitor, page-view token, site, page, day)
+
+    def at(day: int) -> str:
+        return store.utc_timestamp(today - dt.timedelta(days=day) + dt.timedelta(seconds=next(clock)))
+
+    def token() -> str:
+        return "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(10))
+
+    def view(visitor, site, page, day, came_with=None):
+        minted = token()
+        events.append({"kind": "view", "site": site, "visitor": visitor, "url": f"https://{site}.example{page}",
+                       "token": minted, "in_token": came_with, "in_channel": "wa" if came_with else None,
+                       "title": page, "ts": at(day)})
+        frontier.append((visitor, minted, site, page, day))
+
+    for _ in range(500):
+        roll = rng.random()
+        if frontier and roll < 0.5:
+            sharer, parent, site, page, day = rng.choice(frontier)
+            day = max(0, day - rng.randint(0, 3))
+            shared = token()
+            events.append({"kind": "share", "site": site, "visitor": sharer, "url": f"https://{site}.example{page}",
+                           "token": shared, "parent": parent, "channel": rng.choice(["wa", "tg", "em", "x"]),
+                           "ts": at(day)})
+            for _ in range(rng.randint(0, 4)):
+                clicker = sharer if rng.random() < 0.1 else rng.choice(visitors)
+                landed = site if rng.random() < 0.9 else {"blog": "news", "news": "blog"}[site]
+                view(clicker, landed, page, max(0, day - rng.randint(0, 5)), came_with=shared)
+        elif roll < 0.6:
+            events.append({"kind": "identify", "site": "blog", "visitor": rng.choice(visitors),
+                           "external_id": f"ext{rng.randrange(8)}", "name": rng.choice(["Ann", "Bo", None]),
+                           "ts": at(0)})
+        elif roll < 0.7:
+            events.append({"kind": "goal", "site": rng.choice(["blog", "news"]), "visitor": rng.choice(visitors),
+                           "goal": rng.choice(["signup", "buy"]), "ts": at(rng.randrange(60))})
+        else:
+            view(rng.choice(visitors), rng.choice(["blog", "news"]), rng.choice(["/a", "/b", "/c"]),
+                 rng.randrange(60))
+    db = store.open_db(path)
+    db["events"].insert_all(events, alter=False)
+    attribute(db, full=True)
+    db.close()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_top_influencers_ranks_and_counts_as_the_joined_reach_did(tmp_path, seed):
+    rng = random.Random(seed)
+    path = tmp_path / "random.db"
+    random_attributed_db(path, rng)
+    new_sql = queries.TOP_INFLUENCERS.sql
+    reach = re.search(r"^r as \(.*?^\),$", new_sql, flags=re.S | re.M)
+    old_sql = new_sql.replace(reach.group(0), JOINED_REACH.format(window=queries.in_window("sh.date", "sh.site")))
+    today = dt.date.today()
+    windows = [("", "", ""), ("", "", "news"), ((today - dt.timedelta(days=59)).isoformat(), "", ""),
+               ((today - dt.timedelta(days=40)).isoformat(), (today - dt.timedelta(days=20)).isoformat(), "blog")]
+    with sqlite3.connect(path) as conn:
+        indexes.create(conn)
+        assert conn.execute("select count(*) from visits where click = 1 and site != share_site").fetchone()[0]
+        for since, until, site in windows:
+            params = {"since": since, "until": until, "site": site}
+            expected = conn.execute(old_sql, params).fetchall()
+            assert expected and any(row[5] > 1 for row in expected)
+            assert conn.execute(new_sql, params).fetchall() == expected, (since, until, site)
