@@ -276,6 +276,39 @@ class Collector:
             return self._unavailable("cannot store events", exc)
         return _stored(stored)
 
+    def ingest_nowait(self, body: bytes, on_result: Callable[[Result | Exception], None], *,
+                      loop: asyncio.AbstractEventLoop, admitted: bool = False, **request) -> None:
+        """:meth:`ingest_async` without a coroutine, for a server that answers from its protocol callbacks.
+
+        Calls ``on_result`` (on ``loop``, maybe before returning) with the :class:`Result`, or with the exception
+        a bug raised (what :meth:`ingest_async` would have raised).
+        """
+        now = self._clock()
+        if privacy.salt_day(now) not in self._salts:  # once a day: the coroutine reads it off the event loop
+            task = loop.create_task(self.ingest_async(body, admitted=admitted, **request))
+            task.add_done_callback(lambda t: on_result(t.exception() or t.result()))
+            return
+        refusal = None if admitted else self.admit(request.get("ip"), now)
+        if refusal is not None:
+            return on_result(refusal)
+        try:
+            outcome = self.check(body, now=now, **request)
+        except Exception as exc:
+            return on_result(exc)
+        if isinstance(outcome, Result):
+            return on_result(outcome)
+        try:
+            future = self.writer.write_nowait(outcome, loop)
+        except Exception as exc:
+            return on_result(self._unavailable("cannot store events", exc))
+        future.add_done_callback(lambda f: on_result(self._committed(f)))
+
+    def _committed(self, future: asyncio.Future) -> Result:
+        exc = future.exception()
+        if exc is not None:
+            return self._unavailable("cannot store events", exc)
+        return _stored(future.result())
+
     def _unavailable(self, what: str, exc: Exception) -> Result:
         self.failures.failed(what, exc)
         return Result(503, f"server: {what} ({type(exc).__name__}); retry later", retry_after=5)

@@ -345,16 +345,19 @@ class Writer:
         return job.future
 
     async def write(self, rows: Iterable[Sequence]) -> int:
+        return await self.write_nowait(rows, asyncio.get_running_loop())
+
+    def write_nowait(self, rows: Iterable[Sequence], loop: asyncio.AbstractEventLoop) -> asyncio.Future:
+        """:meth:`write` without a coroutine: a future of ``loop`` (called from it), resolved once committed."""
         if self._closed:
             raise WriterClosed(f"the writer of {self.path} is closed")
-        loop = asyncio.get_running_loop()
         job = _Job(list(rows), None, loop.create_future(), loop)
         pending = self._pending.get(loop)
         if pending is None:
             pending = self._pending[loop] = []
             loop.call_soon(self._hand_over, loop)
         pending.append(job)
-        return await job.future
+        return job.future
 
     def write_sync(self, rows: Iterable[Sequence]) -> int:
         return self.submit(rows).result()

@@ -178,7 +178,7 @@ async def collect_view(request, datasette, receive):
         return Response("", status=204, headers={
             **cors, "access-control-allow-methods": "POST", "access-control-allow-headers": "content-type",
             "access-control-max-age": "86400"})
-    status, headers, body = _answer(Result(405, "use POST to send events"), {**cors, "allow": "POST, OPTIONS"})
+    status, headers, body = answer(Result(405, "use POST to send events"), {**cors, "allow": "POST, OPTIONS"})
     return Response(body, status=status, headers=headers, content_type=headers.pop("content-type"))
 
 
@@ -194,25 +194,11 @@ async def answer_post(datasette, scope, receive, origin: str | None, user_agent:
                       content_type: str | None, content_length: str | None, dnt: str | None, gpc: str | None,
                       fetch_mode: str | None) -> tuple[int, dict, bytes]:
     """(status, response headers, body) for a POST of events, given the request headers listed in _READ_HEADERS."""
-    cors = _cors(origin, fetch_mode)
-    cached = _collector_cache.get(datasette)
-    if cached is None:
-        try:
-            collector = collector_for(datasette)
-        except Exception as exc:  # logged with its traceback, at most once every few seconds
-            _unexpected.failed("cannot open the collector's database", exc, traceback=True)
-            return _answer(Result(503, "server: the collector's database cannot be opened: see the server log"), cors)
-        if collector is None:
-            return _answer(Result(503, "server: no database to collect into: serve a mutable database file"), cors)
-        cached = _collector_cache[datasette] = (collector, body_timeout(datasette))
-    collector, seconds = cached
-
     client = scope.get("client")
     ip = client[0] if client else None
-    refusal = collector.admit(ip)  # before reading the body: a flood costs as little as possible
-    if refusal is not None:
-        return _answer(refusal, cors)
-    declared = declared_length(content_length)
+    cors, collector, seconds, declared, early = begin_post(datasette, ip, origin, content_length, fetch_mode)
+    if early is not None:
+        return early
     if declared is not None and declared > LIMIT:
         body = b""  # not read at all: the collector answers 413 from the declared length
     else:
@@ -222,16 +208,44 @@ async def answer_post(datasette, scope, receive, origin: str | None, user_agent:
             else:
                 body = await _read_body_within(receive, LIMIT, seconds)
         except TimeoutError:
-            return _answer(Result(408, "body: not received in time; send it with the request"), cors)
+            return answer(Result(408, "body: not received in time; send it with the request"), cors)
     try:
         result = await collector.ingest_async(
             body, origin=origin, user_agent=user_agent, ip=ip, admitted=True,
             content_type=content_type, content_length=declared, dnt=dnt, gpc=gpc)
     except Exception as exc:
-        # A bug, not the client's fault; still never a 5xx for what a client sends.
-        _unexpected.failed("unexpected error while ingesting a request", exc, traceback=True)
-        result = Result(400, "body: the request could not be processed")
-    return _answer(result, cors)
+        result = unexpected(exc)
+    return answer(result, cors)
+
+
+def begin_post(datasette, ip: str | None, origin: str | None, content_length: str | None, fetch_mode: str | None):
+    """What a POST of events needs before its body: (CORS headers, collector, body timeout, declared length,
+    answer). ``answer`` (status, headers, body) is set when the request is answered without reading the body
+    (no database, over the rate limit); then the other fields but the CORS headers are None."""
+    cors = _cors(origin, fetch_mode)
+    cached = _collector_cache.get(datasette)
+    if cached is None:
+        try:
+            collector = collector_for(datasette)
+        except Exception as exc:  # logged with its traceback, at most once every few seconds
+            _unexpected.failed("cannot open the collector's database", exc, traceback=True)
+            return cors, None, None, None, answer(
+                Result(503, "server: the collector's database cannot be opened: see the server log"), cors)
+        if collector is None:
+            return cors, None, None, None, answer(
+                Result(503, "server: no database to collect into: serve a mutable database file"), cors)
+        cached = _collector_cache[datasette] = (collector, body_timeout(datasette))
+    collector, seconds = cached
+    refusal = collector.admit(ip)  # before reading the body: a flood costs as little as possible
+    if refusal is not None:
+        return cors, None, None, None, answer(refusal, cors)
+    return cors, collector, seconds, declared_length(content_length), None
+
+
+def unexpected(exc: Exception) -> Result:
+    """The answer when ingesting raised: a bug, not the client's fault; still never a 5xx for what a client sends."""
+    _unexpected.failed("unexpected error while ingesting a request", exc, traceback=True)
+    return Result(400, "body: the request could not be processed")
 
 
 def _cors(origin: str | None, fetch_mode: str | None = None) -> dict:
@@ -274,7 +288,8 @@ async def _read_body(receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _answer(result: Result, headers: dict) -> tuple[int, dict, bytes]:
+def answer(result: Result, headers: dict) -> tuple[int, dict, bytes]:
+    """(status, response headers, body) answering ``result``; ``headers``: the CORS ones."""
     if result.status == 204:
         return 204, headers, b""
     if result.retry_after:

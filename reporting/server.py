@@ -11,7 +11,9 @@ what it lacks for a public collector:
   its request (idle, or still sending headers) is closed to make room, so a flood of slow sockets cannot lock out
   real visitors, and the process never runs out of file descriptors (whose soft limit it raises to the hard one);
 - uvicorn's keep-alive timeout still closes idle connections ``timeout_keep_alive`` seconds after a response;
-- no access log: it would write every visitor's IP address to the terminal or a log file.
+- no access log: it would write every visitor's IP address to the terminal or a log file;
+- **beacons answered in the protocol** (``direct``, on by default): ``POST /-/darksocial/collect`` in its usual
+  form is answered without ASGI (see :mod:`reporting.direct`), every other request goes through ASGI unchanged.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from datasette.app import Datasette
 from datasette.plugins import pm
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from . import plugin
+from . import direct, plugin
 from .collect import PLUGIN, READ_DEADLINE_SCOPE_KEY
 
 DEFAULT_ATTRIBUTE_EVERY = 60.0
@@ -50,6 +52,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     read_timeout = READ_TIMEOUT
     max_connections = MAX_CONNECTIONS
+    collect_into: Datasette | None = None  # whose collector answers beacons in the protocol (reporting.direct)
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -64,17 +67,22 @@ class GuardedProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
+        # A request pipelined behind one answered from a parser callback: no keep-alive timer while it is read.
+        self._unset_keepalive_if_required()
         super().on_message_begin()
         self.scope[READ_DEADLINE_SCOPE_KEY] = self.read_timeout  # the app need not time the body out itself
         self._arm()  # a keep-alive connection's next request: a new deadline from its first byte
 
     def on_headers_complete(self) -> None:
-        super().on_headers_complete()
         self._waiting_since = None
+        if self.collect_into is None or not direct.start(self, self.collect_into):
+            super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._disarm()
+        if type(self.cycle) is direct.DirectCycle:
+            self.cycle.body_received()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -101,12 +109,15 @@ def _close_longest_waiting(connections) -> None:
         min(waiting, key=lambda c: c._waiting_since).transport.close()
 
 
-def guarded_protocol(read_timeout: float = READ_TIMEOUT, max_connections: int | None = None) -> type:
-    """A :class:`GuardedProtocol` with these limits; ``max_connections`` defaults to what the fd limit allows."""
+def guarded_protocol(read_timeout: float = READ_TIMEOUT, max_connections: int | None = None,
+                     collect_into: Datasette | None = None) -> type:
+    """A :class:`GuardedProtocol` with these limits; ``max_connections`` defaults to what the fd limit allows;
+    ``collect_into``: the Datasette whose collector answers beacons in the protocol (None: all through ASGI)."""
     if max_connections is None:
         max_connections = min(MAX_CONNECTIONS, raise_fd_limit() - FD_RESERVE)
     return type("GuardedProtocol", (GuardedProtocol,), {"read_timeout": read_timeout,
-                                                        "max_connections": max(1, max_connections)})
+                                                        "max_connections": max(1, max_connections),
+                                                        "collect_into": collect_into})
 
 
 def raise_fd_limit() -> int:
@@ -154,25 +165,30 @@ class Server(uvicorn.Server):
 
 
 def uvicorn_server(app, *, host: str, port: int, read_timeout: float = READ_TIMEOUT,
-                   max_connections: int | None = None, on_ready: Callable[[int], None] | None = None) -> Server:
+                   max_connections: int | None = None, on_ready: Callable[[int], None] | None = None,
+                   collect_into: Datasette | None = None) -> Server:
     # No access log: it would write every visitor's IP address to the terminal or a log file.
     # proxy_headers: behind a reverse proxy on this machine, the client address comes from X-Forwarded-For.
+    protocol = guarded_protocol(read_timeout, max_connections, collect_into)
     config = uvicorn.Config(app, host=host, port=port, access_log=False, proxy_headers=True, log_level="warning",
-                            lifespan="on", loop="auto", http=guarded_protocol(read_timeout, max_connections),
-                            timeout_keep_alive=KEEP_ALIVE_TIMEOUT)
+                            lifespan="on", loop="auto", http=protocol, timeout_keep_alive=KEEP_ALIVE_TIMEOUT)
     return Server(config, on_ready)
 
 
 def run(datasette: Datasette, *, host: str, port: int, on_ready: Callable[[int], None] | None = None,
-        **limits) -> None:
-    """Serve until interrupted; ``limits``: ``read_timeout``, ``max_connections`` (see :func:`uvicorn_server`)."""
-    uvicorn_server(datasette.app(), host=host, port=port, on_ready=on_ready, **limits).run()
+        direct: bool = True, **limits) -> None:
+    """Serve until interrupted; ``limits``: ``read_timeout``, ``max_connections`` (see :func:`uvicorn_server`);
+    ``direct``: answer beacons in the protocol (:mod:`reporting.direct`)."""
+    uvicorn_server(datasette.app(), host=host, port=port, on_ready=on_ready,
+                   collect_into=datasette if direct else None, **limits).run()
 
 
 @contextlib.contextmanager
-def running(datasette: Datasette, *, host: str = "127.0.0.1", port: int = 0, **limits) -> Iterator[str]:
+def running(datasette: Datasette, *, host: str = "127.0.0.1", port: int = 0, direct: bool = True,
+            **limits) -> Iterator[str]:
     """Serve in a background thread (tests, the demo); yields the base URL once the server accepts connections."""
-    server = uvicorn_server(datasette.app(), host=host, port=port, **limits)
+    server = uvicorn_server(datasette.app(), host=host, port=port, collect_into=datasette if direct else None,
+                            **limits)
     thread = threading.Thread(target=server.run, name=f"darksocial-serve:{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
