@@ -2,7 +2,8 @@
 
 Builds a database with the real schema (darksocial.store migrations, darksocial.tables) holding 1,000,000 visits
 over 90 days, 2 sites, 600 stories, 300k visitors, 100k shares with heavy-tailed sharers and re-share cascades,
-and the rollups derived from them by SQL (influencers, stories, cascades, channels, daily). Then runs every canned
+and the rollups derived from them by SQL (influencers, stories, cascades, channels, daily, and the private
+`_ds_influence` that amplified reach and conversions are counted from). Then runs every canned
 report through Datasette (the way analysts meet it: GET /db/<report>.json) and straight on SQLite, side by side,
 for the default window (the last 30 days) and a window covering all 90 days (all 1M visits).
 
@@ -123,7 +124,7 @@ def build(path: Path) -> dict:
     conn.execute("ANALYZE")
     counts = {t: conn.execute(f"select count(*) from [{t}]").fetchone()[0]
               for t in ("visits", "shares", "influencers", "stories", "cascades", "daily", "story_daily",
-                        "channels")}
+                        "channels", "_ds_influence")}
     db.close()
     return counts
 
@@ -183,6 +184,16 @@ def _rollups(conn) -> None:
         union all
         select date, site, url, 0, 0, 0, 0, 0, count(*), sum(clicks) from shares group by date, site, url)
       group by date, site, url;
+    -- Everyone who clicked into a cascade at the depth of a person's share or deeper counts as below them; one in
+    -- twenty people (by id) reached a goal after arriving.
+    create index bench_visits_root on visits (root, depth, person, ts) where click = 1;
+    insert into _ds_influence (root, site, date, person, member, arrived, conversions)
+      select sh.root, min(sh.site), min(sh.date), sh.sharer, v.person, min(v.ts),
+        cast(substr(v.person, -2) as integer) % 20 = 0
+      from shares sh join visits v on v.root = sh.root and v.click = 1 and v.depth >= sh.depth
+        and v.person != sh.sharer
+      group by sh.root, sh.sharer, v.person;
+    drop index bench_visits_root;
     insert into channels (channel, label, medium, visits, shares, clicks, reach, reshares, clicks_per_share,
       k_factor, conversions)
       select channel, channel, max(medium), sum(visits), sum(shares), sum(clicks), 0, 0, null, null, 0
@@ -201,13 +212,15 @@ def _report_indexes(path: Path) -> None:
 
 
 def _still_built(path: Path) -> bool:
-    """Whether a kept database still holds its visits after the store's migrations (a schema change resets the
-    analyst tables, which would make every report look instant)."""
+    """Whether a kept database still holds its visits and its `_ds_influence` rows after the store's migrations (a
+    schema change resets the analyst tables, and an older bench left `_ds_influence` empty: either would make
+    reports look instant)."""
     from darksocial import store
 
     db = store.open_db(path)
     try:
-        return db.execute("select count(*) from visits").fetchone()[0] == VISITS
+        return (db.execute("select count(*) from visits").fetchone()[0] == VISITS
+                and db.execute("select count(*) from _ds_influence").fetchone()[0] > 0)
     finally:
         db.close()
 
@@ -272,7 +285,7 @@ def main() -> None:
         kept = os.environ.get("DARKSOCIAL_BENCH_DB")
         path = Path(kept) if kept else Path(tmp) / "bench.db"
         if path.exists() and not _still_built(path):
-            print(f"{path.name}: the schema changed since it was built (its analyst tables were reset): rebuilding")
+            print(f"{path.name}: the schema or the bench changed since it was built: rebuilding")
             for stale in path.parent.glob(path.name + "*"):
                 stale.unlink()
         if not path.exists():

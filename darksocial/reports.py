@@ -62,20 +62,27 @@ with s as (
   select sharer, max(sharer_name) as sharer_name, count(*) as shares, sum(clicks) as clicks,
     sum(reshares) as reshares, min(ts) as first_share, max(ts) as last_share
   from shares
-  where sharer is not null and {in_window("date", "site")}
+  -- +date: read the shares in sharer order from the by-sharer index (no sorter to group), not the date index
+  where sharer is not null and {in_window("+date", "site")}
   group by sharer
   order by sum(reach) desc, clicks desc, shares desc, sharer
   limit 300
 ),
-r as (  -- from the clicks alone, in (sharer, person) order: distinct people counted without a temp B-tree
+-- Distinct counts read an index in (person, counted) order, so SQLite counts them without a temp B-tree.
+r as (  -- from the clicks alone: visits carry the date and site of the share clicked
   select sharer, count(distinct person) as reach from visits
   where click = 1 and sharer in (select sharer from s) and {in_window("share_date", "share_site")}
   group by sharer
 ),
 a as (
-  select person, count(*) as amplified_reach, sum(conversions) as conversions from (
+  select person, count(distinct member) as amplified_reach from _ds_influence
+  where person in (select sharer from s) and {in_window("date", "site")}
+  group by person
+),
+c as (  -- a member counts the most goals any of their rows in the window holds: only rows with goals matter
+  select person, sum(conversions) as conversions from (
     select person, member, max(conversions) as conversions from _ds_influence
-    where person in (select sharer from s) and {in_window("date", "site")}
+    where conversions > 0 and person in (select sharer from s) and {in_window("date", "site")}
     group by person, member
   ) group by person
 )
@@ -88,12 +95,12 @@ select
   coalesce(r.reach, 0) as reach,
   s.reshares,
   coalesce(a.amplified_reach, 0) as amplified_reach,
-  coalesce(a.conversions, 0) as conversions,
+  coalesce(c.conversions, 0) as conversions,
   round(1.0 * s.clicks / s.shares, 2) as clicks_per_share,
   i.top_channel,
   s.first_share,
   s.last_share
-from s left join r on r.sharer = s.sharer left join a on a.person = s.sharer
+from s left join r on r.sharer = s.sharer left join a on a.person = s.sharer left join c on c.person = s.sharer
 left join influencers i on i.person = s.sharer
 order by reach desc, amplified_reach desc, s.clicks desc, s.shares desc, person
 limit 100
@@ -266,33 +273,37 @@ CONVERSIONS_BY_SHARER = Report(
     "goal (signup, purchase...) after their first click into the cascade: conversions are distinct (person, goal) "
     "pairs and amplified reach distinct people, never sums over shares; conversion rate is conversions per click.",
     f"""
-with a as (
-  select person, count(*) as amplified_reach, sum(conversions) as conversions from (
+with c as (  -- a member counts the most goals any of their rows in the window holds: only rows with goals matter
+  select person, sum(conversions) as conversions from (
     select person, member, max(conversions) as conversions from _ds_influence
-    where {in_window("date", "site")}
+    where conversions > 0 and {in_window("date", "site")}
     group by person, member
   ) group by person
-  having sum(conversions) > 0
   order by conversions desc, person
   limit 100
+),
+a as (  -- distinct members from an index in (person, member) order: counted without a temp B-tree
+  select person, count(distinct member) as amplified_reach from _ds_influence
+  where person in (select person from c) and {in_window("date", "site")}
+  group by person
 ),
 s as (
   select sharer, max(sharer_name) as sharer_name, count(*) as shares, sum(clicks) as clicks
   from shares
-  where sharer is not null and {in_window("date", "site")}
+  where sharer in (select person from c) and {in_window("date", "site")}
   group by sharer
 )
 select
-  a.person,
+  c.person,
   coalesce(s.sharer_name, i.name) as name,
   i.tier,
   coalesce(s.shares, 0) as shares,
   coalesce(s.clicks, 0) as clicks,
   a.amplified_reach,
-  a.conversions,
-  round(100.0 * a.conversions / nullif(s.clicks, 0), 1) as conversion_rate_pct
-from a left join s on s.sharer = a.person left join influencers i on i.person = a.person
-order by a.conversions desc, clicks desc, a.person
+  c.conversions,
+  round(100.0 * c.conversions / nullif(s.clicks, 0), 1) as conversion_rate_pct
+from c join a on a.person = c.person left join s on s.sharer = c.person left join influencers i on i.person = c.person
+order by c.conversions desc, clicks desc, c.person
 limit 100
 """,
     ("shares", "_ds_influence", "influencers"),

@@ -13,10 +13,16 @@ INDEXES: dict[str, tuple[str, tuple[str, ...]] | tuple[str, tuple[str, ...], str
     "rpt_story_daily_window": ("story_daily", ("date", "site", "url", "visits", "visits_dark_tracked",
                                                "visits_dark_estimated", "visits_open", "visits_other", "shares",
                                                "clicks")),
-    # top_influencers, conversions_by_sharer, headline: shares minted in the window (with their tokens, to join
-    # their clicks), index only.
+    # headline: shares minted in the window, index only (its other columns served earlier versions of
+    # top_influencers; kept, as renaming it would rebuild it on every deployed database).
     "rpt_shares_by_date": ("shares", ("date", "site", "sharer", "clicks", "reach", "reshares", "amplified_reach",
                                       "conversions", "ts", "sharer_name", "url", "token")),
+    # top_influencers (+date), conversions_by_sharer: a person's shares in the window, in sharer order, index only.
+    "rpt_shares_by_sharer": ("shares", ("sharer", "date", "site", "reach", "clicks", "reshares", "ts",
+                                        "sharer_name")),
+    # top_influencers, conversions_by_sharer: the conversions, from the few (person, member) rows that have some.
+    "rpt_influence_conversions": ("_ds_influence", ("person", "member", "date", "site", "conversions"),
+                                  "conversions > 0"),
     # top_influencers: the distinct people who clicked each person's shares minted in the window, from the clicks
     # alone, in (sharer, person) order.
     "rpt_visits_sharer_people": ("visits", ("sharer", "person", "share_date", "share_site", "click"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
-import re
 import sqlite3
 import string
 
@@ -196,7 +195,7 @@ def test_the_server_creates_the_report_indexes_at_startup(live_server, scenario_
         plan = " ".join(row[3] for row in conn.execute(
             "explain query plan " + queries.TOP_INFLUENCERS.sql, {"since": "", "until": "", "site": ""}))
     assert set(indexes.INDEXES) <= names and not set(indexes.RETIRED) & names
-    assert "COVERING INDEX rpt_shares_by_date" in plan and "COVERING INDEX rpt_visits_sharer_people" in plan
+    assert "COVERING INDEX rpt_shares_by_sharer" in plan and "COVERING INDEX rpt_visits_sharer_people" in plan
 
 
 def test_a_blank_window_is_the_last_30_days_including_today():
@@ -214,14 +213,56 @@ def test_run_gives_the_wagtail_admin_the_same_rows(scenario_db, scenario):
             queries.run(conn, "top_stories", person="x")
 
 
-# The reach CTE as it was before visits carried the share's date and site: each share in the window joined to its
-# clicks. The rewrite must rank and count exactly as it did.
-JOINED_REACH = """r as (
+# The two reports' SQL before visits carried the share's date and site and the distinct counts were read in index
+# order (each share in the window joined to its clicks; every (person, member) row grouped twice): the rewrites
+# must rank and count exactly as these did.
+WINDOW = queries.in_window("date", "site")
+TOP_INFLUENCERS_JOINED = f"""
+with s as (
+  select sharer, max(sharer_name) as sharer_name, count(*) as shares, sum(clicks) as clicks,
+    sum(reshares) as reshares, min(ts) as first_share, max(ts) as last_share
+  from shares where sharer is not null and {WINDOW}
+  group by sharer order by sum(reach) desc, clicks desc, shares desc, sharer limit 300
+),
+r as (
   select sh.sharer, count(distinct v.person) as reach
   from shares sh join visits v on v.share_token = sh.token and v.click = 1
-  where sh.sharer in (select sharer from s) and {window}
+  where sh.sharer in (select sharer from s) and {queries.in_window("sh.date", "sh.site")}
   group by sh.sharer
-),"""
+),
+a as (
+  select person, count(*) as amplified_reach, sum(conversions) as conversions from (
+    select person, member, max(conversions) as conversions from _ds_influence
+    where person in (select sharer from s) and {WINDOW} group by person, member
+  ) group by person
+)
+select s.sharer as person, coalesce(s.sharer_name, i.name) as name, i.tier, s.shares, s.clicks,
+  coalesce(r.reach, 0) as reach, s.reshares, coalesce(a.amplified_reach, 0) as amplified_reach,
+  coalesce(a.conversions, 0) as conversions, round(1.0 * s.clicks / s.shares, 2) as clicks_per_share,
+  i.top_channel, s.first_share, s.last_share
+from s left join r on r.sharer = s.sharer left join a on a.person = s.sharer
+left join influencers i on i.person = s.sharer
+order by reach desc, amplified_reach desc, s.clicks desc, s.shares desc, person
+limit 100
+"""
+CONVERSIONS_BY_SHARER_GROUPED = f"""
+with a as (
+  select person, count(*) as amplified_reach, sum(conversions) as conversions from (
+    select person, member, max(conversions) as conversions from _ds_influence where {WINDOW} group by person, member
+  ) group by person
+  having sum(conversions) > 0 order by conversions desc, person limit 100
+),
+s as (
+  select sharer, max(sharer_name) as sharer_name, count(*) as shares, sum(clicks) as clicks
+  from shares where sharer is not null and {WINDOW} group by sharer
+)
+select a.person, coalesce(s.sharer_name, i.name) as name, i.tier, coalesce(s.shares, 0) as shares,
+  coalesce(s.clicks, 0) as clicks, a.amplified_reach, a.conversions,
+  round(100.0 * a.conversions / nullif(s.clicks, 0), 1) as conversion_rate_pct
+from a left join s on s.sharer = a.person left join influencers i on i.person = a.person
+order by a.conversions desc, clicks desc, a.person
+limit 100
+"""
 
 
 def random_attributed_db(path, rng: random.Random) -> None:
@@ -278,21 +319,27 @@ def random_attributed_db(path, rng: random.Random) -> None:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_top_influencers_ranks_and_counts_as_the_joined_reach_did(tmp_path, seed):
-    rng = random.Random(seed)
+def test_influencer_reports_rank_and_count_as_the_joined_sql_did(tmp_path, seed):
     path = tmp_path / "random.db"
-    random_attributed_db(path, rng)
-    new_sql = queries.TOP_INFLUENCERS.sql
-    reach = re.search(r"^r as \(.*?^\),$", new_sql, flags=re.S | re.M)
-    old_sql = new_sql.replace(reach.group(0), JOINED_REACH.format(window=queries.in_window("sh.date", "sh.site")))
+    random_attributed_db(path, random.Random(seed))
     today = dt.date.today()
     windows = [("", "", ""), ("", "", "news"), ((today - dt.timedelta(days=59)).isoformat(), "", ""),
                ((today - dt.timedelta(days=40)).isoformat(), (today - dt.timedelta(days=20)).isoformat(), "blog")]
+    counted_people = set()
     with sqlite3.connect(path) as conn:
         indexes.create(conn)
         assert conn.execute("select count(*) from visits where click = 1 and site != share_site").fetchone()[0]
         for since, until, site in windows:
             params = {"since": since, "until": until, "site": site}
-            expected = conn.execute(old_sql, params).fetchall()
-            assert expected and any(row[5] > 1 for row in expected)
-            assert conn.execute(new_sql, params).fetchall() == expected, (since, until, site)
+            for report, before in ((queries.TOP_INFLUENCERS, TOP_INFLUENCERS_JOINED),
+                                   (queries.CONVERSIONS_BY_SHARER, CONVERSIONS_BY_SHARER_GROUPED)):
+                # As written, and with limits small enough to cut the candidates and the ranking short here.
+                for cut in ({}, {"limit 300": "limit 7", "limit 100": "limit 4"}):
+                    old, new = before, report.sql
+                    for full, short in cut.items():
+                        old, new = old.replace(full, short), new.replace(full, short)
+                    expected = conn.execute(old, params).fetchall()
+                    assert expected, (report.name, since, until, site)
+                    counted_people.update(row[5] for row in expected)  # reach, amplified reach
+                    assert conn.execute(new, params).fetchall() == expected, (report.name, since, until, site, cut)
+    assert max(counted_people) > 5
