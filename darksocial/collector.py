@@ -297,17 +297,13 @@ class Collector:
             return on_result(exc)
         if isinstance(outcome, Result):
             return on_result(outcome)
-        try:
-            future = self.writer.write_nowait(outcome, loop)
-        except Exception as exc:
-            return on_result(self._unavailable("cannot store events", exc))
-        future.add_done_callback(lambda f: on_result(self._committed(f)))
+        def committed(count: int | None, exc: BaseException | None) -> None:
+            on_result(_stored(count) if exc is None else self._unavailable("cannot store events", exc))
 
-    def _committed(self, future: asyncio.Future) -> Result:
-        exc = future.exception()
-        if exc is not None:
-            return self._unavailable("cannot store events", exc)
-        return _stored(future.result())
+        try:
+            self.writer.write_then(outcome, loop, committed)
+        except Exception as exc:
+            on_result(self._unavailable("cannot store events", exc))
 
     def _unavailable(self, what: str, exc: Exception) -> Result:
         self.failures.failed(what, exc)

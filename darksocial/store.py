@@ -293,13 +293,38 @@ class WriterClosed(RuntimeError):
 class _Job:
     """One submission: rows to insert or a function to run, and the future its submitter waits on.
 
-    ``future`` is a concurrent.futures.Future (``loop`` is None) or an asyncio future of ``loop``.
+    ``future`` is a concurrent.futures.Future (``loop`` is None), or an asyncio future of ``loop`` or a
+    :class:`_Callback` to call on it.
     """
 
     __slots__ = ("rows", "fn", "future", "loop")
 
     def __init__(self, rows, fn, future, loop=None):
         self.rows, self.fn, self.future, self.loop = rows, fn, future, loop
+
+
+class _Callback:
+    """Stands for a job's asyncio future when its submitter wants a call instead (:meth:`Writer.write_then`)."""
+
+    __slots__ = ("on_done",)
+
+    def __init__(self, on_done):
+        self.on_done = on_done
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, result) -> None:
+        self._call(result, None)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._call(None, exc)
+
+    def _call(self, result, exc) -> None:
+        try:
+            self.on_done(result, exc)
+        except Exception:  # the other jobs settled with this one must still be answered
+            log.exception("darksocial writer: a submitter's callback failed")
 
 
 _STOP = object()
@@ -345,19 +370,25 @@ class Writer:
         return job.future
 
     async def write(self, rows: Iterable[Sequence]) -> int:
-        return await self.write_nowait(rows, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._write_in(loop, rows, future)
+        return await future
 
-    def write_nowait(self, rows: Iterable[Sequence], loop: asyncio.AbstractEventLoop) -> asyncio.Future:
-        """:meth:`write` without a coroutine: a future of ``loop`` (called from it), resolved once committed."""
+    def write_then(self, rows: Iterable[Sequence], loop: asyncio.AbstractEventLoop,
+                   on_done: Callable[[int | None, BaseException | None], None]) -> None:
+        """:meth:`write` without a coroutine or a future: once committed (or failed), ``on_done(count, None)``
+        (or ``on_done(None, exc)``) is called on ``loop``, from which this is called."""
+        self._write_in(loop, rows, _Callback(on_done))
+
+    def _write_in(self, loop: asyncio.AbstractEventLoop, rows: Iterable[Sequence], future) -> None:
         if self._closed:
             raise WriterClosed(f"the writer of {self.path} is closed")
-        job = _Job(list(rows), None, loop.create_future(), loop)
         pending = self._pending.get(loop)
         if pending is None:
             pending = self._pending[loop] = []
             loop.call_soon(self._hand_over, loop)
-        pending.append(job)
-        return job.future
+        pending.append(_Job(list(rows), None, future, loop))
 
     def write_sync(self, rows: Iterable[Sequence]) -> int:
         return self.submit(rows).result()

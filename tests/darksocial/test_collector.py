@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime as dt
 import json
 import sqlite3
@@ -302,3 +304,26 @@ def test_a_revoked_ambassador_link_credits_nobody_from_then_on(collector):
     rows = db.execute("SELECT visitor, in_token, in_channel FROM events ORDER BY id").fetchall()
     db.close()
     assert rows == [("before00000001", token, "wa"), ("after000000001", None, "wa")]
+
+
+def test_ingest_nowait_answers_as_ingest_does_through_a_callback(collector, clock):
+    async def answer(payload, **headers):
+        loop = asyncio.get_running_loop()
+        result = loop.create_future()
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        request = {"origin": ORIGIN, "user_agent": FIREFOX, "ip": "203.0.113.9", "content_type": "text/plain",
+                   **headers}
+        collector.ingest_nowait(body, result.set_result, loop=loop, **request)
+        return await asyncio.wait_for(result, 10)
+
+    async def main():
+        first = await answer(view(t="NOWAIT0001"))  # a new day's first request: the salt is read off the loop
+        return first, [await answer(p, **h) for p, h in (
+            (view(t="NOWAIT0002"), {}), (b"nope", {}), (view(), {"origin": "https://evil.example"}),
+            (view(), {"user_agent": GOOGLEBOT}))]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop of its own (browser tests keep one here)
+        first, rest = pool.submit(asyncio.run, main()).result(30)
+    assert [r.status for r in (first, *rest)] == [204, 204, 400, 403, 202]
+    assert first.stored == 1 and rest[1].reason == send(collector, b"nope").reason
+    assert {r["token"] for r in rows(collector)} >= {"NOWAIT0001", "NOWAIT0002"}

@@ -239,3 +239,35 @@ def test_site_add_registers_normalised_origins_and_names_bad_input(db_path):
     assert bad_site.exit_code == 2 and "not a valid site id" in bad_site.output
     no_origin = runner.invoke(cli, ["site", "add", "blog", str(db_path)])
     assert no_origin.exit_code == 2 and "--origin" in no_origin.output
+
+
+def test_write_then_calls_back_on_the_loop_after_commit_and_a_failing_callback_spares_the_others(writer, db_path,
+                                                                                                  caplog):
+    calls, loop_thread = [], None
+
+    def failing(count, exc):
+        raise RuntimeError("a submitter's bug")
+
+    async def main():
+        nonlocal loop_thread
+        loop, loop_thread = asyncio.get_running_loop(), threading.current_thread()
+        done = loop.create_future()
+
+        def record(count, exc):
+            calls.append((count, exc, db_count_now(), threading.current_thread() is loop_thread))
+            if len(calls) == 2:
+                done.set_result(None)
+
+        writer.write_then([row("AAAAAAAAAA")], loop, failing)
+        writer.write_then([row("BBBBBBBBBB"), row("CCCCCCCCCC")], loop, record)
+        writer.write_then([row("DDDDDDDDDD")], loop, record)
+        await asyncio.wait_for(done, 10)
+
+    def db_count_now():
+        return count(db_path)
+
+    with caplog.at_level("ERROR", logger="darksocial.store"), concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, main()).result(30)  # a loop of its own (browser tests keep one in this thread)
+    assert [(c, e, on_loop) for c, e, _, on_loop in calls] == [(2, None, True), (1, None, True)]
+    assert all(seen == 4 for _, _, seen, _ in calls)  # answered only once committed
+    assert "a submitter's callback failed" in caplog.text
