@@ -4,7 +4,8 @@ Both run on the stack users get, uvicorn with httptools and uvloop (``reporting.
 protocol class, timeouts and connection cap), each in its own process; the load generator is a small asyncio
 HTTP/1.1 keep-alive client on loopback (fast enough not to be the bottleneck). The durable side is the real thing:
 Datasette with the darksocial plugin, a fresh database, every 204 answered only after its event is committed with
-fsync (WAL, synchronous=FULL), group commit.
+fsync (WAL, synchronous=FULL), group commit, beacons answered in the HTTP protocol as ``darksocial serve`` does
+(``reporting.direct``; ``BENCH_DIRECT=0`` sends them through ASGI instead, for an A/B).
 
 Two request shapes, each measured on both servers: ``beacon`` carries the headers Chromium really sends with
 ``navigator.sendBeacon`` (captured from Debian's chromium; the budget is judged on it, as it is what the collector
@@ -67,7 +68,8 @@ def _serve(kind: str, port: int, db: str | None) -> None:
     if kind == "bare":
         server.uvicorn_server(bare_app, host="127.0.0.1", port=port).run()
     else:
-        server.run(server.make_datasette(db, attribute_every=None), host="127.0.0.1", port=port)
+        server.run(server.make_datasette(db, attribute_every=None), host="127.0.0.1", port=port,
+                   direct=os.environ.get("BENCH_DIRECT", "1") != "0")
 
 
 def _free_port() -> int:
