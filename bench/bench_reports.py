@@ -184,16 +184,23 @@ def _rollups(conn) -> None:
         union all
         select date, site, url, 0, 0, 0, 0, 0, count(*), sum(clicks) from shares group by date, site, url)
       group by date, site, url;
-    -- Everyone who clicked into a cascade at the depth of a person's share or deeper counts as below them; one in
+    -- Below a person in a cascade: whoever clicked their share or a re-share under it (at most 16 hops down); one in
     -- twenty people (by id) reached a goal after arriving.
-    create index bench_visits_root on visits (root, depth, person, ts) where click = 1;
+    create index bench_shares_parent on shares (parent);
+    create index bench_visits_clicks on visits (share_token, person, ts) where click = 1;
     insert into _ds_influence (root, site, date, person, member, arrived, conversions)
-      select sh.root, min(sh.site), min(sh.date), sh.sharer, v.person, min(v.ts),
+      with recursive below(ancestor, token, hops) as (
+        select token, token, 0 from shares
+        union all
+        select b.ancestor, s.token, b.hops + 1 from below b join shares s on s.parent = b.token where b.hops < 16
+      )
+      select a.root, min(a.site), min(a.date), a.sharer, v.person, min(v.ts),
         cast(substr(v.person, -2) as integer) % 20 = 0
-      from shares sh join visits v on v.root = sh.root and v.click = 1 and v.depth >= sh.depth
-        and v.person != sh.sharer
-      group by sh.root, sh.sharer, v.person;
-    drop index bench_visits_root;
+      from below b join shares a on a.token = b.ancestor
+      join visits v on v.share_token = b.token and v.click = 1 and v.person != a.sharer
+      group by a.root, a.sharer, v.person;
+    drop index bench_shares_parent;
+    drop index bench_visits_clicks;
     insert into channels (channel, label, medium, visits, shares, clicks, reach, reshares, clicks_per_share,
       k_factor, conversions)
       select channel, channel, max(medium), sum(visits), sum(shares), sum(clicks), 0, 0, null, null, 0
