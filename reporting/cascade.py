@@ -182,9 +182,7 @@ async def cascade_view(request, datasette) -> Response:
     if not share:
         largest = await pages.rows(datasette, db, queries.LARGEST_CASCADES.sql,
                                    {"since": since.isoformat(), "until": until.isoformat(), "site": window["site"]})
-        for row in largest:
-            row["display"] = (await names.display_name(datasette, db, row["sharer"]) if row["sharer"] else None) \
-                or names.short_id(row["sharer"])
+        await names.add_names(datasette, db, largest, "sharer")
         return Response.html(await datasette.render_template(
             "darksocial_cascade.html", {**context, "largest": largest, "cascade": None}, request=request))
     found = await pages.rows(datasette, db, ROOT_OF, {"share": share})

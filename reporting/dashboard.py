@@ -105,8 +105,7 @@ async def dashboard_view(request, datasette) -> Response:
              for code, color in zip(top_channels, TREND_COLORS, strict=False)]
 
     influencers = (await pages.rows(datasette, db, queries.TOP_INFLUENCERS.sql, params))[:10]
-    for row in influencers:
-        row["display"] = await names.display_name(datasette, db, row["person"]) or names.short_id(row["person"])
+    await names.add_names(datasette, db, influencers, "person")
     stories = await pages.rows(datasette, db, queries.TOP_STORIES.sql, params)
     home = [row for row in stories if is_home(row["url"])]
     stories = [row for row in stories if not is_home(row["url"])][:10]
@@ -115,9 +114,7 @@ async def dashboard_view(request, datasette) -> Response:
     except Exception:  # no events table (a database attributed elsewhere): no goals panel
         goals = []
     cascades = (await pages.rows(datasette, db, queries.LARGEST_CASCADES.sql, params))[:8]
-    for row in cascades:
-        row["display"] = (await names.display_name(datasette, db, row["sharer"]) if row["sharer"] else None) \
-            or names.short_id(row["sharer"])
+    await names.add_names(datasette, db, cascades, "sharer")
 
     widest = max([row["visits"] or 0 for row in mix] + [1])
     widest_reach = max([row["reach"] or 0 for row in influencers] + [1])

@@ -46,6 +46,14 @@ async def display_name(datasette, db: str, person: str) -> str | None:
     return name
 
 
+async def add_names(datasette, db: str, rows: list[dict], column: str, key: str = "display") -> list[dict]:
+    """Set ``row[key]`` to the name to show for the person in ``row[column]``: their name, else a short id."""
+    for row in rows:
+        person = row.get(column)
+        row[key] = (await display_name(datasette, db, person) if person else None) or short_id(person)
+    return rows
+
+
 def forget(person: str) -> None:
     """Drop cached names of ``person`` (after an analyst relabels them)."""
     for key in [k for k in _cache if k[2] == person]:

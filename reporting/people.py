@@ -50,14 +50,6 @@ order by c.size desc, c.started desc limit 50
 STORY_TITLE = "select coalesce(title, url) as title, site from stories where url = :url limit 1"
 
 
-async def _named(datasette, db: str, rows: list[dict], column: str = "person") -> list[dict]:
-    for row in rows:
-        person = row.get(column)
-        row[column + "_display"] = (await names.display_name(datasette, db, person) if person else None) \
-            or names.short_id(person)
-    return rows
-
-
 async def influencer_view(request, datasette) -> Response:
     db = pages.database_name(datasette)
     await pages.require_report(datasette, request, db, queries.INFLUENCER)
@@ -81,20 +73,23 @@ async def influencer_view(request, datasette) -> Response:
     for share in shares:
         if share["got_it_from"] == person:
             share["got_it_from"] = None  # re-sharing their own story: they started it, not themselves
-    await _named(datasette, db, shares, "got_it_from")
+    await names.add_names(datasette, db, shares, "got_it_from", "got_it_from_display")
     if person.startswith("v:"):
         who, who_params = "visitor = :visitor", {"visitor": person[2:]}
     else:
         who, who_params = "person = :person", {}
     visit_window = queries.in_window("date", "site")
-    arrived = await _named(datasette, db, await pages.rows(
-        datasette, db, HOW_THEY_ARRIVED.format(who=who, window=visit_window), {**params, **who_params}), "sharer")
+    arrived = await names.add_names(datasette, db, await pages.rows(
+        datasette, db, HOW_THEY_ARRIVED.format(who=who, window=visit_window), {**params, **who_params}),
+        "sharer", "sharer_display")
     went = await pages.rows(datasette, db, WHERE_THEIR_CLICKS_WENT.format(window=queries.in_window("v.date", "v.site")),
                             params)
-    reached = await _named(datasette, db, await pages.rows(
-        datasette, db, WHO_THEY_REACHED.format(window=queries.in_window("v.date", "v.site")), params))
-    passed_on = await _named(datasette, db, await pages.rows(
-        datasette, db, WHO_PASSED_IT_ON.format(window=queries.in_window("p.date", "p.site")), params))
+    reached = await names.add_names(datasette, db, await pages.rows(
+        datasette, db, WHO_THEY_REACHED.format(window=queries.in_window("v.date", "v.site")), params),
+        "person", "person_display")
+    passed_on = await names.add_names(datasette, db, await pages.rows(
+        datasette, db, WHO_PASSED_IT_ON.format(window=queries.in_window("p.date", "p.site")), params),
+        "person", "person_display")
     cascades = await pages.rows(datasette, db, THEIR_CASCADES.format(window=queries.in_window("date", "site")),
                                 params)
     channels: dict[str, dict] = {}

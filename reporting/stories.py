@@ -72,11 +72,8 @@ async def story_view(request, datasette) -> Response:
                                      params)
         cascades = await pages.rows(datasette, db, CASCADES.format(window=queries.in_window("started", "site")),
                                     params)
-    for row in spreaders:
-        row["display"] = await names.display_name(datasette, db, row["person"]) or names.short_id(row["person"])
-    for row in cascades:
-        row["display"] = (await names.display_name(datasette, db, row["sharer"]) if row["sharer"] else None) \
-            or names.short_id(row["sharer"])
+    await names.add_names(datasette, db, spreaders, "person")
+    await names.add_names(datasette, db, cascades, "sharer")
     totals = {key: sum((r.get(key) or 0) for r in by_day.values())
               for key in ("visits", "dark_tracked", "dark_estimated", "open_social", "other", "shares", "clicks")}
     return Response.html(await datasette.render_template(
