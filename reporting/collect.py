@@ -153,9 +153,9 @@ def asgi_wrapper(datasette):
                 # only the few the collector reads are decoded.
                 raw = dict(scope.get("headers") or ()).get
                 status, extra, body = await answer_post(
-                    datasette, scope, receive, _latin1(raw(b"origin")), _latin1(raw(b"user-agent")),
-                    _latin1(raw(b"content-type")), _latin1(raw(b"content-length")), _latin1(raw(b"dnt")),
-                    _latin1(raw(b"sec-gpc")), _latin1(raw(b"sec-fetch-mode")))
+                    datasette, scope, receive, latin1(raw(b"origin")), latin1(raw(b"user-agent")),
+                    latin1(raw(b"content-type")), latin1(raw(b"content-length")), latin1(raw(b"dnt")),
+                    latin1(raw(b"sec-gpc")), latin1(raw(b"sec-fetch-mode")))
                 await send({"type": "http.response.start", "status": status, "headers": [
                     (k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()] if extra else []})
                 await send({"type": "http.response.body", "body": body})
@@ -186,7 +186,8 @@ async def collect_view(request, datasette, receive):
 _READ_HEADERS = (b"origin", b"user-agent", b"content-type", b"content-length", b"dnt", b"sec-gpc", b"sec-fetch-mode")
 
 
-def _latin1(value: bytes | None) -> str | None:
+def latin1(value: bytes | None) -> str | None:
+    """A raw header value as ASGI and Datasette decode it (None when absent)."""
     return None if value is None else value.decode("latin-1")
 
 

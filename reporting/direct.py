@@ -24,7 +24,7 @@ from uvicorn.protocols.http.httptools_impl import HEADER_VALUE_RE, STATUS_LINE
 
 from darksocial.collector import Result
 
-from .collect import COLLECT_PATH, LIMIT, answer, begin_post, unexpected
+from .collect import COLLECT_PATH, LIMIT, answer, begin_post, latin1, unexpected
 
 PATH = COLLECT_PATH.encode("ascii")
 # Requests carrying one of these take the ASGI path (the protocol would have to do what uvicorn does for them).
@@ -50,16 +50,16 @@ def start(protocol, datasette) -> bool:
     if content_length is None or not _UNUSUAL.isdisjoint(headers):
         return False
     ip = _client_ip(protocol, headers)
-    origin, fetch_mode = _latin1(headers.get(b"origin")), _latin1(headers.get(b"sec-fetch-mode"))
+    origin, fetch_mode = latin1(headers.get(b"origin")), latin1(headers.get(b"sec-fetch-mode"))
     content_length = content_length.decode("latin-1")
     cors, collector, _, declared, early = begin_post(datasette, ip, origin, content_length, fetch_mode)
     cycle = protocol.cycle = DirectCycle(protocol, cors)
     if early is not None:
         cycle.respond(*early)
         return True
-    request = dict(origin=origin, user_agent=_latin1(headers.get(b"user-agent")), ip=ip, admitted=True,
-                   content_type=_latin1(headers.get(b"content-type")), content_length=declared,
-                   dnt=_latin1(headers.get(b"dnt")), gpc=_latin1(headers.get(b"sec-gpc")))
+    request = dict(origin=origin, user_agent=latin1(headers.get(b"user-agent")), ip=ip, admitted=True,
+                   content_type=latin1(headers.get(b"content-type")), content_length=declared,
+                   dnt=latin1(headers.get(b"dnt")), gpc=latin1(headers.get(b"sec-gpc")))
     if declared is not None and declared > LIMIT:  # answered 413 from the declared length, the body unread
         cycle.ingest(collector, b"", request)
     else:
@@ -145,7 +145,3 @@ def _client_ip(protocol, headers: dict) -> str | None:
         if forwarded_host:
             return forwarded_host
     return host
-
-
-def _latin1(value: bytes | None) -> str | None:
-    return None if value is None else value.decode("latin-1")
