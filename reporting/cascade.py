@@ -173,15 +173,13 @@ async def cascade_view(request, datasette) -> Response:
     await pages.require_report(datasette, request, db, queries.LARGEST_CASCADES)
     try:
         window = pages.window_params(request)
-        share = pages.required_text(request, "share")
-        focus = pages.required_text(request, "focus") or None
+        share = pages.text_param(request, "share")
+        focus = pages.text_param(request, "focus") or None
     except pages.BadParameter as exc:
         return pages.bad_request(exc)
-    since, until = pages.resolved_dates(window)
     context = pages.page_context(db, window, share=share, focus=focus, sites=await pages.sites(datasette, db))
     if not share:
-        largest = await pages.rows(datasette, db, queries.LARGEST_CASCADES.sql,
-                                   {"since": since.isoformat(), "until": until.isoformat(), "site": window["site"]})
+        largest = await pages.rows(datasette, db, queries.LARGEST_CASCADES.sql, pages.report_params(window))
         await names.add_names(datasette, db, largest, "sharer")
         return Response.html(await datasette.render_template(
             "darksocial_cascade.html", {**context, "largest": largest, "cascade": None}, request=request))

@@ -253,10 +253,24 @@ def resolved_dates(window: dict) -> tuple[dt.date, dt.date]:
     return since, until
 
 
-def required_text(request, name: str) -> str:
+def report_params(window: dict, **extra) -> dict:
+    """The canned reports' parameters for the window (dates resolved), with a page's own beside them."""
+    since, until = resolved_dates(window)
+    return {"since": since.isoformat(), "until": until.isoformat(), "site": window["site"], **extra}
+
+
+def text_param(request, name: str) -> str:
     value = request.args.get(name, "").strip()
     if len(value) > MAX_PARAM:
         raise BadParameter(f"{name} is at most {MAX_PARAM} characters")
+    return value
+
+
+def required_text(request, name: str, what: str) -> str:
+    """A parameter the page cannot do without; ``what`` tells the reader what to give."""
+    value = text_param(request, name)
+    if not value:
+        raise BadParameter(f"{name} is required: {what}")
     return value
 
 

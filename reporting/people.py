@@ -57,13 +57,10 @@ async def influencer_view(request, datasette) -> Response:
         return await save_label(request, datasette, db)
     try:
         window = pages.window_params(request)
-        person = pages.required_text(request, "person")
-        if not person:
-            raise pages.BadParameter("person is required: a person id from Top influencers, like v:abc123 or a:Jane")
+        person = pages.required_text(request, "person", "a person id from Top influencers, like v:abc123 or a:Jane")
     except pages.BadParameter as exc:
         return pages.bad_request(exc)
-    since, until = pages.resolved_dates(window)
-    params = {"person": person, "since": since.isoformat(), "until": until.isoformat(), "site": window["site"]}
+    params = pages.report_params(window, person=person)
     profile = await pages.rows(datasette, db, "select * from influencers where person = :person", params)
     shares = await pages.rows(datasette, db, queries.INFLUENCER.sql, params)
     label = await datasette.databases[db].execute_fn(lambda conn: analysts.label(conn, person))

@@ -50,13 +50,11 @@ async def story_view(request, datasette) -> Response:
     analyst = await pages.may_run(datasette, request, db, queries.LARGEST_CASCADES)
     try:
         window = pages.window_params(request)
-        url = pages.required_text(request, "url")
-        if not url:
-            raise pages.BadParameter("url is required: a story's URL, as listed in Top stories")
+        url = pages.required_text(request, "url", "a story's URL, as listed in Top stories")
     except pages.BadParameter as exc:
         return pages.bad_request(exc)
     since, until = pages.resolved_dates(window)
-    params = {"url": url, "since": since.isoformat(), "until": until.isoformat(), "site": window["site"]}
+    params = pages.report_params(window, url=url)
     story = await pages.rows(datasette, db, STORY, params)
     if not story:
         return Response.text(f"404 Not Found: no story {url!r} (see the top_stories report)\n", status=404)
