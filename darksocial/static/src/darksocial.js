@@ -147,8 +147,8 @@
     if (address() != page) pageView(doc.title);
   }
   var push = hist.pushState;
-  hist.pushState = function () {
-    push.apply(hist, arguments);
+  hist.pushState = (...args) => {
+    push.apply(hist, args);
     moved();
   };
   addEventListener('popstate', moved);
@@ -196,7 +196,7 @@
       var data = event.clipboardData;
       var content = conf.content || 'article,main';
       var end = selection.focusNode;
-      var outside = [event.target, end && end.closest ? end : end?.parentElement].some(
+      var outside = [event.target, end?.closest ? end : end?.parentElement].some(
         (node) =>
           !node?.closest ||
           node.closest('input,textarea,code,pre,nav,[contenteditable]') ||
