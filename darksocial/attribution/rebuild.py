@@ -50,13 +50,14 @@ from .visits import write_visits
 Progress = Callable[[str], None]
 
 
-# Tables a full rebuild writes: built as shadows in the temp schema (unqualified names resolve to temp first,
-# so the same SQL serves both kinds of run), then copied into main in one short transaction.
-_REBUILT = (*tables.ANALYST_TABLES, tables.INFLUENCE, tables.GOALS, tables.IDENTITIES)
+# Tables an attribution run writes. A full rebuild builds them as shadows in the temp schema (unqualified names
+# resolve to temp first, so the same SQL serves both kinds of run), then copies them into main in one short
+# transaction; an incremental run reads them through the overlay while it computes (see sqlrows).
+DERIVED = (*tables.ANALYST_TABLES, tables.INFLUENCE, tables.GOALS, tables.IDENTITIES)
 
 
 def _create_shadows(conn) -> None:
-    for table in _REBUILT:
+    for table in DERIVED:
         conn.execute(f"DROP TABLE IF EXISTS temp.[{table.name}]")
         conn.execute(tables.create_sql(table)[0].replace("CREATE TABLE IF NOT EXISTS ", "CREATE TEMP TABLE ", 1))
 
@@ -66,7 +67,7 @@ def _index_shadows(conn) -> None:
     included): with identical indexes SQLite copies table and index entries verbatim into an empty table (its
     transfer optimisation) instead of re-sorting every index while it holds the write lock. A single index of
     main missing from its shadow turns the copy into row-by-row inserts: ten times the write lock."""
-    for table in _REBUILT:
+    for table in DERIVED:
         for _, name, unique, origin, partial in conn.execute(f"PRAGMA main.index_list([{table.name}])").fetchall():
             if origin != "c":
                 continue
@@ -91,7 +92,7 @@ def _partial_where(conn, index: str) -> str:
 
 
 def _swap_in_shadows(conn) -> None:
-    for table in _REBUILT:
+    for table in DERIVED:
         conn.execute(f"DELETE FROM main.[{table.name}]")
         conn.execute(f"INSERT INTO main.[{table.name}] SELECT * FROM temp.[{table.name}]")
 
@@ -99,7 +100,7 @@ def _swap_in_shadows(conn) -> None:
 def drop_shadows(conn) -> None:
     if conn.in_transaction:
         conn.rollback()
-    for table in _REBUILT:
+    for table in DERIVED:
         conn.execute(f"DROP TABLE IF EXISTS temp.[{table.name}]")
 
 
@@ -167,21 +168,17 @@ def _scalars(conn, sql: str, column: str, values) -> set:
     return {r[0] for r in where_in(conn, sql, column, values) if r[0] is not None}
 
 
-# Tables an incremental run changes: read through the overlay while it computes (see sqlrows).
-OVERLAID = (*tables.ANALYST_TABLES, tables.INFLUENCE, tables.GOALS, tables.IDENTITIES)
-
-
 def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> dict:
     """Compute in a read snapshot, through the overlay; then apply the changes in one short write transaction
     (unless another run applied its own meanwhile: then nothing is applied, and the next run starts over)."""
-    close_overlay(conn, OVERLAID)
+    close_overlay(conn, DERIVED)
     conn.commit()
     conn.execute("BEGIN")  # a read snapshot: the collector keeps writing while this run computes
     high, links_high = high_water(conn)
-    open_overlay(conn, OVERLAID)
+    open_overlay(conn, DERIVED)
     try:
         stats = _compute_incremental(conn, done, links_done, high, links_high, say, tiers)
-        cancel_unchanged(conn, OVERLAID)
+        cancel_unchanged(conn, DERIVED)
         conn.commit()  # ends the snapshot; the overlay (temp tables) stays
         say("applying the changes")
         locked = time.perf_counter()
@@ -189,7 +186,7 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
         if (read_state(conn, "events_id"), read_state(conn, "links_rowid")) != (done, links_done):
             conn.rollback()
             return {**stats, "mode": "skipped: another run applied first", "write_lock_seconds": 0.0}
-        apply_overlay(conn, OVERLAID)
+        apply_overlay(conn, DERIVED)
         write_state(conn, "events_id", high)
         write_state(conn, "links_rowid", links_high)
         conn.commit()
@@ -199,7 +196,7 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
     finally:
         if conn.in_transaction:
             conn.rollback()
-        close_overlay(conn, OVERLAID)
+        close_overlay(conn, DERIVED)
         conn.commit()
 
 
