@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import subprocess
 import sys
 import threading
+import time
 
 import httpx
 import pytest
@@ -173,6 +175,27 @@ def inproc(datasette):
 def scenario():
     """The scenario's names and dates (see the module docstring)."""
     return sys.modules[__name__]
+
+
+def _wait_until_serving(url: str, proc: subprocess.Popen) -> None:
+    """Return once the ``darksocial serve`` child ``proc`` answers at ``url``; fail if it exits or takes a minute.
+    Its stderr, when piped, is the failure message."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/-/darksocial/darksocial.css").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "darksocial serve did not start"
+        assert time.monotonic() < deadline, "darksocial serve did not start"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def wait_until_serving():
+    """A function waiting for a ``darksocial serve`` child process to answer (a fixture: see ``free_port``)."""
+    return _wait_until_serving
 
 
 @pytest.fixture(scope="module")

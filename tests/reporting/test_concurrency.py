@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 
 import httpx
 import pytest
@@ -66,7 +65,7 @@ def test_many_clients_at_once_every_acknowledged_event_is_stored_once(tmp_path, 
         assert writer.batches < sum(acks)  # requests that arrived together shared a transaction
 
 
-def test_an_acknowledged_event_survives_sigkill(tmp_path, free_port):
+def test_an_acknowledged_event_survives_sigkill(tmp_path, free_port, wait_until_serving):
     path = tmp_path / "killed.db"
     new_db(path)
     port = free_port()
@@ -76,17 +75,7 @@ def test_an_acknowledged_event_survives_sigkill(tmp_path, free_port):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/-/darksocial/darksocial.css").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "darksocial serve did not start"
-            time.sleep(0.1)
-
+        wait_until_serving(url, proc)
         acked: list[set[str]] = [set() for _ in range(8)]
         sent = [0] * 8
         enough = threading.Event()

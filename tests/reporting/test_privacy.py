@@ -31,19 +31,7 @@ SECRETS = [*IPS, "2001:db8:7a3:1c", "QuuxBrowser", "Zebrafinch-3141", "SM-Q9876Z
            "Crawly-Marmoset-1414", "Pelican-2236", "iPhone15,3", "1290x2796", *AGENTS]
 
 
-def wait_for(url: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/-/darksocial/darksocial.css").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "darksocial serve did not start"
-        time.sleep(0.1)
-
-
-def test_no_ip_address_or_user_agent_is_kept_anywhere(tmp_path, free_port):
+def test_no_ip_address_or_user_agent_is_kept_anywhere(tmp_path, free_port, wait_until_serving):
     path = tmp_path / "private.db"
     db = store.open_db(path)
     store.register_site(db, "blog", [ORIGIN])
@@ -55,7 +43,7 @@ def test_no_ip_address_or_user_agent_is_kept_anywhere(tmp_path, free_port):
                                  "--attribute-every", "0.5", "--rate-burst", "5"], stdout=sink, stderr=sink)
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_for(url, proc)
+            wait_until_serving(url, proc)
             answers = set()
             with httpx.Client(base_url=url, timeout=30) as http:
                 for n in range(8):
