@@ -298,8 +298,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     world.goals = load_goals(conn, {person_of(v, world.identities) for v in involved})
 
     reloads = resolve_reloads(world)
-    carried = {v.in_token for v in world.views.values() if v.in_token and v.token not in reloads}
-    tokens = {t for t in loaded_tokens if t in carried or t in world.share_events or t in world.links}
+    tokens = loaded_tokens & share_tokens(world, reloads)
     shares = resolve_shares(world, tokens, reloads)
     attach_clicks(shares, [v for v in world.views.values() if v.in_token in shares], world, reloads)
     new_roots = {s.root for s in shares.values()}
