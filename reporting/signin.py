@@ -35,7 +35,6 @@ from . import auth
 
 LOGIN_PATH = "/-/login"
 PASSWORD_TOOL_PATH = "/-/password-tool"
-SIGN_IN_PATH = "/-/darksocial/sign-in"
 ANALYST_ONLY_PAGES = ("/-/threads", "/-/versions", "/-/plugins", "/-/settings", "/-/config", "/-/databases",
                       "/-/metadata", "/-/allow-debug", "/-/permissions", "/-/messages")
 MAX_FAILURES = 5
@@ -301,4 +300,4 @@ async def sign_in_view(request, datasette) -> Response:
 
 
 def routes() -> list:
-    return [(r"^/-/darksocial/sign-in$", sign_in_view)]
+    return [(f"^{analysts.SIGN_IN_PATH}$", sign_in_view)]
