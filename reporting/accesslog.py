@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from .collect import COLLECT_PATH
+
 ACCESS_LOGGER = "uvicorn.access"
-COLLECT_PATH = "/-/darksocial/collect"
 
 
 class RedactClients(logging.Filter):
