@@ -29,27 +29,18 @@ log = logging.getLogger(__name__)
 TAGS_USED = "_darksocial_tags_used"  # request attribute set by the template tags: auto-injection steps aside
 
 
-def settings_for(request, site=None):
-    """The site's settings when tracking is on for it, else None."""
-    if site is None:
-        site = current_site(request)
-    if site is None:
+def active_settings(site, page):
+    """The site's settings when tracking is on for it and editors have not opted ``page`` out, else None."""
+    state = site_state(site)
+    if not state.settings.enabled or getattr(page, "pk", None) in state.opted_out:
         return None
-    config = site_state(site).settings
-    return config if config.enabled else None
+    return state.settings
 
 
 def current_site(request):
     from wagtail.models import Site
 
     return Site.find_for_request(request)  # cached on the request by Wagtail's own routing
-
-
-def is_opted_out(page) -> bool:
-    if page is None or page.pk is None:
-        return False
-    site = page.get_site()
-    return site is not None and page.pk in site_state(site).opted_out
 
 
 # Settings and opt-outs are read on every page view, and change rarely: each process keeps them for a short
@@ -156,9 +147,8 @@ def attach(response, page, request) -> None:
     site = current_site(request)
     if site is None:
         return
-    state = site_state(site)
-    config = state.settings
-    if not config.enabled or page.pk in state.opted_out:
+    config = active_settings(site, page)
+    if config is None:
         return
 
     def add_tags(rendered):

@@ -158,7 +158,7 @@ def test_strict_content_security_policy_needs_no_exception(article, settings):
     response, html = get(article.url)
     assert response["Content-Security-Policy"] == "default-src 'self'"
     site = article.get_site()
-    added = inject.head_tags(tracking.tracker_config(tracking.settings_for(None, site), site))
+    added = inject.head_tags(tracking.tracker_config(tracking.active_settings(site, article), site))
     assert added in html and "<script>" not in added and " style=" not in html
 
 

@@ -27,8 +27,8 @@ def _setup(context):
     site = page.get_site() if page is not None and hasattr(page, "get_site") else Site.find_for_request(request)
     if site is None:
         return None
-    config = tracking.settings_for(request, site)
-    if config is None or tracking.is_opted_out(page):
+    config = tracking.active_settings(site, page)
+    if config is None:
         return None
     return request, page, site, config
 
