@@ -9,6 +9,7 @@ the connection, and in the end the stored events must be the same.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
 import importlib.util
 import json
@@ -49,7 +50,7 @@ def servers(tmp_path_factory, free_port):
     day = privacy.salt_day(dt.datetime.now(dt.timezone.utc))
     urls, paths = {}, {}
     limits = {"plugins": {"darksocial": {"rate_limit": 0.01, "rate_burst": 2}}}  # loopback clients are exempt
-    with __import__("contextlib").ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         for direct in (True, False):
             path = tmp_path_factory.mktemp("direct" if direct else "asgi") / "collect.db"
             db = store.open_db(path)
