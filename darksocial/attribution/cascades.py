@@ -425,16 +425,17 @@ def cascade_rows(shares: dict[str, Share], world: World, roots: Iterable[str]):
             if share.sharer is not None and share.ts is not None:
                 first_share[share.sharer] = min(first_share.get(share.sharer, share.ts), share.ts)
 
+        conversions = 0
         for person in order:
             node = nodes[person]
+            converted = goals_after(goals, person, node.arrived) if node.parent is not None else 0
+            conversions += converted
             people_rows.append((root_token, root.site, root.url, _shown(person), names.get(person),
                                 _shown(node.parent), node.depth + 1, node.via, node.channel, node.arrived,
-                                node.children, node.below,
-                                goals_after(goals, person, node.arrived) if node.parent is not None else 0))
+                                node.children, node.below, converted))
             # Credit up the tree, at most MAX_CREDIT_HOPS people hops.
             if node.parent is None or person.startswith("?"):
                 continue
-            converted = goals_after(goals, person, node.arrived)
             up, hops = node.parent, 0
             while up is not None and hops < MAX_CREDIT_HOPS:
                 if not up.startswith("#"):
@@ -454,7 +455,6 @@ def cascade_rows(shares: dict[str, Share], world: World, roots: Iterable[str]):
             ))
         parent = {person: node.parent for person, node in nodes.items()}
         depth = {person: node.depth for person, node in nodes.items()}
-        conversions = sum(goals_after(goals, p, n.arrived) for p, n in nodes.items() if n.parent is not None)
         cascade_rows_.append((
             root_token, root.site, root.url, root.sharer, root.sharer_name, root.channel, root.ts, len(group),
             sum(len(s.clicks) for s in group), len(nodes), max(depth.values()), structural_virality(parent, depth),
