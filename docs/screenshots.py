@@ -11,13 +11,12 @@ to keep the repository small).
 from __future__ import annotations
 
 import argparse
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 HERE = Path(__file__).parent
 CHROMIUM = "/usr/bin/chromium"
@@ -25,12 +24,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync"]
 VIEWPORT = {"width": 1440, "height": 900}
 TALLEST = 1500  # px of each page kept
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def demo_database(workdir: Path) -> Path:
@@ -58,13 +51,12 @@ def take(db: Path, out: Path) -> list[Path]:
         top = conn.execute("select person from influencers order by reach desc, clicks desc limit 1").fetchone()
         root = conn.execute("select root from cascades where size between 10 and 60 "
                             "order by depth desc, structural_virality desc, size desc limit 1").fetchone()
-    port = free_port()
     datasette = server.make_datasette(db, attribute_every=None)
     shots = []
-    with server.running(datasette, port=port) as url, sync_playwright() as p:
+    with server.running(datasette) as url, sync_playwright() as p:  # on a free port, the one in url
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport=VIEWPORT).new_page()
-        page.goto(analysts.login_link(db, "127.0.0.1", port))
+        page.goto(analysts.login_link(db, "127.0.0.1", urlsplit(url).port))
         pages = {"dashboard": "/-/darksocial/dashboard"}
         if top:
             pages["influencer"] = f"/-/darksocial/influencer?person={quote(top[0])}"
