@@ -89,7 +89,7 @@ def asset_url(name: str) -> str:
 
 def tracker_config(config: DarkSocialSettings, site) -> inject.TrackerConfig:
     return _tracker_config(
-        config.collector_url or collect_url(), config.collector_site_id or site.hostname,
+        config.collector_url or collect_url(), config.darksocial_site(),
         parse_channel_list(config.channels), config.position, config.copy_tracking, config.address_bar,
         config.address_bar_home, config.cookieless, config.respect_dnt, config.query_mode, site.site_name or "",
     )
