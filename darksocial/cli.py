@@ -190,10 +190,11 @@ def site_remove(site_id, db, yes):
     from . import sites, store
 
     database = store.open_db(db)
-    if not any(row["site"] == site_id for row in sites.list_sites(database)):
-        known = ", ".join(row["site"] for row in sites.list_sites(database)) or "none"
-        raise click.BadParameter(f"no site {site_id!r} is registered in {db} (registered: {known}); "
-                                 "see `darksocial site list DB`", param_hint="SITE")
+    known = [row["site"] for row in sites.list_sites(database)]
+    if site_id not in known:
+        raise click.BadParameter(f"no site {site_id!r} is registered in {db} "
+                                 f"(registered: {', '.join(known) or 'none'}); see `darksocial site list DB`",
+                                 param_hint="SITE")
     if not yes:
         click.confirm(f"Refuse events from site {site_id!r} from now on?", abort=True)
     sites.remove_site(database, site_id)
