@@ -60,8 +60,9 @@ class WindowFilterSet(WagtailFilterSet):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.filters["site"].extra["choices"] = [(s, s) for s in known_sites()]
-        self.form.fields["site"].choices = [("", "All sites")] + [(s, s) for s in known_sites()]
+        choices = [(s, s) for s in known_sites()]
+        self.filters["site"].extra["choices"] = choices
+        self.form.fields["site"].choices = [("", "All sites"), *choices]
 
     def keep(self, queryset, name, value):
         return queryset
