@@ -362,6 +362,9 @@ ANALYST_TABLES: tuple[Table, ...] = (VISITS, SHARES, INFLUENCERS, STORIES, CHANN
                                      CASCADE_PEOPLE, DAILY, STORY_DAILY)
 PRIVATE_TABLES: tuple[Table, ...] = (STATE, IDENTITIES, GOALS, INFLUENCE)
 TABLES: dict[str, Table] = {t.name: t for t in ANALYST_TABLES + PRIVATE_TABLES}
+# Every table the attribution derives from the events (all but its high-water marks): each run writes them, and one
+# an older version made in another shape is dropped for the next run to rebuild.
+DERIVED_TABLES: tuple[Table, ...] = (*ANALYST_TABLES, INFLUENCE, GOALS, IDENTITIES)
 
 # Indexes on the raw events table that the incremental attribution looks events up by.
 EVENT_INDEXES = (("token",), ("visitor",), ("in_token",))
@@ -397,7 +400,7 @@ def _drop_changed(conn) -> None:
     """A derived table whose columns changed (an older version made it) is dropped and the attribution's
     high-water marks are cleared: the next run rebuilds every derived table in the new shape."""
     changed = False
-    for table in ANALYST_TABLES + (INFLUENCE, IDENTITIES, GOALS):
+    for table in DERIVED_TABLES:
         have = [row[1] for row in conn.execute(f"PRAGMA main.table_info([{table.name}])")]
         if have and have != table.column_names():
             conn.execute(f"DROP TABLE main.[{table.name}]")

@@ -50,14 +50,11 @@ from .visits import write_visits
 Progress = Callable[[str], None]
 
 
-# Tables an attribution run writes. A full rebuild builds them as shadows in the temp schema (unqualified names
-# resolve to temp first, so the same SQL serves both kinds of run), then copies them into main in one short
-# transaction; an incremental run reads them through the overlay while it computes (see sqlrows).
-DERIVED = (*tables.ANALYST_TABLES, tables.INFLUENCE, tables.GOALS, tables.IDENTITIES)
-
-
+# The tables a run writes (tables.DERIVED_TABLES): a full rebuild builds them as shadows in the temp schema
+# (unqualified names resolve to temp first, so the same SQL serves both kinds of run), then copies them into main in
+# one short transaction; an incremental run reads them through the overlay while it computes (see sqlrows).
 def _create_shadows(conn) -> None:
-    for table in DERIVED:
+    for table in tables.DERIVED_TABLES:
         conn.execute(f"DROP TABLE IF EXISTS temp.[{table.name}]")
         conn.execute(tables.create_sql(table)[0].replace("CREATE TABLE IF NOT EXISTS ", "CREATE TEMP TABLE ", 1))
 
@@ -67,7 +64,7 @@ def _index_shadows(conn) -> None:
     included): with identical indexes SQLite copies table and index entries verbatim into an empty table (its
     transfer optimisation) instead of re-sorting every index while it holds the write lock. A single index of
     main missing from its shadow turns the copy into row-by-row inserts: ten times the write lock."""
-    for table in DERIVED:
+    for table in tables.DERIVED_TABLES:
         for _, name, unique, origin, partial in conn.execute(f"PRAGMA main.index_list([{table.name}])").fetchall():
             if origin != "c":
                 continue
@@ -92,7 +89,7 @@ def _partial_where(conn, index: str) -> str:
 
 
 def _swap_in_shadows(conn) -> None:
-    for table in DERIVED:
+    for table in tables.DERIVED_TABLES:
         conn.execute(f"DELETE FROM main.[{table.name}]")
         conn.execute(f"INSERT INTO main.[{table.name}] SELECT * FROM temp.[{table.name}]")
 
@@ -100,7 +97,7 @@ def _swap_in_shadows(conn) -> None:
 def drop_shadows(conn) -> None:
     if conn.in_transaction:
         conn.rollback()
-    for table in DERIVED:
+    for table in tables.DERIVED_TABLES:
         conn.execute(f"DROP TABLE IF EXISTS temp.[{table.name}]")
 
 
@@ -171,14 +168,14 @@ def _scalars(conn, sql: str, column: str, values) -> set:
 def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> dict:
     """Compute in a read snapshot, through the overlay; then apply the changes in one short write transaction
     (unless another run applied its own meanwhile: then nothing is applied, and the next run starts over)."""
-    close_overlay(conn, DERIVED)
+    close_overlay(conn, tables.DERIVED_TABLES)
     conn.commit()
     conn.execute("BEGIN")  # a read snapshot: the collector keeps writing while this run computes
     high, links_high = high_water(conn)
-    open_overlay(conn, DERIVED)
+    open_overlay(conn, tables.DERIVED_TABLES)
     try:
         stats = _compute_incremental(conn, done, links_done, high, links_high, say, tiers)
-        cancel_unchanged(conn, DERIVED)
+        cancel_unchanged(conn, tables.DERIVED_TABLES)
         conn.commit()  # ends the snapshot; the overlay (temp tables) stays
         say("applying the changes")
         locked = time.perf_counter()
@@ -186,7 +183,7 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
         if (read_state(conn, "events_id"), read_state(conn, "links_rowid")) != (done, links_done):
             conn.rollback()
             return {**stats, "mode": "skipped: another run applied first", "write_lock_seconds": 0.0}
-        apply_overlay(conn, DERIVED)
+        apply_overlay(conn, tables.DERIVED_TABLES)
         write_state(conn, "events_id", high)
         write_state(conn, "links_rowid", links_high)
         conn.commit()
@@ -196,7 +193,7 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
     finally:
         if conn.in_transaction:
             conn.rollback()
-        close_overlay(conn, DERIVED)
+        close_overlay(conn, tables.DERIVED_TABLES)
         conn.commit()
 
 
