@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from functools import cached_property
 from types import SimpleNamespace
 from urllib.parse import urlencode
 
@@ -194,7 +195,7 @@ class InfluencerView(DarkSocialReportView):
     def person(self) -> str:
         return self.request.GET.get("person", "")[:300]
 
-    @property
+    @cached_property  # Wagtail reads it several times a page (context, breadcrumbs): one query per request
     def page_title(self):
         return f"Influencer: {self.person_name()}"
 
