@@ -37,6 +37,7 @@ from .sqlrows import (
     cancel_unchanged,
     chunks,
     close_overlay,
+    create_temp_table,
     delete_rows,
     high_water,
     insert_rows,
@@ -56,7 +57,7 @@ Progress = Callable[[str], None]
 def _create_shadows(conn) -> None:
     for table in tables.DERIVED_TABLES:
         conn.execute(f"DROP TABLE IF EXISTS temp.[{table.name}]")
-        conn.execute(tables.create_sql(table)[0].replace("CREATE TABLE IF NOT EXISTS ", "CREATE TEMP TABLE ", 1))
+        create_temp_table(conn, table, table.name)
 
 
 def _index_shadows(conn) -> None:

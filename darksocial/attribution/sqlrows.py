@@ -60,13 +60,18 @@ def delete_rows(conn, name: str, where: str, params=()) -> None:
         conn.execute(f"DELETE FROM [{name}] WHERE {where}", params)
 
 
+def create_temp_table(conn, table: tables.Table, name: str) -> None:
+    """An empty temp table ``name`` with the columns and primary key of ``table`` (no indexes)."""
+    conn.execute(tables.create_sql(table)[0].replace("CREATE TABLE IF NOT EXISTS ", "CREATE TEMP TABLE ", 1)
+                 .replace(f"[{table.name}]", f"[{name}]", 1))
+
+
 def open_overlay(conn, overlaid: tuple[tables.Table, ...]) -> None:
     for table in overlaid:
         name = table.name
         columns = ", ".join(f"[{c}]" for c in table.column_names())
         conn.execute(f"CREATE TEMP TABLE [{name}__gone] (rowid INTEGER PRIMARY KEY)")
-        conn.execute(tables.create_sql(table)[0].replace("CREATE TABLE IF NOT EXISTS ", "CREATE TEMP TABLE ", 1)
-                     .replace(f"[{name}]", f"[{name}__new]", 1))
+        create_temp_table(conn, table, f"{name}__new")
         for i, index in enumerate((table.pk, table.unique, *table.indexes)):
             if index:
                 conn.execute(f"CREATE INDEX temp.[{name}__new_{i}] ON [{name}__new] ({', '.join(index)})")
