@@ -44,7 +44,7 @@ def aggregate(conn, tiers, built: tuple) -> None:
         page_visits[r[0], r[1]] = r[2:13]
         if r[13] is not None:
             titles[r[0], r[1]] = r[13]
-    titles.update(_page_titles(conn, None))
+    titles.update(_page_titles(conn))
     insert_rows(conn, tables.STORIES, story_rows(page_visits, shares_, cascades, titles))
 
     day_visits = {tuple(r[:4]): r[4:] for r in conn.execute("""
@@ -216,11 +216,10 @@ def story_rows(page_visits: dict, shares, cascades, titles: dict, summed: dict |
     return out
 
 
-def _page_titles(conn, where: str | None) -> dict:
+def _page_titles(conn) -> dict:
     """Titles from the imported page manifest (`pages`, the store's table) win over titles seen by the tracker."""
     try:
-        sql = "SELECT site, url, title FROM pages WHERE title IS NOT NULL" + (f" AND {where}" if where else "")
-        return {(r[0], r[1]): r[2] for r in conn.execute(sql)}
+        return {(r[0], r[1]): r[2] for r in conn.execute("SELECT site, url, title FROM pages WHERE title IS NOT NULL")}
     except sqlite3.OperationalError:  # a bare database without the store's tables
         return {}
 
