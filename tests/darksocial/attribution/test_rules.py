@@ -18,12 +18,8 @@ def same_after_full_rebuild(scenario) -> None:
 
 
 def report(scenario, name: str, **params) -> list[dict]:
-    query = next(r for r in reports.REPORTS if r.name == name) if hasattr(reports, "REPORTS") else getattr(
-        reports, name.upper())
-    values = {"since": "2026-01-01", "until": "2026-12-31", "site": "", **params}
-    cursor = scenario.db.execute(query.sql, values)
-    columns = [c[0] for c in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    columns, rows = reports.run(scenario.db, name, since="2026-01-01", until="2026-12-31", **params)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 # -- 1. A reload is not a share ---------------------------------------------------------------------------------------
