@@ -27,6 +27,7 @@ from .models import DarkSocialSettings, PageOptOut, parse_channel_list
 
 log = logging.getLogger(__name__)
 TAGS_USED = "_darksocial_tags_used"  # request attribute set by the template tags: auto-injection steps aside
+PERSONAL = "_darksocial_personal"  # request attribute set by the head tag when it names the signed-in user
 
 
 def active_settings(site, page):
@@ -153,7 +154,7 @@ def attach(response, page, request) -> None:
 
     def add_tags(rendered):
         if getattr(request, TAGS_USED, False):
-            if getattr(request, "_darksocial_personal", False):
+            if getattr(request, PERSONAL, False):
                 mark_personal(rendered)
             return None
         try:

@@ -41,7 +41,7 @@ def darksocial_head(context):
     request, _page, site, config = found
     identity = tracking.identity_tag(request, config)
     if identity:
-        request._darksocial_personal = True
+        setattr(request, tracking.PERSONAL, True)
     return mark_safe(inject.head_tags(tracking.tracker_config(config, site)) + identity)  # noqa: S308 (escaped)
 
 
