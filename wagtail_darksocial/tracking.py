@@ -33,7 +33,9 @@ PERSONAL = "_darksocial_personal"  # request attribute set by the head tag when 
 def active_settings(site, page):
     """The site's settings when tracking is on for it and editors have not opted ``page`` out, else None."""
     state = site_state(site)
-    if not state.settings.enabled or getattr(page, "pk", None) in state.opted_out:
+    # Only a Wagtail page can be opted out: a template's `page` may be anything (a paginator's page, a model).
+    page_id = page.pk if hasattr(page, "get_site") else None
+    if not state.settings.enabled or page_id in state.opted_out:
         return None
     return state.settings
 
