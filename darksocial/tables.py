@@ -49,6 +49,8 @@ class Table:
     indexes: tuple[tuple[str, ...], ...] = ()
     private: bool = False
     unique: tuple[str, ...] = ()  # a unique index instead of a primary key: bulk loads skip it, then build it once
+    # Partial indexes: (columns, WHERE clause), for lookups that only ever concern some rows (a visit that is a click).
+    partial_indexes: tuple[tuple[tuple[str, ...], str], ...] = ()
 
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
@@ -62,6 +64,7 @@ VISITS = Table(
     "visits",
     "One row per page view, with how the visitor arrived and who gets the credit.",
     (
+        _c("id", "INTEGER", "The page view's row in the raw events table (events.id)"),
         _c("token", "TEXT", "Page-view token minted by this view (unique); copying the address bar shares it"),
         _c("ts", "TEXT", "Time of the view, UTC ISO-8601, set by the collector"),
         _c("date", "TEXT", "UTC date of the view (YYYY-MM-DD)"),
@@ -99,10 +102,15 @@ VISITS = Table(
         _c("share_site", "TEXT", "Site the share clicked was minted on (shares.site), which a pasted link can make "
                                  "differ from the visit's"),
     ),
-    unique=("token",),
-    # person lets an incremental run move distinct counts by what changed; (site, url, ts) finds a page's
-    # latest title without reading its visits.
-    indexes=(("visitor",), ("share_token",), ("date",), ("site", "url", "ts"), ("sharer",), ("person",)),
+    # Keyed by the event's id, which only grows: an incremental run's new visits go to the right edge of the
+    # table instead of one random page each, and it finds a visit through the raw events' own indexes (token,
+    # visitor, in_token). Every further index costs a run one page write per visit it adds, so only these remain:
+    # (site, url, ts) finds a page's latest title; the click indexes serve the reports and an incremental run's
+    # distinct counts (people who clicked, by person and by sharer) from the clicks alone.
+    pk=("id",),
+    indexes=(("date",), ("site", "url", "ts")),
+    partial_indexes=((("person", "date", "site", "click"), "click = 1"),
+                     (("sharer", "person", "share_date", "share_site", "click"), "click = 1")),
 )
 
 SHARES = Table(
@@ -329,6 +337,7 @@ IDENTITIES = Table(
         _c("ts", "TEXT", "Time of the identify event"),
     ),
     pk=("visitor",),
+    indexes=(("external_id",),),  # a person's devices
     private=True,
 )
 GOALS = Table(
@@ -380,6 +389,9 @@ def create_sql(table: Table) -> list[str]:
     for idx in table.indexes:
         name = f"idx_{table.name}_{'_'.join(idx)}"
         out.append(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table.name}] ({', '.join(idx)})")
+    for idx, where in table.partial_indexes:
+        name = f"idx_{table.name}_{'_'.join(idx)}_partial"
+        out.append(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table.name}] ({', '.join(idx)}) WHERE {where}")
     return out
 
 

@@ -7,8 +7,6 @@ exist). They cover the columns a report reads, so a windowed report reads the in
 from __future__ import annotations
 
 INDEXES: dict[str, tuple[str, tuple[str, ...]] | tuple[str, tuple[str, ...], str]] = {
-    # headline: people who clicked a share in the window, from the clicks alone, in person order.
-    "rpt_visits_click_people": ("visits", ("person", "date", "site", "click"), "click = 1"),
     # top_stories: the story_daily rollup in the window, read from the index alone.
     "rpt_story_daily_window": ("story_daily", ("date", "site", "url", "visits", "visits_dark_tracked",
                                                "visits_dark_estimated", "visits_open", "visits_other", "shares",
@@ -23,10 +21,6 @@ INDEXES: dict[str, tuple[str, tuple[str, ...]] | tuple[str, tuple[str, ...], str
     # top_influencers, conversions_by_sharer: the conversions, from the few (person, member) rows that have some.
     "rpt_influence_conversions": ("_ds_influence", ("person", "member", "date", "site", "conversions"),
                                   "conversions > 0"),
-    # top_influencers: the distinct people who clicked each person's shares minted in the window, from the clicks
-    # alone, in (sharer, person) order.
-    "rpt_visits_sharer_people": ("visits", ("sharer", "person", "share_date", "share_site", "click"),
-                                 "click = 1"),
     # cascade_tree: each share's children, level by level.
     "rpt_shares_parent": ("shares", ("parent",)),
     # headline: conversions of the cascades started in the window.
@@ -34,8 +28,12 @@ INDEXES: dict[str, tuple[str, tuple[str, ...]] | tuple[str, tuple[str, ...], str
     # largest_cascades: read backwards, largest first, with the columns that decide whether one is in the window.
     "rpt_cascades_by_size": ("cascades", ("size", "depth", "root", "started", "site")),
 }
-# Indexes earlier versions created, replaced by the ones above.
-RETIRED = ("rpt_shares_window", "rpt_visits_clicks", "rpt_visits_share_clicks")
+# The click indexes on `visits` the headline (people who clicked, in person order) and top_influencers (the people
+# who clicked each person's shares, in (sharer, person) order) read are the table's own (darksocial.tables.VISITS):
+# attribution reads them too.
+# Indexes earlier versions created, replaced by the ones above or by the tables' own.
+RETIRED = ("rpt_shares_window", "rpt_visits_clicks", "rpt_visits_share_clicks", "rpt_visits_click_people",
+           "rpt_visits_sharer_people")
 
 
 async def ensure(datasette, database: str | None) -> None:

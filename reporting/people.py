@@ -71,10 +71,16 @@ async def influencer_view(request, datasette) -> Response:
         if share["got_it_from"] == person:
             share["got_it_from"] = None  # re-sharing their own story: they started it, not themselves
     await names.add_names(datasette, db, shares, "got_it_from", "got_it_from_display")
+    # Their visits through the events' visitor index (visits.id = events.id; visits has no visitor index).
+    their_views = "id in (select id from events where kind = 'view' and visitor {})"
     if person.startswith("v:"):
-        who, who_params = "visitor = :visitor", {"visitor": person[2:]}
-    else:
-        who, who_params = "person = :person", {}
+        who, who_params = their_views.format("= :visitor"), {"visitor": person[2:]}
+    elif person.startswith("x:"):
+        who = "person = :person and " + their_views.format(
+            "in (select visitor from _ds_identities where external_id = :external_id)")
+        who_params = {"external_id": person[2:]}
+    else:  # an ambassador (a:) visits nothing as such
+        who, who_params = "0", {}
     visit_window = queries.in_window("date", "site")
     arrived = await names.add_names(datasette, db, await pages.rows(
         datasette, db, HOW_THEY_ARRIVED.format(who=who, window=visit_window), {**params, **who_params}),

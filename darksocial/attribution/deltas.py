@@ -3,10 +3,10 @@
 An incremental run replaces some `visits` and `shares` rows (the overlay of sqlrows holds the old ones as *gone*
 and the new ones as *new*). Every additive figure of `stories`, `daily`, `story_daily` and `channels` moves by
 (sum over new rows) − (sum over gone rows); every distinct count moves by the people who appear or disappear for
-a key, found by reading the rows of just the visitors and people involved (indexes on visits.visitor and
-visits.person). The figures that are not additive (a story's cascades, depth, virality; the latest title) are
-recomputed for the pages whose shares changed. The result is the same table a full rebuild writes: the
-randomized incremental = full test holds it to that.
+a key, found by reading the rows of just the visitors and people involved (a visitor's visits through the events'
+visitor index, by id; a person's clicks through the click index on visits.person). The figures that are not
+additive (a story's cascades, depth, virality; the latest title) are recomputed for the pages whose shares
+changed. The result is the same table a full rebuild writes: the randomized incremental = full test holds it to that.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections import defaultdict
 from .. import tables
 from ..channels import CHANNELS
 from .rollups import page_figures, story_rows
-from .sqlrows import delete_rows, insert_rows, where_in
+from .sqlrows import delete_keyed, insert_rows, key_table, keyed_select, where_in
 
 _V = ("site", "url", "date", "medium", "channel", "tracked", "estimated", "click", "visitor", "person")
 _VISIT_SQL = f"SELECT {', '.join(_V)} FROM "
@@ -87,8 +87,9 @@ def _distinct_changes(conn, visitors: set, persons: set) -> dict:
     by_visitor = "SELECT site, url, date, medium, channel, visitor FROM {} WHERE visitor IS NOT NULL"
     by_person = "SELECT site, url, channel, person FROM {} WHERE click = 1"
     out = {name: defaultdict(int) for name in ("story_visitors", "story_reach", "daily_visitors", "channel_reach")}
+    ids = {r[0] for r in where_in(conn, "SELECT id FROM events WHERE kind = 'view'", "visitor", visitors)}
     for source, sign in (("main.visits", -1), ("visits", 1)):
-        rows = where_in(conn, by_visitor.format(source), "visitor", visitors)
+        rows = where_in(conn, by_visitor.format(source), "id", ids)
         pairs = {(r[0], r[1], r[5]) for r in rows}
         cells = {(r[2], r[0], r[3], r[4] or "", r[5]) for r in rows}
         clicks = where_in(conn, by_person.format(source), "person", persons)
@@ -105,21 +106,14 @@ def _distinct_changes(conn, visitors: set, persons: set) -> dict:
 
 def _stored(conn, table: tables.Table, keys) -> dict:
     """The stored rows of ``table`` for ``keys`` (primary-key tuples), read through the overlay."""
-    pk = table.pk
-    out = {}
-    columns = ", ".join(f"[{c}]" for c in table.column_names())
-    for key in keys:
-        where = " AND ".join(f"[{c}] IS ?" for c in pk)
-        row = conn.execute(f"SELECT {columns} FROM [{table.name}] WHERE {where}", key).fetchone()
-        if row is not None:
-            out[key] = row
-    return out
+    keys_table = key_table(conn, f"{table.name}__keys", table.pk, keys)
+    select = ", ".join(f"t.[{c}]" for c in table.column_names())
+    width = len(table.pk)
+    return {row[:width]: row for row in conn.execute(keyed_select(table.name, keys_table, table.pk, select))}
 
 
 def _replace(conn, table: tables.Table, keys, rows: list[tuple]) -> None:
-    where = " AND ".join(f"[{c}] IS ?" for c in table.pk)
-    for key in keys:
-        delete_rows(conn, table.name, where, key)
+    delete_keyed(conn, table.name, key_table(conn, f"{table.name}__keys", table.pk, keys), table.pk)
     insert_rows(conn, table, rows)
 
 
@@ -162,46 +156,51 @@ def _page_sums(conn, pages) -> dict:
     """The share and cascade figures of ``pages`` (see rollups.page_figures), summed by SQLite: a page's shares
     and cascades never cross into Python (thousands of rows for a popular page), only their few sums do; the
     cascades' sizes and structural virality come one by one, for math.fsum to weigh them exactly as a rebuild."""
-    where = "WHERE site IS ? AND url IS ?"
-    out = {}
-    for key in pages:
-        if key[1] is None:
-            continue  # shares and cascades without a page count for none (as in story_rows)
-        p = out[key] = page_figures()
-        for channel, n, clicks, reshares in conn.execute(
-                f"SELECT channel, COUNT(*), SUM(clicks), SUM(reshares) FROM shares {where} GROUP BY channel", key):
-            p["shares"] += n
-            p["channels"][channel] += n
-            p["clicks"] += clicks
-            p["reshares"] += reshares
-        p["cascades"], p["depth"], conversions = conn.execute(
-            f"SELECT COUNT(*), MAX(depth), SUM(conversions) FROM cascades {where}", key).fetchone()
-        p["conversions"] = conversions or 0
-        for size, virality in conn.execute(
-                f"SELECT size, structural_virality FROM cascades {where} AND structural_virality IS NOT NULL", key):
-            p["weights"].append(size * virality)
-            p["sizes"].append(size)
+    out = {key: page_figures() for key in pages if key[1] is not None}  # no page, no story (as in story_rows)
+    keys = key_table(conn, "page_keys", ("site", "url"), out)
+    shares = keyed_select("shares", keys, ("site", "url"), "t.site, t.url, t.channel, t.clicks, t.reshares")
+    for site, url, channel, n, clicks, reshares in conn.execute(
+            f"SELECT site, url, channel, COUNT(*), SUM(clicks), SUM(reshares) FROM ({shares}) "
+            f"GROUP BY site, url, channel"):
+        p = out[site, url]
+        p["shares"] += n
+        p["channels"][channel] += n
+        p["clicks"] += clicks
+        p["reshares"] += reshares
+    cascades = keyed_select("cascades", keys, ("site", "url"),
+                            "t.site, t.url, t.depth, t.conversions, t.size, t.structural_virality")
+    for site, url, count, depth, conversions in conn.execute(
+            f"SELECT site, url, COUNT(*), MAX(depth), SUM(conversions) FROM ({cascades}) GROUP BY site, url"):
+        p = out[site, url]
+        p["cascades"], p["depth"], p["conversions"] = count, depth, conversions or 0
+    # In a fixed order (size, virality) per page: fsum is exact whatever the order, plain sum of sizes too.
+    for site, url, size, virality in conn.execute(
+            f"SELECT site, url, size, structural_virality FROM ({cascades}) WHERE structural_virality IS NOT NULL"):
+        p = out[site, url]
+        p["weights"].append(size * virality)
+        p["sizes"].append(size)
     return out
 
 
 def _titles(conn, keys) -> dict:
     """The imported manifest's title, else the latest title the tracker saw (as rollups.aggregate)."""
     out = {}
-    # The two sides of the overlay apart: through the view, ORDER BY ... LIMIT would read every visit of the page.
-    latest = ("SELECT ts, token, title FROM {} WHERE site IS ? AND url IS ? AND title IS NOT NULL{} "
-              "ORDER BY ts DESC, token DESC LIMIT 1")
-    kept = latest.format("main.visits", " AND rowid NOT IN (SELECT rowid FROM temp.visits__gone)")
+    keys_table = key_table(conn, "title_keys", ("site", "url"), keys)
+    # One lookup per page on visits (site, url, ts), each side of the overlay apart: through the view, ORDER BY
+    # ... LIMIT would read every visit of the page.
+    latest = ("(SELECT ts || char(1) || token || char(1) || title FROM {} v WHERE v.site IS k.site "
+              "AND v.url IS k.url AND v.title IS NOT NULL{} ORDER BY v.ts DESC, v.token DESC LIMIT 1)")
+    kept = latest.format("main.visits", " AND v.rowid NOT IN (SELECT rowid FROM temp.visits__gone)")
     added = latest.format("temp.visits__new", "")
-    for key in keys:
-        found = [row for sql in (kept, added) if (row := conn.execute(sql, key).fetchone()) is not None]
+    for site, url, *found in conn.execute(f"SELECT k.site, k.url, {kept}, {added} FROM {keys_table} k"):
+        found = [value for value in found if value is not None]
         if found:
-            out[key] = max(found)[2]
+            out[site, url] = max(found).split("\x01", 2)[2]
     has_pages = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pages'").fetchone()
-    for key in keys if has_pages else ():  # the imported manifest's titles win
-        row = conn.execute("SELECT title FROM pages WHERE site IS ? AND url IS ? AND title IS NOT NULL",
-                           key).fetchone()
-        if row is not None:
-            out[key] = row[0]
+    if has_pages:  # the imported manifest's titles win
+        for site, url, title in conn.execute(f"SELECT p.site, p.url, p.title FROM {keys_table} k JOIN pages p "
+                                             "ON p.site IS k.site AND p.url IS k.url WHERE p.title IS NOT NULL"):
+            out[site, url] = title
     return out
 
 

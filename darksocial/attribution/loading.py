@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .. import tables
-from .cascades import Link, ShareEvent, View, World
+from .cascades import Link, ShareEvent, View, World, person_of
 from .sqlrows import chunks, delete_rows, insert_rows, where_in
 
 VIEW_COLUMNS = ("token, ts, site, url, title, visitor, referrer_host, in_token, in_channel, in_app, browser, "
@@ -83,7 +83,10 @@ def load_goals(conn, persons: set | None) -> dict:
         exts = [p[2:] for p in persons if p.startswith("x:")]
         visitors = {p[2:] for p in persons if p.startswith("v:")}
         visitors |= {r[0] for r in where_in(conn, "SELECT visitor FROM _ds_identities", "external_id", exts)}
-        rows = where_in(conn, _GOALS_SQL, "g.visitor", visitors)
+        # Persons looked up apart, not joined: through an incremental run's overlay a join would read every identity.
+        goals = where_in(conn, "SELECT visitor, goal, ts FROM _ds_goals", "visitor", visitors)
+        known = load_identities(conn, {visitor for visitor, _, _ in goals})
+        rows = [(person_of(visitor, known), goal, ts) for visitor, goal, ts in goals]
     last: dict = {}
     for person, goal, ts in rows:
         key = (person, goal)

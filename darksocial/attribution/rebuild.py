@@ -166,6 +166,15 @@ def _scalars(conn, sql: str, column: str, values) -> set:
     return {r[0] for r in where_in(conn, sql, column, values) if r[0] is not None}
 
 
+# A visit is found through its event (visits.id = events.id), by the events' token index: `visits` keeps no index
+# on its tokens (see tables.VISITS).
+_WANTED_IDS = "SELECT id FROM events WHERE kind = 'view' AND token IN (SELECT token FROM temp.wanted)"
+
+
+def _view_ids(conn, tokens) -> set:
+    return _scalars(conn, "SELECT id FROM events WHERE kind = 'view'", "token", tokens)
+
+
 def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> dict:
     """Compute in a read snapshot, through the overlay; then apply the changes in one short write transaction
     (unless another run applied its own meanwhile: then nothing is applied, and the next run starts over)."""
@@ -247,7 +256,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     # Cascades the new events can change, then every cascade those reach through parents.
     roots = _scalars(conn, "SELECT root FROM shares", "token", touched)
     roots |= _scalars(conn, "SELECT root FROM shares", "parent_view", touched)
-    roots |= _scalars(conn, "SELECT root FROM visits", "token", touched)
+    roots |= _scalars(conn, "SELECT root FROM visits", "id", _view_ids(conn, touched))
     roots |= _scalars(conn, "SELECT root FROM cascade_people", "person", persons)
     roots |= _scalars(conn, "SELECT root FROM shares", "sharer", persons)
 
@@ -265,8 +274,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
         pending_roots |= _scalars(conn, "SELECT root FROM shares", "token", batch) - seen_roots
         load_tokens(conn, world, batch)
         # Views carrying these tokens, and the page views the shares were made from.
-        carrying = _scalars(conn, "SELECT token FROM visits", "share_token", batch)
-        carrying |= _scalars(conn, "SELECT token FROM events", "in_token", batch)
+        carrying = _scalars(conn, "SELECT token FROM events", "in_token", batch)
         parents = {e.parent for t in batch if (e := world.share_events.get(t)) and e.parent}
         keep_first(where_in(conn, VIEW_SQL, "token", (carrying | parents | batch) - set(world.views)),
                    world.views, View._make)
@@ -312,7 +320,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     # The people whose influencer rows change (sharers of old and new shares and clicks, people credited) and
     # the pages whose share figures change (pages of old and new shares and cascades).
     scope_persons, share_pages = set(), set()
-    visits_in_scope = "SELECT sharer FROM visits WHERE token IN (SELECT token FROM temp.wanted)"
+    visits_in_scope = f"SELECT sharer FROM visits WHERE id IN ({_WANTED_IDS})"
     for sharer, site, url in where_in(conn, "SELECT sharer, site, url FROM shares", "root", all_roots):
         scope_persons.add(sharer)
         share_pages.add((site, url))
@@ -322,7 +330,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     for table in (tables.SHARES, tables.CASCADES, tables.CASCADE_PEOPLE, tables.INFLUENCE):
         for chunk in chunks(sorted(all_roots)):
             delete_rows(conn, table.name, f"root IN ({','.join('?' * len(chunk))})", chunk)
-    delete_rows(conn, "visits", "token IN (SELECT token FROM temp.wanted)")
+    delete_rows(conn, "visits", f"id IN ({_WANTED_IDS})")
     insert_rows(conn, tables.SHARES, share_rows)
     insert_rows(conn, tables.CASCADES, cascade_rows_)
     insert_rows(conn, tables.CASCADE_PEOPLE, people_rows)

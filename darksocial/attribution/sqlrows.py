@@ -60,6 +60,37 @@ def delete_rows(conn, name: str, where: str, params=()) -> None:
         conn.execute(f"DELETE FROM [{name}] WHERE {where}", params)
 
 
+def key_table(conn, name: str, columns: tuple[str, ...], keys) -> str:
+    """A temp table ``name`` holding ``keys`` (tuples over ``columns``, NULLs allowed), to join a whole batch of
+    keys in one statement instead of one statement per key. Returns its qualified name."""
+    conn.execute(f"DROP TABLE IF EXISTS temp.[{name}]")
+    conn.execute(f"CREATE TEMP TABLE [{name}] ({', '.join(f'[{c}]' for c in columns)})")
+    conn.executemany(f"INSERT INTO temp.[{name}] VALUES ({','.join('?' * len(columns))})", sorted(
+        keys, key=lambda key: tuple((v is not None, v) for v in key)))
+    return f"temp.[{name}]"
+
+
+def keyed_select(table: str, keys: str, columns: tuple[str, ...], select: str, where: str = "") -> str:
+    """SQL for the rows of ``table`` (read through the overlay) whose ``columns`` match (IS) a row of the key table
+    ``keys``: its two sides apart, each joined on its own index (a join through the overlay's view would read
+    every row of the table)."""
+    on = " AND ".join(f"t.[{c}] IS k.[{c}]" for c in columns)
+    extra = f" AND {where}" if where else ""
+    return (f"SELECT {select} FROM {keys} k JOIN main.[{table}] t ON {on} "
+            f"WHERE t.rowid NOT IN (SELECT rowid FROM temp.[{table}__gone]){extra} "
+            f"UNION ALL SELECT {select} FROM {keys} k JOIN temp.[{table}__new] t ON {on}"
+            f"{' WHERE ' + where if where else ''}")
+
+
+def delete_keyed(conn, table: str, keys: str, columns: tuple[str, ...]) -> None:
+    """Through the open overlay: delete the rows of ``table`` whose ``columns`` match (IS) a row of ``keys``."""
+    on = " AND ".join(f"t.[{c}] IS k.[{c}]" for c in columns)
+    conn.execute(f"INSERT OR IGNORE INTO temp.[{table}__gone] SELECT t.rowid FROM {keys} k JOIN main.[{table}] t "
+                 f"ON {on}")
+    conn.execute(f"DELETE FROM temp.[{table}__new] WHERE rowid IN (SELECT t.rowid FROM {keys} k "
+                 f"JOIN temp.[{table}__new] t ON {on})")
+
+
 def create_temp_table(conn, table: tables.Table, name: str) -> None:
     """An empty temp table ``name`` with the columns and primary key of ``table`` (no indexes)."""
     conn.execute(tables.create_sql(table)[0].replace("CREATE TABLE IF NOT EXISTS ", "CREATE TEMP TABLE ", 1)
@@ -72,7 +103,8 @@ def open_overlay(conn, overlaid: tuple[tables.Table, ...]) -> None:
         columns = ", ".join(f"[{c}]" for c in table.column_names())
         conn.execute(f"CREATE TEMP TABLE [{name}__gone] (rowid INTEGER PRIMARY KEY)")
         create_temp_table(conn, table, f"{name}__new")
-        for i, index in enumerate((table.pk, table.unique, *table.indexes)):
+        partial = [columns for columns, _ in table.partial_indexes]
+        for i, index in enumerate((table.pk, table.unique, *table.indexes, *partial)):
             if index:
                 conn.execute(f"CREATE INDEX temp.[{name}__new_{i}] ON [{name}__new] ({', '.join(index)})")
         conn.execute(f"CREATE TEMP VIEW [{name}] AS SELECT {columns} FROM main.[{name}] "

@@ -6,7 +6,8 @@ from ..channels import CHANNELS
 from . import referrers
 from .cascades import channel_medium
 from .loading import VIEW_COLUMNS, sort_key
-from .sqlrows import write_target
+from .. import tables
+from .sqlrows import create_temp_table, overlay_open, write_target
 
 
 def _medium_case(expr: str) -> str:
@@ -23,7 +24,7 @@ _PERSON = ("CASE WHEN e.visitor IS NULL THEN NULL WHEN i.external_id IS NOT NULL
 # referrer, and a visitor's first view with no referrer on a deep page is estimated dark social.
 _VISITS_SQL = f"""
 INSERT INTO {{target}}
-SELECT token, ts, substr(ts, 1, 10), site, url, title, visitor, person,
+SELECT id, token, ts, substr(ts, 1, 10), site, url, title, visitor, person,
     CASE WHEN is_click OR bare_code THEN 'share'
          WHEN source = 'none' THEN (CASE WHEN is_first AND NOT home THEN 'dark_estimated' ELSE 'direct' END)
          ELSE source END,
@@ -40,7 +41,7 @@ SELECT token, ts, substr(ts, 1, 10), site, url, title, visitor, person,
     CASE WHEN is_click THEN depth END, CASE WHEN is_click THEN root END,
     CASE WHEN is_click THEN share_date END, CASE WHEN is_click THEN share_site END
 FROM (
-    SELECT e.token, e.ts, e.site, e.url, e.title, e.visitor, e.referrer_host, e.in_app, e.browser, e.device,
+    SELECT e.id, e.token, e.ts, e.site, e.url, e.title, e.visitor, e.referrer_host, e.in_app, e.browser, e.device,
         e.in_token, e.in_channel, e.person, s.sharer, s.sharer_name, s.depth, s.root,
         s.date AS share_date, s.site AS share_site,
         (s.token IS NOT NULL AND NOT COALESCE(s.sharer_visitor IS NOT NULL AND e.visitor IS NOT NULL
@@ -50,14 +51,14 @@ FROM (
              ELSE COALESCE(l.channel, e.in_channel, c.host_channel, 'ab') END AS click_channel,
         f.token IS NOT NULL AS is_first, c.home, c.source, c.medium AS class_medium, c.channel AS class_channel,
         c.campaign
-    FROM (SELECT e.token, e.ts, e.site, e.url, e.title, e.visitor, e.referrer_host, e.in_app, e.browser, e.device,
-                 CASE WHEN r.token IS NULL THEN e.in_token END AS in_token, e.in_channel, {_PERSON} AS person,
+    FROM (SELECT e.id, e.token, e.ts, e.site, e.url, e.title, e.visitor, e.referrer_host, e.in_app, e.browser,
+                 e.device, CASE WHEN r.token IS NULL THEN e.in_token END AS in_token, e.in_channel, {_PERSON} AS person,
                  e.campaign_query
-          FROM events e LEFT JOIN _ds_identities i ON i.visitor = e.visitor
+          FROM events e LEFT JOIN {{identities}} i ON i.visitor = e.visitor
           LEFT JOIN temp.reloads r ON r.token = e.token
           WHERE e.kind = 'view' AND e.token IS NOT NULL AND e.id NOT IN (SELECT id FROM temp.losers) {{scope}}
             AND (r.token IS NULL OR r.origin = r.token)) e
-    LEFT JOIN shares s ON s.token = e.in_token
+    LEFT JOIN {{shares}} s ON s.token = e.in_token
     LEFT JOIN links l ON l.token = e.in_token AND s.origin = 'link'
     LEFT JOIN temp.classes c ON c.host = COALESCE(e.referrer_host, '') AND c.url = e.url
         AND c.query = COALESCE(e.campaign_query, '')
@@ -71,22 +72,22 @@ FROM (
 # view was, and is never a click. Runs after _VISITS_SQL, which has written the first views' rows.
 _RELOADS_SQL = f"""
 INSERT INTO {{target}}
-SELECT e.token, e.ts, substr(e.ts, 1, 10), e.site, e.url, e.title, e.visitor, {_PERSON}, u.source, u.medium,
+SELECT e.id, e.token, e.ts, substr(e.ts, 1, 10), e.site, e.url, e.title, e.visitor, {_PERSON}, u.source, u.medium,
     u.channel, u.tracked, u.estimated, u.campaign, e.referrer_host, e.in_app, e.browser, e.device, u.share_token, 0,
     u.sharer, u.sharer_name, u.depth, u.root, u.share_date, u.share_site
 FROM temp.reloads r CROSS JOIN events e ON e.token = r.token
-LEFT JOIN _ds_identities i ON i.visitor = e.visitor
+LEFT JOIN {{identities}} i ON i.visitor = e.visitor
 JOIN temp.origins u ON u.token = r.origin
 WHERE r.origin != r.token AND e.kind = 'view' AND e.id NOT IN (SELECT id FROM temp.losers) {{scope}}
 """
 
-# The first views' rows the reloads copy, picked out in one pass over `visits`: a full rebuild's visits have no
-# index yet, and a join would have SQLite build a covering index over every row to look up a few.
+# The first views' rows the reloads copy, found by id through the events' token index.
 _ORIGINS_SQL = """
 INSERT INTO temp.origins
 SELECT token, source, medium, channel, tracked, estimated, campaign, share_token, sharer, sharer_name, depth, root,
     share_date, share_site
-FROM visits WHERE token IN (SELECT origin FROM temp.reloads WHERE origin != token)
+FROM visits WHERE id IN (SELECT id FROM events WHERE kind = 'view'
+    AND token IN (SELECT origin FROM temp.reloads WHERE origin != token))
 """
 
 
@@ -159,7 +160,24 @@ def write_visits(conn, reloads: dict, scope: str = "") -> None:
             keep[row[1]] = row
     conn.executemany("INSERT INTO temp.losers VALUES (?)",
                      [(row[0],) for row in duplicates if keep[row[1]][0] != row[0]])
+    shares, identities = _joined_tables(conn, within_plain)
     target = write_target(conn, "visits")
-    conn.execute(_VISITS_SQL.format(scope=within, target=target))
+    conn.execute(_VISITS_SQL.format(scope=within, target=target, shares=shares, identities=identities))
     conn.execute(_ORIGINS_SQL)
-    conn.execute(_RELOADS_SQL.format(scope=within, target=target))
+    conn.execute(_RELOADS_SQL.format(scope=within, target=target, identities=identities))
+
+
+def _joined_tables(conn, within: str) -> tuple[str, str]:
+    """The shares and identities the visits join: the tables themselves, or, through an incremental run's
+    overlay, copies of just the rows the views in scope need (a join through the overlay's view would read the
+    whole table into a temporary index on every run)."""
+    if not overlay_open(conn):
+        return "shares", "_ds_identities"
+    in_scope = f"SELECT {{}} FROM events WHERE kind = 'view' {within}"
+    for table, name, key, column in ((tables.SHARES, "scope_shares", "token", "in_token"),
+                                     (tables.IDENTITIES, "scope_identities", "visitor", "visitor")):
+        conn.execute(f"DROP TABLE IF EXISTS temp.[{name}]")
+        create_temp_table(conn, table, name)
+        conn.execute(f"INSERT INTO temp.[{name}] SELECT * FROM [{table.name}] "
+                     f"WHERE {key} IN ({in_scope.format(column)})")
+    return "temp.scope_shares", "temp.scope_identities"
