@@ -49,8 +49,9 @@ class Table:
     indexes: tuple[tuple[str, ...], ...] = ()
     private: bool = False
     unique: tuple[str, ...] = ()  # a unique index instead of a primary key: bulk loads skip it, then build it once
-    # Partial indexes: (columns, WHERE clause), for lookups that only ever concern some rows (a visit that is a click).
-    partial_indexes: tuple[tuple[tuple[str, ...], str], ...] = ()
+    # Partial indexes: (name, columns, WHERE clause), for lookups that only ever concern some rows (a visit that is
+    # a click).
+    partial_indexes: tuple[tuple[str, tuple[str, ...], str], ...] = ()
 
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
@@ -109,8 +110,9 @@ VISITS = Table(
     # distinct counts (people who clicked, by person and by sharer) from the clicks alone.
     pk=("id",),
     indexes=(("date",), ("site", "url", "ts")),
-    partial_indexes=((("person", "date", "site", "click"), "click = 1"),
-                     (("sharer", "person", "share_date", "share_site", "click"), "click = 1")),
+    partial_indexes=(("idx_visits_clicks_by_person", ("person", "date", "site", "click"), "click = 1"),
+                     ("idx_visits_clicks_by_sharer", ("sharer", "person", "share_date", "share_site", "click"),
+                      "click = 1")),
 )
 
 SHARES = Table(
@@ -389,8 +391,7 @@ def create_sql(table: Table) -> list[str]:
     for idx in table.indexes:
         name = f"idx_{table.name}_{'_'.join(idx)}"
         out.append(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table.name}] ({', '.join(idx)})")
-    for idx, where in table.partial_indexes:
-        name = f"idx_{table.name}_{'_'.join(idx)}_partial"
+    for name, idx, where in table.partial_indexes:
         out.append(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table.name}] ({', '.join(idx)}) WHERE {where}")
     return out
 

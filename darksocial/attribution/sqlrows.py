@@ -103,7 +103,7 @@ def open_overlay(conn, overlaid: tuple[tables.Table, ...]) -> None:
         columns = ", ".join(f"[{c}]" for c in table.column_names())
         conn.execute(f"CREATE TEMP TABLE [{name}__gone] (rowid INTEGER PRIMARY KEY)")
         create_temp_table(conn, table, f"{name}__new")
-        partial = [columns for columns, _ in table.partial_indexes]
+        partial = [columns for _, columns, _ in table.partial_indexes]
         for i, index in enumerate((table.pk, table.unique, *table.indexes, *partial)):
             if index:
                 conn.execute(f"CREATE INDEX temp.[{name}__new_{i}] ON [{name}__new] ({', '.join(index)})")

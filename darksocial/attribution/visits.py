@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from .. import tables
 from ..channels import CHANNELS
 from . import referrers
 from .cascades import channel_medium
 from .loading import VIEW_COLUMNS, sort_key
-from .. import tables
 from .sqlrows import create_temp_table, overlay_open, write_target
 
 

@@ -195,7 +195,7 @@ def test_the_server_creates_the_report_indexes_at_startup(live_server, scenario_
         plan = " ".join(row[3] for row in conn.execute(
             "explain query plan " + queries.TOP_INFLUENCERS.sql, {"since": "", "until": "", "site": ""}))
     assert set(indexes.INDEXES) <= names and not set(indexes.RETIRED) & names
-    assert "COVERING INDEX rpt_shares_by_sharer" in plan and "COVERING INDEX idx_visits_sharer_person_share_date_share_site_click_partial" in plan
+    assert "COVERING INDEX rpt_shares_by_sharer" in plan and "COVERING INDEX idx_visits_clicks_by_sharer" in plan
 
 
 def test_a_blank_window_is_the_last_30_days_including_today():
