@@ -204,6 +204,7 @@ STORIES = Table(
         *_SHARE_COLUMNS,
         _c("shares_other", "INTEGER", "Shares whose channel is a referrer host"),
         _c("clicks", "INTEGER", "Clicks on shares of this page"),
+        _c("reshares", "INTEGER", "Re-shares: shares of this page, by people a share of it brought, that got a click"),
         _c("clicks_per_share", "REAL", "clicks / shares"),
         _c("k_factor", "REAL", "Viral coefficient K = re-shares / clicks"),
         _c("conversions", "INTEGER", "Conversions of its cascades (sum of cascades.conversions)"),

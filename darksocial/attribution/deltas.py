@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from .. import tables
 from ..channels import CHANNELS
-from .rollups import page_figures, story_rows
+from .rollups import VIRALITY_UNITS_SQL, page_figures, story_rows
 from .sqlrows import delete_keyed, insert_rows, key_table, keyed_select, where_in
 
 _V = ("site", "url", "date", "medium", "channel", "tracked", "estimated", "click", "visitor", "person")
@@ -51,6 +51,7 @@ def update_rollups(conn, share_pages: set) -> None:
     new_shares = conn.execute(f"SELECT {share_columns} FROM temp.shares__new").fetchall()
 
     story, daily, story_daily, channels, gone_media, new_media = {}, {}, {}, {}, {}, {}
+    shares_moved: dict = defaultdict(dict)  # (site, url) → channel → (shares, clicks, re-shares)
     for rows, sign in ((gone_visits, -1), (new_visits, 1)):
         for row in rows:
             site, url, date, medium, channel, tracked, estimated, click, _, _ = row
@@ -71,12 +72,14 @@ def update_rollups(conn, share_pages: set) -> None:
                 _add(story_daily, (date, site, url), (0, 0, 0, 0, 0, 1, clicks), sign)
             if channel is not None:
                 _add(channels, channel, (0, 1, clicks, reshares, conversions), sign)
+            if url is not None:
+                _add(shares_moved[site, url], channel, (1, clicks, reshares), sign)
 
     visitors = {r[8] for r in gone_visits + new_visits if r[8] is not None}
     persons = {r[9] for r in gone_visits + new_visits if r[9] is not None and r[7] == 1}
     distinct = _distinct_changes(conn, visitors, persons)
 
-    _update_stories(conn, story, distinct, share_pages)
+    _update_stories(conn, story, distinct, share_pages, shares_moved)
     _update_daily(conn, daily, distinct["daily_visitors"])
     _update_story_daily(conn, story_daily)
     _update_channels(conn, channels, distinct["channel_reach"], gone_media, new_media)
@@ -117,7 +120,7 @@ def _replace(conn, table: tables.Table, keys, rows: list[tuple]) -> None:
     insert_rows(conn, table, rows)
 
 
-def _update_stories(conn, story: dict, distinct: dict, share_pages: set) -> None:
+def _update_stories(conn, story: dict, distinct: dict, share_pages: set, shares_moved: dict) -> None:
     keys = (set(story) | set(distinct["story_visitors"]) | set(distinct["story_reach"]) | share_pages) - {
         (None, None)}
     stored = _stored(conn, tables.STORIES, keys)
@@ -138,7 +141,7 @@ def _update_stories(conn, story: dict, distinct: dict, share_pages: set) -> None
     titles = _titles(conn, keys)
     rows = []
     rebuilt = {(r[0], r[1]): r for r in story_rows({k: visit_parts[k] for k in pages}, [], [], titles,
-                                                    _page_sums(conn, pages))}
+                                                    _page_sums(conn, pages, stored, shares_moved))}
     for key in sorted(keys):
         if key in rebuilt:
             row = rebuilt[key]
@@ -152,33 +155,39 @@ def _update_stories(conn, story: dict, distinct: dict, share_pages: set) -> None
     _replace(conn, tables.STORIES, keys, rows)
 
 
-def _page_sums(conn, pages) -> dict:
-    """The share and cascade figures of ``pages`` (see rollups.page_figures), summed by SQLite: a page's shares
-    and cascades never cross into Python (thousands of rows for a popular page), only their few sums do; the
-    cascades' sizes and structural virality come one by one, for math.fsum to weigh them exactly as a rebuild."""
-    out = {key: page_figures() for key in pages if key[1] is not None}  # no page, no story (as in story_rows)
+def _page_sums(conn, pages, stored: dict, shares_moved: dict) -> dict:
+    """The share and cascade figures of ``pages`` (see rollups.page_figures). The share figures are the stored
+    ones moved by ``shares_moved`` ((site, url) → channel → (shares, clicks, re-shares), new minus gone); the
+    cascade figures are summed by SQLite over the page's cascades (a maximum depth cannot be moved by what went)."""
+    out = {}
+    channel_columns = {code: _STORY.index(f"shares_{code}") for code in CHANNELS}
+    for key in pages:
+        if key[1] is None:
+            continue  # shares and cascades without a page count for none (as in story_rows)
+        p = out[key] = page_figures()
+        old = stored.get(key)
+        if old is not None:
+            p["shares"], p["clicks"] = old[_STORY.index("shares")], old[_STORY.index("clicks")]
+            p["reshares"] = old[_STORY.index("reshares")]
+            p["channels"].update({code: old[i] for code, i in channel_columns.items() if old[i]})
+            if old[_STORY.index("shares_other")]:
+                p["channels"][None] = old[_STORY.index("shares_other")]  # None: a channel that is no code
+        for channel, (n, clicks, reshares) in shares_moved.get(key, {}).items():
+            p["shares"] += n
+            p["channels"][channel if channel in CHANNELS else None] += n
+            p["clicks"] += clicks
+            p["reshares"] += reshares
     keys = key_table(conn, "page_keys", ("site", "url"), out)
-    shares = keyed_select("shares", keys, ("site", "url"), "t.site, t.url, t.channel, t.clicks, t.reshares")
-    for site, url, channel, n, clicks, reshares in conn.execute(
-            f"SELECT site, url, channel, COUNT(*), SUM(clicks), SUM(reshares) FROM ({shares}) "
-            f"GROUP BY site, url, channel"):
-        p = out[site, url]
-        p["shares"] += n
-        p["channels"][channel] += n
-        p["clicks"] += clicks
-        p["reshares"] += reshares
     cascades = keyed_select("cascades", keys, ("site", "url"),
                             "t.site, t.url, t.depth, t.conversions, t.size, t.structural_virality")
-    for site, url, count, depth, conversions in conn.execute(
-            f"SELECT site, url, COUNT(*), MAX(depth), SUM(conversions) FROM ({cascades}) GROUP BY site, url"):
+    for site, url, count, depth, conversions, units, people in conn.execute(f"""
+            SELECT site, url, COUNT(*), MAX(depth), SUM(conversions),
+                SUM(CASE WHEN structural_virality IS NOT NULL THEN {VIRALITY_UNITS_SQL} ELSE 0 END),
+                SUM(CASE WHEN structural_virality IS NOT NULL THEN size ELSE 0 END)
+            FROM ({cascades}) GROUP BY site, url"""):
         p = out[site, url]
         p["cascades"], p["depth"], p["conversions"] = count, depth, conversions or 0
-    # In a fixed order (size, virality) per page: fsum is exact whatever the order, plain sum of sizes too.
-    for site, url, size, virality in conn.execute(
-            f"SELECT site, url, size, structural_virality FROM ({cascades}) WHERE structural_virality IS NOT NULL"):
-        p = out[site, url]
-        p["weights"].append(size * virality)
-        p["sizes"].append(size)
+        p["virality_units"], p["people"] = units, people
     return out
 
 

@@ -320,11 +320,11 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     # The people whose influencer rows change (sharers of old and new shares and clicks, people credited) and
     # the pages whose share figures change (pages of old and new shares and cascades).
     scope_persons, share_pages = set(), set()
-    visits_in_scope = f"SELECT sharer FROM visits WHERE id IN ({_WANTED_IDS})"
     for sharer, site, url in where_in(conn, "SELECT sharer, site, url FROM shares", "root", all_roots):
         scope_persons.add(sharer)
         share_pages.add((site, url))
-    scope_persons |= {r[0] for r in conn.execute(visits_in_scope)}
+    # The sharers credited by the visits rebuilt, before (main: none of them is in the overlay yet) and after.
+    scope_persons |= {r[0] for r in conn.execute(f"SELECT sharer FROM main.visits WHERE id IN ({_WANTED_IDS})")}
     scope_persons |= _scalars(conn, "SELECT person FROM _ds_influence", "root", all_roots)
     share_pages |= {(r[0], r[1]) for r in where_in(conn, "SELECT site, url FROM cascades", "root", all_roots)}
     for table in (tables.SHARES, tables.CASCADES, tables.CASCADE_PEOPLE, tables.INFLUENCE):
@@ -338,7 +338,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     write_visits(conn, reloads, "wanted")
     scope_persons |= {row[S["sharer"]] for row in share_rows}
     share_pages |= {(row[S["site"]], row[S["url"]]) for row in share_rows}
-    scope_persons |= {r[0] for r in conn.execute(visits_in_scope)}
+    scope_persons |= {r[0] for r in conn.execute("SELECT sharer FROM temp.visits__new")}
     scope_persons |= {row[3] for row in influence}
     share_pages |= {(row[1], row[2]) for row in cascade_rows_}
     say("updating influencers, stories, channels and daily rollups")

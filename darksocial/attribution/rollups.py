@@ -162,7 +162,18 @@ def influencer_rows(shares, reach: dict, influence, tiers) -> list[tuple]:
 def page_figures() -> dict:
     """A page's share and cascade figures before any share or cascade is counted (see story_rows)."""
     return {"shares": 0, "channels": Counter(), "clicks": 0, "reshares": 0, "cascades": 0, "depth": None,
-            "weights": [], "sizes": [], "conversions": 0}
+            "virality_units": 0, "people": 0, "conversions": 0}
+
+
+# A story's structural virality is its cascades' mean weighted by their sizes. Each cascade's size × virality is
+# counted in whole millionths (rounded half up), so that the weighted sum is an integer that SQLite sums exactly,
+# in any order, as a full rebuild does in Python: an incremental run then re-sums a page's cascades in SQL.
+VIRALITY_UNITS = 1_000_000
+VIRALITY_UNITS_SQL = f"CAST(size * structural_virality * {VIRALITY_UNITS} + 0.5 AS INTEGER)"
+
+
+def virality_units(size: int, virality: float) -> int:
+    return math.floor(size * virality * VIRALITY_UNITS + 0.5)
 
 
 def story_rows(page_visits: dict, shares, cascades, titles: dict, summed: dict | None = None) -> list[tuple]:
@@ -200,17 +211,17 @@ def story_rows(page_visits: dict, shares, cascades, titles: dict, summed: dict |
         p["depth"] = depth if p["depth"] is None else max(p["depth"], depth)
         p["conversions"] += row[C["conversions"]]
         if row[C["structural_virality"]] is not None:
-            p["weights"].append(row[C["size"]] * row[C["structural_virality"]])
-            p["sizes"].append(row[C["size"]])
+            p["virality_units"] += virality_units(row[C["size"]], row[C["structural_virality"]])
+            p["people"] += row[C["size"]]
     out = []
     for key in sorted(pages):
         p = pages[key]
         v = page_visits.get(key, (0,) * 11)
-        nu = round(math.fsum(p["weights"]) / sum(p["sizes"]), 6) if p["sizes"] else None
+        nu = round(p["virality_units"] / VIRALITY_UNITS / p["people"], 6) if p["people"] else None
         other = sum(n for code, n in p["channels"].items() if code not in CHANNELS)
         clicks, n_shares = p["clicks"], p["shares"]
         out.append((key[0], key[1], titles.get(key), *v, n_shares, *(p["channels"][c] for c in codes), other,
-                    clicks, round(clicks / n_shares, 4) if n_shares else 0.0,
+                    clicks, p["reshares"], round(clicks / n_shares, 4) if n_shares else 0.0,
                     round(p["reshares"] / clicks, 4) if clicks else 0.0, p["conversions"], p["cascades"], p["depth"],
                     nu, None))
     return out
