@@ -55,7 +55,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -78,6 +78,9 @@ class Result:
     retry_after: int | None = None  # seconds, for a 429
 
 
+PAGES_CACHED_PER_SITE = 4096  # canonical forms of a site's event URLs kept (page URLs repeat on every view)
+
+
 @dataclass(frozen=True)
 class Site:
     site: str
@@ -85,6 +88,19 @@ class Site:
     respect_dnt: bool
     strip: frozenset[str] = urls.DEFAULT_STRIP
     keep: frozenset[str] | None = None
+    # event URL -> (canonical URL, campaign query), or None when not on one of the site's origins
+    pages: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def page(self, url: str) -> tuple[str, str | None] | None:
+        """(canonical URL, campaign query) of an event's URL, or None when it is not on one of the site's origins."""
+        try:
+            return self.pages[url]
+        except KeyError:
+            pass
+        if len(self.pages) >= PAGES_CACHED_PER_SITE:
+            self.pages.clear()
+        page = self.pages[url] = _canonical(url, self)
+        return page
 
 
 @dataclass(frozen=True)
@@ -199,6 +215,8 @@ class Collector:
         store.open_db(self.path).close()  # create or migrate before the first event
         self.writer = writer or store.Writer(self.path)
         self._clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self._real_time = clock is None  # then a request's time is read and formatted without datetime objects
+        self._second: tuple[int, str, str] = (-1, "", "")  # (a second since the epoch, its ts prefix, its day)
         self._read = sqlite3.connect(str(self.path), check_same_thread=False)
         self._read.execute(f"PRAGMA busy_timeout = {store.BUSY_TIMEOUT_MS}")
         self._lock = threading.Lock()
@@ -226,12 +244,28 @@ class Collector:
         """A 429 when ``ip`` is over the rate limit, else None. Cheap: HTTP fronts call it before reading a body."""
         if self.limiter is None:
             return None
-        wait = self.limiter.admit(ip, (now or self._clock()).timestamp())
-        if not wait:
-            return None
+        now = now or (None if self._real_time else self._clock())
+        wait = self.limiter.admit(ip, time.time() if now is None else now.timestamp())
+        return None if not wait else self._over_limit(wait)
+
+    def _over_limit(self, wait: float) -> Result:
         seconds = max(1, round(wait + 0.5))
         return Result(429, f"client: over the rate limit of {self.limiter.limit.rate:g} requests/s; "
                            f"retry in {seconds} s", retry_after=seconds)
+
+    def _stamp(self, now: dt.datetime | None = None) -> _Stamp:
+        """``now`` (default: the collector's clock) as (seconds since the epoch, `events.ts` text, UTC day)."""
+        if now is None and self._real_time:
+            # On every request: the time formatted once per second, the microseconds appended (a datetime, its
+            # isoformat and its date cost several times more).
+            second, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+            cached = self._second
+            if cached[0] != second:
+                prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+                cached = self._second = (second, prefix, prefix[:10])
+            return second + nanoseconds / 1e9, f"{cached[1]}.{nanoseconds // 1000:06d}Z", cached[2]
+        now = now or self._clock()
+        return now.timestamp(), store.utc_timestamp(now), privacy.salt_day(now)
 
     # -- the two ways in: blocking (WSGI, Django) and asyncio (ASGI, Datasette) -----------------------------------
     def ingest(self, body: bytes, *, admitted: bool = False, **request) -> Result:
@@ -240,15 +274,15 @@ class Collector:
         ``request`` holds the keyword arguments of :meth:`check` (the request's headers). ``admitted``: the
         caller already applied the rate limit (:meth:`admit`).
         """
-        now = self._clock()
-        refusal = None if admitted else self.admit(request.get("ip"), now)
+        stamp = self._stamp()
+        refusal = None if admitted else self._admit_at(request.get("ip"), stamp)
         if refusal is not None:
             return refusal
         try:
-            self._salt(now)
+            self._salt(stamp)
         except Exception as exc:
             return self._unavailable("cannot read or create the day's salt", exc)
-        outcome = self.check(body, now=now, **request)
+        outcome = self._check(body, stamp, **request)
         if isinstance(outcome, Result):
             return outcome
         try:
@@ -258,16 +292,16 @@ class Collector:
         return _stored(stored)
 
     async def ingest_async(self, body: bytes, *, admitted: bool = False, **request) -> Result:
-        now = self._clock()
-        refusal = None if admitted else self.admit(request.get("ip"), now)
+        stamp = self._stamp()
+        refusal = None if admitted else self._admit_at(request.get("ip"), stamp)
         if refusal is not None:
             return refusal
-        if privacy.salt_day(now) not in self._salts:  # once a day: read without blocking the event loop
+        if stamp[2] not in self._salts:  # once a day: read without blocking the event loop
             try:
-                await asyncio.to_thread(self._salt, now)
+                await asyncio.to_thread(self._salt, stamp)
             except Exception as exc:
                 return self._unavailable("cannot read or create the day's salt", exc)
-        outcome = self.check(body, now=now, **request)
+        outcome = self._check(body, stamp, **request)
         if isinstance(outcome, Result):
             return outcome
         try:
@@ -277,26 +311,31 @@ class Collector:
         return _stored(stored)
 
     def ingest_nowait(self, body: bytes, on_result: Callable[[Result | Exception], None], *,
-                      loop: asyncio.AbstractEventLoop, admitted: bool = False, **request) -> None:
+                      loop: asyncio.AbstractEventLoop, admitted: bool = False, origin: str | None,
+                      user_agent: str | None, ip: str | None, content_type: str | None,
+                      content_length: str | int | None = None, dnt: str | None = None, gpc: str | None = None) -> None:
         """:meth:`ingest_async` without a coroutine, for a server that answers from its protocol callbacks.
 
         Calls ``on_result`` (on ``loop``, maybe before returning) with the :class:`Result`, or with the exception
         a bug raised (what :meth:`ingest_async` would have raised).
         """
-        now = self._clock()
-        if privacy.salt_day(now) not in self._salts:  # once a day: the coroutine reads it off the event loop
-            task = loop.create_task(self.ingest_async(body, admitted=admitted, **request))
+        stamp = self._stamp()
+        if stamp[2] not in self._salts:  # once a day: the coroutine reads it off the event loop
+            task = loop.create_task(self.ingest_async(
+                body, admitted=admitted, origin=origin, user_agent=user_agent, ip=ip, content_type=content_type,
+                content_length=content_length, dnt=dnt, gpc=gpc))
             task.add_done_callback(lambda t: on_result(t.exception() or t.result()))
             return
-        refusal = None if admitted else self.admit(request.get("ip"), now)
+        refusal = None if admitted else self._admit_at(ip, stamp)
         if refusal is not None:
             return on_result(refusal)
         try:
-            outcome = self.check(body, now=now, **request)
+            outcome = self._check(body, stamp, origin, user_agent, ip, content_type, content_length, dnt, gpc)
         except Exception as exc:
             return on_result(exc)
-        if isinstance(outcome, Result):
+        if type(outcome) is Result:
             return on_result(outcome)
+
         def committed(count: int | None, exc: BaseException | None) -> None:
             on_result(_stored(count) if exc is None else self._unavailable("cannot store events", exc))
 
@@ -304,6 +343,12 @@ class Collector:
             self.writer.write_then(outcome, loop, committed)
         except Exception as exc:
             on_result(self._unavailable("cannot store events", exc))
+
+    def _admit_at(self, ip: str | None, stamp: _Stamp) -> Result | None:
+        if self.limiter is None:
+            return None
+        wait = self.limiter.admit(ip, stamp[0])
+        return None if not wait else self._over_limit(wait)
 
     def _unavailable(self, what: str, exc: Exception) -> Result:
         self.failures.failed(what, exc)
@@ -313,6 +358,11 @@ class Collector:
               content_type: str | None, content_length: str | int | None = None,
               dnt: str | None = None, gpc: str | None = None, now: dt.datetime | None = None) -> Result | list[tuple]:
         """Every step short of the write: a :class:`Result` to answer with, or the rows to store."""
+        return self._check(body, self._stamp(now), origin, user_agent, ip, content_type, content_length, dnt, gpc)
+
+    def _check(self, body: bytes, stamp: _Stamp, origin: str | None, user_agent: str | None, ip: str | None,
+               content_type: str | None, content_length: str | int | None = None, dnt: str | None = None,
+               gpc: str | None = None) -> Result | list[tuple]:
         limit = events.MAX_BODY_BYTES
         declared = declared_length(content_length)
         if (declared is not None and declared > limit) or len(body) > limit:
@@ -326,8 +376,9 @@ class Collector:
             return Result(400, str(exc))
 
         request_origin = normalise_origin(origin) if origin else None
+        single = len(parsed) == 1
         sites = {}
-        for site_id in (parsed[0].site,) if len(parsed) == 1 else dict.fromkeys(e.site for e in parsed):
+        for site_id in (parsed[0].site,) if single else dict.fromkeys(e.site for e in parsed):
             site = self._site(site_id)
             if site is None:
                 return Result(403, f"s: unknown site {site_id!r}: register it with `darksocial site add`")
@@ -341,33 +392,30 @@ class Collector:
             if event.url is None:
                 pages.append((None, None))
                 continue
-            site = sites[event.site]
-            page = _canonical(event.url, site)
+            site = site if single else sites[event.site]
+            page = site.page(event.url)
             if page is None:
-                field = "u" if len(parsed) == 1 else f"event[{index}].u"
+                field = "u" if single else f"event[{index}].u"
                 return Result(403, f"{field}: {ascii(event.url)[:80]} is not on an origin of site {site.site!r}")
             pages.append(page)
 
-        agent = (user_agent or "")
-        if useragents.is_bot(agent):
+        agent = user_agent or ""
+        agent_columns = _agent_columns(agent)
+        if agent_columns is None:
             return _BOT
-        kept = list(zip(parsed, pages, strict=True))
+        kept = zip(parsed, pages, strict=True)
         if dnt == "1" or gpc == "1":
             kept = [(e, page) for e, page in kept if not sites[e.site].respect_dnt]
             if not kept:
                 return _OPTED_OUT
-
-        now = now or self._clock()
-        ts = store.utc_timestamp(now)
-        described = useragents.describe(agent)
-        agent_columns = (described.browser, described.device, described.in_app)
         if self._revoked:
             # A revoked ambassador link credits nobody from now on: the visit keeps its channel code, like a
             # share link followed without JavaScript, and is stored so (the events stay the one source of truth).
             kept = [(e._replace(in_token=None) if e.in_token in self._revoked else e, page) for e, page in kept]
+        ts = stamp[1]
         rows = []
         for event, (url, campaign) in kept:
-            visitor = event.visitor or privacy.pseudonym(self._salt(now), event.site, ip or "", agent)
+            visitor = event.visitor or privacy.pseudonym(self._salt(stamp), event.site, ip or "", agent)
             # An Event's fields are the columns from `kind` to `value` (store.EVENT_COLUMNS), the URL canonicalised.
             rows.append((ts, event.kind, event.site, visitor, url, *event[_AFTER_URL:], *agent_columns, campaign))
         return rows
@@ -389,18 +437,23 @@ class Collector:
         for site_id, origins, respect_dnt, strip_params, keep_params in rows:
             allowed = frozenset(filter(None, (normalise_origin(o) for o in json.loads(origins or "[]"))))
             keep = frozenset(json.loads(keep_params)) if keep_params else None
-            sites[site_id] = Site(site_id, allowed, bool(respect_dnt),
-                                  urls.strip_rules(json.loads(strip_params or "[]")), keep)
+            site = Site(site_id, allowed, bool(respect_dnt), urls.strip_rules(json.loads(strip_params or "[]")), keep)
+            known = self._sites.get(site_id)
+            # Re-read every few seconds: an unchanged site keeps the canonical URLs it has worked out.
+            sites[site_id] = known if known == site else site
         self._sites, self._revoked, self._sites_read_at = sites, revoked, time.monotonic()
 
-    def _salt(self, now: dt.datetime) -> str:
-        """The salt of ``now``'s day (created on first use, shared by every process), cached for the day."""
-        day = privacy.salt_day(now)
+    def _salt(self, stamp: _Stamp) -> str:
+        """The salt of the stamp's day (created on first use, shared by every process), cached for the day."""
+        day = stamp[2]
         salt = self._salts.get(day)
         if salt is None:
-            salt = self.salt_store.salt(now)
+            salt = self.salt_store.salt(dt.datetime.fromtimestamp(stamp[0], dt.timezone.utc))
             self._salts = {day: salt}
         return salt
+
+
+_Stamp = tuple[float, str, str]  # see Collector._stamp
 
 
 # A row is (ts, *the event's fields with its URL canonicalised, *the user agent's columns, campaign query):
@@ -409,7 +462,6 @@ _AFTER_URL = events.Event._fields.index("url") + 1
 
 
 def _canonical(url: str, site: Site) -> tuple[str, str | None] | None:
-    """(canonical URL, campaign query) of an event's URL, or None when it is not on one of the site's origins."""
     try:
         page, campaign = urls.canonical_url(url, site.strip, site.keep)
     except ValueError:
@@ -431,6 +483,15 @@ def declared_length(value: str | int | None) -> int | None:
     if not (value.isascii() and value.isdigit()):
         return None
     return int(value) if len(value) <= 12 else 10**12
+
+
+@lru_cache(maxsize=8192)
+def _agent_columns(user_agent: str) -> tuple[str, str, str | None] | None:
+    """(browser family, device class, in-app browser) of a user agent, or None for a bot (user agents repeat)."""
+    if useragents.is_bot(user_agent):
+        return None
+    described = useragents.describe(user_agent)
+    return described.browser, described.device, described.in_app
 
 
 @lru_cache(maxsize=64)

@@ -49,59 +49,77 @@ def start(protocol, datasette) -> bool:
     content_length = headers.get(b"content-length")
     if content_length is None or not _UNUSUAL.isdisjoint(headers):
         return False
+    get = headers.get
     ip = _client_ip(protocol, headers)
-    origin, fetch_mode = latin1(headers.get(b"origin")), latin1(headers.get(b"sec-fetch-mode"))
-    content_length = content_length.decode("latin-1")
-    cors, collector, _, declared, early = begin_post(datasette, ip, origin, content_length, fetch_mode)
+    origin = get(b"origin")
+    origin = origin.decode("latin-1") if origin is not None else None
+    cors, collector, _, declared, early = begin_post(
+        datasette, ip, origin, content_length.decode("latin-1"), latin1(get(b"sec-fetch-mode")))
     cycle = protocol.cycle = DirectCycle(protocol, cors)
     if early is not None:
         cycle.respond(*early)
         return True
-    request = dict(origin=origin, user_agent=latin1(headers.get(b"user-agent")), ip=ip, admitted=True,
-                   content_type=latin1(headers.get(b"content-type")), content_length=declared,
-                   dnt=latin1(headers.get(b"dnt")), gpc=latin1(headers.get(b"sec-gpc")))
+    cycle.collector, cycle.ip, cycle.origin, cycle.declared = collector, ip, origin, declared
+    user_agent, content_type = get(b"user-agent"), get(b"content-type")
+    cycle.user_agent = user_agent.decode("latin-1") if user_agent is not None else None
+    cycle.content_type = content_type.decode("latin-1") if content_type is not None else None
+    cycle.dnt, cycle.gpc = latin1(get(b"dnt")), latin1(get(b"sec-gpc"))
     if declared is not None and declared > LIMIT:  # answered 413 from the declared length, the body unread
-        cycle.ingest(collector, b"", request)
-    else:
-        cycle.collector, cycle.request = collector, request
+        cycle.ingest(b"")
     return True
 
 
 class DirectCycle:
     """One request taken by :func:`start`: what uvicorn's protocol reads of its ``cycle``, and the answer."""
 
-    __slots__ = ("protocol", "cors", "collector", "request", "body", "more_body", "keep_alive", "disconnected",
-                 "response_complete", "message_event")
+    __slots__ = ("protocol", "cors", "collector", "ip", "origin", "user_agent", "content_type", "declared", "dnt",
+                 "gpc", "body", "more_body", "keep_alive", "disconnected", "response_complete", "message_event")
 
     def __init__(self, protocol, cors: dict):
         self.protocol, self.cors = protocol, cors
-        self.collector = self.request = None
+        self.collector = None
         self.body = bytearray()
         self.more_body = True
         self.keep_alive = protocol.parser.should_keep_alive()  # uvicorn's shutdown() may turn it off meanwhile
         self.disconnected = self.response_complete = False
-        self.message_event = self  # the protocol calls message_event.set() on news; ours come through body_received
-
-    def set(self) -> None:
-        pass
+        self.message_event = _NO_WAITER  # the protocol sets it on news; ours come through body_received
 
     def body_received(self) -> None:
         """The protocol parsed the whole body (called from its on_message_complete)."""
         if self.collector is not None and not self.response_complete:
-            self.ingest(self.collector, bytes(self.body), self.request)
+            self.ingest(bytes(self.body))
 
-    def ingest(self, collector, body: bytes, request: dict) -> None:
-        self.collector = self.request = None
+    def ingest(self, body: bytes) -> None:
+        collector, self.collector = self.collector, None
         self.body = bytearray()
         try:
-            collector.ingest_nowait(body, self.answer, loop=self.protocol.loop, **request)
+            collector.ingest_nowait(body, self.answer, loop=self.protocol.loop, admitted=True, origin=self.origin,
+                                    user_agent=self.user_agent, ip=self.ip, content_type=self.content_type,
+                                    content_length=self.declared, dnt=self.dnt, gpc=self.gpc)
         except Exception as exc:
             self.answer(exc)
 
     def answer(self, result: Result | Exception) -> None:
-        if not isinstance(result, Result):
+        if type(result) is not Result:
             result = unexpected(result)
+        elif result.status == 204 and not self.cors and self.keep_alive:
+            return self._stored()
         self.respond(*answer(result, self.cors))
+
+    def _stored(self) -> None:
+        """The usual answer, 204 with only the server's default headers, as :meth:`respond` writes it."""
+        if self.disconnected or self.response_complete:
+            return
+        protocol = self.protocol
+        state = protocol.server_state
+        made_with, answer = getattr(state, "darksocial_no_content", _NOT_YET)
+        if made_with is not state.default_headers:  # uvicorn makes a new list every second (its date header)
+            made_with = state.default_headers
+            answer = b"".join([STATUS_LINE[204], *(b"%s: %s\r\n" % header for header in made_with), b"\r\n"])
+            state.darksocial_no_content = made_with, answer
+        protocol.transport.write(answer)
+        self.response_complete = True
+        protocol.on_response_complete()
 
     def respond(self, status: int, headers: dict, body: bytes) -> None:
         """Write the answer as uvicorn's RequestResponseCycle.send writes an ASGI app's, then finish the cycle."""
@@ -132,6 +150,20 @@ class DirectCycle:
         if not self.keep_alive:
             protocol.transport.close()
         protocol.on_response_complete()
+
+
+class _NoWaiter:
+    """Stands for the asyncio.Event an ASGI cycle waits on (a cycle of its own would be garbage only the GC frees)."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        pass
+
+
+_NO_WAITER = _NoWaiter()
+# Kept on the server's state: (the default headers it was made with, the whole 204 answer).
+_NOT_YET = (None, b"")
 
 
 def _client_ip(protocol, headers: dict) -> str | None:
