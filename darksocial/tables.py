@@ -256,7 +256,8 @@ CASCADES = Table(
                                      "arrived in it (the root sharer excluded)"),
     ),
     pk=("root",),
-    indexes=(("site", "url"),),
+    # Covers a story's cascade figures, which an incremental run sums again for every story its cascades touch.
+    indexes=(("site", "url", "depth", "conversions", "size", "structural_virality"),),
 )
 
 CASCADE_PEOPLE = Table(
