@@ -171,6 +171,28 @@ def _scalars(conn, sql: str, column: str, values) -> set:
 _WANTED_IDS = "SELECT id FROM events WHERE kind = 'view' AND token IN (SELECT token FROM temp.wanted)"
 
 
+def _moved_first_views(conn, visitors: set, new_tokens: set) -> set:
+    """The first views (smallest time, then token: as visits.write_visits) of ``visitors``, before and after the
+    views ``new_tokens``, where the two differ. A token sent again counts as new only: at worst a first view that
+    did not move is classified again."""
+    before, after = {}, {}
+    for visitor, ts, token in where_in(conn, "SELECT visitor, ts, token FROM events WHERE kind = 'view' "
+                                             "AND token IS NOT NULL AND ts IS NOT NULL", "visitor", visitors):
+        key = (ts, token)
+        if visitor not in after or key < after[visitor]:
+            after[visitor] = key
+        if token not in new_tokens and (visitor not in before or key < before[visitor]):
+            before[visitor] = key
+    moved = set()
+    for visitor, first in after.items():
+        old = before.get(visitor)
+        if old != first:
+            moved.add(first[1])
+            if old is not None:
+                moved.add(old[1])
+    return moved
+
+
 def _view_ids(conn, tokens) -> set:
     return _scalars(conn, "SELECT id FROM events WHERE kind = 'view'", "token", tokens)
 
@@ -283,13 +305,13 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
             if view is not None and view.in_token and view.in_token not in loaded_tokens:
                 pending_tokens.add(view.in_token)
 
-    # Views to (re)classify: new ones, every view of a visitor with a new view (first view may move),
-    # views of people whose identity changed, every view carrying a token of a rebuilt cascade, and the
-    # reloads of all of those (they copy their first view's row).
+    # Views to (re)classify: new ones, a visitor's first view before and after when a new view moved it (a view
+    # arriving late), every view of people whose identity changed, every view carrying a token of a rebuilt
+    # cascade, and the reloads of all of those (they copy their first view's row).
     wanted_views = {r[0] for r in where_in(
-        conn, "SELECT token FROM events WHERE kind = 'view' AND token IS NOT NULL", "visitor",
-        view_visitors | changed_ids)}
+        conn, "SELECT token FROM events WHERE kind = 'view' AND token IS NOT NULL", "visitor", changed_ids)}
     wanted_views |= new_view_tokens
+    wanted_views |= _moved_first_views(conn, view_visitors - changed_ids, new_view_tokens)
     wanted_views |= {v.token for v in world.views.values() if v.in_token in loaded_tokens}
     frontier = set(wanted_views)
     while frontier:
