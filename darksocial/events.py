@@ -427,6 +427,7 @@ def _text(obj: dict, key: str, limit: int) -> str:
     return value
 
 
+@lru_cache(maxsize=4096)  # a page's title comes with every view of it
 def _cleaned(text: str) -> str:
     return " ".join(CONTROL_RE.sub(" ", text).split())
 

@@ -40,6 +40,7 @@ import concurrent.futures
 import datetime as dt
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -291,40 +292,17 @@ class WriterClosed(RuntimeError):
 
 
 class _Job:
-    """One submission: rows to insert or a function to run, and the future its submitter waits on.
+    """One submission: rows to insert or a function to run, and who waits for it.
 
-    ``future`` is a concurrent.futures.Future (``loop`` is None), or an asyncio future of ``loop`` or a
-    :class:`_Callback` to call on it.
+    ``future`` is a concurrent.futures.Future (``loop`` is None), or an asyncio future of ``loop``, or (``loop``
+    set) a function to call on ``loop`` with ``(result, None)`` or ``(None, exception)``
+    (:meth:`Writer.write_then`: no future, no task, no wrapper object per request).
     """
 
     __slots__ = ("rows", "fn", "future", "loop")
 
     def __init__(self, rows, fn, future, loop=None):
         self.rows, self.fn, self.future, self.loop = rows, fn, future, loop
-
-
-class _Callback:
-    """Stands for a job's asyncio future when its submitter wants a call instead (:meth:`Writer.write_then`)."""
-
-    __slots__ = ("on_done",)
-
-    def __init__(self, on_done):
-        self.on_done = on_done
-
-    def done(self) -> bool:
-        return False
-
-    def set_result(self, result) -> None:
-        self._call(result, None)
-
-    def set_exception(self, exc: BaseException) -> None:
-        self._call(None, exc)
-
-    def _call(self, result, exc) -> None:
-        try:
-            self.on_done(result, exc)
-        except Exception:  # the other jobs settled with this one must still be answered
-            log.exception("darksocial writer: a submitter's callback failed")
 
 
 _STOP = object()
@@ -379,7 +357,7 @@ class Writer:
                    on_done: Callable[[int | None, BaseException | None], None]) -> None:
         """:meth:`write` without a coroutine or a future: once committed (or failed), ``on_done(count, None)``
         (or ``on_done(None, exc)``) is called on ``loop``, from which this is called."""
-        self._write_in(loop, rows, _Callback(on_done))
+        self._write_in(loop, rows, on_done)
 
     def _write_in(self, loop: asyncio.AbstractEventLoop, rows: Iterable[Sequence], future) -> None:
         if self._closed:
@@ -388,7 +366,7 @@ class Writer:
         if pending is None:
             pending = self._pending[loop] = []
             loop.call_soon(self._hand_over, loop)
-        pending.append(_Job(list(rows), None, future, loop))
+        pending.append(_Job(rows if type(rows) is list else list(rows), None, future, loop))
 
     def write_sync(self, rows: Iterable[Sequence]) -> int:
         return self.submit(rows).result()
@@ -398,9 +376,7 @@ class Writer:
         try:
             self._enqueue(jobs)
         except WriterClosed as exc:
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(exc)
+            _settle_in_loop([(job.future, None, exc) for job in jobs])
 
     def _enqueue(self, jobs: list[_Job]) -> None:
         with self._closing:
@@ -507,15 +483,21 @@ class Writer:
 
     def _transaction(self, batch: list[_Job]) -> list:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")  # (an autocommit INSERT of the batch measured 30 % slower under load)
+        rows = [row for job in batch if job.fn is None for row in job.rows]
+        if len(rows) <= ROWS_PER_STATEMENT and all(job.fn is None for job in batch):
+            # The usual batch: one INSERT statement in autocommit mode is its own transaction, committed (fsync'ed)
+            # before execute() returns. One call into SQLite instead of three (BEGIN, INSERT, COMMIT): each one
+            # releases the GIL, and under load each retake waits for the event loop's thread to let go of it.
+            if rows:
+                conn.execute(_insert_events_sql(len(rows)), list(itertools.chain.from_iterable(rows)))
+            return self._committed([len(job.rows) for job in batch])
+        conn.execute("BEGIN IMMEDIATE")
         try:
             results = [job.fn(conn) if job.fn is not None else len(job.rows) for job in batch]
-            rows = [row for job in batch if job.fn is None for row in job.rows]
-            # One multi-row INSERT rather than executemany: executemany releases and retakes the GIL for every
-            # row, and under load each retake waits for the event loop's thread to reach a switch point.
+            # Multi-row INSERTs rather than executemany: executemany releases and retakes the GIL for every row.
             for start in range(0, len(rows), ROWS_PER_STATEMENT):
                 chunk = rows[start:start + ROWS_PER_STATEMENT]
-                conn.execute(_insert_events_sql(len(chunk)), [value for row in chunk for value in row])
+                conn.execute(_insert_events_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -552,5 +534,10 @@ def _settle(outcomes: list[tuple[_Job, object, BaseException | None]]) -> None:
 
 def _settle_in_loop(items) -> None:
     for future, result, exc in items:
-        if not future.done():  # done = cancelled: the request went away, its events are stored all the same
+        if not isinstance(future, asyncio.Future):  # write_then's function
+            try:
+                future(result, exc)
+            except Exception:  # the other jobs settled with this one must still be answered
+                log.exception("darksocial writer: a submitter's callback failed")
+        elif not future.done():  # done = cancelled: the request went away, its events are stored all the same
             future.set_exception(exc) if exc is not None else future.set_result(result)

@@ -69,14 +69,26 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         # A request pipelined behind one answered from a parser callback: no keep-alive timer while it is read.
         self._unset_keepalive_if_required()
-        super().on_message_begin()
-        self.scope[READ_DEADLINE_SCOPE_KEY] = self.read_timeout  # the app need not time the body out itself
+        if self.collect_into is None:
+            self._begin_asgi_scope()
+        else:  # the ASGI scope is made once the headers show the request is not a beacon (on_headers_complete)
+            self.url, self.headers, self.expect_100_continue = b"", [], False
         self._arm()  # a keep-alive connection's next request: a new deadline from its first byte
 
     def on_headers_complete(self) -> None:
         self._waiting_since = None
-        if self.collect_into is None or not direct.start(self, self.collect_into):
-            super().on_headers_complete()
+        if self.collect_into is not None:
+            if direct.start(self, self.collect_into):
+                return
+            url, headers, expect_100_continue = self.url, self.headers, self.expect_100_continue
+            self._begin_asgi_scope()
+            self.url, self.headers, self.expect_100_continue = url, headers, expect_100_continue
+            self.scope["headers"] = headers
+        super().on_headers_complete()
+
+    def _begin_asgi_scope(self) -> None:
+        super().on_message_begin()
+        self.scope[READ_DEADLINE_SCOPE_KEY] = self.read_timeout  # the app need not time the body out itself
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
