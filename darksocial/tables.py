@@ -379,6 +379,10 @@ TABLES: dict[str, Table] = {t.name: t for t in ANALYST_TABLES + PRIVATE_TABLES}
 # an older version made in another shape is dropped for the next run to rebuild.
 DERIVED_TABLES: tuple[Table, ...] = (*ANALYST_TABLES, INFLUENCE, GOALS, IDENTITIES)
 
+# Indexes earlier versions made on tables whose columns did not change (so they are not rebuilt), replaced by wider
+# ones: each would cost every run's writes for nothing.
+RETIRED_INDEXES = ("idx_cascades_site_url",)
+
 # Indexes on the raw events table that the incremental attribution looks events up by.
 EVENT_INDEXES = (("token",), ("visitor",), ("in_token",))
 
@@ -402,6 +406,8 @@ def create_all(db) -> None:
     """Create every analyst and private table (idempotent). ``db`` is a sqlite_utils.Database or sqlite3.Connection."""
     conn = getattr(db, "conn", db)
     _drop_changed(conn)
+    for name in RETIRED_INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS main.[{name}]")
     for table in ANALYST_TABLES + PRIVATE_TABLES:
         for sql in create_sql(table):
             conn.execute(sql)

@@ -1,0 +1,37 @@
+"""The analyst tables' schema as the store and attribution create it."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from darksocial import tables
+
+
+def _indexes(conn, table: str) -> set:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                                       "AND sql IS NOT NULL", (table,))}
+
+
+def test_an_index_an_earlier_version_made_is_replaced_and_other_indexes_are_kept():
+    conn = sqlite3.connect(":memory:")
+    tables.create_all(conn)
+    expected = _indexes(conn, "cascades")
+    conn.execute("CREATE INDEX idx_cascades_site_url ON cascades (site, url)")  # as darksocial 0.x made it
+    conn.execute("CREATE INDEX rpt_cascades_mine ON cascades (started)")  # somebody else's
+    tables.create_all(conn)
+    assert _indexes(conn, "cascades") == expected | {"rpt_cascades_mine"}
+
+
+def test_visits_of_an_earlier_shape_are_dropped_for_the_next_run_to_rebuild():
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE visits (token TEXT, ts TEXT)")  # keyed by token, no id: an earlier shape
+    conn.execute("CREATE TABLE _ds_state (key TEXT PRIMARY KEY, value TEXT)")
+    conn.execute("INSERT INTO _ds_state VALUES ('events_id', '42')")
+    tables.create_all(conn)
+    assert [r[1] for r in conn.execute("PRAGMA table_info(visits)")] == tables.VISITS.column_names()
+    assert conn.execute("SELECT COUNT(*) FROM _ds_state").fetchone()[0] == 0
+    # Keyed by the event id (a rowid alias), with no index on a random key but the partial click indexes.
+    assert conn.execute("SELECT sql FROM sqlite_master WHERE name = 'visits'").fetchone()[0].endswith(
+        "PRIMARY KEY (id))")
+    assert _indexes(conn, "visits") == {"idx_visits_date", "idx_visits_site_url_ts", "idx_visits_clicks_by_person",
+                                        "idx_visits_clicks_by_sharer"}
