@@ -96,6 +96,10 @@ def _start(kind: str, db: str | None) -> tuple[subprocess.Popen, int]:
     raise RuntimeError(f"the {kind} server did not start")
 
 
+def _load_average() -> str:
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, all threads (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -153,6 +157,7 @@ def main() -> None:
     connections = int(os.environ.get("BENCH_CONNECTIONS", "32"))
     rounds = int(os.environ.get("BENCH_ROUNDS", "7"))
     kinds = ("bare", "durable")
+    load_before = _load_average()
     rates = {(kind, shape): [] for kind in kinds for shape in SHAPES}
     cpu = {(kind, shape): [] for kind in kinds for shape in SHAPES}  # server CPU seconds per request
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,7 +188,8 @@ def main() -> None:
         with sqlite3.connect(db_path) as conn:
             stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
     print(f"{rounds} rounds x {total} requests per server and request shape, {connections} keep-alive connections, "
-          f"loopback, uvicorn; {stored} events committed")
+          f"loopback, uvicorn; {stored} events committed; load average {load_before} before, "
+          f"{_load_average()} after (other work on the machine moves the ratio)")
     median = statistics.median
     print(f"{'medians':22}{'bare ASGI 204':>16}{'durable':>16}{'ratio':>8}"
           f"   server CPU per request: bare / durable (ratio)")
@@ -195,7 +201,10 @@ def main() -> None:
     # Each round's durable/bare from the same round: outside load that lasts a round cancels out of it.
     paired = {shape: median(d / b for d, b in zip(rates["durable", shape], rates["bare", shape], strict=True))
               for shape in SHAPES}
-    print("per-round durable/bare, median: " + ", ".join(f"{shape} {paired[shape]:.2f}" for shape in SHAPES))
+    spread = {shape: [d / b for d, b in zip(rates["durable", shape], rates["bare", shape], strict=True)]
+              for shape in SHAPES}
+    print("per-round durable/bare, median (min-max): " + ", ".join(
+        f"{shape} {paired[shape]:.2f} ({min(spread[shape]):.2f}-{max(spread[shape]):.2f})" for shape in SHAPES))
     ratio = median(rates["durable", "beacon"]) / median(rates["bare", "beacon"])
     print(f"budget: durable/bare >= {BUDGET:.2f} on browser beacons: {ratio:.2f} "
           f"{'OK' if ratio >= BUDGET else 'OVER BUDGET'}")
