@@ -38,7 +38,9 @@ process (``python -m darksocial.attribution``). This module is the entry point.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import sqlite3
 import time
 
 from .. import tables
@@ -82,12 +84,7 @@ def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DE
     conn = getattr(db, "conn", db)
     say = progress or (lambda message: None)
     tables.create_all(conn)
-    conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: the index-heavy writes thrash the 2 MiB default
-    # Derived tables only: a power cut may lose the last run (its rows and its high-water mark commit together,
-    # so the next run redoes it), never corrupt anything; no fsync while the write lock is held.
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpointed after the write lock is released (rebuild)
-    conn.execute("PRAGMA temp.cache_size = -1048576")  # the full rebuild's shadow tables: no spill to temp files
+    _tune(conn)
     started = time.perf_counter()
     done, links_done = read_state(conn, "events_id"), read_state(conn, "links_rowid")
     if not full and (done or links_done) and high_water(conn) == (done, links_done):
@@ -97,7 +94,8 @@ def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DE
     gc.disable()
     try:
         if full or (done == 0 and links_done == 0):
-            stats = full_rebuild(conn, say, tiers)
+            with _rebuild_connection(conn) as work:
+                stats = full_rebuild(work, say, tiers)
         else:
             stats = incremental_run(conn, done, links_done, say, tiers)
     finally:
@@ -106,3 +104,32 @@ def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DE
             gc.enable()
     stats["seconds"] = round(time.perf_counter() - started, 3)
     return stats
+
+
+def _tune(conn) -> None:
+    conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: the index-heavy writes thrash the 2 MiB default
+    # Derived tables only: a power cut may lose the last run (its rows and its high-water mark commit together,
+    # so the next run redoes it), never corrupt anything; no fsync while the write lock is held.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpointed after the write lock is released (rebuild)
+    conn.execute("PRAGMA temp.cache_size = -1048576")  # the full rebuild's shadow tables: no spill to temp files
+
+
+@contextlib.contextmanager
+def _rebuild_connection(conn):
+    """A connection of its own for a full rebuild of a database file: closing it frees the temp shadow tables at
+    once, where dropping them walks every page they hold (a second per million visits). An in-memory database has
+    only the caller's connection."""
+    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if not path:
+        yield conn
+        return
+    work = sqlite3.connect(path, isolation_level=conn.isolation_level, check_same_thread=False)
+    try:
+        work.execute(f"PRAGMA busy_timeout = {int(conn.execute('PRAGMA busy_timeout').fetchone()[0])}")
+        _tune(work)
+        yield work
+    finally:
+        if work.in_transaction:
+            work.rollback()
+        work.close()
