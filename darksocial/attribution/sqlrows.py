@@ -70,16 +70,14 @@ def key_table(conn, name: str, columns: tuple[str, ...], keys) -> str:
     return f"temp.[{name}]"
 
 
-def keyed_select(table: str, keys: str, columns: tuple[str, ...], select: str, where: str = "") -> str:
+def keyed_select(table: str, keys: str, columns: tuple[str, ...], select: str) -> str:
     """SQL for the rows of ``table`` (read through the overlay) whose ``columns`` match (IS) a row of the key table
     ``keys``: its two sides apart, each joined on its own index (a join through the overlay's view would read
     every row of the table)."""
     on = " AND ".join(f"t.[{c}] IS k.[{c}]" for c in columns)
-    extra = f" AND {where}" if where else ""
     return (f"SELECT {select} FROM {keys} k JOIN main.[{table}] t ON {on} "
-            f"WHERE t.rowid NOT IN (SELECT rowid FROM temp.[{table}__gone]){extra} "
-            f"UNION ALL SELECT {select} FROM {keys} k JOIN temp.[{table}__new] t ON {on}"
-            f"{' WHERE ' + where if where else ''}")
+            f"WHERE t.rowid NOT IN (SELECT rowid FROM temp.[{table}__gone]) "
+            f"UNION ALL SELECT {select} FROM {keys} k JOIN temp.[{table}__new] t ON {on}")
 
 
 def delete_keyed(conn, table: str, keys: str, columns: tuple[str, ...]) -> None:
@@ -103,7 +101,7 @@ def open_overlay(conn, overlaid: tuple[tables.Table, ...]) -> None:
         columns = ", ".join(f"[{c}]" for c in table.column_names())
         conn.execute(f"CREATE TEMP TABLE [{name}__gone] (rowid INTEGER PRIMARY KEY)")
         create_temp_table(conn, table, f"{name}__new")
-        partial = [columns for _, columns, _ in table.partial_indexes]
+        partial = [index_columns for _, index_columns, _ in table.partial_indexes]
         for i, index in enumerate((table.pk, table.unique, *table.indexes, *partial)):
             if index:
                 conn.execute(f"CREATE INDEX temp.[{name}__new_{i}] ON [{name}__new] ({', '.join(index)})")
