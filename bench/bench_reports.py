@@ -136,6 +136,8 @@ def _insert(conn, table: str, columns: list[str], rows: list[tuple]) -> None:
 
 def _rollups(conn) -> None:
     """Derive the rollups from visits and shares with SQL (the figures are consistent, not attribution's)."""
+    from darksocial.attribution.rollups import STORY_DAILY_SQL
+
     conn.executescript("""
     create temp table click_stats as
       select share_token as token, count(*) as clicks, count(distinct visitor) as reach
@@ -173,17 +175,6 @@ def _rollups(conn) -> None:
       from visits group by date, site, medium, coalesce(channel, '');
     update daily set shares = (select count(*) from shares s where s.date = daily.date and s.site = daily.site
       and s.channel = daily.channel and s.medium = daily.medium);
-    insert into story_daily (date, site, url, visits, visits_dark_tracked, visits_dark_estimated, visits_open,
-      visits_other, shares, clicks)
-      select date, site, url, sum(visits), sum(dark_tracked), sum(dark_estimated), sum(open_visits),
-        sum(other_visits), sum(shares), sum(clicks) from (
-        select date, site, url, count(*) as visits, sum(case when medium = 'dark' then tracked else 0 end)
-          as dark_tracked, sum(estimated) as dark_estimated, sum(medium = 'open') as open_visits,
-          sum(medium not in ('dark', 'open')) as other_visits, 0 as shares, 0 as clicks
-        from visits group by date, site, url
-        union all
-        select date, site, url, 0, 0, 0, 0, 0, count(*), sum(clicks) from shares group by date, site, url)
-      group by date, site, url;
     -- Below a person in a cascade: whoever clicked their share or a re-share under it (at most 16 hops down); one in
     -- twenty people (by id) reached a goal after arriving.
     create index bench_shares_parent on shares (parent);
@@ -206,6 +197,7 @@ def _rollups(conn) -> None:
       select channel, channel, max(medium), sum(visits), sum(shares), sum(clicks), 0, 0, null, null, 0
       from daily where channel != '' group by channel;
     """)
+    conn.execute(STORY_DAILY_SQL)  # the full rebuild's own statement
 
 
 def _report_indexes(path: Path) -> None:

@@ -52,20 +52,24 @@ def aggregate(conn, tiers, built: tuple) -> None:
                SUM(estimated), SUM(click)
         FROM visits GROUP BY 1, 2, 3, 4""")}
     insert_rows(conn, tables.DAILY, daily_rows(day_visits, shares_))
-    conn.execute("""INSERT INTO story_daily
-        SELECT date, site, url, SUM(visits), SUM(dark_tracked), SUM(dark_estimated), SUM(open_visits),
-            SUM(other_visits), SUM(shares), SUM(clicks) FROM (
-            SELECT date, site, url, COUNT(*) AS visits, SUM(CASE WHEN medium = 'dark' THEN tracked ELSE 0 END)
-                AS dark_tracked, SUM(estimated) AS dark_estimated, SUM(medium = 'open') AS open_visits,
-                SUM(medium NOT IN ('dark', 'open')) AS other_visits, 0 AS shares, 0 AS clicks
-            FROM visits GROUP BY date, site, url
-            UNION ALL
-            SELECT date, site, url, 0, 0, 0, 0, 0, COUNT(*), SUM(clicks)
-            FROM shares GROUP BY date, site, url)
-        WHERE date IS NOT NULL AND site IS NOT NULL AND url IS NOT NULL
-        GROUP BY date, site, url ORDER BY date, site, url""")
+    conn.execute(STORY_DAILY_SQL)
     refresh_virality_scores(conn)
     _channels(conn)
+
+
+# A full rebuild's `story_daily`, summed from every visit and share (an incremental run moves it: see deltas.py).
+STORY_DAILY_SQL = """INSERT INTO story_daily
+    SELECT date, site, url, SUM(visits), SUM(dark_tracked), SUM(dark_estimated), SUM(open_visits),
+        SUM(other_visits), SUM(shares), SUM(clicks) FROM (
+        SELECT date, site, url, COUNT(*) AS visits, SUM(CASE WHEN medium = 'dark' THEN tracked ELSE 0 END)
+            AS dark_tracked, SUM(estimated) AS dark_estimated, SUM(medium = 'open') AS open_visits,
+            SUM(medium NOT IN ('dark', 'open')) AS other_visits, 0 AS shares, 0 AS clicks
+        FROM visits GROUP BY date, site, url
+        UNION ALL
+        SELECT date, site, url, 0, 0, 0, 0, 0, COUNT(*), SUM(clicks)
+        FROM shares GROUP BY date, site, url)
+    WHERE date IS NOT NULL AND site IS NOT NULL AND url IS NOT NULL
+    GROUP BY date, site, url ORDER BY date, site, url"""
 
 
 def update_influencers(conn, persons: set, tiers) -> None:
