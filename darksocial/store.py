@@ -53,13 +53,14 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import privacy
+from . import inbox, privacy
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
 MAX_BATCH_ROWS = 2_000
 MAX_COMMIT_DELAY = 0.005  # seconds a batch may wait for the clients of the last commit (see Writer._run)
+INBOX_RETRY_EVERY = 0.05  # seconds between two attempts to move the inbox while no events arrive
 CHECKPOINT_EVERY = 32  # commits between two background checkpoints
 WRITER_CACHE_KIB = 32 * 1024  # page cache of the writer: the leaf pages random-key index inserts land on
 
@@ -76,6 +77,15 @@ ROWS_PER_STATEMENT = 500  # x 20 columns, well under SQLite's 32766 bound parame
 def _insert_events_sql(rows: int) -> str:
     values = "(" + ", ".join("?" * len(EVENT_COLUMNS)) + ")"
     return f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES " + ", ".join([values] * rows)
+
+
+def insert_events(conn: sqlite3.Connection, rows: list[Sequence]) -> None:
+    """Insert ``rows`` (tuples in :data:`EVENT_COLUMNS` order) into ``events``, in the caller's transaction.
+
+    Multi-row INSERTs rather than executemany: executemany releases and retakes the GIL for every row."""
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start:start + ROWS_PER_STATEMENT]
+        conn.execute(_insert_events_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
 
 
 migrations = sqlite_utils.Migrations("darksocial")
@@ -164,6 +174,12 @@ def m006_fewer_event_indexes(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX IF EXISTS idx_events_site_ts")
 
 
+# Where the writer records how far it moved the inbox (see darksocial.inbox): in the same transaction as the rows.
+@migrations()
+def m007_inbox_moved(db: sqlite_utils.Database) -> None:
+    db.execute(inbox.MOVED_TABLE_SQL)
+
+
 def salts_path(db_path: str | Path) -> Path:
     """Where the salts of the database at ``db_path`` are kept: ``<database>-salts`` beside it."""
     path = Path(db_path)
@@ -237,7 +253,25 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     db.enable_wal()
     db.execute("PRAGMA synchronous = FULL")
     migrations.apply(db)
+    _move_stranded_inbox(db, path)
     return db
+
+
+def _move_stranded_inbox(db: sqlite_utils.Database, path: str | Path) -> None:
+    """Move the events a writer acknowledged into the inbox and could not move itself (its process ended)."""
+    if not path or str(path) == ":memory:":
+        return
+    stranded = inbox.Inbox(path, EVENT_COLUMNS, insert_events)
+    try:
+        if stranded.exists() and stranded.waiting(db.conn):
+            moved = stranded.move_all(db.conn)
+            log.info("darksocial: moved %d events from %s into events", moved, stranded.path)
+    except sqlite3.DatabaseError:
+        # Opening must not fail for it: the events arriving now still have to be stored.
+        log.exception("darksocial: cannot move the events waiting in %s; move the file aside if it is damaged",
+                      stranded.path)
+    finally:
+        stranded.close()
 
 
 def register_site(db: sqlite_utils.Database, site: str, origins: Iterable[str], *, respect_dnt: bool = False,
@@ -328,7 +362,16 @@ class Writer:
         self._conn = connect(self.path)
         self._conn.execute("PRAGMA wal_autocheckpoint = 0")  # see the module docstring: the checkpointer does it
         self._conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
+        self._conn.execute(f"PRAGMA busy_timeout = {inbox.SPILL_AFTER_MS}")  # then the rows go to the inbox
+        self.inbox = inbox.Inbox(self.path, EVENT_COLUMNS, insert_events)
+        try:
+            self._inbox_waiting = self.inbox.waiting(self._conn)  # rows in the inbox that events lacks
+        except sqlite3.Error:
+            log.exception("darksocial writer: cannot read %s; new events are stored without it", self.inbox.path)
+            self._inbox_waiting = False
         self.batches = 0  # committed transactions, for tests and benchmarks
+        self.spilled = 0  # rows acknowledged from the inbox, for tests and benchmarks
+        self._moved = 0  # inbox rows the current transaction moves
         self._checkpoint_due = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"darksocial-writer:{self.path.name}", daemon=True)
         self._thread.start()
@@ -394,6 +437,7 @@ class Writer:
         self._thread.join()
         self._checkpoint_due.set()
         self._checkpointer.join()
+        self.inbox.close()
         self._conn.close()
 
     def _checkpoint_loop(self) -> None:
@@ -416,6 +460,7 @@ class Writer:
         carried: list[_Job] = []  # submissions that arrived while the last transaction ran
         stopping = False
         acknowledged, wait_until = 0, 0.0  # rows of the last commit; until when their senders may come back
+        retry_in = INBOX_RETRY_EVERY  # while rows wait in the inbox: seconds until the next try to move them
         while True:
             batch, carried = carried, []
             rows = _row_count(batch)
@@ -428,8 +473,15 @@ class Writer:
             if not batch:
                 if stopping:
                     return
-                jobs = self._queue.get()
+                try:
+                    # Rows waiting in the inbox move as soon as the lock is free, new events or not.
+                    jobs = self._queue.get(timeout=retry_in if self._inbox_waiting else None)
+                except queue.Empty:
+                    retry_in = 0 if self._move_inbox() else INBOX_RETRY_EVERY
+                    continue
                 if jobs is _STOP:
+                    while self._inbox_waiting and self._move_inbox():
+                        pass
                     return
                 batch = list(jobs)
                 rows = _row_count(batch)
@@ -484,26 +536,76 @@ class Writer:
     def _transaction(self, batch: list[_Job]) -> list:
         conn = self._conn
         rows = [row for job in batch if job.fn is None for row in job.rows]
-        if len(rows) <= ROWS_PER_STATEMENT and all(job.fn is None for job in batch):
-            # The usual batch: one INSERT statement in autocommit mode is its own transaction, committed (fsync'ed)
-            # before execute() returns. One call into SQLite instead of three (BEGIN, INSERT, COMMIT): each one
-            # releases the GIL, and under load each retake waits for the event loop's thread to let go of it.
-            if rows:
+        if any(job.fn is not None for job in batch):
+            # A function must run in the database itself: wait for the lock as long as any other connection would.
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            try:
+                results = self._in_transaction(lambda: [job.fn(conn) if job.fn is not None else len(job.rows)
+                                                        for job in batch], rows)
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {inbox.SPILL_AFTER_MS}")
+            return self._committed(results)
+        try:
+            if self._inbox_waiting:
+                self._in_transaction(self._move_some_of_the_inbox, rows)
+            elif rows and len(rows) <= ROWS_PER_STATEMENT:
+                # The usual batch: one INSERT statement in autocommit mode is its own transaction, committed
+                # (fsync'ed) before execute() returns. One call into SQLite instead of three (BEGIN, INSERT, COMMIT):
+                # each one releases the GIL, and under load each retake waits for the event loop's thread.
                 conn.execute(_insert_events_sql(len(rows)), list(itertools.chain.from_iterable(rows)))
-            return self._committed([len(job.rows) for job in batch])
+            elif rows:
+                self._in_transaction(lambda: None, rows)
+        except sqlite3.OperationalError as exc:
+            if not inbox.is_busy(exc):
+                raise
+            if rows:  # somebody (an attribution run applying its result) holds the write lock: use the inbox
+                self.inbox.append(rows)
+                self._inbox_waiting = True
+                self.spilled += len(rows)
+        return self._committed([len(job.rows) for job in batch])
+
+    def _in_transaction(self, work: Callable[[], object], rows: list) -> object:
+        """``work()`` and then ``rows`` inserted, in one write transaction; returns what ``work`` returned."""
+        conn = self._conn
+        self._moved = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
-            results = [job.fn(conn) if job.fn is not None else len(job.rows) for job in batch]
-            # Multi-row INSERTs rather than executemany: executemany releases and retakes the GIL for every row.
-            for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                chunk = rows[start:start + ROWS_PER_STATEMENT]
-                conn.execute(_insert_events_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
+            result = work()
+            insert_events(conn, rows)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return self._committed(results)
+        if self._moved:
+            self.inbox.forget(conn)
+        return result
+
+    def _move_some_of_the_inbox(self) -> None:
+        # At most a batch's worth per transaction: a backlog must not make the requests of this batch wait long.
+        conn = self._conn
+        conn.execute("SAVEPOINT inbox")
+        try:
+            self._moved = self.inbox.move(conn, self.max_batch_rows)
+        except sqlite3.Error:
+            # An unreadable inbox must not stop the events still arriving from being stored: they go in without it
+            # and the inbox waits for somebody to look (open_db tries again).
+            conn.execute("ROLLBACK TO inbox")
+            log.exception("darksocial writer: cannot move events from %s", self.inbox.path)
+            self._moved = 0
+        conn.execute("RELEASE inbox")
+        self._inbox_waiting = self._moved == self.max_batch_rows
+
+    def _move_inbox(self) -> bool:
+        """Move a batch of what waits in the inbox now, if the lock is free (else the next batch or retry does).
+        Returns whether it could."""
+        try:
+            self._in_transaction(self._move_some_of_the_inbox, [])
+        except sqlite3.OperationalError as exc:
+            if not inbox.is_busy(exc):
+                log.warning("darksocial writer: cannot move events from %s", self.inbox.path, exc_info=True)
+            return False
+        return True
 
     def _committed(self, results: list) -> list:
         self.batches += 1

@@ -10,7 +10,7 @@ import contextvars
 import weakref
 from pathlib import Path
 
-from darksocial import analysts, tables
+from darksocial import analysts, inbox, tables
 from darksocial import reports as queries
 
 from . import auth, collect
@@ -59,6 +59,7 @@ def table_metadata() -> dict[str, dict]:
         out[name] = {"description": description}
     out.update({name: dict(meta) for name, meta in analysts.DESCRIPTIONS.items()})
     out["_sqlite_migrations"] = {"hidden": True}  # sqlite-utils' bookkeeping, nothing to read
+    out[inbox.MOVED_TABLE] = {"hidden": True}  # the writer's bookkeeping, likewise
     out[analysts.SIGN_IN_TABLE]["hidden"] = True
     for table in tables.TABLES.values():
         out[table.name] = {**tables.describe(table.name), **TABLE_OPTIONS.get(table.name, {})}

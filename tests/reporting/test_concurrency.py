@@ -120,3 +120,85 @@ def _no_leaked_collectors():
     yield
     for path in [p for p in collect._collectors if p.name in ("busy.db", "killed.db")]:
         collect._collectors.pop(path).close()
+
+
+def hold_write_lock(path, holding: threading.Event, release: threading.Event) -> threading.Thread:
+    """Another connection takes the write lock (as an attribution run applying its result) until ``release``."""
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO _ds_state (key, value) VALUES ('held', 1) ON CONFLICT DO NOTHING")
+        holding.set()
+        release.wait(60)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert holding.wait(10)
+    return thread
+
+
+def test_acknowledgements_do_not_wait_for_a_run_holding_the_write_lock(tmp_path, free_port):
+    path = tmp_path / "busy.db"
+    new_db(path)
+    holding, release = threading.Event(), threading.Event()
+    with server.running(server.make_datasette(path, attribute_every=None), port=free_port()) as url:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            http.post("/-/darksocial/collect", content=event(0, 0), headers=HEADERS)  # the collector is up
+            holder = hold_write_lock(path, holding, release)
+            try:
+                # The lock is held until every answer is in: an acknowledgement that waited for it would time out.
+                statuses = [http.post("/-/darksocial/collect", content=event(1, n), headers=HEADERS).status_code
+                            for n in range(20)]
+                assert tokens_in(path) == ["T000000000"]  # nothing could be written into events meanwhile
+            finally:
+                release.set()
+                holder.join()
+            assert statuses == [204] * 20
+            writer = collect._collectors[path.resolve()].writer
+            assert writer.spilled == 20
+            expected = {"T000000000", *(f"T001{n:06d}" for n in range(20))}
+            for _ in range(200):  # the writer moves them as soon as the lock is free, new events or not
+                if len(tokens_in(path)) == len(expected):
+                    break
+                threading.Event().wait(0.05)
+            stored = tokens_in(path)
+            assert sorted(stored) == sorted(expected)  # each once
+            with sqlite3.connect(str(path) + "-inbox") as inbox:
+                assert inbox.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
+
+
+def test_events_a_killed_server_left_in_the_inbox_are_moved_by_the_next_opener(tmp_path, free_port,
+                                                                               wait_until_serving):
+    path = tmp_path / "killed.db"
+    new_db(path)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "darksocial.cli", "serve", str(path), "--port", str(port), "--attribute-every", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    holding, release = threading.Event(), threading.Event()
+    try:
+        wait_until_serving(url, proc)
+        holder = hold_write_lock(path, holding, release)
+        try:
+            with httpx.Client(base_url=url, timeout=10) as http:
+                statuses = [http.post("/-/darksocial/collect", content=event(2, n), headers=HEADERS).status_code
+                            for n in range(30)]
+            os.kill(proc.pid, signal.SIGKILL)  # acknowledged from the inbox, never moved
+            proc.wait(10)
+        finally:
+            release.set()
+            holder.join()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+    assert statuses == [204] * 30
+    assert tokens_in(path) == []
+    store.open_db(path).close()  # the next process to open the database (a server, an attribution run) moves them
+    store.open_db(path).close()  # and a second one finds nothing left to move
+    assert sorted(tokens_in(path)) == [f"T002{n:06d}" for n in range(30)]

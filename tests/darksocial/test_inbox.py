@@ -1,0 +1,132 @@
+"""The inbox: acknowledged events wait there while another connection holds the write lock, and move exactly once."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from darksocial import inbox, store
+
+from .test_store import row
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    path = tmp_path / "ds.db"
+    store.open_db(path).close()
+    return path
+
+
+def tokens(path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return sorted(r[0] for r in conn.execute("SELECT token FROM events"))
+
+
+class HeldLock:
+    """The write lock taken by another connection (as an attribution run applying its result)."""
+
+    def __init__(self, path):
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, *exc):
+        self.conn.execute("ROLLBACK")
+        self.conn.close()
+
+
+def spill(path, names) -> store.Writer:
+    writer = store.Writer(path)
+    with HeldLock(path):
+        for name in names:
+            assert writer.write_sync([row(name)]) == 1
+    return writer
+
+
+def test_rows_acknowledged_during_a_held_lock_reach_events_once_the_lock_is_free(db_path):
+    writer = spill(db_path, ["A000000001", "A000000002"])
+    try:
+        assert writer.spilled == 2
+        assert writer.write_sync([row("A000000003")]) == 1  # this transaction moves the waiting rows too
+        assert tokens(db_path) == ["A000000001", "A000000002", "A000000003"]
+    finally:
+        writer.close()
+    with sqlite3.connect(inbox.inbox_path(db_path)) as conn:
+        assert conn.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
+
+
+def test_a_function_job_waits_for_the_lock_instead_of_spilling(db_path):
+    writer = store.Writer(db_path)
+    try:
+        with HeldLock(db_path):
+            future = writer.call(lambda conn: conn.execute("SELECT 1").fetchone()[0])
+            assert not future.done()
+        assert future.result(10) == 1
+    finally:
+        writer.close()
+
+
+def test_a_crash_between_moving_and_forgetting_moves_nothing_twice(db_path):
+    writer = spill(db_path, ["B000000001", "B000000002"])
+    writer.inbox.forget = lambda conn: None  # the process dies right after the commit that moved the rows
+    writer.close()  # close moves what waits
+    assert tokens(db_path) == ["B000000001", "B000000002"]
+    with sqlite3.connect(inbox.inbox_path(db_path)) as conn:
+        assert conn.execute("SELECT count(*) FROM inbox").fetchone()[0] == 2  # still there, but marked as moved
+    store.open_db(db_path).close()
+    store.Writer(db_path).close()
+    assert tokens(db_path) == ["B000000001", "B000000002"]
+
+
+def test_a_recreated_inbox_starts_from_zero_again(db_path):
+    spill(db_path, ["C000000001"]).close()
+    path = inbox.inbox_path(db_path)
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        name.unlink(missing_ok=True)
+    spill(db_path, ["C000000002"]).close()  # id 1 of a new inbox: not skipped as "already moved"
+    assert tokens(db_path) == ["C000000001", "C000000002"]
+
+
+def test_a_backlog_moves_in_batch_sized_transactions(db_path):
+    writer = store.Writer(db_path, max_batch_rows=3)
+    with HeldLock(db_path):
+        writer.write_sync([row(f"D{n:09d}") for n in range(8)])
+    before = writer.batches
+    writer.close()
+    assert tokens(db_path) == [f"D{n:09d}" for n in range(8)]
+    assert writer.batches == before  # moved by close and retries, not counted as batches of submissions
+
+
+def test_an_unreadable_inbox_does_not_stop_new_events(db_path, caplog):
+    inbox.inbox_path(db_path).write_bytes(b"this is not a database" * 200)
+    store.open_db(db_path).close()  # logs, does not fail: the events arriving now must still be stored
+    writer = store.Writer(db_path)
+    try:
+        assert writer.write_sync([row("E000000001")]) == 1
+    finally:
+        writer.close()
+    assert tokens(db_path) == ["E000000001"]
+    assert "inbox" in caplog.text
+
+
+def test_two_writers_share_one_inbox_without_duplicates(db_path):
+    first, second = store.Writer(db_path), store.Writer(db_path)
+    try:
+        with HeldLock(db_path):
+            threads = [threading.Thread(target=w.write_sync, args=([row(f"F{i}{n:08d}") for n in range(50)],))
+                       for i, w in enumerate((first, second))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        first.write_sync([row("F200000000")])
+        second.write_sync([row("F300000000")])
+    finally:
+        first.close()
+        second.close()
+    stored = tokens(db_path)
+    assert len(stored) == len(set(stored)) == 102
