@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-SPILL_AFTER_MS = 20  # how long the writer waits for the write lock before it writes to the inbox instead
+SPILL_AFTER_MS = 10  # how long the writer waits for the write lock before it writes to the inbox instead
 MOVED_TABLE = "_ds_inbox_moved"
 MOVED_TABLE_SQL = f"CREATE TABLE IF NOT EXISTS {MOVED_TABLE} (generation TEXT PRIMARY KEY, moved_up_to INTEGER " \
                   "NOT NULL)"
@@ -54,6 +54,11 @@ class Inbox:
 
     def exists(self) -> bool:
         return self.path.exists()
+
+    def open(self) -> None:
+        """Create the inbox file now (a few fsyncs), not when the first batch has to wait there."""
+        with self._lock:
+            self._open(create=True)
 
     def close(self) -> None:
         with self._lock:

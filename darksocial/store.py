@@ -73,19 +73,36 @@ EVENT_COLUMNS = (
 ROWS_PER_STATEMENT = 500  # x 20 columns, well under SQLite's 32766 bound parameters
 
 
-@functools.lru_cache(maxsize=ROWS_PER_STATEMENT)
-def _insert_events_sql(rows: int) -> str:
-    values = "(" + ", ".join("?" * len(EVENT_COLUMNS)) + ")"
-    return f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES " + ", ".join([values] * rows)
+@functools.lru_cache(maxsize=4096)
+def _insert_events_sql(present: tuple[bool, ...], rows: int) -> str:
+    names = [column for column, given in zip(EVENT_COLUMNS, present, strict=True) if given]
+    values = "(" + ", ".join("?" * len(names)) + ")"
+    return f"INSERT INTO events ({', '.join(names)}) VALUES " + ", ".join([values] * rows)
+
+
+def insert_statements(rows: Iterable[Sequence]) -> list[tuple[str, list]]:
+    """The INSERT statements (SQL, parameters) that store ``rows`` (tuples in :data:`EVENT_COLUMNS` order).
+
+    Multi-row INSERTs rather than executemany, which releases and retakes the GIL for every row; one per shape of
+    row (which of its columns are NULL), because binding a parameter costs about 0.2 µs with the GIL held and half
+    of an event's columns are NULL: a view's row binds 9 parameters instead of 20."""
+    shapes: dict[tuple[bool, ...], list[Sequence]] = {}
+    for row in rows:
+        present = tuple([value is not None for value in row])
+        shapes.setdefault(present if any(present) else (True, *present[1:]), []).append(row)
+    statements = []
+    for present, group in shapes.items():
+        for start in range(0, len(group), ROWS_PER_STATEMENT):
+            chunk = group[start:start + ROWS_PER_STATEMENT]
+            statements.append((_insert_events_sql(present, len(chunk)),
+                               list(itertools.chain.from_iterable(itertools.compress(row, present) for row in chunk))))
+    return statements
 
 
 def insert_events(conn: sqlite3.Connection, rows: list[Sequence]) -> None:
-    """Insert ``rows`` (tuples in :data:`EVENT_COLUMNS` order) into ``events``, in the caller's transaction.
-
-    Multi-row INSERTs rather than executemany: executemany releases and retakes the GIL for every row."""
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start:start + ROWS_PER_STATEMENT]
-        conn.execute(_insert_events_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
+    """Insert ``rows`` (tuples in :data:`EVENT_COLUMNS` order) into ``events``, in the caller's transaction."""
+    for sql, parameters in insert_statements(rows):
+        conn.execute(sql, parameters)
 
 
 migrations = sqlite_utils.Migrations("darksocial")
@@ -314,7 +331,8 @@ def utc_timestamp(now: dt.datetime | None = None) -> str:
 
 def connect(path: str | Path) -> sqlite3.Connection:
     """A raw connection set up for writing: autocommit (we BEGIN ourselves), WAL, fsync on commit."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    # Room for the INSERT of every shape and size of batch (see insert_statements) among the prepared statements.
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, cached_statements=1024)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
@@ -365,6 +383,7 @@ class Writer:
         self._conn.execute(f"PRAGMA busy_timeout = {inbox.SPILL_AFTER_MS}")  # then the rows go to the inbox
         self.inbox = inbox.Inbox(self.path, EVENT_COLUMNS, insert_events)
         try:
+            self.inbox.open()
             self._inbox_waiting = self.inbox.waiting(self._conn)  # rows in the inbox that events lacks
         except sqlite3.Error:
             log.exception("darksocial writer: cannot read %s; new events are stored without it", self.inbox.path)
@@ -548,13 +567,15 @@ class Writer:
         try:
             if self._inbox_waiting:
                 self._in_transaction(self._move_some_of_the_inbox, rows)
-            elif rows and len(rows) <= ROWS_PER_STATEMENT:
-                # The usual batch: one INSERT statement in autocommit mode is its own transaction, committed
-                # (fsync'ed) before execute() returns. One call into SQLite instead of three (BEGIN, INSERT, COMMIT):
-                # each one releases the GIL, and under load each retake waits for the event loop's thread.
-                conn.execute(_insert_events_sql(len(rows)), list(itertools.chain.from_iterable(rows)))
             elif rows:
-                self._in_transaction(lambda: None, rows)
+                statements = insert_statements(rows)
+                if len(statements) == 1:
+                    # The usual batch: one INSERT statement in autocommit mode is its own transaction, committed
+                    # (fsync'ed) before execute() returns. One call into SQLite instead of three (BEGIN, INSERT,
+                    # COMMIT): each one releases the GIL, and under load each retake waits for the event loop.
+                    conn.execute(*statements[0])
+                else:
+                    self._in_transaction(lambda: None, rows)
         except sqlite3.OperationalError as exc:
             if not inbox.is_busy(exc):
                 raise

@@ -271,3 +271,17 @@ def test_write_then_calls_back_on_the_loop_after_commit_and_a_failing_callback_s
     assert [(c, e, on_loop) for c, e, _, on_loop in calls] == [(2, None, True), (1, None, True)]
     assert all(seen == 4 for _, _, seen, _ in calls)  # answered only once committed
     assert "a submitter's callback failed" in caplog.text
+
+
+def test_rows_of_every_shape_are_stored_as_given(writer, db_path):
+    shapes = [row("G000000001"), row("G000000002")]
+    share = dict(zip(store.EVENT_COLUMNS, row("G000000003"), strict=True)) | {"kind": "share", "parent": "G000000001",
+                                                                              "channel": "wa", "title": None}
+    goal = dict.fromkeys(store.EVENT_COLUMNS) | {"ts": store.utc_timestamp(), "kind": "goal", "site": "blog",
+                                                 "goal": "signup", "value": 0.0, "token": ""}
+    shapes += [tuple(share.values()), tuple(goal.values()), (None,) * len(store.EVENT_COLUMNS)]
+    assert writer.write_sync(shapes) == 5
+    assert len(store.insert_statements(shapes)) == 4  # one INSERT per shape of row, not per row
+    with sqlite3.connect(db_path) as conn:
+        stored = conn.execute(f"SELECT {', '.join(store.EVENT_COLUMNS)} FROM events ORDER BY id").fetchall()
+    assert sorted(stored, key=repr) == sorted(shapes, key=repr)
