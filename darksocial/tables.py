@@ -52,6 +52,9 @@ class Table:
     # Partial indexes: (name, columns, WHERE clause), for lookups that only ever concern some rows (a visit that is
     # a click).
     partial_indexes: tuple[tuple[str, tuple[str, ...], str], ...] = ()
+    # Columns that tell rows apart in a table without a primary key (unique by construction, not by an index): an
+    # incremental run matches a row it would delete and insert again unchanged by them.
+    identity: tuple[str, ...] = ()
 
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
@@ -106,10 +109,10 @@ VISITS = Table(
     # Keyed by the event's id, which only grows: an incremental run's new visits go to the right edge of the
     # table instead of one random page each, and it finds a visit through the raw events' own indexes (token,
     # visitor, in_token). Every further index costs a run one page write per visit it adds, so only these remain:
-    # (site, url, ts) finds a page's latest title; the click indexes serve the reports and an incremental run's
-    # distinct counts (people who clicked, by person and by sharer) from the clicks alone.
+    # the click indexes serve the reports and an incremental run's distinct counts (people who clicked, by person
+    # and by sharer) from the clicks alone. A page's latest title is kept in _ds_titles, not found by an index.
     pk=("id",),
-    indexes=(("date",), ("site", "url", "ts")),
+    indexes=(("date",),),
     partial_indexes=(("idx_visits_clicks_by_person", ("person", "date", "site", "click"), "click = 1"),
                      ("idx_visits_clicks_by_sharer", ("sharer", "person", "share_date", "share_site", "click"),
                       "click = 1")),
@@ -283,7 +286,8 @@ CASCADE_PEOPLE = Table(
         _c("amplified_reach", "INTEGER", "Distinct people anywhere below them in this tree"),
         _c("conversions", "INTEGER", "Distinct goals they reached after arriving (0 for the root sharer)"),
     ),
-    indexes=(("root", "depth"), ("person",)),
+    # Read by cascade only: a person's cascades are found through their clicks (visits) and shares.
+    indexes=(("root", "depth"),),
 )
 
 DAILY = Table(
@@ -365,23 +369,37 @@ INFLUENCE = Table(
         _c("arrived", "TEXT", "When the member first clicked into the cascade"),
         _c("conversions", "INTEGER", "Distinct goals the member reached after arriving"),
     ),
-    pk=("root", "person", "member"),
-    # Covers the reports: per person, distinct members, windowed by date, with their conversions.
+    # One B-tree keyed by a random value, not two: no primary key (the rows of a cascade are replaced together,
+    # found by their persons, who are the sharers of the cascade's shares). The index covers the reports: per
+    # person, distinct members, windowed by date, with their conversions.
     indexes=(("person", "member", "date", "site", "conversions"),),
+    identity=("root", "person", "member"),
+    private=True,
+)
+TITLES = Table(
+    "_ds_titles",
+    "Private: the latest title the tracker saw on each page (stories.title unless the page manifest names one).",
+    (
+        _c("site", "TEXT", "Site id"),
+        _c("url", "TEXT", "Page URL"),
+        _c("seen", "TEXT", "The latest titled view of the page: its time and token, joined by char(1)"),
+        _c("title", "TEXT", "Its title"),
+    ),
+    pk=("site", "url"),
     private=True,
 )
 
 ANALYST_TABLES: tuple[Table, ...] = (VISITS, SHARES, INFLUENCERS, STORIES, CHANNELS_TABLE, CASCADES,
                                      CASCADE_PEOPLE, DAILY, STORY_DAILY)
-PRIVATE_TABLES: tuple[Table, ...] = (STATE, IDENTITIES, GOALS, INFLUENCE)
+PRIVATE_TABLES: tuple[Table, ...] = (STATE, IDENTITIES, GOALS, INFLUENCE, TITLES)
 TABLES: dict[str, Table] = {t.name: t for t in ANALYST_TABLES + PRIVATE_TABLES}
 # Every table the attribution derives from the events (all but its high-water marks): each run writes them, and one
 # an older version made in another shape is dropped for the next run to rebuild.
-DERIVED_TABLES: tuple[Table, ...] = (*ANALYST_TABLES, INFLUENCE, GOALS, IDENTITIES)
+DERIVED_TABLES: tuple[Table, ...] = (*ANALYST_TABLES, INFLUENCE, TITLES, GOALS, IDENTITIES)
 
 # Indexes earlier versions made on tables whose columns did not change (so they are not rebuilt), replaced by wider
-# ones: each would cost every run's writes for nothing.
-RETIRED_INDEXES = ("idx_cascades_site_url",)
+# ones or no longer read: each would cost every run's writes for nothing.
+RETIRED_INDEXES = ("idx_cascades_site_url", "idx_visits_site_url_ts", "idx_cascade_people_person")
 
 # Indexes on the raw events table that the incremental attribution looks events up by.
 EVENT_INDEXES = (("token",), ("visitor",), ("in_token",))
@@ -418,12 +436,17 @@ def create_all(db) -> None:
 
 
 def _drop_changed(conn) -> None:
-    """A derived table whose columns changed (an older version made it) is dropped and the attribution's
-    high-water marks are cleared: the next run rebuilds every derived table in the new shape."""
+    """A derived table whose columns or primary key changed (an older version made it) is dropped, and the
+    attribution's high-water marks are cleared when one is dropped or missing: the next run rebuilds every derived
+    table in the new shape."""
     changed = False
     for table in DERIVED_TABLES:
-        have = [row[1] for row in conn.execute(f"PRAGMA main.table_info([{table.name}])")]
-        if have and have != table.column_names():
+        info = conn.execute(f"PRAGMA main.table_info([{table.name}])").fetchall()
+        have = [row[1] for row in info]
+        key = [row[1] for row in sorted(info, key=lambda row: row[5]) if row[5]]
+        if not have:
+            changed = True  # a table this version adds: the next run makes it
+        elif have != table.column_names() or key != list(table.pk):
             conn.execute(f"DROP TABLE main.[{table.name}]")
             changed = True
     if changed and conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (STATE.name,)).fetchone():

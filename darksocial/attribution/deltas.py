@@ -192,19 +192,44 @@ def _page_sums(conn, pages, stored: dict, shares_moved: dict) -> dict:
 
 
 def _titles(conn, keys) -> dict:
-    """The imported manifest's title, else the latest title the tracker saw (as rollups.aggregate)."""
-    out = {}
+    """The imported manifest's title, else the latest title the tracker saw: `_ds_titles`, moved by the visits this
+    run replaced (a page's kept visits are read again only when its latest titled visit went for an earlier one:
+    a duplicate page-view token that sorts first arrived)."""
+    stored = {key: tuple(row[2:]) for key, row in _stored(conn, tables.TITLES, keys).items()}
+    seen = "ts || char(1) || token"
+    gone: dict = defaultdict(set)
+    for site, url, latest in conn.execute(f"SELECT site, url, {seen} FROM main.visits WHERE title IS NOT NULL "
+                                          "AND rowid IN (SELECT rowid FROM temp.visits__gone)"):
+        gone[site, url].add(latest)
+    added: dict = {}
+    for site, url, latest, title in conn.execute(f"SELECT site, url, {seen}, title FROM temp.visits__new "
+                                                 "WHERE title IS NOT NULL"):
+        if (site, url) not in added or latest > added[site, url][0]:
+            added[site, url] = (latest, title)
+    moved, lost = {}, set()
+    for key in (set(added) | set(gone)) & set(keys):
+        old, new = stored.get(key), added.get(key)
+        if old is not None and old[0] in gone[key] and (new is None or new[0] < old[0]):
+            lost.add(key)
+        else:
+            moved[key] = max(value for value in (old, new) if value is not None)
+    if lost:
+        lost_keys = key_table(conn, "lost_title_keys", ("site", "url"), lost)
+        for site, url, latest, title in conn.execute(f"""
+                SELECT v.site, v.url, MAX(v.ts || char(1) || v.token), v.title FROM {lost_keys} k
+                JOIN main.visits v ON v.site IS k.site AND v.url IS k.url
+                WHERE v.title IS NOT NULL AND v.rowid NOT IN (SELECT rowid FROM temp.visits__gone)
+                GROUP BY v.site, v.url"""):
+            moved[site, url] = (latest, title)
+        for key in lost:
+            if key in added:
+                moved[key] = max(moved.get(key, added[key]), added[key])
+    _replace(conn, tables.TITLES, set(moved) | lost, [(*key, *moved[key]) for key in sorted(moved)])
+    latest = {**stored, **moved}
+    for key in lost - set(moved):
+        del latest[key]  # no titled visit of the page is left
+    out = {key: title for key, (_, title) in latest.items()}
     keys_table = key_table(conn, "title_keys", ("site", "url"), keys)
-    # One lookup per page on visits (site, url, ts), each side of the overlay apart: through the view, ORDER BY
-    # ... LIMIT would read every visit of the page.
-    latest = ("(SELECT ts || char(1) || token || char(1) || title FROM {} v WHERE v.site IS k.site "
-              "AND v.url IS k.url AND v.title IS NOT NULL{} ORDER BY v.ts DESC, v.token DESC LIMIT 1)")
-    kept = latest.format("main.visits", " AND v.rowid NOT IN (SELECT rowid FROM temp.visits__gone)")
-    added = latest.format("temp.visits__new", "")
-    for site, url, *found in conn.execute(f"SELECT k.site, k.url, {kept}, {added} FROM {keys_table} k"):
-        found = [value for value in found if value is not None]
-        if found:
-            out[site, url] = max(found).split("\x01", 2)[2]
     has_pages = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pages'").fetchone()
     if has_pages:  # the imported manifest's titles win
         for site, url, title in conn.execute(f"SELECT p.site, p.url, p.title FROM {keys_table} k JOIN pages p "

@@ -41,6 +41,7 @@ from .sqlrows import (
     delete_rows,
     high_water,
     insert_rows,
+    key_table,
     open_overlay,
     read_state,
     where_in,
@@ -279,7 +280,9 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     roots = _scalars(conn, "SELECT root FROM shares", "token", touched)
     roots |= _scalars(conn, "SELECT root FROM shares", "parent_view", touched)
     roots |= _scalars(conn, "SELECT root FROM visits", "id", _view_ids(conn, touched))
-    roots |= _scalars(conn, "SELECT root FROM cascade_people", "person", persons)
+    # The cascades a person is in: those they clicked into, and those of their shares (cascade_people has no index
+    # by person: every person in a people tree but its root sharer arrived by a click; every other sharer shared).
+    roots |= _scalars(conn, "SELECT root FROM visits WHERE click = 1", "person", persons)
     roots |= _scalars(conn, "SELECT root FROM shares", "sharer", persons)
 
     world = World()
@@ -347,11 +350,16 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
         share_pages.add((site, url))
     # The sharers credited by the visits rebuilt, before (main: none of them is in the overlay yet) and after.
     scope_persons |= {r[0] for r in conn.execute(f"SELECT sharer FROM main.visits WHERE id IN ({_WANTED_IDS})")}
-    scope_persons |= _scalars(conn, "SELECT person FROM _ds_influence", "root", all_roots)
     share_pages |= {(r[0], r[1]) for r in where_in(conn, "SELECT site, url FROM cascades", "root", all_roots)}
-    for table in (tables.SHARES, tables.CASCADES, tables.CASCADE_PEOPLE, tables.INFLUENCE):
+    for table in (tables.SHARES, tables.CASCADES, tables.CASCADE_PEOPLE):
         for chunk in chunks(sorted(all_roots)):
             delete_rows(conn, table.name, f"root IN ({','.join('?' * len(chunk))})", chunk)
+    # A cascade's credit rows are found by person (_ds_influence's only index): each is credited to a sharer of
+    # one of the cascade's shares, all of whom scope_persons holds.
+    credited = key_table(conn, "credited", ("person",), [(p,) for p in scope_persons if p is not None])
+    rebuilt = key_table(conn, "rebuilt_roots", ("root",), [(r,) for r in all_roots])
+    delete_rows(conn, tables.INFLUENCE.name,
+                f"person IN (SELECT person FROM {credited}) AND root IN (SELECT root FROM {rebuilt})")
     delete_rows(conn, "visits", f"id IN ({_WANTED_IDS})")
     insert_rows(conn, tables.SHARES, share_rows)
     insert_rows(conn, tables.CASCADES, cascade_rows_)

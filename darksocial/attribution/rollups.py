@@ -34,7 +34,7 @@ def aggregate(conn, tiers, built: tuple) -> None:
 
     # The latest title seen: with a single MAX(), SQLite takes the bare column from the row holding the maximum
     # (NULL only when no visit of the page has a title).
-    page_visits, titles = {}, {}
+    page_visits, titles, seen = {}, {}, []
     for r in conn.execute("""
         SELECT site, url, COUNT(*), COUNT(DISTINCT visitor), COUNT(DISTINCT CASE WHEN click = 1 THEN person END),
                SUM(tracked = 1 AND medium = 'dark'), SUM(estimated), SUM(medium = 'open'), SUM(medium = 'search'),
@@ -44,6 +44,9 @@ def aggregate(conn, tiers, built: tuple) -> None:
         page_visits[r[0], r[1]] = r[2:13]
         if r[13] is not None:
             titles[r[0], r[1]] = r[13]
+        if r[14] is not None and (r[0], r[1]) != (None, None):
+            seen.append((r[0], r[1], r[14], r[13]))
+    insert_rows(conn, tables.TITLES, seen)  # what an incremental run moves the latest title from
     titles.update(_page_titles(conn))
     insert_rows(conn, tables.STORIES, story_rows(page_visits, shares_, cascades, titles))
 

@@ -114,7 +114,7 @@ def cancel_unchanged(conn, overlaid: tuple[tables.Table, ...]) -> None:
     """Drop from the overlay every row it would delete and insert again unchanged (a visit reclassified the same,
     a story whose figures did not move): the write transaction then writes only what changed."""
     for table in overlaid:
-        key = table.pk or table.unique
+        key = table.pk or table.unique or table.identity
         if not key:
             continue
         name = table.name

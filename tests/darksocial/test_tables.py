@@ -33,5 +33,40 @@ def test_visits_of_an_earlier_shape_are_dropped_for_the_next_run_to_rebuild():
     # Keyed by the event id (a rowid alias), with no index on a random key but the partial click indexes.
     assert conn.execute("SELECT sql FROM sqlite_master WHERE name = 'visits'").fetchone()[0].endswith(
         "PRIMARY KEY (id))")
-    assert _indexes(conn, "visits") == {"idx_visits_date", "idx_visits_site_url_ts", "idx_visits_clicks_by_person",
+    assert _indexes(conn, "visits") == {"idx_visits_date", "idx_visits_clicks_by_person",
                                         "idx_visits_clicks_by_sharer"}
+
+
+def test_a_derived_table_whose_key_changed_is_dropped_and_one_this_version_adds_forces_a_rebuild():
+    conn = sqlite3.connect(":memory:")
+    tables.create_all(conn)
+    conn.execute("INSERT INTO _ds_state VALUES ('events_id', '42')")
+    conn.commit()
+    tables.create_all(conn)
+    assert conn.execute("SELECT COUNT(*) FROM _ds_state").fetchone()[0] == 1  # nothing changed: kept
+
+    # _ds_influence as an earlier version made it: the same columns, keyed by (root, person, member).
+    conn.execute("DROP TABLE _ds_influence")
+    columns = ", ".join(tables.INFLUENCE.column_names())
+    conn.execute(f"CREATE TABLE _ds_influence ({columns}, PRIMARY KEY (root, person, member))")
+    tables.create_all(conn)
+    assert conn.execute("SELECT COUNT(*) FROM _ds_state").fetchone()[0] == 0
+    assert not [r for r in conn.execute("PRAGMA table_info(_ds_influence)") if r[5]]
+    assert _indexes(conn, "_ds_influence") == {"idx__ds_influence_person_member_date_site_conversions"}
+
+    # A database from before _ds_titles: the incremental run would find no latest titles, so the next is full.
+    conn.execute("INSERT INTO _ds_state VALUES ('events_id', '42')")
+    conn.execute("DROP TABLE _ds_titles")
+    tables.create_all(conn)
+    assert conn.execute("SELECT COUNT(*) FROM _ds_state").fetchone()[0] == 0
+
+
+def test_indexes_no_run_reads_are_dropped_from_an_earlier_version():
+    conn = sqlite3.connect(":memory:")
+    tables.create_all(conn)
+    conn.execute("CREATE INDEX idx_visits_site_url_ts ON visits (site, url, ts)")
+    conn.execute("CREATE INDEX idx_cascade_people_person ON cascade_people (person)")
+    tables.create_all(conn)
+    assert _indexes(conn, "visits") == {"idx_visits_date", "idx_visits_clicks_by_person",
+                                        "idx_visits_clicks_by_sharer"}
+    assert _indexes(conn, "cascade_people") == {"idx_cascade_people_root_depth"}

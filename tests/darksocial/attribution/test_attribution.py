@@ -188,6 +188,25 @@ def test_late_earlier_view_moves_the_estimate(scenario):
     assert scenario.row("visits", url=scenario.ORIGIN + "/deep")["estimated"] == 0
 
 
+def test_latest_title_falls_back_when_a_duplicate_view_takes_its_place(make_scenario):
+    from darksocial import tokens
+
+    incremental, reference = make_scenario("incremental"), make_scenario("reference")
+    latest = tokens.mint()
+    first = [(tokens.mint(), "01", "First"), (tokens.mint(), "02", "Second"), (latest, "03", "Third")]
+    again = [(latest, "00", "Zeroth")]  # the same page-view token again, earlier: this copy wins (content order)
+    for sc, batches in ((incremental, (first, again)), (reference, (first + again,))):
+        for batch in batches:
+            for token, second, title in batch:
+                sc.event(kind="view", visitor=sc.visitor("A"), url=sc.ORIGIN + "/story", token=token, title=title,
+                         ts=f"2026-03-01T00:00:{second}.000000Z")
+            sc.attribute()
+            if batch is first:
+                assert sc.row("stories", url=sc.ORIGIN + "/story")["title"] == "Third"
+    assert incremental.row("stories", url=incremental.ORIGIN + "/story")["title"] == "Second"
+    assert snapshot(incremental.db) == snapshot(reference.db)
+
+
 def test_tiers_follow_reach(scenario):
     a = scenario.view("A")
     s = scenario.share("A", a, "wa")
