@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -33,6 +32,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from .ports import free_port, wait_until_listening
 
 BUDGET = 0.50
 ORIGIN = "https://example.com"
@@ -72,28 +73,13 @@ def _serve(kind: str, port: int, db: str | None) -> None:
                    direct=os.environ.get("BENCH_DIRECT", "1") != "0")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _start(kind: str, db: str | None) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
+    port = free_port()
     code = f"from bench.bench_collector import _serve; _serve({kind!r}, {port}, {db!r})"
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=root)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the {kind} server exited with {proc.returncode}") from None
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"the {kind} server did not start")
+    wait_until_listening(port, proc, f"the {kind} server")
+    return proc, port
 
 
 def _load_average() -> str:

@@ -30,30 +30,17 @@ import threading
 import time
 from pathlib import Path
 
+from .ports import free_port, wait_until_listening
+
 ORIGIN = "https://example.com"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _serve(db: Path, port: int, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "darksocial.cli", "serve", str(db), "--port", str(port),
                              "--attribute-every", "0", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("darksocial serve exited") from None
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("darksocial serve did not start")
+    wait_until_listening(port, proc, "darksocial serve")
+    return proc
 
 
 def _new_db(tmp: str, name: str) -> Path:
@@ -99,7 +86,7 @@ def _stored(db: Path) -> list[str]:
 def load(tmp: str) -> None:
     clients = int(os.environ.get("BENCH_LOAD_CLIENTS", "50"))
     each = int(os.environ.get("BENCH_LOAD_EVENTS", "2000"))
-    db, port = _new_db(tmp, "load.db"), _free_port()
+    db, port = _new_db(tmp, "load.db"), free_port()
     proc = _serve(db, port)
     acked: set[str] = set()
     latencies: list[float] = []
@@ -128,7 +115,7 @@ def crash(tmp: str) -> None:
     db = _new_db(tmp, "crash.db")
     acked: set[str] = set()
     for round_ in range(rounds):
-        port = _free_port()
+        port = free_port()
         proc = _serve(db, port)
         this_round: set[str] = set()
 
@@ -157,7 +144,7 @@ async def _gather_until_gone(port: int, round_: int, acked: set[str]) -> None:
 
 def slow_clients(tmp: str) -> None:
     count = int(os.environ.get("BENCH_SLOW_SOCKETS", "1100"))
-    db, port = _new_db(tmp, "slow.db"), _free_port()
+    db, port = _new_db(tmp, "slow.db"), free_port()
     proc = _serve(db, port, "--read-timeout", "10")
     peak_rss = 0
 

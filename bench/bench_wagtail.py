@@ -22,7 +22,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,29 +30,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .ports import free_port, wait_until_listening
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo_site" / "wagtail"
 SERVE_BUDGET_MS, SERVE_BUDGET_RATIO = 1.0, 1.05
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_port(port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}") from None
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
 
 
 def setup_demo(data_dir: Path) -> None:
@@ -143,8 +125,8 @@ def collector_throughput(data_dir: Path, rounds: int, per_round: int) -> None:
     path_of.update({django_port: "/darksocial/collect", datasette_port: "/-/darksocial/collect"})
     rates: dict[str, list[float]] = {"django": [], "datasette": []}
     try:
-        wait_port(django_port, gunicorn)
-        wait_port(datasette_port, datasette)
+        wait_until_listening(django_port, gunicorn, "gunicorn", timeout=90)
+        wait_until_listening(datasette_port, datasette, "darksocial serve", timeout=90)
         for index in range(rounds):
             for side, port, site, origin in (
                 ("django", django_port, "localhost", "http://localhost:8000"),
