@@ -138,7 +138,7 @@ def prepare_database(db_path: Path, site_dir: Path, site_url: str, *, seed: int,
     created = store.utc_timestamp(period_start(now))
     ambassadors = {}
     for name, path, channel in (("Priya Natarajan", stories[0], "em"), ("Marco Rossi", stories[-1], "wa")):
-        token = "".join(rng.choice(tokens.ALPHABET) for _ in range(tokens.TOKEN_LENGTH))
+        token = tokens.mint(rng)
         links.create_link(db, name, home + path.lstrip("/"), site=SITE_ID, channel=channel, token=token,
                           created=created)
         ambassadors[f"{token}.{channel}"] = path

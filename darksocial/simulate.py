@@ -146,7 +146,7 @@ class Simulation:
         return Request(event=event, user_agent=visitor.user_agent, ip=visitor.ip, origin=self.origin, ts=ts)
 
     def _token(self) -> str:
-        return "".join(self.rng.choice(tokens.ALPHABET) for _ in range(tokens.TOKEN_LENGTH))
+        return tokens.mint(self.rng)
 
     # -- time -------------------------------------------------------------------------------------------------
     def _moment(self, day: dt.datetime) -> dt.datetime:

@@ -8,6 +8,7 @@ A query-parameter form ``?ds=...`` is accepted for sites that opt into it.
 
 from __future__ import annotations
 
+import random
 import re
 import secrets
 from dataclasses import dataclass
@@ -37,8 +38,10 @@ class TokenRef:
         return format_value(self.token, self.channel)
 
 
-def mint() -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(TOKEN_LENGTH))
+def mint(rng: random.Random | None = None) -> str:
+    """A new token: from a cryptographic source, or drawn from ``rng`` (reproducible demo and simulated traffic)."""
+    choice = secrets.choice if rng is None else rng.choice
+    return "".join(choice(ALPHABET) for _ in range(TOKEN_LENGTH))
 
 
 def is_token(value: object) -> bool:
