@@ -76,6 +76,10 @@ class TrackerConfig:
             _check_url(getattr(self, name), name)
             if not getattr(self, name):
                 raise InjectError(f"{name} is empty: give the URL (absolute, or root-relative such as /static/...)")
+        if not urlsplit(self.collector).scheme and not self.collector.startswith("/"):
+            # Assets may be page-relative (a static site's are); the collector must be one URL for every page.
+            raise InjectError(f"'collector: {self.collector}' is a relative URL, so every page would post to a path "
+                              f"under itself: make it root-relative ('/{self.collector}') or absolute")
         if not self.home_path.startswith("/"):
             raise InjectError(f"home_path must start with '/'; got {self.home_path!r}")
 

@@ -66,11 +66,6 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
                 "darksocial: the 'collector' option is required: set it to the URL of your reporting server's "
                 f"collector, for example:{COLLECTOR_EXAMPLE}"
             )
-        if not urlsplit(collector).scheme and not collector.startswith("/"):
-            raise PluginError(
-                f"darksocial: 'collector: {collector}' is a relative URL, so every page would post to a path under "
-                f"itself: make it root-relative ('/{collector}') or absolute, for example:{COLLECTOR_EXAMPLE}"
-            )
         site = self.config.site or urlsplit(config.site_url or "").hostname
         if not site:
             raise PluginError(

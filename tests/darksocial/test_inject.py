@@ -175,3 +175,13 @@ def test_page_url_and_title_default_to_the_page():
     assert share_bar(CONFIG, URL, "My story") in out
     with pytest.raises(InjectError, match="page_url"):
         inject(PLAIN, CONFIG)
+
+
+@pytest.mark.parametrize("collector", ["/-/darksocial/collect", "https://stats.example.org/-/darksocial/collect"])
+def test_the_collector_is_root_relative_or_absolute(collector):
+    assert TrackerConfig(collector=collector, site="example", script_url="ds.js", css_url="ds.css").collector
+
+
+def test_a_page_relative_collector_is_refused_with_the_fix():
+    with pytest.raises(InjectError, match=r"make it root-relative \('/collect'\) or absolute"):
+        TrackerConfig(collector="collect", site="example", script_url="ds.js", css_url="ds.css")

@@ -171,3 +171,16 @@ def test_a_page_that_answers_json_or_a_redirect_is_untouched(article, monkeypatc
     monkeypatch.setattr(type(article), "serve", lambda self, request, *a, **k: HttpResponseRedirect("/"))
     response, body = get(article.url)
     assert response.status_code == 302 and body == ""
+
+
+@pytest.mark.parametrize(("collector_url", "error"), [
+    ("collect", "'collector: collect' is a relative URL"),
+    ("javascript:alert(1)", "must be an http(s) URL or a path"),
+])
+def test_the_settings_refuse_a_collector_url_no_page_could_post_to(site_settings, collector_url, error):
+    from django.core.exceptions import ValidationError
+
+    site_settings.collector_url = collector_url
+    with pytest.raises(ValidationError) as raised:
+        site_settings.full_clean()
+    assert error in str(raised.value.message_dict["collector_url"])
