@@ -123,8 +123,8 @@ def prepare_database(db_path: Path, site_dir: Path, site_url: str, *, seed: int,
     The ambassador tokens and their creation time come from the seed and ``now``, so that one seed gives one
     set of tables.
     """
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    for path in store.database_files(db_path):
+        path.unlink(missing_ok=True)
     db = store.open_db(db_path)
     origin = collector.normalise_origin(site_url)
     store.register_site(db, SITE_ID, [origin, origin.replace("127.0.0.1", "localhost")],

@@ -197,6 +197,14 @@ def m007_inbox_moved(db: sqlite_utils.Database) -> None:
     db.execute(inbox.MOVED_TABLE_SQL)
 
 
+def database_files(db_path: str | Path) -> list[Path]:
+    """The files of the database at ``db_path`` that hold events: the database, its inbox, and their WAL and
+    shared-memory files (not the salts). Starting over from nothing means deleting all of them."""
+    path = Path(db_path)
+    return [path.with_name(name + suffix) for name in (path.name, inbox.inbox_path(path).name)
+            for suffix in ("", "-wal", "-shm")]
+
+
 def salts_path(db_path: str | Path) -> Path:
     """Where the salts of the database at ``db_path`` are kept: ``<database>-salts`` beside it."""
     path = Path(db_path)

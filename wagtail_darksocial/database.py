@@ -41,7 +41,7 @@ def database_path() -> Path:
     if not os.access(directory, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
         raise ImproperlyConfigured(
             f"{SETTING} = {str(value)!r} is not writable by this process (user id {os.getuid()}): SQLite needs to "
-            f"write the file and create its -wal and -shm files beside it in {directory}"
+            f"write the file and create files beside it (-wal, -shm, -inbox, -salts) in {directory}"
         )
     return path
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from darksocial import demo as core_demo
-from darksocial import simulate
+from darksocial import simulate, store
 
 DEMO_PROJECT = Path(__file__).resolve().parents[1] / "demo_site" / "wagtail"
 SITE_ID = "harbour-notes"
@@ -94,9 +94,9 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
     reports_port = core_demo.claim_port(reports_port, "the reports", "--port", avoid=site_port)
     site_url, reports_url = f"http://127.0.0.1:{site_port}/", f"http://127.0.0.1:{reports_port}/"
     workdir.mkdir(parents=True, exist_ok=True)
-    for name in ("darksocial.db", "darksocial.db-wal", "darksocial.db-shm", "db.sqlite3"):
-        (workdir / name).unlink(missing_ok=True)
     db_path = workdir / "darksocial.db"
+    for path in [*store.database_files(db_path), workdir / "db.sqlite3"]:
+        path.unlink(missing_ok=True)
     setup_django(workdir, reports_url)
     click.echo(f"migrating the demo Wagtail project into {workdir} ...")
     page_list, ambassadors, password = prepare_site(site_port)

@@ -130,3 +130,15 @@ def test_two_writers_share_one_inbox_without_duplicates(db_path):
         second.close()
     stored = tokens(db_path)
     assert len(stored) == len(set(stored)) == 102
+
+
+def test_starting_over_deletes_the_inbox_with_the_database(db_path):
+    writer = spill(db_path, ["H000000001"])
+    writer.inbox.forget = lambda conn: None
+    writer.close()
+    beside = {path.name for path in db_path.parent.iterdir()} - {db_path.name + "-salts"}
+    assert {db_path.name, inbox.inbox_path(db_path).name} <= beside
+    assert beside <= {path.name for path in store.database_files(db_path)}
+    for path in store.database_files(db_path):
+        path.unlink(missing_ok=True)
+    assert tokens(store.open_db(db_path).conn.execute("PRAGMA database_list").fetchone()[2]) == []

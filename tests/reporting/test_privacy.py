@@ -72,7 +72,7 @@ def test_no_ip_address_or_user_agent_is_kept_anywhere(tmp_path, free_port, wait_
             proc.wait(30)
 
     files = {p.name: p.read_bytes() for p in tmp_path.glob("private.db*")}
-    assert {"private.db", "private.db-wal", "private.db-salts"} <= set(files)
+    assert {"private.db", "private.db-wal", "private.db-salts", "private.db-inbox"} <= set(files)
     files["server output"] = output.read_bytes()
     with sqlite3.connect(path) as conn:
         tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
