@@ -151,7 +151,9 @@ SHARES = Table(
                                      "first click into it"),
     ),
     pk=("token",),
-    indexes=(("root",), ("sharer",), ("parent_view",), ("site", "url"), ("date",)),
+    # By root (a cascade's shares), sharer (a person's), parent_view (shares made from a view) and date (the
+    # reports' window): each costs an incremental run one random page write per share it adds.
+    indexes=(("root",), ("sharer",), ("parent_view",), ("date",)),
 )
 
 INFLUENCERS = Table(
@@ -259,8 +261,6 @@ CASCADES = Table(
                                      "arrived in it (the root sharer excluded)"),
     ),
     pk=("root",),
-    # Covers a story's cascade figures, which an incremental run sums again for every story its cascades touch.
-    indexes=(("site", "url", "depth", "conversions", "size", "structural_virality"),),
 )
 
 CASCADE_PEOPLE = Table(
@@ -376,6 +376,22 @@ INFLUENCE = Table(
     identity=("root", "person", "member"),
     private=True,
 )
+STORY_CASCADES = Table(
+    "_ds_story_cascades",
+    "Private: the cascades rooted on each page, summed by depth (stories' cascade figures, moved by an incremental "
+    "run by the cascades it replaced instead of summed again by page).",
+    (
+        _c("site", "TEXT", "Site id"),
+        _c("url", "TEXT", "Page of the root shares"),
+        _c("depth", "INTEGER", "Depth of the cascades (people hops)"),
+        _c("cascades", "INTEGER", "Cascades of this page and depth"),
+        _c("conversions", "INTEGER", "Their conversions"),
+        _c("virality_units", "INTEGER", "Sum of size × structural virality over those of 2+ nodes, in millionths"),
+        _c("people", "INTEGER", "Sum of the sizes of those of 2+ nodes"),
+    ),
+    pk=("site", "url", "depth"),
+    private=True,
+)
 TITLES = Table(
     "_ds_titles",
     "Private: the latest title the tracker saw on each page (stories.title unless the page manifest names one).",
@@ -391,15 +407,16 @@ TITLES = Table(
 
 ANALYST_TABLES: tuple[Table, ...] = (VISITS, SHARES, INFLUENCERS, STORIES, CHANNELS_TABLE, CASCADES,
                                      CASCADE_PEOPLE, DAILY, STORY_DAILY)
-PRIVATE_TABLES: tuple[Table, ...] = (STATE, IDENTITIES, GOALS, INFLUENCE, TITLES)
+PRIVATE_TABLES: tuple[Table, ...] = (STATE, IDENTITIES, GOALS, INFLUENCE, STORY_CASCADES, TITLES)
 TABLES: dict[str, Table] = {t.name: t for t in ANALYST_TABLES + PRIVATE_TABLES}
 # Every table the attribution derives from the events (all but its high-water marks): each run writes them, and one
 # an older version made in another shape is dropped for the next run to rebuild.
-DERIVED_TABLES: tuple[Table, ...] = (*ANALYST_TABLES, INFLUENCE, TITLES, GOALS, IDENTITIES)
+DERIVED_TABLES: tuple[Table, ...] = (*ANALYST_TABLES, INFLUENCE, STORY_CASCADES, TITLES, GOALS, IDENTITIES)
 
 # Indexes earlier versions made on tables whose columns did not change (so they are not rebuilt), replaced by wider
 # ones or no longer read: each would cost every run's writes for nothing.
-RETIRED_INDEXES = ("idx_cascades_site_url", "idx_visits_site_url_ts", "idx_cascade_people_person")
+RETIRED_INDEXES = ("idx_cascades_site_url", "idx_cascades_site_url_depth_conversions_size_structural_virality",
+                   "idx_visits_site_url_ts", "idx_cascade_people_person", "idx_shares_site_url")
 
 # Indexes on the raw events table that the incremental attribution looks events up by.
 EVENT_INDEXES = (("token",), ("visitor",), ("in_token",))

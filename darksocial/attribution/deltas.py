@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from .. import tables
 from ..channels import CHANNELS
-from .rollups import VIRALITY_UNITS_SQL, page_figures, story_rows
+from .rollups import cascade_sums, page_figures, story_rows
 from .sqlrows import delete_keyed, insert_rows, key_table, keyed_select, where_in
 
 _V = ("site", "url", "date", "medium", "channel", "tracked", "estimated", "click", "visitor", "person")
@@ -158,7 +158,8 @@ def _update_stories(conn, story: dict, distinct: dict, share_pages: set, shares_
 def _page_sums(conn, pages, stored: dict, shares_moved: dict) -> dict:
     """The share and cascade figures of ``pages`` (see rollups.page_figures). The share figures are the stored
     ones moved by ``shares_moved`` ((site, url) → channel → (shares, clicks, re-shares), new minus gone); the
-    cascade figures are summed by SQLite over the page's cascades (a maximum depth cannot be moved by what went)."""
+    cascade figures are the page's `_ds_story_cascades` rows (by depth, so that the deepest is known when one
+    goes), moved by the cascades this run replaced, which pages holds the pages of."""
     out = {}
     channel_columns = {code: _STORY.index(f"shares_{code}") for code in CHANNELS}
     for key in pages:
@@ -178,16 +179,24 @@ def _page_sums(conn, pages, stored: dict, shares_moved: dict) -> dict:
             p["clicks"] += clicks
             p["reshares"] += reshares
     keys = key_table(conn, "page_keys", ("site", "url"), out)
-    cascades = keyed_select("cascades", keys, ("site", "url"),
-                            "t.site, t.url, t.depth, t.conversions, t.size, t.structural_virality")
-    for site, url, count, depth, conversions, units, people in conn.execute(f"""
-            SELECT site, url, COUNT(*), MAX(depth), SUM(conversions),
-                SUM(CASE WHEN structural_virality IS NOT NULL THEN {VIRALITY_UNITS_SQL} ELSE 0 END),
-                SUM(CASE WHEN structural_virality IS NOT NULL THEN size ELSE 0 END)
-            FROM ({cascades}) GROUP BY site, url"""):
-        p = out[site, url]
-        p["cascades"], p["depth"], p["conversions"] = count, depth, conversions or 0
-        p["virality_units"], p["people"] = units, people
+    table = tables.STORY_CASCADES
+    by_depth = {tuple(row[:3]): list(row[3:]) for row in conn.execute(keyed_select(
+        table.name, keys, ("site", "url"), ", ".join(f"t.[{c}]" for c in table.column_names())))}
+    moved = cascade_sums(conn.execute("SELECT * FROM main.cascades WHERE rowid IN "
+                                      "(SELECT rowid FROM temp.cascades__gone)"), -1)
+    cascade_sums(conn.execute("SELECT * FROM temp.cascades__new"), 1, moved)
+    for key, change in moved.items():
+        by_depth[key] = [a + b for a, b in zip(by_depth.get(key, (0, 0, 0, 0)), change, strict=True)]
+    _replace(conn, table, moved, [(*key, *by_depth[key]) for key in sorted(moved) if by_depth[key][0]])
+    for (site, url, depth), (count, conversions, units, people) in by_depth.items():
+        p = out.get((site, url))
+        if p is None or not count:
+            continue
+        p["cascades"] += count
+        p["depth"] = depth if p["depth"] is None else max(p["depth"], depth)
+        p["conversions"] += conversions
+        p["virality_units"] += units
+        p["people"] += people
     return out
 
 

@@ -172,10 +172,11 @@ def _scalars(conn, sql: str, column: str, values) -> set:
 _WANTED_IDS = "SELECT id FROM events WHERE kind = 'view' AND token IN (SELECT token FROM temp.wanted)"
 
 
-def _moved_first_views(conn, visitors: set, new_tokens: set) -> set:
+def _moved_first_views(conn, visitors: set, new_tokens: set) -> tuple[set, dict]:
     """The first views (smallest time, then token: as visits.write_visits) of ``visitors``, before and after the
-    views ``new_tokens``, where the two differ. A token sent again counts as new only: at worst a first view that
-    did not move is classified again."""
+    views ``new_tokens``, where the two differ; and every visitor's first view after (visitor → (time, token)),
+    which write_visits then need not read again. A token sent again counts as new only: at worst a first view
+    that did not move is classified again."""
     before, after = {}, {}
     for visitor, ts, token in where_in(conn, "SELECT visitor, ts, token FROM events WHERE kind = 'view' "
                                              "AND token IS NOT NULL AND ts IS NOT NULL", "visitor", visitors):
@@ -191,7 +192,7 @@ def _moved_first_views(conn, visitors: set, new_tokens: set) -> set:
             moved.add(first[1])
             if old is not None:
                 moved.add(old[1])
-    return moved
+    return moved, after
 
 
 def _view_ids(conn, tokens) -> set:
@@ -314,7 +315,8 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     wanted_views = {r[0] for r in where_in(
         conn, "SELECT token FROM events WHERE kind = 'view' AND token IS NOT NULL", "visitor", changed_ids)}
     wanted_views |= new_view_tokens
-    wanted_views |= _moved_first_views(conn, view_visitors - changed_ids, new_view_tokens)
+    moved, first_views = _moved_first_views(conn, view_visitors - changed_ids, new_view_tokens)
+    wanted_views |= moved
     wanted_views |= {v.token for v in world.views.values() if v.in_token in loaded_tokens}
     frontier = set(wanted_views)
     while frontier:
@@ -365,7 +367,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     insert_rows(conn, tables.CASCADES, cascade_rows_)
     insert_rows(conn, tables.CASCADE_PEOPLE, people_rows)
     insert_rows(conn, tables.INFLUENCE, influence)
-    write_visits(conn, reloads, "wanted")
+    write_visits(conn, reloads, "wanted", first_views)
     scope_persons |= {row[S["sharer"]] for row in share_rows}
     share_pages |= {(row[S["site"]], row[S["url"]]) for row in share_rows}
     scope_persons |= {r[0] for r in conn.execute("SELECT sharer FROM temp.visits__new")}

@@ -49,6 +49,7 @@ def aggregate(conn, tiers, built: tuple) -> None:
     insert_rows(conn, tables.TITLES, seen)  # what an incremental run moves the latest title from
     titles.update(_page_titles(conn))
     insert_rows(conn, tables.STORIES, story_rows(page_visits, shares_, cascades, titles))
+    insert_rows(conn, tables.STORY_CASCADES, [(*key, *sums) for key, sums in cascade_sums(cascades).items()])
 
     day_visits = {tuple(r[:4]): r[4:] for r in conn.execute("""
         SELECT date, site, medium, COALESCE(channel, ''), COUNT(*), COUNT(DISTINCT visitor), SUM(tracked),
@@ -176,11 +177,26 @@ def page_figures() -> dict:
 # counted in whole millionths (rounded half up), so that the weighted sum is an integer that SQLite sums exactly,
 # in any order, as a full rebuild does in Python: an incremental run then re-sums a page's cascades in SQL.
 VIRALITY_UNITS = 1_000_000
-VIRALITY_UNITS_SQL = f"CAST(size * structural_virality * {VIRALITY_UNITS} + 0.5 AS INTEGER)"
 
 
 def virality_units(size: int, virality: float) -> int:
     return math.floor(size * virality * VIRALITY_UNITS + 0.5)
+
+
+def cascade_sums(cascades, sign: int = 1, into: dict | None = None) -> dict:
+    """`_ds_story_cascades` figures of ``cascades`` rows (those of a page count): (site, url, depth) → [cascades,
+    conversions, virality units, people], each times ``sign``, added to ``into``."""
+    out = {} if into is None else into
+    for row in cascades:
+        if row[C["url"]] is None:
+            continue
+        sums = out.setdefault((row[C["site"]], row[C["url"]], row[C["depth"]]), [0, 0, 0, 0])
+        sums[0] += sign
+        sums[1] += sign * row[C["conversions"]]
+        if row[C["structural_virality"]] is not None:
+            sums[2] += sign * virality_units(row[C["size"]], row[C["structural_virality"]])
+            sums[3] += sign * row[C["size"]]
+    return out
 
 
 def story_rows(page_visits: dict, shares, cascades, titles: dict, summed: dict | None = None) -> list[tuple]:

@@ -106,10 +106,11 @@ def _classes_row(host: str, url: str, query: str) -> tuple:
     return (host, url, query, source, medium, channel, campaign, int(referrers.is_home(url)), host_channel)
 
 
-def write_visits(conn, reloads: dict, scope: str = "") -> None:
+def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None = None) -> None:
     """Insert the `visits` rows of every view (``scope`` empty) or of the views in temp.wanted (``scope`` =
     "wanted"). The shares table must be up to date for the tokens these views carry; ``reloads`` (see
-    cascades.resolve_reloads) must cover the views written."""
+    cascades.resolve_reloads) must cover the views written. ``first_views``: visitor → (time, token) of their
+    first view, for visitors the caller has already read every view of."""
     within = "AND e.token IN (SELECT token FROM temp.wanted)" if scope else ""
     within_plain = "AND token IN (SELECT token FROM temp.wanted)" if scope else ""
     for name, columns in (("classes", "host TEXT, url TEXT, query TEXT, source TEXT, medium TEXT, channel TEXT, "
@@ -132,14 +133,18 @@ def write_visits(conn, reloads: dict, scope: str = "") -> None:
     conn.executemany("INSERT OR IGNORE INTO temp.classes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [_classes_row(host, url, query) for host, url, query in triples])
     # A visitor's first view: the smallest (time, token).
+    first: dict = dict(first_views or {})
     if scope:
+        conn.execute("DROP TABLE IF EXISTS temp.known_visitors")
+        conn.execute("CREATE TEMP TABLE known_visitors (visitor TEXT PRIMARY KEY) WITHOUT ROWID")
+        conn.executemany("INSERT INTO temp.known_visitors VALUES (?)", [(v,) for v in sorted(first)])
         rows = conn.execute(f"""SELECT visitor, ts, token FROM events
             WHERE kind = 'view' AND token IS NOT NULL AND ts IS NOT NULL
-            AND visitor IN (SELECT visitor FROM events WHERE kind = 'view' {within_plain})""")
+            AND visitor IN (SELECT visitor FROM events WHERE kind = 'view' {within_plain}
+                            EXCEPT SELECT visitor FROM temp.known_visitors)""")
     else:  # a scan and a dict beat SQLite's GROUP BY sorter on a million rows
         rows = conn.execute("SELECT visitor, ts, token FROM events NOT INDEXED "
                             "WHERE kind = 'view' AND token IS NOT NULL AND visitor IS NOT NULL AND ts IS NOT NULL")
-    first: dict = {}
     for visitor, ts, token in rows:
         key = (ts, token)
         old = first.get(visitor)

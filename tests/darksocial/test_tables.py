@@ -66,7 +66,13 @@ def test_indexes_no_run_reads_are_dropped_from_an_earlier_version():
     tables.create_all(conn)
     conn.execute("CREATE INDEX idx_visits_site_url_ts ON visits (site, url, ts)")
     conn.execute("CREATE INDEX idx_cascade_people_person ON cascade_people (person)")
+    conn.execute("CREATE INDEX idx_shares_site_url ON shares (site, url)")
+    conn.execute("CREATE INDEX idx_cascades_site_url_depth_conversions_size_structural_virality ON cascades "
+                 "(site, url, depth, conversions, size, structural_virality)")
     tables.create_all(conn)
+    assert _indexes(conn, "cascades") == set()
+    assert _indexes(conn, "shares") == {"idx_shares_root", "idx_shares_sharer", "idx_shares_parent_view",
+                                        "idx_shares_date"}
     assert _indexes(conn, "visits") == {"idx_visits_date", "idx_visits_clicks_by_person",
                                         "idx_visits_clicks_by_sharer"}
     assert _indexes(conn, "cascade_people") == {"idx_cascade_people_root_depth"}
