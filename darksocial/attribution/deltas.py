@@ -90,7 +90,8 @@ def _distinct_changes(conn, visitors: set, persons: set) -> dict:
     by_visitor = "SELECT site, url, date, medium, channel, visitor FROM {} WHERE visitor IS NOT NULL"
     by_person = "SELECT site, url, channel, person FROM {} WHERE click = 1"
     out = {name: defaultdict(int) for name in ("story_visitors", "story_reach", "daily_visitors", "channel_reach")}
-    ids = {r[0] for r in where_in(conn, "SELECT id FROM events WHERE kind = 'view'", "visitor", visitors)}
+    # From the visitor index alone: an id of another kind of event matches no visit.
+    ids = {r[0] for r in where_in(conn, "SELECT id FROM events", "visitor", visitors)}
     for source, sign in (("main.visits", -1), ("visits", 1)):
         rows = where_in(conn, by_visitor.format(source), "id", ids)
         pairs = {(r[0], r[1], r[5]) for r in rows}

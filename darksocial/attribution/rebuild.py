@@ -47,7 +47,7 @@ from .sqlrows import (
     where_in,
     write_state,
 )
-from .visits import write_visits
+from .visits import SCOPE_EVENTS, scope_views, write_visits
 
 Progress = Callable[[str], None]
 
@@ -167,9 +167,9 @@ def _scalars(conn, sql: str, column: str, values) -> set:
     return {r[0] for r in where_in(conn, sql, column, values) if r[0] is not None}
 
 
-# A visit is found through its event (visits.id = events.id), by the events' token index: `visits` keeps no index
-# on its tokens (see tables.VISITS).
-_WANTED_IDS = "SELECT id FROM events WHERE kind = 'view' AND token IN (SELECT token FROM temp.wanted)"
+# A visit is found through its event (visits.id = events.id): `visits` keeps no index on its tokens (see
+# tables.VISITS). The views in scope are copied from events once (visits.scope_views).
+_WANTED_IDS = f"SELECT id FROM {SCOPE_EVENTS}"
 
 
 def _moved_first_views(conn, visitors: set, new_tokens: set) -> tuple[set, dict]:
@@ -196,7 +196,8 @@ def _moved_first_views(conn, visitors: set, new_tokens: set) -> tuple[set, dict]
 
 
 def _view_ids(conn, tokens) -> set:
-    return _scalars(conn, "SELECT id FROM events WHERE kind = 'view'", "token", tokens)
+    # From the token index alone: an id of another kind of event matches no visit.
+    return _scalars(conn, "SELECT id FROM events", "token", tokens)
 
 
 def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> dict:
@@ -344,6 +345,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     conn.execute("DROP TABLE IF EXISTS temp.wanted")
     conn.execute("CREATE TEMP TABLE wanted (token TEXT PRIMARY KEY)")
     conn.executemany("INSERT INTO temp.wanted VALUES (?)", [(t,) for t in sorted(wanted_views)])
+    scope_views(conn)
     # The people whose influencer rows change (sharers of old and new shares and clicks, people credited) and
     # the pages whose share figures change (pages of old and new shares and cascades).
     scope_persons, share_pages = set(), set()

@@ -54,9 +54,9 @@ FROM (
     FROM (SELECT e.id, e.token, e.ts, e.site, e.url, e.title, e.visitor, e.referrer_host, e.in_app, e.browser,
                  e.device, CASE WHEN r.token IS NULL THEN e.in_token END AS in_token, e.in_channel, {_PERSON} AS person,
                  e.campaign_query
-          FROM events e LEFT JOIN {{identities}} i ON i.visitor = e.visitor
+          FROM {{events}} e LEFT JOIN {{identities}} i ON i.visitor = e.visitor
           LEFT JOIN temp.reloads r ON r.token = e.token
-          WHERE e.kind = 'view' AND e.token IS NOT NULL AND e.id NOT IN (SELECT id FROM temp.losers) {{scope}}
+          WHERE e.kind = 'view' AND e.token IS NOT NULL AND e.id NOT IN (SELECT id FROM temp.losers)
             AND (r.token IS NULL OR r.origin = r.token)) e
     LEFT JOIN {{shares}} s ON s.token = e.in_token
     LEFT JOIN links l ON l.token = e.in_token AND s.origin = 'link'
@@ -75,20 +75,32 @@ INSERT INTO {{target}}
 SELECT e.id, e.token, e.ts, substr(e.ts, 1, 10), e.site, e.url, e.title, e.visitor, {_PERSON}, u.source, u.medium,
     u.channel, u.tracked, u.estimated, u.campaign, e.referrer_host, e.in_app, e.browser, e.device, u.share_token, 0,
     u.sharer, u.sharer_name, u.depth, u.root, u.share_date, u.share_site
-FROM temp.reloads r CROSS JOIN events e ON e.token = r.token
+FROM temp.reloads r CROSS JOIN {{events}} e ON e.token = r.token
 LEFT JOIN {{identities}} i ON i.visitor = e.visitor
 JOIN temp.origins u ON u.token = r.origin
-WHERE r.origin != r.token AND e.kind = 'view' AND e.id NOT IN (SELECT id FROM temp.losers) {{scope}}
+WHERE r.origin != r.token AND e.kind = 'view' AND e.id NOT IN (SELECT id FROM temp.losers)
 """
 
-# The first views' rows the reloads copy, found by id through the events' token index.
+# The first views' rows the reloads copy, found by id through the events' token index alone (an id of another kind
+# of event matches no visit).
 _ORIGINS_SQL = """
 INSERT INTO temp.origins
 SELECT token, source, medium, channel, tracked, estimated, campaign, share_token, sharer, sharer_name, depth, root,
     share_date, share_site
-FROM visits WHERE id IN (SELECT id FROM events WHERE kind = 'view'
-    AND token IN (SELECT origin FROM temp.reloads WHERE origin != token))
+FROM visits WHERE id IN (SELECT id FROM events WHERE token IN (SELECT origin FROM temp.reloads WHERE origin != token))
 """
+
+# An incremental run's views in scope (temp.wanted), read from `events` once for all the statements below: each read
+# of a view through the events' token index is a random page of the largest table.
+SCOPE_EVENTS = "temp.scope_events"
+
+
+def scope_views(conn) -> None:
+    """Copy the view events of the tokens in temp.wanted into temp.scope_events (see write_visits)."""
+    conn.execute("DROP TABLE IF EXISTS temp.scope_events")
+    conn.execute("CREATE TEMP TABLE scope_events AS SELECT * FROM events WHERE kind = 'view' "
+                 "AND token IN (SELECT token FROM temp.wanted) ORDER BY token")
+    conn.execute("CREATE INDEX temp.scope_events_token ON scope_events (token)")
 
 
 def _classes_row(host: str, url: str, query: str) -> tuple:
@@ -108,11 +120,10 @@ def _classes_row(host: str, url: str, query: str) -> tuple:
 
 def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None = None) -> None:
     """Insert the `visits` rows of every view (``scope`` empty) or of the views in temp.wanted (``scope`` =
-    "wanted"). The shares table must be up to date for the tokens these views carry; ``reloads`` (see
-    cascades.resolve_reloads) must cover the views written. ``first_views``: visitor → (time, token) of their
-    first view, for visitors the caller has already read every view of."""
-    within = "AND e.token IN (SELECT token FROM temp.wanted)" if scope else ""
-    within_plain = "AND token IN (SELECT token FROM temp.wanted)" if scope else ""
+    "wanted", after scope_views). The shares table must be up to date for the tokens these views carry;
+    ``reloads`` (see cascades.resolve_reloads) must cover the views written. ``first_views``: visitor → (time,
+    token) of their first view, for visitors the caller has already read every view of."""
+    events = SCOPE_EVENTS if scope else "events"
     for name, columns in (("classes", "host TEXT, url TEXT, query TEXT, source TEXT, medium TEXT, channel TEXT, "
                                       "campaign TEXT, home INTEGER, host_channel TEXT, PRIMARY KEY (host, url, query)"),
                           ("first_views", "token TEXT PRIMARY KEY"), ("losers", "id INTEGER PRIMARY KEY"),
@@ -127,9 +138,9 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
         conn.execute(f"CREATE TEMP TABLE {name} ({columns}){rowid}")
     conn.executemany("INSERT INTO temp.reloads VALUES (?, ?)",
                      sorted((token, origin) for token, (origin, _) in reloads.items()))
-    events = "events" if scope else "events NOT INDEXED"
+    scan = SCOPE_EVENTS if scope else "events NOT INDEXED"
     triples = conn.execute(f"SELECT DISTINCT COALESCE(referrer_host, ''), url, COALESCE(campaign_query, '') "
-                           f"FROM {events} WHERE kind = 'view' AND token IS NOT NULL {within_plain}").fetchall()
+                           f"FROM {scan} WHERE kind = 'view' AND token IS NOT NULL").fetchall()
     conn.executemany("INSERT OR IGNORE INTO temp.classes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [_classes_row(host, url, query) for host, url, query in triples])
     # A visitor's first view: the smallest (time, token).
@@ -140,8 +151,7 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
         conn.executemany("INSERT INTO temp.known_visitors VALUES (?)", [(v,) for v in sorted(first)])
         rows = conn.execute(f"""SELECT visitor, ts, token FROM events
             WHERE kind = 'view' AND token IS NOT NULL AND ts IS NOT NULL
-            AND visitor IN (SELECT visitor FROM events WHERE kind = 'view' {within_plain}
-                            EXCEPT SELECT visitor FROM temp.known_visitors)""")
+            AND visitor IN (SELECT visitor FROM {SCOPE_EVENTS} EXCEPT SELECT visitor FROM temp.known_visitors)""")
     else:  # a scan and a dict beat SQLite's GROUP BY sorter on a million rows
         rows = conn.execute("SELECT visitor, ts, token FROM events NOT INDEXED "
                             "WHERE kind = 'view' AND token IS NOT NULL AND visitor IS NOT NULL AND ts IS NOT NULL")
@@ -154,9 +164,10 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
     conn.executemany("INSERT OR IGNORE INTO temp.first_views VALUES (?)",
                      [(token,) for token in sorted([key[1] for key in first.values()])])
     # The same page-view token sent twice (a retried beacon): keep the copy that sorts first by content.
+    within = "AND token IN (SELECT token FROM temp.wanted)" if scope else ""
     duplicates = conn.execute(f"""
         SELECT id, {VIEW_COLUMNS} FROM events WHERE kind = 'view' AND token IN (
-            SELECT token FROM events WHERE token IS NOT NULL {within_plain}
+            SELECT token FROM events WHERE token IS NOT NULL {within}
             GROUP BY token HAVING COUNT(*) > 1)""").fetchall()
     keep: dict = {}
     for row in duplicates:
@@ -165,20 +176,20 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
             keep[row[1]] = row
     conn.executemany("INSERT INTO temp.losers VALUES (?)",
                      [(row[0],) for row in duplicates if keep[row[1]][0] != row[0]])
-    shares, identities = _joined_tables(conn, within_plain)
+    shares, identities = _joined_tables(conn)
     target = write_target(conn, "visits")
-    conn.execute(_VISITS_SQL.format(scope=within, target=target, shares=shares, identities=identities))
+    conn.execute(_VISITS_SQL.format(events=events, target=target, shares=shares, identities=identities))
     conn.execute(_ORIGINS_SQL)
-    conn.execute(_RELOADS_SQL.format(scope=within, target=target, identities=identities))
+    conn.execute(_RELOADS_SQL.format(events=events, target=target, identities=identities))
 
 
-def _joined_tables(conn, within: str) -> tuple[str, str]:
+def _joined_tables(conn) -> tuple[str, str]:
     """The shares and identities the visits join: the tables themselves, or, through an incremental run's
     overlay, copies of just the rows the views in scope need (a join through the overlay's view would read the
     whole table into a temporary index on every run)."""
     if not overlay_open(conn):
         return "shares", "_ds_identities"
-    in_scope = f"SELECT {{}} FROM events WHERE kind = 'view' {within}"
+    in_scope = f"SELECT {{}} FROM {SCOPE_EVENTS}"
     for table, name, key, column in ((tables.SHARES, "scope_shares", "token", "in_token"),
                                      (tables.IDENTITIES, "scope_identities", "visitor", "visitor")):
         conn.execute(f"DROP TABLE IF EXISTS temp.[{name}]")
