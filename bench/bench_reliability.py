@@ -6,12 +6,15 @@ Each part runs the real ``darksocial serve`` in a child process on a fresh datab
   stored exactly once; the 50th/99th percentile of acknowledgement latency (fsync included) is printed;
 - **crash**: rounds of 8 clients sending until the server is SIGKILLed mid-stream; after each restart, every
   acknowledged event must be in the database (printed: rounds, acknowledged, lost);
+- **during attribution**: 8 clients, each sending an event every 10 ms, while ``darksocial attribute`` rebuilds a
+  seeded database of 1M events in full and then runs incrementally over 1% more: acknowledgement latency before,
+  during and after each run (p50, p99, max), and every acknowledged event stored;
 - **slow clients**: 1,100 sockets that send half their headers, stall their body or stay idle, with real events
   sent in between; printed: real events acknowledged, their worst latency, how long until every slow socket was
   closed by the server, and the server's peak memory (RSS).
 
 ``python -m bench reliability``; environment: BENCH_LOAD_CLIENTS (50), BENCH_LOAD_EVENTS (2000), BENCH_CRASH_ROUNDS
-(5), BENCH_SLOW_SOCKETS (1100).
+(5), BENCH_ATTRIBUTION_EVENTS (1000000; 0 skips that part), BENCH_SLOW_SOCKETS (1100).
 """
 
 from __future__ import annotations
@@ -192,10 +195,95 @@ def slow_clients(tmp: str) -> None:
           f"{all_closed:.1f} s after the flood (read timeout 10 s); server peak RSS {peak_rss / 2**20:.0f} MB")
 
 
+class PacedClient(threading.Thread):
+    """One keep-alive connection sending an event every 10 ms; records (phase, latency) of each 204."""
+
+    def __init__(self, port: int, index: int, phase: list[str]):
+        super().__init__(daemon=True)
+        self.port, self.index, self.phase = port, index, phase
+        self.latencies: list[tuple[str, float]] = []
+        self.acked: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=60) as sock:
+            answers = sock.makefile("rb")
+            n = 0
+            while not self.stop.is_set():
+                token, phase = f"A{self.index:03d}{n:06d}", self.phase[0]
+                started = time.perf_counter()
+                sock.sendall(_request(self.port, token))
+                status = answers.readline()[9:12]
+                while (line := answers.readline()) not in (b"\r\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        answers.read(int(line.split(b":")[1]))
+                if status == b"204":
+                    self.latencies.append((phase, time.perf_counter() - started))
+                    self.acked.append(token)
+                n += 1
+                time.sleep(0.01)
+
+
+def during_attribution(tmp: str) -> None:
+    from bench.bench_attribution import Traffic, write
+    from darksocial import store
+
+    events = int(os.environ.get("BENCH_ATTRIBUTION_EVENTS", "1000000"))
+    if not events:
+        return
+    path = _new_db(tmp, "attributed.db")
+    db = store.open_db(path)
+    traffic = Traffic(seed=1)
+    write(db, traffic.events(events))
+    db.close()
+    port = free_port()
+    proc = _serve(path, port)
+    phase = ["before full"]
+    clients = [PacedClient(port, index, phase) for index in range(8)]
+    seconds = {}
+    try:
+        for client in clients:
+            client.start()
+        for run, flags in (("full", ["--full"]), ("incremental", [])):
+            if run == "incremental":
+                db = store.open_db(path)
+                write(db, traffic.events(events // 100))
+                db.close()
+            phase[0] = f"before {run}"
+            time.sleep(3)
+            phase[0] = f"during {run}"
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "darksocial.cli", "attribute", str(path), *flags], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            seconds[run] = time.perf_counter() - started
+        phase[0] = "after"
+        time.sleep(3)
+    finally:
+        for client in clients:
+            client.stop.set()
+        for client in clients:
+            client.join(60)
+        proc.terminate()
+        proc.wait(30)
+    acked = [token for client in clients for token in client.acked]
+    stored = set(_stored(path))
+    print(f"during attribution: 8 clients, an event each every 10 ms, on {events:,} seeded events; "
+          f"{len(acked):,} acknowledged, {len(set(acked) - stored)} of them missing from events")
+    for name in ("before full", "during full", "before incremental", "during incremental", "after"):
+        latencies = sorted(latency for client in clients for label, latency in client.latencies if label == name)
+        run = name.split()[-1]
+        took = f" (the run took {seconds[run]:.1f} s)" if name.startswith("during") else ""
+        if latencies:
+            print(f"  {name:<20} {len(latencies):>6,} acknowledgements: p50 {latencies[len(latencies) // 2] * 1e3:.1f} "
+                  f"ms, p99 {latencies[int(len(latencies) * 0.99)] * 1e3:.1f} ms, max {latencies[-1] * 1e3:.0f} ms"
+                  f"{took}")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         load(tmp)
         crash(tmp)
+        during_attribution(tmp)
         slow_clients(tmp)
 
 
