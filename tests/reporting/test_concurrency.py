@@ -39,6 +39,15 @@ def tokens_in(path) -> list[str]:
         return [r[0] for r in conn.execute("SELECT token FROM events")]
 
 
+def serve_in_child(path, port: int) -> tuple[subprocess.Popen, str]:
+    """``darksocial serve`` in a process of its own (to be killed), without periodic attribution."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "darksocial.cli", "serve", str(path), "--port", str(port), "--attribute-every", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
 def test_many_clients_at_once_every_acknowledged_event_is_stored_once(tmp_path, free_port):
     path = tmp_path / "busy.db"
     new_db(path)
@@ -68,12 +77,7 @@ def test_many_clients_at_once_every_acknowledged_event_is_stored_once(tmp_path, 
 def test_an_acknowledged_event_survives_sigkill(tmp_path, free_port, wait_until_serving):
     path = tmp_path / "killed.db"
     new_db(path)
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "darksocial.cli", "serve", str(path), "--port", str(port), "--attribute-every", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve_in_child(path, free_port())
     try:
         wait_until_serving(url, proc)
         acked: list[set[str]] = [set() for _ in range(8)]
@@ -174,12 +178,7 @@ def test_events_a_killed_server_left_in_the_inbox_are_moved_by_the_next_opener(t
                                                                                wait_until_serving):
     path = tmp_path / "killed.db"
     new_db(path)
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "darksocial.cli", "serve", str(path), "--port", str(port), "--attribute-every", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve_in_child(path, free_port())
     holding, release = threading.Event(), threading.Event()
     try:
         wait_until_serving(url, proc)
