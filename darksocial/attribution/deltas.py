@@ -11,7 +11,7 @@ changed. The result is the same table a full rebuild writes: the randomized incr
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from .. import tables
 from ..channels import CHANNELS
@@ -31,7 +31,7 @@ def _rows(conn, source: str) -> list[tuple]:
 
 def _story_figures(row) -> tuple:
     """A visit's additive contribution to its story: visits, dark tracked, estimated, then each medium."""
-    site, url, date, medium, channel, tracked, estimated, click, visitor, person = row
+    site, url, date, medium, channel, tracked, estimated, click = row[:8]
     return (1, int(tracked == 1 and medium == "dark"), estimated or 0, *(int(medium == m) for m in _MEDIA))
 
 
@@ -52,18 +52,26 @@ def update_rollups(conn, share_pages: set) -> None:
 
     story, daily, story_daily, channels, gone_media, new_media = {}, {}, {}, {}, {}, {}
     shares_moved: dict = defaultdict(dict)  # (site, url) → channel → (shares, clicks, re-shares)
-    for rows, sign in ((gone_visits, -1), (new_visits, 1)):
-        for row in rows:
-            site, url, date, medium, channel, tracked, estimated, click, _, _ = row
-            _add(story, (site, url), _story_figures(row), sign)
-            _add(daily, (date, site, medium, channel or ""), (1, tracked or 0, estimated or 0, click or 0, 0), sign)
-            if date is not None and site is not None and url is not None:
-                _add(story_daily, (date, site, url), (1, int(medium == "dark" and tracked == 1), estimated or 0,
-                                                     int(medium == "open"), int(medium not in ("dark", "open")),
-                                                     0, 0), sign)
-            if channel is not None:
-                _add(channels, channel, (1, 0, 0, 0, 0), sign)
-                (gone_media if sign < 0 else new_media).setdefault(channel, set()).add(medium)
+    # Visits alike in every figure they add to move the rollups together: a few thousand kinds, not every visit.
+    kinds = Counter(row[:8] for row in new_visits)
+    kinds.subtract(row[:8] for row in gone_visits)
+    for row, n in kinds.items():
+        if not n:
+            continue
+        site, url, date, medium, channel, tracked, estimated, click = row
+        _add(story, (site, url), _story_figures(row), n)
+        _add(daily, (date, site, medium, channel or ""), (1, tracked or 0, estimated or 0, click or 0, 0), n)
+        if date is not None and site is not None and url is not None:
+            _add(story_daily, (date, site, url), (1, int(medium == "dark" and tracked == 1), estimated or 0,
+                                                 int(medium == "open"), int(medium not in ("dark", "open")),
+                                                 0, 0), n)
+        if channel is not None:
+            _add(channels, channel, (1, 0, 0, 0, 0), n)
+    for rows, media in ((gone_visits, gone_media), (new_visits, new_media)):
+        for channel, medium in {(row[4], row[3]) for row in rows if row[4] is not None}:
+            media.setdefault(channel, set()).add(medium)
+    for row in kinds:  # a page whose visits changed in no figure may still have a new latest title
+        story.setdefault((row[0], row[1]), [0] * 9)
     for rows, sign in ((gone_shares, -1), (new_shares, 1)):
         for site, url, date, medium, channel, clicks, reshares, conversions in rows:
             if site is not None and date is not None:

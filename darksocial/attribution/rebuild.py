@@ -279,7 +279,15 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
             touched.add(in_token)
 
     # Cascades the new events can change, then every cascade those reach through parents.
-    roots = _scalars(conn, "SELECT root FROM shares", "token", touched)
+    root_of: dict = {}  # share token → root, each looked up once
+
+    def roots_of(tokens: set) -> set:
+        missing = tokens - root_of.keys()
+        root_of.update(dict.fromkeys(missing))
+        root_of.update(where_in(conn, "SELECT token, root FROM shares", "token", missing))
+        return {root_of[token] for token in tokens} - {None}
+
+    roots = roots_of(touched)
     roots |= _scalars(conn, "SELECT root FROM shares", "parent_view", touched)
     roots |= _scalars(conn, "SELECT root FROM visits", "id", _view_ids(conn, touched))
     # The cascades a person is in: those they clicked into, and those of their shares (cascade_people has no index
@@ -298,7 +306,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
             break
         loaded_tokens |= batch
         # A token's whole old cascade is rebuilt with it (its rows are replaced by root).
-        pending_roots |= _scalars(conn, "SELECT root FROM shares", "token", batch) - seen_roots
+        pending_roots |= roots_of(batch) - seen_roots
         load_tokens(conn, world, batch)
         # Views carrying these tokens, and the page views the shares were made from.
         carrying = _scalars(conn, "SELECT token FROM events", "in_token", batch)
@@ -340,8 +348,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     say(f"rebuilding {len(cascade_rows_):,} cascades and {len(wanted_views):,} visits")
 
     # Scope of the rollups: everything the old and the new rows touch.
-    old_roots = seen_roots | _scalars(conn, "SELECT root FROM shares", "token", loaded_tokens)
-    all_roots = old_roots | new_roots
+    all_roots = seen_roots | new_roots  # seen_roots: the old roots of every token loaded
     conn.execute("DROP TABLE IF EXISTS temp.wanted")
     conn.execute("CREATE TEMP TABLE wanted (token TEXT PRIMARY KEY)")
     conn.executemany("INSERT INTO temp.wanted VALUES (?)", [(t,) for t in sorted(wanted_views)])
