@@ -172,14 +172,19 @@ def _scalars(conn, sql: str, column: str, values) -> set:
 _WANTED_IDS = f"SELECT id FROM {SCOPE_EVENTS}"
 
 
-def _moved_first_views(conn, visitors: set, new_tokens: set) -> tuple[set, dict]:
+def _moved_first_views(conn, visitors: set, new_tokens: set, new_views: list, done: int) -> tuple[set, dict]:
     """The first views (smallest time, then token: as visits.write_visits) of ``visitors``, before and after the
     views ``new_tokens``, where the two differ; and every visitor's first view after (visitor → (time, token)),
     which write_visits then need not read again. A token sent again counts as new only: at worst a first view
-    that did not move is classified again."""
+    that did not move is classified again. The views of a visitor with no event up to ``done`` are all among
+    ``new_views`` ((visitor, time, token) of this run's views): only returning visitors' are read."""
+    returning = {r[0] for r in where_in(conn, f"SELECT DISTINCT visitor FROM events WHERE id <= {int(done)}",
+                                        "visitor", visitors)}  # the visitor index alone
+    rows = where_in(conn, "SELECT visitor, ts, token FROM events WHERE kind = 'view' AND token IS NOT NULL "
+                          "AND ts IS NOT NULL", "visitor", returning)
+    rows += [row for row in new_views if row[0] in visitors and row[0] not in returning]
     before, after = {}, {}
-    for visitor, ts, token in where_in(conn, "SELECT visitor, ts, token FROM events WHERE kind = 'view' "
-                                             "AND token IS NOT NULL AND ts IS NOT NULL", "visitor", visitors):
+    for visitor, ts, token in rows:
         key = (ts, token)
         if visitor not in after or key < after[visitor]:
             after[visitor] = key
@@ -241,6 +246,8 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     say(f"processing {len(new):,} new events")
     touched = set(new_links)
     new_view_tokens, view_visitors, id_visitors, goal_rows = set(), set(), set(), []
+    new_views = [(visitor, ts, token) for kind, token, visitor, _, _, _, ts in new
+                 if kind == "view" and token is not None and ts is not None and visitor is not None]
     for kind, token, visitor, in_token, parent, goal, ts in new:
         if kind == "view" and token:
             touched.add(token)
@@ -324,7 +331,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     wanted_views = {r[0] for r in where_in(
         conn, "SELECT token FROM events WHERE kind = 'view' AND token IS NOT NULL", "visitor", changed_ids)}
     wanted_views |= new_view_tokens
-    moved, first_views = _moved_first_views(conn, view_visitors - changed_ids, new_view_tokens)
+    moved, first_views = _moved_first_views(conn, view_visitors - changed_ids, new_view_tokens, new_views, done)
     wanted_views |= moved
     wanted_views |= {v.token for v in world.views.values() if v.in_token in loaded_tokens}
     frontier = set(wanted_views)
