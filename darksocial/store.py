@@ -387,7 +387,6 @@ class Writer:
             self._inbox_waiting = False
         self.batches = 0  # committed transactions, for tests and benchmarks
         self.spilled = 0  # rows acknowledged from the inbox, for tests and benchmarks
-        self._moved = 0  # inbox rows the current transaction moves
         self._checkpoint_due = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"darksocial-writer:{self.path.name}", daemon=True)
         self._thread.start()
@@ -556,14 +555,14 @@ class Writer:
             # A function must run in the database itself: wait for the lock as long as any other connection would.
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             try:
-                results = self._in_transaction(lambda: [job.fn(conn) if job.fn is not None else len(job.rows)
-                                                        for job in batch], rows)
+                results = self._in_transaction(rows, lambda: [job.fn(conn) if job.fn is not None else len(job.rows)
+                                                              for job in batch])
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {inbox.SPILL_AFTER_MS}")
             return self._committed(results)
         try:
             if self._inbox_waiting:
-                self._in_transaction(self._move_some_of_the_inbox, rows)
+                self._in_transaction(rows, move_inbox=True)
             elif rows:
                 statements = insert_statements(rows)
                 if len(statements) == 1:
@@ -572,7 +571,7 @@ class Writer:
                     # COMMIT): each one releases the GIL, and under load each retake waits for the event loop.
                     conn.execute(*statements[0])
                 else:
-                    self._in_transaction(lambda: None, rows)
+                    self._in_transaction(rows)
         except sqlite3.OperationalError as exc:
             if not inbox.is_busy(exc):
                 raise
@@ -582,12 +581,15 @@ class Writer:
                 self.spilled += len(rows)
         return self._committed([len(job.rows) for job in batch])
 
-    def _in_transaction(self, work: Callable[[], object], rows: list) -> object:
-        """``work()`` and then ``rows`` inserted, in one write transaction; returns what ``work`` returned."""
+    def _in_transaction(self, rows: list, work: Callable[[], object] = lambda: None,
+                        move_inbox: bool = False) -> object:
+        """In one write transaction: up to a batch of the inbox's waiting rows (``move_inbox``), ``work()``, and
+        ``rows``; returns what ``work`` returned."""
         conn = self._conn
-        self._moved = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # At most a batch's worth of the inbox: a backlog must not keep this batch's requests waiting long.
+            moved = self._move_some_of_the_inbox() if move_inbox else 0
             result = work()
             insert_events(conn, rows)
             conn.execute("COMMIT")
@@ -595,30 +597,35 @@ class Writer:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        if self._moved:
-            self.inbox.forget(conn)
+        if move_inbox:  # only now: a transaction rolled back has moved nothing
+            self._inbox_waiting = moved == self.max_batch_rows
+            if moved:
+                try:
+                    self.inbox.forget(conn)
+                except sqlite3.Error:  # the rows are marked as moved: the next forget deletes them
+                    log.warning("darksocial writer: cannot delete moved events from %s", self.inbox.path,
+                                exc_info=True)
         return result
 
-    def _move_some_of_the_inbox(self) -> None:
-        # At most a batch's worth per transaction: a backlog must not make the requests of this batch wait long.
+    def _move_some_of_the_inbox(self) -> int:
         conn = self._conn
         conn.execute("SAVEPOINT inbox")
         try:
-            self._moved = self.inbox.move(conn, self.max_batch_rows)
+            moved = self.inbox.move(conn, self.max_batch_rows)
         except sqlite3.Error:
             # An unreadable inbox must not stop the events still arriving from being stored: they go in without it
             # and the inbox waits for somebody to look (open_db tries again).
             conn.execute("ROLLBACK TO inbox")
             log.exception("darksocial writer: cannot move events from %s", self.inbox.path)
-            self._moved = 0
+            moved = 0
         conn.execute("RELEASE inbox")
-        self._inbox_waiting = self._moved == self.max_batch_rows
+        return moved
 
     def _move_inbox(self) -> bool:
         """Move a batch of what waits in the inbox now, if the lock is free (else the next batch or retry does).
         Returns whether it could."""
         try:
-            self._in_transaction(self._move_some_of_the_inbox, [])
+            self._in_transaction([], move_inbox=True)
         except sqlite3.OperationalError as exc:
             if not inbox.is_busy(exc):
                 log.warning("darksocial writer: cannot move events from %s", self.inbox.path, exc_info=True)

@@ -142,3 +142,14 @@ def test_starting_over_deletes_the_inbox_with_the_database(db_path):
     for path in store.database_files(db_path):
         path.unlink(missing_ok=True)
     assert tokens(store.open_db(db_path).conn.execute("PRAGMA database_list").fetchone()[2]) == []
+
+
+def test_a_failed_transaction_that_was_moving_the_inbox_leaves_its_rows_waiting(db_path):
+    writer = spill(db_path, ["I000000001"])
+    try:
+        with pytest.raises(sqlite3.Error):
+            writer.write_sync([("not", "enough", "columns")])  # rolled back, with the move it started
+        assert writer.write_sync([row("I000000002")]) == 1
+        assert tokens(db_path) == ["I000000001", "I000000002"]
+    finally:
+        writer.close()
