@@ -160,6 +160,11 @@ class Inbox:
                 conn.execute("INSERT INTO identity VALUES (?)", (secrets.token_hex(16),))
             conn.execute(f"CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, "
                          f"{', '.join(self.columns)})")
+            # An inbox a previous version left (with rows in it) lacks the columns added to `events` since.
+            present = {row[1] for row in conn.execute("PRAGMA table_info(inbox)")}
+            for column in self.columns:
+                if column not in present:
+                    conn.execute(f"ALTER TABLE inbox ADD COLUMN {column}")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

@@ -153,3 +153,11 @@ def test_a_failed_transaction_that_was_moving_the_inbox_leaves_its_rows_waiting(
         assert tokens(db_path) == ["I000000001", "I000000002"]
     finally:
         writer.close()
+
+
+def test_an_inbox_from_before_a_new_event_column_still_moves(db_path):
+    older = inbox.Inbox(db_path, store.EVENT_COLUMNS[:-1], store.insert_events)
+    older.append([row("J000000001")[:-1]])
+    older.close()
+    store.open_db(db_path).close()
+    assert tokens(db_path) == ["J000000001"]
