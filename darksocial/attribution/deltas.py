@@ -94,24 +94,30 @@ def update_rollups(conn, share_pages: set) -> None:
 
 
 def _distinct_changes(conn, visitors: set, persons: set) -> dict:
-    """For each distinct count, key → (people after) − (people before), over the visitors and people involved."""
-    by_visitor = "SELECT site, url, date, medium, channel, visitor FROM {} WHERE visitor IS NOT NULL"
-    by_person = "SELECT site, url, channel, person FROM {} WHERE click = 1"
+    """For each distinct count, key → (people after) − (people before), over the visitors and people involved.
+    The rows after are the rows before but those gone, plus the new ones (all of which are in scope): main is
+    read once, not again through the overlay."""
     out = {name: defaultdict(int) for name in ("story_visitors", "story_reach", "daily_visitors", "channel_reach")}
     # From the visitor index alone: an id of another kind of event matches no visit.
     ids = {r[0] for r in where_in(conn, "SELECT id FROM events", "visitor", visitors)}
-    for source, sign in (("main.visits", -1), ("visits", 1)):
-        rows = where_in(conn, by_visitor.format(source), "id", ids)
-        pairs = {(r[0], r[1], r[5]) for r in rows}
-        cells = {(r[2], r[0], r[3], r[4] or "", r[5]) for r in rows}
-        clicks = where_in(conn, by_person.format(source), "person", persons)
-        for site, url, _ in pairs:
+    gone = {r[0] for r in conn.execute("SELECT rowid FROM temp.visits__gone")}
+    views = "site, url, date, medium, channel, visitor"
+    kept = where_in(conn, f"SELECT rowid, {views} FROM main.visits WHERE visitor IS NOT NULL", "id", ids)
+    added = conn.execute(f"SELECT NULL, {views} FROM temp.visits__new WHERE visitor IS NOT NULL").fetchall()
+    clicks = "site, url, channel, person"
+    clicked = where_in(conn, f"SELECT rowid, {clicks} FROM main.visits WHERE click = 1", "person", persons)
+    clicked_added = [r for r in conn.execute(f"SELECT NULL, {clicks} FROM temp.visits__new WHERE click = 1")
+                     if r[4] in persons]
+    for rows, click_rows, sign in ((kept, clicked, -1),
+                                   ([r for r in kept if r[0] not in gone] + added,
+                                    [r for r in clicked if r[0] not in gone] + clicked_added, 1)):
+        for site, url, _ in {(r[1], r[2], r[6]) for r in rows}:
             out["story_visitors"][site, url] += sign
-        for date, site, medium, channel, _ in cells:
+        for date, site, medium, channel, _ in {(r[3], r[1], r[4], r[5] or "", r[6]) for r in rows}:
             out["daily_visitors"][date, site, medium, channel] += sign
-        for site, url, _ in {(r[0], r[1], r[3]) for r in clicks}:
+        for site, url, _ in {(r[1], r[2], r[4]) for r in click_rows}:
             out["story_reach"][site, url] += sign
-        for channel, _ in {(r[2], r[3]) for r in clicks if r[2] is not None}:
+        for channel, _ in {(r[3], r[4]) for r in click_rows if r[3] is not None}:
             out["channel_reach"][channel] += sign
     return out
 
