@@ -148,7 +148,9 @@ def test_a_failed_transaction_that_was_moving_the_inbox_leaves_its_rows_waiting(
     writer = spill(db_path, ["I000000001"])
     try:
         with pytest.raises(sqlite3.Error):
-            writer.write_sync([("not", "enough", "columns")])  # rolled back, with the move it started
+            unbindable = tuple({"a": 1} if column == "title" else value
+                               for column, value in zip(store.EVENT_COLUMNS, row("I000000009"), strict=True))
+            writer.write_sync([unbindable])  # rolled back, with the move it started
         assert writer.write_sync([row("I000000002")]) == 1
         assert tokens(db_path) == ["I000000001", "I000000002"]
     finally:
