@@ -23,6 +23,7 @@ from .deltas import update_rollups
 from .loading import (
     LINK_SQL,
     SHARE_SQL,
+    VIEW_COLUMNS,
     VIEW_SQL,
     keep_first,
     load_goals,
@@ -200,11 +201,6 @@ def _moved_first_views(conn, visitors: set, new_tokens: set, new_views: list, do
     return moved, after
 
 
-def _view_ids(conn, tokens) -> set:
-    # From the token index alone: an id of another kind of event matches no visit.
-    return _scalars(conn, "SELECT id FROM events", "token", tokens)
-
-
 def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> dict:
     """Compute in a read snapshot, through the overlay; then apply the changes in one short write transaction
     (unless another run applied its own meanwhile: then nothing is applied, and the next run starts over)."""
@@ -239,8 +235,11 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
 
 def _compute_incremental(conn, done: int, links_done: int, high: int, links_high: int, say: Progress,
                          tiers) -> dict:
-    new = conn.execute("SELECT kind, token, visitor, in_token, parent, goal, ts FROM events WHERE id > ? AND id <= ?",
-                       (done, high)).fetchall()
+    # The new events with every column of a view (VIEW_COLUMNS after kind, parent, goal): one read of the table's end.
+    new_rows = conn.execute(f"SELECT kind, parent, goal, {VIEW_COLUMNS} FROM events WHERE id > ? AND id <= ?",
+                            (done, high)).fetchall()
+    new = [(r[0], r[3], r[8], r[10], r[1], r[2], r[4]) for r in new_rows]  # kind, token, visitor, in_token,
+    # parent, goal, ts
     new_links = [r[0] for r in conn.execute("SELECT token FROM links WHERE rowid > ? AND rowid <= ?",
                                             (links_done, links_high))]
     say(f"processing {len(new):,} new events")
@@ -296,13 +295,19 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
 
     roots = roots_of(touched)
     roots |= _scalars(conn, "SELECT root FROM shares", "parent_view", touched)
-    roots |= _scalars(conn, "SELECT root FROM visits", "id", _view_ids(conn, touched))
+    ids_tokens = where_in(conn, "SELECT id, token FROM events", "token", touched)  # the token index alone
+    roots |= _scalars(conn, "SELECT root FROM visits", "id", {id_ for id_, _ in ids_tokens})
     # The cascades a person is in: those they clicked into, and those of their shares (cascade_people has no index
     # by person: every person in a people tree but its root sharer arrived by a click; every other sharer shared).
     roots |= _scalars(conn, "SELECT root FROM visits WHERE click = 1", "person", persons)
     roots |= _scalars(conn, "SELECT root FROM shares", "sharer", persons)
 
     world = World()
+    # A new view's token (all in touched) whose every event is new needs no reading again: its views are among the
+    # rows read above.
+    old_tokens = {token for id_, token in ids_tokens if id_ <= done}
+    keep_first((r[3:] for r in new_rows if r[0] == "view" and r[3] and r[3] not in old_tokens),
+               world.views, View._make)
     loaded_tokens: set = set()
     pending_roots, seen_roots, pending_tokens = set(roots), set(), set(touched)
     while pending_roots or pending_tokens:
