@@ -52,9 +52,6 @@ class Inbox:
         self._generation: str | None = None
         self._lock = threading.Lock()
 
-    def exists(self) -> bool:
-        return self.path.exists()
-
     def open(self) -> None:
         """Create the inbox file now (a few fsyncs), not when the first batch has to wait there."""
         with self._lock:

@@ -290,7 +290,7 @@ def _move_stranded_inbox(db: sqlite_utils.Database, path: str | Path) -> None:
         return
     stranded = inbox.Inbox(path, EVENT_COLUMNS, insert_events)
     try:
-        if stranded.exists() and stranded.waiting(db.conn):
+        if stranded.waiting(db.conn):  # False at once when there is no inbox file
             moved = stranded.move_all(db.conn)
             log.info("darksocial: moved %d events from %s into events", moved, stranded.path)
     except sqlite3.DatabaseError:
