@@ -44,12 +44,13 @@ def slow_socket(port: int, kind: str) -> socket.socket:
     return sock  # "idle": connected, nothing sent
 
 
-def count_closed_by_server(socks: list[socket.socket], wait: float) -> int:
-    """How many of ``socks`` the server closes within ``wait`` seconds (all watched at once)."""
+def count_closed_by_server(socks: list[socket.socket], wait: float, enough: int | None = None) -> int:
+    """How many of ``socks`` the server closes within ``wait`` seconds (all watched at once); returns early once
+    ``enough`` are closed."""
     open_ = set(socks)
     closed = 0
     deadline = time.monotonic() + wait
-    while open_ and (left := deadline - time.monotonic()) > 0:
+    while open_ and (enough is None or closed < enough) and (left := deadline - time.monotonic()) > 0:
         readable, _, _ = select.select(list(open_), [], [], min(left, 0.5))
         for sock in readable:
             try:
@@ -108,7 +109,8 @@ def test_past_the_connection_cap_the_longest_waiting_socket_makes_room(serve):
         answers = [http.post("/-/darksocial/collect", content=event(f"CAP{n:07d}"), headers=HEADERS).status_code
                    for n in range(10)]
     assert answers == [204] * 10
-    closed = count_closed_by_server(slow, 2)
+    # Time to accept every socket and close the oldest on a loaded machine; done as soon as enough are closed.
+    closed = count_closed_by_server(slow, 15, enough=len(slow) - 50)
     for sock in slow:
         sock.close()
     assert closed >= len(slow) - 50  # at most 50 connections stay open, the collector's own included
