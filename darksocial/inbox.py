@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .transaction import immediate
+
 SPILL_AFTER_MS = 10  # how long the writer waits for the write lock before it writes to the inbox instead
 MOVED_TABLE = "_ds_inbox_moved"
 MOVED_TABLE_SQL = f"CREATE TABLE IF NOT EXISTS {MOVED_TABLE} (generation TEXT PRIMARY KEY, moved_up_to INTEGER " \
@@ -67,15 +69,8 @@ class Inbox:
         """Store ``rows`` durably (fsync'ed before this returns)."""
         placeholders = "(" + ", ".join("?" * len(self.columns)) + ")"
         sql = f"INSERT INTO inbox ({', '.join(self.columns)}) VALUES {placeholders}"
-        with self._lock:
-            conn = self._open(create=True)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(sql, rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self._lock, immediate(self._open(create=True)) as conn:
+            conn.executemany(sql, rows)
 
     def waiting(self, main: sqlite3.Connection) -> bool:
         """Whether rows are in the inbox that are not yet in ``events``."""
@@ -115,13 +110,8 @@ class Inbox:
         that waits for the write lock as long as its busy timeout says)."""
         total = 0
         while True:
-            main.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(main):
                 moved = self.move(main, chunk)
-                main.execute("COMMIT")
-            except BaseException:
-                main.execute("ROLLBACK")
-                raise
             self.forget(main)
             total += moved
             if moved < chunk:
@@ -150,8 +140,7 @@ class Inbox:
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             conn.execute("CREATE TABLE IF NOT EXISTS identity (generation TEXT NOT NULL)")
             if conn.execute("SELECT count(*) FROM identity").fetchone()[0] == 0:
                 conn.execute("INSERT INTO identity VALUES (?)", (secrets.token_hex(16),))
@@ -162,9 +151,4 @@ class Inbox:
             for column in self.columns:
                 if column not in present:
                     conn.execute(f"ALTER TABLE inbox ADD COLUMN {column}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return conn.execute("SELECT generation FROM identity").fetchone()[0]

@@ -54,6 +54,7 @@ from pathlib import Path
 import sqlite_utils
 
 from . import inbox, privacy
+from .transaction import immediate
 
 log = logging.getLogger(__name__)
 
@@ -242,17 +243,10 @@ class SaltStore:
     def salt(self, now: dt.datetime) -> str:
         """The salt of ``now``'s UTC day, created on first use; deletes salts older than 48 hours."""
         day = privacy.salt_day(now)
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.execute("INSERT OR IGNORE INTO salts (day, salt) VALUES (?, ?)", (day, privacy.new_salt()))
-                self._purge(now)
-                salt = self._conn.execute("SELECT salt FROM salts WHERE day = ?", (day,)).fetchone()[0]
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
+        with self._lock, immediate(self._conn) as conn:
+            conn.execute("INSERT OR IGNORE INTO salts (day, salt) VALUES (?, ?)", (day, privacy.new_salt()))
+            self._purge(now)
+            salt = conn.execute("SELECT salt FROM salts WHERE day = ?", (day,)).fetchone()[0]
         return salt
 
     def purge(self, now: dt.datetime) -> int:
@@ -598,18 +592,11 @@ class Writer:
                         move_inbox: bool = False) -> object:
         """In one write transaction: up to a batch of the inbox's waiting rows (``move_inbox``), ``work()``, and
         ``rows``; returns what ``work`` returned."""
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._conn) as conn:
             # At most a batch's worth of the inbox: a backlog must not keep this batch's requests waiting long.
             moved = self._move_some_of_the_inbox() if move_inbox else 0
             result = work()
             insert_events(conn, rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         if move_inbox:  # only now: a transaction rolled back has moved nothing
             self._inbox_waiting = moved == self.max_batch_rows
             if moved:
