@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
+import sqlite3
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -39,6 +41,24 @@ def _free_loopback_port() -> int:
 def free_port():
     """A function returning a free loopback port (a fixture, because test modules cannot import conftest)."""
     return _free_loopback_port
+
+
+@contextlib.contextmanager
+def _write_lock_held(path):
+    """Another connection holds the database's write lock (as an attribution run applying its result)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def write_lock_held():
+    """A context manager taking the write lock of a database file in another connection for its block."""
+    return _write_lock_held
 
 
 @pytest.fixture(scope="session")

@@ -24,30 +24,21 @@ def tokens(path) -> list[str]:
         return sorted(r[0] for r in conn.execute("SELECT token FROM events"))
 
 
-class HeldLock:
-    """The write lock taken by another connection (as an attribution run applying its result)."""
+@pytest.fixture
+def spill(write_lock_held):
+    """A writer that stored each of ``names`` (page-view tokens) while another connection held the write lock."""
 
-    def __init__(self, path):
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    def spilled(path, names) -> store.Writer:
+        writer = store.Writer(path)
+        with write_lock_held(path):
+            for name in names:
+                assert writer.write_sync([row(name)]) == 1
+        return writer
 
-    def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self
-
-    def __exit__(self, *exc):
-        self.conn.execute("ROLLBACK")
-        self.conn.close()
-
-
-def spill(path, names) -> store.Writer:
-    writer = store.Writer(path)
-    with HeldLock(path):
-        for name in names:
-            assert writer.write_sync([row(name)]) == 1
-    return writer
+    return spilled
 
 
-def test_rows_acknowledged_during_a_held_lock_reach_events_once_the_lock_is_free(db_path):
+def test_rows_acknowledged_during_a_held_lock_reach_events_once_the_lock_is_free(db_path, spill):
     writer = spill(db_path, ["A000000001", "A000000002"])
     try:
         assert writer.spilled == 2
@@ -59,10 +50,10 @@ def test_rows_acknowledged_during_a_held_lock_reach_events_once_the_lock_is_free
         assert conn.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
 
 
-def test_a_function_job_waits_for_the_lock_instead_of_spilling(db_path):
+def test_a_function_job_waits_for_the_lock_instead_of_spilling(db_path, write_lock_held):
     writer = store.Writer(db_path)
     try:
-        with HeldLock(db_path):
+        with write_lock_held(db_path):
             future = writer.call(lambda conn: conn.execute("SELECT 1").fetchone()[0])
             assert not future.done()
         assert future.result(10) == 1
@@ -70,7 +61,7 @@ def test_a_function_job_waits_for_the_lock_instead_of_spilling(db_path):
         writer.close()
 
 
-def test_a_crash_between_moving_and_forgetting_moves_nothing_twice(db_path):
+def test_a_crash_between_moving_and_forgetting_moves_nothing_twice(db_path, spill):
     writer = spill(db_path, ["B000000001", "B000000002"])
     writer.inbox.forget = lambda conn: None  # the process dies right after the commit that moved the rows
     writer.close()  # close moves what waits
@@ -82,7 +73,7 @@ def test_a_crash_between_moving_and_forgetting_moves_nothing_twice(db_path):
     assert tokens(db_path) == ["B000000001", "B000000002"]
 
 
-def test_a_recreated_inbox_starts_from_zero_again(db_path):
+def test_a_recreated_inbox_starts_from_zero_again(db_path, spill):
     spill(db_path, ["C000000001"]).close()
     path = inbox.inbox_path(db_path)
     for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
@@ -91,9 +82,9 @@ def test_a_recreated_inbox_starts_from_zero_again(db_path):
     assert tokens(db_path) == ["C000000001", "C000000002"]
 
 
-def test_a_backlog_moves_in_batch_sized_transactions(db_path):
+def test_a_backlog_moves_in_batch_sized_transactions(db_path, write_lock_held):
     writer = store.Writer(db_path, max_batch_rows=3)
-    with HeldLock(db_path):
+    with write_lock_held(db_path):
         writer.write_sync([row(f"D{n:09d}") for n in range(8)])
     before = writer.batches
     writer.close()
@@ -113,10 +104,10 @@ def test_an_unreadable_inbox_does_not_stop_new_events(db_path, caplog):
     assert "inbox" in caplog.text
 
 
-def test_two_writers_share_one_inbox_without_duplicates(db_path):
+def test_two_writers_share_one_inbox_without_duplicates(db_path, write_lock_held):
     first, second = store.Writer(db_path), store.Writer(db_path)
     try:
-        with HeldLock(db_path):
+        with write_lock_held(db_path):
             threads = [threading.Thread(target=w.write_sync, args=([row(f"F{i}{n:08d}") for n in range(50)],))
                        for i, w in enumerate((first, second))]
             for thread in threads:
@@ -132,7 +123,7 @@ def test_two_writers_share_one_inbox_without_duplicates(db_path):
     assert len(stored) == len(set(stored)) == 102
 
 
-def test_starting_over_deletes_the_inbox_with_the_database(db_path):
+def test_starting_over_deletes_the_inbox_with_the_database(db_path, spill):
     writer = spill(db_path, ["H000000001"])
     writer.inbox.forget = lambda conn: None
     writer.close()
@@ -144,7 +135,7 @@ def test_starting_over_deletes_the_inbox_with_the_database(db_path):
     assert tokens(store.open_db(db_path).conn.execute("PRAGMA database_list").fetchone()[2]) == []
 
 
-def test_a_failed_transaction_that_was_moving_the_inbox_leaves_its_rows_waiting(db_path):
+def test_a_failed_transaction_that_was_moving_the_inbox_leaves_its_rows_waiting(db_path, spill):
     writer = spill(db_path, ["I000000001"])
     try:
         with pytest.raises(sqlite3.Error):

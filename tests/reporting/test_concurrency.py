@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 
 import httpx
 import pytest
@@ -126,40 +127,17 @@ def _no_leaked_collectors():
         collect._collectors.pop(path).close()
 
 
-def hold_write_lock(path, holding: threading.Event, release: threading.Event) -> threading.Thread:
-    """Another connection takes the write lock (as an attribution run applying its result) until ``release``."""
-
-    def hold() -> None:
-        conn = sqlite3.connect(path, isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO _ds_state (key, value) VALUES ('held', 1) ON CONFLICT DO NOTHING")
-        holding.set()
-        release.wait(60)
-        conn.execute("ROLLBACK")
-        conn.close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert holding.wait(10)
-    return thread
-
-
-def test_acknowledgements_do_not_wait_for_a_run_holding_the_write_lock(tmp_path, free_port):
+def test_acknowledgements_do_not_wait_for_a_run_holding_the_write_lock(tmp_path, free_port, write_lock_held):
     path = tmp_path / "busy.db"
     new_db(path)
-    holding, release = threading.Event(), threading.Event()
     with server.running(server.make_datasette(path, attribute_every=None), port=free_port()) as url:
         with httpx.Client(base_url=url, timeout=10) as http:
             http.post("/-/darksocial/collect", content=event(0, 0), headers=HEADERS)  # the collector is up
-            holder = hold_write_lock(path, holding, release)
-            try:
+            with write_lock_held(path):
                 # The lock is held until every answer is in: an acknowledgement that waited for it would time out.
                 statuses = [http.post("/-/darksocial/collect", content=event(1, n), headers=HEADERS).status_code
                             for n in range(20)]
                 assert tokens_in(path) == ["T000000000"]  # nothing could be written into events meanwhile
-            finally:
-                release.set()
-                holder.join()
             assert statuses == [204] * 20
             writer = collect._collectors[path.resolve()].writer
             assert writer.spilled == 20
@@ -167,7 +145,7 @@ def test_acknowledgements_do_not_wait_for_a_run_holding_the_write_lock(tmp_path,
             for _ in range(200):  # the writer moves them as soon as the lock is free, new events or not
                 if len(tokens_in(path)) == len(expected):
                     break
-                threading.Event().wait(0.05)
+                time.sleep(0.05)
             stored = tokens_in(path)
             assert sorted(stored) == sorted(expected)  # each once
             with sqlite3.connect(str(path) + "-inbox") as inbox:
@@ -175,23 +153,18 @@ def test_acknowledgements_do_not_wait_for_a_run_holding_the_write_lock(tmp_path,
 
 
 def test_events_a_killed_server_left_in_the_inbox_are_moved_by_the_next_opener(tmp_path, free_port,
-                                                                               wait_until_serving):
+                                                                               wait_until_serving, write_lock_held):
     path = tmp_path / "killed.db"
     new_db(path)
     proc, url = serve_in_child(path, free_port())
-    holding, release = threading.Event(), threading.Event()
     try:
         wait_until_serving(url, proc)
-        holder = hold_write_lock(path, holding, release)
-        try:
+        with write_lock_held(path):
             with httpx.Client(base_url=url, timeout=10) as http:
                 statuses = [http.post("/-/darksocial/collect", content=event(2, n), headers=HEADERS).status_code
                             for n in range(30)]
             os.kill(proc.pid, signal.SIGKILL)  # acknowledged from the inbox, never moved
             proc.wait(10)
-        finally:
-            release.set()
-            holder.join()
     finally:
         if proc.poll() is None:
             proc.kill()
