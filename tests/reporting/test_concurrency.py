@@ -142,14 +142,20 @@ def test_acknowledgements_do_not_wait_for_a_run_holding_the_write_lock(tmp_path,
             writer = collect._collectors[path.resolve()].writer
             assert writer.spilled == 20
             expected = {"T000000000", *(f"T001{n:06d}" for n in range(20))}
-            for _ in range(200):  # the writer moves them as soon as the lock is free, new events or not
-                if len(tokens_in(path)) == len(expected):
+
+            def left_in_inbox() -> int:
+                with sqlite3.connect(str(path) + "-inbox") as inbox:
+                    return inbox.execute("SELECT count(*) FROM inbox").fetchone()[0]
+
+            # The writer moves them as soon as the lock is free, new events or not, then deletes them from the inbox
+            # (after the commit that moved them: a moment in which the test may look).
+            for _ in range(200):
+                if len(tokens_in(path)) == len(expected) and not left_in_inbox():
                     break
                 time.sleep(0.05)
             stored = tokens_in(path)
             assert sorted(stored) == sorted(expected)  # each once
-            with sqlite3.connect(str(path) + "-inbox") as inbox:
-                assert inbox.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
+            assert left_in_inbox() == 0
 
 
 def test_events_a_killed_server_left_in_the_inbox_are_moved_by_the_next_opener(tmp_path, free_port,
