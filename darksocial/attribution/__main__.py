@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
+import traceback
 
 from . import attribute
 
@@ -20,19 +22,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", type=int, metavar="BYTES",
                         help="cap this process's address space: past it the run fails with a MemoryError")
     args = parser.parse_args(argv)
+    # Imported before the cap, so that the cap bounds the run's data only: compiling a module under a cap that is
+    # too tight fails with a misleading SyntaxError (CPython's parser reports its failed allocations that way).
+    from .. import store, tables  # noqa: F401 - tables is imported lazily by store, under the cap otherwise
+
     if args.memory_limit:
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (args.memory_limit, args.memory_limit))
-    from .. import store
-
-    db = store.open_db(args.db)
     try:
-        stats = attribute(db, full=args.full)
-    finally:
-        db.close()
+        db = store.open_db(args.db)
+        try:
+            stats = attribute(db, full=args.full)
+        finally:
+            db.close()
+    except Exception as exc:
+        if not (args.memory_limit and exceeded_memory(exc)):
+            raise
+        traceback.print_exc()
+        # The last line is the one the server logs: say what ran out and what to change.
+        print(f"MemoryError: the run needed more than its memory limit of {args.memory_limit:,} bytes "
+              "(--memory-limit, the server's attribute_memory_limit): raise the limit, or leave it unset",
+              file=sys.stderr, flush=True)
+        return 1
     print(json.dumps(stats), flush=True)
     return 0
+
+
+# SQLite reports a failed allocation or memory map under the address-space cap as these, e.g. "disk I/O error"
+# for the WAL index it cannot map.
+SQLITE_OUT_OF_MEMORY = frozenset({"SQLITE_NOMEM", "SQLITE_IOERR_NOMEM", "SQLITE_IOERR_SHMMAP", "SQLITE_IOERR_MMAP"})
+
+
+def exceeded_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or (
+        isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", None) in SQLITE_OUT_OF_MEMORY)
 
 
 if __name__ == "__main__":
