@@ -106,6 +106,9 @@ def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DE
     return stats
 
 
+MMAP_BYTES = 2**30
+
+
 def _tune(conn) -> None:
     conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: the index-heavy writes thrash the 2 MiB default
     # Derived tables only: a power cut may lose the last run (its rows and its high-water mark commit together,
@@ -113,6 +116,10 @@ def _tune(conn) -> None:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpointed after the write lock is released (rebuild)
     conn.execute("PRAGMA temp.cache_size = -1048576")  # the full rebuild's shadow tables: no spill to temp files
+    # Reads straight from the OS page cache, without a copy per page: the page cache above is emptied whenever the
+    # collector commits, and an incremental run's lookups are random pages all over the events and their indexes.
+    # SQLite falls back to plain reads if the mapping fails (e.g. under the child's address-space cap).
+    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
 
 
 @contextlib.contextmanager

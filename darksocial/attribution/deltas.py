@@ -41,8 +41,9 @@ def _add(target: dict, key, values, sign: int) -> None:
                                                                                               strict=True)]
 
 
-def update_rollups(conn, share_pages: set) -> None:
-    """Move `stories`, `daily`, `story_daily` and `channels` by the visits and shares this run replaced."""
+def update_rollups(conn, share_pages: set, old_event_ids: dict) -> None:
+    """Move `stories`, `daily`, `story_daily` and `channels` by the visits and shares this run replaced.
+    ``old_event_ids``: visitor → the ids of their events before this run, for the visitors the caller has read."""
     gone_visits = _rows(conn, "main.visits WHERE rowid IN (SELECT rowid FROM temp.visits__gone)")
     new_visits = _rows(conn, "temp.visits__new")
     share_columns = "site, url, date, medium, channel, clicks, reshares, conversions"
@@ -85,7 +86,7 @@ def update_rollups(conn, share_pages: set) -> None:
 
     visitors = {r[8] for r in gone_visits + new_visits if r[8] is not None}
     persons = {r[9] for r in gone_visits + new_visits if r[9] is not None and r[7] == 1}
-    distinct = _distinct_changes(conn, visitors, persons)
+    distinct = _distinct_changes(conn, visitors, persons, old_event_ids)
 
     _update_stories(conn, story, distinct, share_pages, shares_moved)
     _update_daily(conn, daily, distinct["daily_visitors"])
@@ -93,13 +94,15 @@ def update_rollups(conn, share_pages: set) -> None:
     _update_channels(conn, channels, distinct["channel_reach"], gone_media, new_media)
 
 
-def _distinct_changes(conn, visitors: set, persons: set) -> dict:
+def _distinct_changes(conn, visitors: set, persons: set, old_event_ids: dict) -> dict:
     """For each distinct count, key → (people after) − (people before), over the visitors and people involved.
     The rows after are the rows before but those gone, plus the new ones (all of which are in scope): main is
-    read once, not again through the overlay."""
+    read once, not again through the overlay. A visitor with no event before this run has no visit in main."""
     out = {name: defaultdict(int) for name in ("story_visitors", "story_reach", "daily_visitors", "channel_reach")}
     # From the visitor index alone: an id of another kind of event matches no visit.
-    ids = {r[0] for r in where_in(conn, "SELECT id FROM events", "visitor", visitors)}
+    known = visitors & old_event_ids.keys()
+    ids = {id_ for visitor in known for id_ in old_event_ids[visitor]}
+    ids |= {r[0] for r in where_in(conn, "SELECT id FROM events", "visitor", visitors - known)}
     gone = {r[0] for r in conn.execute("SELECT rowid FROM temp.visits__gone")}
     views = "site, url, date, medium, channel, visitor"
     kept = where_in(conn, f"SELECT rowid, {views} FROM main.visits WHERE visitor IS NOT NULL", "id", ids)

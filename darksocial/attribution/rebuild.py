@@ -173,14 +173,20 @@ def _scalars(conn, sql: str, column: str, values) -> set:
 _WANTED_IDS = f"SELECT id FROM {SCOPE_EVENTS}"
 
 
-def _moved_first_views(conn, visitors: set, new_tokens: set, new_views: list, done: int) -> tuple[set, dict]:
+def _moved_first_views(conn, visitors: set, new_tokens: set, new_views: list,
+                       done: int) -> tuple[set, dict, dict]:
     """The first views (smallest time, then token: as visits.write_visits) of ``visitors``, before and after the
-    views ``new_tokens``, where the two differ; and every visitor's first view after (visitor → (time, token)),
-    which write_visits then need not read again. A token sent again counts as new only: at worst a first view
-    that did not move is classified again. The views of a visitor with no event up to ``done`` are all among
-    ``new_views`` ((visitor, time, token) of this run's views): only returning visitors' are read."""
-    returning = {r[0] for r in where_in(conn, f"SELECT DISTINCT visitor FROM events WHERE id <= {int(done)}",
-                                        "visitor", visitors)}  # the visitor index alone
+    views ``new_tokens``, where the two differ; every visitor's first view after (visitor → (time, token)),
+    which write_visits then need not read again; and the ids of every visitor's events up to ``done`` (visitor →
+    ids, empty for a new visitor), which deltas.update_rollups then need not read again. A token sent again counts
+    as new only: at worst a first view that did not move is classified again. The views of a visitor with no event
+    up to ``done`` are all among ``new_views`` ((visitor, time, token) of this run's views): only returning
+    visitors' are read."""
+    old_ids: dict = {visitor: [] for visitor in visitors}
+    for visitor, id_ in where_in(conn, f"SELECT visitor, id FROM events WHERE id <= {int(done)}", "visitor",
+                                 visitors):  # the visitor index alone
+        old_ids[visitor].append(id_)
+    returning = {visitor for visitor, ids in old_ids.items() if ids}
     rows = where_in(conn, "SELECT visitor, ts, token FROM events WHERE kind = 'view' AND token IS NOT NULL "
                           "AND ts IS NOT NULL", "visitor", returning)
     rows += [row for row in new_views if row[0] in visitors and row[0] not in returning]
@@ -198,7 +204,7 @@ def _moved_first_views(conn, visitors: set, new_tokens: set, new_views: list, do
             moved.add(first[1])
             if old is not None:
                 moved.add(old[1])
-    return moved, after
+    return moved, after, old_ids
 
 
 def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> dict:
@@ -336,7 +342,8 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     wanted_views = {r[0] for r in where_in(
         conn, "SELECT token FROM events WHERE kind = 'view' AND token IS NOT NULL", "visitor", changed_ids)}
     wanted_views |= new_view_tokens
-    moved, first_views = _moved_first_views(conn, view_visitors - changed_ids, new_view_tokens, new_views, done)
+    moved, first_views, old_event_ids = _moved_first_views(conn, view_visitors - changed_ids, new_view_tokens,
+                                                           new_views, done)
     wanted_views |= moved
     wanted_views |= {v.token for v in world.views.values() if v.in_token in loaded_tokens}
     frontier = set(wanted_views)
@@ -396,6 +403,6 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     share_pages |= {(row[1], row[2]) for row in cascade_rows_}
     say("updating influencers, stories, channels and daily rollups")
     update_influencers(conn, scope_persons - {None}, tiers)
-    update_rollups(conn, share_pages - {(None, None)})
+    update_rollups(conn, share_pages - {(None, None)}, old_event_ids)
     refresh_virality_scores(conn)
     return {"mode": "incremental", "events": len(new), "visits": len(wanted_views), "shares": len(share_rows)}
