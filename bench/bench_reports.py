@@ -150,13 +150,6 @@ def _rollups(conn) -> None:
     update shares set reshares = (select count(*) from shares c where c.parent = shares.token and c.clicks > 0);
     drop index bench_shares_parent;
     update shares set amplified_reach = reach * (1 + reshares), conversions = reach / 20;
-    insert into influencers (person, name, kind, shares, clicks, reach, reshares, amplified_reach, conversions,
-      clicks_per_share, top_channel, top_story, tier, first_seen, last_seen)
-      select sharer, null, 'visitor', count(*), sum(clicks), sum(reach), sum(reshares), sum(amplified_reach),
-        sum(conversions), round(1.0 * sum(clicks) / count(*), 2), max(channel), max(url),
-        case when sum(reach) >= 1000 then 'macro' when sum(reach) >= 100 then 'mid'
-             when sum(reach) >= 10 then 'micro' else 'nano' end, min(ts), max(ts)
-      from shares group by sharer;
     insert into cascades (root, site, url, sharer, sharer_name, channel, started, shares, clicks, size, depth,
       structural_virality, conversions)
       select r.token, r.site, r.url, r.sharer, null, r.channel, r.ts, count(*), sum(s.clicks), 1 + sum(s.reach),
@@ -192,6 +185,25 @@ def _rollups(conn) -> None:
       group by a.root, a.sharer, v.person;
     drop index bench_shares_parent;
     drop index bench_visits_clicks;
+    -- A person's figures over all time, counted as attribution counts them (rollups.influencer_rows): distinct
+    -- people who clicked their shares, distinct people below them, each member's goals once.
+    create temp table person_reach as
+      select sharer as person, count(distinct person) as reach from visits where click = 1 group by sharer;
+    create temp table person_credit as
+      select person, count(*) as amplified_reach, sum(conversions) as conversions from (
+        select person, member, max(conversions) as conversions from _ds_influence group by person, member
+      ) group by person;
+    insert into influencers (person, name, kind, shares, clicks, reach, reshares, amplified_reach, conversions,
+      clicks_per_share, top_channel, top_story, tier, first_seen, last_seen)
+      select sh.person, null, 'visitor', sh.shares, sh.clicks, coalesce(r.reach, 0), sh.reshares,
+        coalesce(c.amplified_reach, 0), coalesce(c.conversions, 0), round(1.0 * sh.clicks / sh.shares, 2),
+        sh.channel, sh.url,
+        case when r.reach >= 1000 then 'macro' when r.reach >= 100 then 'mid'
+             when r.reach >= 10 then 'micro' else 'nano' end, sh.first_seen, sh.last_seen
+      from (select sharer as person, count(*) as shares, sum(clicks) as clicks, sum(reshares) as reshares,
+              max(channel) as channel, max(url) as url, min(ts) as first_seen, max(ts) as last_seen
+            from shares where sharer is not null group by sharer) sh
+      left join person_reach r on r.person = sh.person left join person_credit c on c.person = sh.person;
     insert into channels (channel, label, medium, visits, shares, clicks, reach, reshares, clicks_per_share,
       k_factor, conversions)
       select channel, channel, max(medium), sum(visits), sum(shares), sum(clicks), 0, 0, null, null, 0
@@ -213,13 +225,17 @@ def _report_indexes(path: Path) -> None:
 def _still_built(path: Path) -> bool:
     """Whether a kept database still holds its visits and its `_ds_influence` rows after the store's migrations (a
     schema change resets the analyst tables, and an older bench left `_ds_influence` empty: either would make
-    reports look instant)."""
+    reports look instant), and whether its influencers count distinct people (an older bench summed shares' reach,
+    which top_influencers, reading a person's all-time figures, would have shown)."""
     from darksocial import store
 
     db = store.open_db(path)
     try:
         return (db.execute("select count(*) from visits").fetchone()[0] == VISITS
-                and db.execute("select count(*) from _ds_influence").fetchone()[0] > 0)
+                and db.execute("select count(*) from _ds_influence").fetchone()[0] > 0
+                and db.execute("""select reach = (select count(distinct person) from visits
+                                                  where click = 1 and sharer = influencers.person)
+                                  from influencers order by shares desc limit 1""").fetchone() == (1,))
     finally:
         db.close()
 

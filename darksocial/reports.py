@@ -68,41 +68,44 @@ with s as (
   order by sum(reach) desc, clicks desc, shares desc, sharer
   limit 300
 ),
--- Distinct counts read an index in (person, counted) order, so SQLite counts them without a temp B-tree.
-r as (  -- from the clicks alone: visits carry the date and site of the share clicked
-  select sharer, count(distinct person) as reach from visits
-  where click = 1 and sharer in (select sharer from s) and {in_window("share_date", "share_site")}
-  group by sharer
-),
-a as (
-  select person, count(distinct member) as amplified_reach from _ds_influence
-  where person in (select sharer from s) and {in_window("date", "site")}
-  group by person
-),
-c as (  -- a member counts the most goals any of their rows in the window holds: only rows with goals matter
-  select person, sum(conversions) as conversions from (
-    select person, member, max(conversions) as conversions from _ds_influence
-    where conversions > 0 and person in (select sharer from s) and {in_window("date", "site")}
-    group by person, member
-  ) group by person
+-- A person all of whose shares are in the window (as many as influencers counts over all time), on every site, has
+-- the window's figures in influencers: their clicks carry their shares' dates, their credit rows the dates of their
+-- first shares in the cascades. Counting theirs again would read the largest sharers' index entries for nothing.
+t as (
+  select s.*, i.name, i.tier, i.top_channel, :site = '' and i.shares = s.shares as whole,
+    i.reach as reach_all_time, i.amplified_reach as amplified_reach_all_time, i.conversions as conversions_all_time
+  from s left join influencers i on i.person = s.sharer
 )
+-- The others' distinct counts read an index in (person, counted) order, one person at a time: SQLite counts them
+-- without a temp B-tree. Reach is from the clicks alone: visits carry the date and site of the share clicked.
 select
-  s.sharer as person,
-  coalesce(s.sharer_name, i.name) as name,
-  i.tier,
-  s.shares,
-  s.clicks,
-  coalesce(r.reach, 0) as reach,
-  s.reshares,
-  coalesce(a.amplified_reach, 0) as amplified_reach,
-  coalesce(c.conversions, 0) as conversions,
-  round(1.0 * s.clicks / s.shares, 2) as clicks_per_share,
-  i.top_channel,
-  s.first_share,
-  s.last_share
-from s left join r on r.sharer = s.sharer left join a on a.person = s.sharer left join c on c.person = s.sharer
-left join influencers i on i.person = s.sharer
-order by reach desc, amplified_reach desc, s.clicks desc, s.shares desc, person
+  sharer as person,
+  coalesce(sharer_name, name) as name,
+  tier,
+  shares,
+  clicks,
+  case when whole then reach_all_time else (
+    select count(distinct person) from visits
+    where click = 1 and visits.sharer = t.sharer and {in_window("share_date", "share_site")}
+  ) end as reach,
+  reshares,
+  case when whole then amplified_reach_all_time else (
+    select count(distinct member) from _ds_influence
+    where _ds_influence.person = t.sharer and {in_window("date", "site")}
+  ) end as amplified_reach,
+  -- a member counts the most goals any of their rows in the window holds: only rows with goals matter
+  case when whole then conversions_all_time else coalesce((
+    select sum(conversions) from (
+      select max(conversions) as conversions from _ds_influence
+      where conversions > 0 and _ds_influence.person = t.sharer and {in_window("date", "site")}
+      group by member
+    )), 0) end as conversions,
+  round(1.0 * clicks / shares, 2) as clicks_per_share,
+  top_channel,
+  first_share,
+  last_share
+from t
+order by reach desc, amplified_reach desc, clicks desc, shares desc, person
 limit 100
 """,
     ("shares", "visits", "_ds_influence", "influencers"),
