@@ -326,11 +326,17 @@ def test_influencer_reports_rank_and_count_as_the_joined_sql_did(tmp_path, seed)
     windows = [("", "", ""), ("", "", "news"), ((today - dt.timedelta(days=59)).isoformat(), "", ""),
                ((today - dt.timedelta(days=40)).isoformat(), (today - dt.timedelta(days=20)).isoformat(), "blog")]
     counted_people = set()
+    # top_influencers takes the figures of a person all of whose shares are in the window (all sites) from
+    # influencers, and counts the others': both kinds must be ranked here.
+    everything_in = f"select count(*) from shares where sharer = i.person and {WINDOW}"
+    kinds = set()
     with sqlite3.connect(path) as conn:
         indexes.create(conn)
         assert conn.execute("select count(*) from visits where click = 1 and site != share_site").fetchone()[0]
         for since, until, site in windows:
             params = {"since": since, "until": until, "site": site}
+            kinds.update(conn.execute(f"select distinct :site = '' and shares = ({everything_in}) from influencers i "
+                                      f"where ({everything_in}) > 0", params).fetchall())
             for report, before in ((queries.TOP_INFLUENCERS, TOP_INFLUENCERS_JOINED),
                                    (queries.CONVERSIONS_BY_SHARER, CONVERSIONS_BY_SHARER_GROUPED)):
                 # As written, and with limits small enough to cut the candidates and the ranking short here.
@@ -343,3 +349,4 @@ def test_influencer_reports_rank_and_count_as_the_joined_sql_did(tmp_path, seed)
                     counted_people.update(row[5] for row in expected)  # reach, amplified reach
                     assert conn.execute(new, params).fetchall() == expected, (report.name, since, until, site, cut)
     assert max(counted_people) > 5
+    assert kinds == {(0,), (1,)}
