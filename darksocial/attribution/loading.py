@@ -9,8 +9,7 @@ from .. import tables
 from .cascades import Link, ShareEvent, View, World, person_of
 from .sqlrows import chunks, delete_rows, insert_rows, where_in
 
-VIEW_COLUMNS = ("token, ts, site, url, title, visitor, referrer_host, in_token, in_channel, in_app, browser, "
-                 "device")
+VIEW_COLUMNS = ", ".join(View._fields)
 VIEW_SQL = f"SELECT {VIEW_COLUMNS} FROM events WHERE kind = 'view' AND token IS NOT NULL"
 SHARE_SQL = "SELECT token, ts, site, url, visitor, parent, channel FROM events WHERE kind = 'share'"
 LINK_SQL = "SELECT token, site, name, url, channel, created FROM links"

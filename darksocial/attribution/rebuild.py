@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from operator import itemgetter
 
 from .. import tables
 from .cascades import (
@@ -23,7 +24,6 @@ from .deltas import update_rollups
 from .loading import (
     LINK_SQL,
     SHARE_SQL,
-    VIEW_COLUMNS,
     VIEW_SQL,
     keep_first,
     load_goals,
@@ -239,13 +239,18 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
         conn.commit()
 
 
+# The new events in one read of the table's end: kind, parent and goal, then every column of a view (View's fields).
+_NEW_EVENT_FIELDS = ("kind", "parent", "goal", *View._fields)
+_NEW_EVENTS_SQL = f"SELECT {', '.join(_NEW_EVENT_FIELDS)} FROM events WHERE id > ? AND id <= ?"
+_KIND, _TOKEN = _NEW_EVENT_FIELDS.index("kind"), _NEW_EVENT_FIELDS.index("token")
+_VIEW_PART = slice(_NEW_EVENT_FIELDS.index(View._fields[0]), None)
+_new_event = itemgetter(*map(_NEW_EVENT_FIELDS.index, ("kind", "token", "visitor", "in_token", "parent", "goal", "ts")))
+
+
 def _compute_incremental(conn, done: int, links_done: int, high: int, links_high: int, say: Progress,
                          tiers) -> dict:
-    # The new events with every column of a view (VIEW_COLUMNS after kind, parent, goal): one read of the table's end.
-    new_rows = conn.execute(f"SELECT kind, parent, goal, {VIEW_COLUMNS} FROM events WHERE id > ? AND id <= ?",
-                            (done, high)).fetchall()
-    new = [(r[0], r[3], r[8], r[10], r[1], r[2], r[4]) for r in new_rows]  # kind, token, visitor, in_token,
-    # parent, goal, ts
+    new_rows = conn.execute(_NEW_EVENTS_SQL, (done, high)).fetchall()
+    new = [_new_event(r) for r in new_rows]  # kind, token, visitor, in_token, parent, goal, ts
     new_links = [r[0] for r in conn.execute("SELECT token FROM links WHERE rowid > ? AND rowid <= ?",
                                             (links_done, links_high))]
     say(f"processing {len(new):,} new events")
@@ -312,7 +317,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     # A new view's token (all in touched) whose every event is new needs no reading again: its views are among the
     # rows read above.
     old_tokens = {token for id_, token in ids_tokens if id_ <= done}
-    keep_first((r[3:] for r in new_rows if r[0] == "view" and r[3] and r[3] not in old_tokens),
+    keep_first((r[_VIEW_PART] for r in new_rows if r[_KIND] == "view" and r[_TOKEN] and r[_TOKEN] not in old_tokens),
                world.views, View._make)
     loaded_tokens: set = set()
     pending_roots, seen_roots, pending_tokens = set(roots), set(), set(touched)
