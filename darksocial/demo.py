@@ -30,6 +30,7 @@ import threading
 import urllib.error
 import urllib.request
 import webbrowser
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -274,7 +275,7 @@ def headline(db_path: Path) -> list[str]:
 
 
 def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool, open_browser: bool) -> DemoResult:
-    from reporting import auth, server  # the reporting extra; imported here so the core needs no framework
+    from reporting import server  # the reporting extra; imported here so the core needs no framework
 
     # Ports first: the built site carries the collector's address, so it must be the one served.
     site_port = claim_port(site_port, "the demo site", "--site-port")
@@ -302,31 +303,59 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
     ingested = ingest_history(db_path, history)
 
     datasette = server.make_datasette(db_path, attribute_every=30)
-    with serve_directory(site_dir, site_port), reports_running(server, datasette, reports_port):
+    posted = present(datasette, serve_directory(site_dir, site_port), db_path, reports_port,
+                     collect_url=collect_url, today=today, ingested=ingested, collector_name="the collector",
+                     attribute=partial(attribute_file, db_path),
+                     links=[f"the demo site:       {site_url}  (share from it: the reports count you too)",
+                            f"the reports:         {reports_url}"],
+                     wait=wait, open_browser=open_browser)
+    if not wait:
+        for line in serve_later(workdir, site_port, reports_port):
+            click.echo(line)
+    return DemoResult(db_path, site_url, reports_url, posted, ingested)
+
+
+def attribute_file(db_path: Path) -> dict:
+    db = store.open_db(db_path)
+    try:
+        return attribution.attribute(db, full=True)
+    finally:
+        db.close()
+
+
+def present(datasette, site_running, db_path: Path, reports_port: int, *, collect_url: str, today: list,
+            ingested: int, collector_name: str, attribute: Callable[[], dict], links: list[str], wait: bool,
+            open_browser: bool) -> int:
+    """What both demos do once their data is ready: with the site (``site_running``, a context manager) and the
+    reports served, POST today's events to ``collect_url``, attribute, print the headline figures and, unless
+    --no-wait, the ``links`` and the analyst's sign-in link, then serve until Ctrl-C. Returns how many of today's
+    events the collector acknowledged."""
+    from reporting import auth, server
+
+    with site_running, reports_running(server, datasette, reports_port):
         posted = post_today(collect_url, today)
-        click.echo(f"{ingested:,} past events ingested, {posted:,} of today's {len(today):,} "
-                   "events acknowledged by the collector")
-        stats = attribution.attribute(store.open_db(db_path), full=True)
-        click.echo(f"attribution: {stats['visits']:,} visits, {stats['shares']:,} shares")
+        click.echo(f"{ingested:,} past events ingested, {posted:,} of today's {len(today):,} events acknowledged "
+                   f"by {collector_name}")
+        stats = attribute()
+        click.echo(f"attribution: {stats.get('visits', 0):,} visits, {stats.get('shares', 0):,} shares")
         for line in headline(db_path):
             click.echo(line)
         if wait:
-            click.echo(f"\nthe demo site:       {site_url}  (share from it: the reports count you too)")
-            click.echo(f"the reports:         {reports_url}")
+            click.echo("")
+            for line in links:
+                click.echo(line)
             # Reports about people need an analyst; on this machine a one-time link signs you in.
             hint = auth.sign_in_hint(datasette, "127.0.0.1", reports_port)
             click.echo(hint)
             if open_browser and (os.environ.get("DISPLAY") or sys.platform == "darwin") and shutil.which("xdg-open"):
-                webbrowser.open(next((word for word in hint.split() if "token=" in word), reports_url))
+                webbrowser.open(next((word for word in hint.split() if "token=" in word),
+                                     f"http://127.0.0.1:{reports_port}/"))
             try:  # the message inside: a Ctrl-C right after it still stops cleanly
                 click.echo("serving until Ctrl-C ...")
                 threading.Event().wait()
             except KeyboardInterrupt:
                 click.echo("stopped")
-    if not wait:
-        for line in serve_later(workdir, site_port, reports_port):
-            click.echo(line)
-    return DemoResult(db_path, site_url, reports_url, posted, ingested)
+    return posted
 
 
 def darksocial_command() -> str:

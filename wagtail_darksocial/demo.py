@@ -8,8 +8,8 @@ import datetime as dt
 import os
 import secrets
 import sys
-import threading
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import click
@@ -86,7 +86,7 @@ def wagtail_running(port: int):
 
 
 def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool, open_browser: bool):
-    from reporting import auth, server
+    from reporting import server
 
     from . import attribution
 
@@ -108,23 +108,12 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
     history, today = core_demo.split_today(requests, now)
     ingested = core_demo.ingest_history(db_path, history)
     datasette = server.make_datasette(db_path, attribute_every=30)
-    with wagtail_running(site_port), core_demo.reports_running(server, datasette, reports_port):
-        posted = core_demo.post_today(site_url + "darksocial/collect", today)
-        click.echo(f"{ingested:,} past events ingested, {posted:,} of today's {len(today):,} events acknowledged "
-                   "by the Wagtail app's collector")
-        stats = attribution.run(full=True)
-        click.echo(f"attribution: {stats.get('visits', 0):,} visits, {stats.get('shares', 0):,} shares")
-        for line in core_demo.headline(db_path):
-            click.echo(line)
-        if wait:
-            click.echo(f"\nthe Wagtail site:    {site_url}")
-            click.echo(f"the Wagtail admin:   {site_url}admin/darksocial/top-influencers/  "
-                       f"(user admin, password {password})")
-            click.echo(f"the reports:         {reports_url}")
-            click.echo(auth.sign_in_hint(datasette, "127.0.0.1", reports_port))
-            try:
-                click.echo("serving until Ctrl-C ...")
-                threading.Event().wait()
-            except KeyboardInterrupt:
-                click.echo("stopped")
+    posted = core_demo.present(
+        datasette, wagtail_running(site_port), db_path, reports_port, collect_url=site_url + "darksocial/collect",
+        today=today, ingested=ingested, collector_name="the Wagtail app's collector",
+        attribute=partial(attribution.run, full=True),
+        links=[f"the Wagtail site:    {site_url}",
+               f"the Wagtail admin:   {site_url}admin/darksocial/top-influencers/  (user admin, password {password})",
+               f"the reports:         {reports_url}"],
+        wait=wait, open_browser=open_browser)
     return core_demo.DemoResult(db_path, site_url, reports_url, posted, ingested)

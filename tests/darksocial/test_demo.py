@@ -253,3 +253,37 @@ def test_serve_in_thread_serves_until_the_block_ends_then_frees_the_port(tmp_pat
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", port))
         again.listen()
+
+
+def test_the_demo_serves_until_ctrl_c_with_links_that_work(tmp_path, free_port):
+    """README's command without --no-wait: the printed site, reports and sign-in link answer while it waits, and
+    Ctrl-C stops it cleanly."""
+    site_port, reports_port = free_port(), free_port()
+    demo_run = subprocess.Popen(
+        [sys.executable, "-m", "darksocial.cli", "demo", "--no-browser", "--dir", str(tmp_path / "demo"),
+         "--site-port", str(site_port), "--port", str(reports_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    printed = []
+    try:
+        for line in demo_run.stdout:
+            printed.append(line)
+            if line.startswith("serving until Ctrl-C"):
+                break
+        output = "".join(printed)
+        assert "serving until Ctrl-C" in output, output
+        assert f"the demo site:       http://127.0.0.1:{site_port}/" in output
+        assert f"the reports:         http://127.0.0.1:{reports_port}/" in output
+        sign_in = re.search(r"(http://127\.0\.0\.1:\d+/-/darksocial/sign-in\?token=[^ \n]*)", output).group(1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{site_port}/stories/ci-in-half/", timeout=30) as page:
+            assert page.status == 200
+        with urllib.request.urlopen(sign_in, timeout=30) as signed_in:  # follows the redirect to the reports
+            assert signed_in.status == 200
+    finally:
+        demo_run.send_signal(signal.SIGINT)
+        try:
+            rest, _ = demo_run.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            demo_run.kill()
+            raise
+    assert demo_run.returncode == 0, rest
+    assert "stopped" in rest and "Traceback" not in rest
