@@ -7,6 +7,7 @@ its memory takes down only its own process, never the server that collects event
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sqlite3
 import sys
@@ -55,7 +56,7 @@ SQLITE_OUT_OF_MEMORY = frozenset({"SQLITE_NOMEM", "SQLITE_IOERR_NOMEM", "SQLITE_
 
 
 def exceeded_memory(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or (
+    return isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM) or (
         isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", None) in SQLITE_OUT_OF_MEMORY)
 
 
