@@ -19,6 +19,9 @@ key    meaning                                      kinds
 ``r``  referrer URL (only its host is kept)         view (optional)
 ``i``  incoming ``ds`` value: ``<token>``,          view (optional)
        ``<token>.<code>`` or ``.<code>``
+``o``  the page-view token the address bar held     view (optional; never
+       on a reload, back/forward or restored tab:   with ``i``)
+       the visitor's own earlier view, repeated
 ``n``  page title (view) or display name            view, identify (optional)
        (identify)
 ``p``  parent page-view token                       share (required)
@@ -80,7 +83,7 @@ _JSON_STRUCTURE_RE = re.compile(r'[\[\]{}:,"]')
 _JSON_STRING_END_RE = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 _ALLOWED = {
-    "view": {"k", "s", "v", "u", "t", "r", "i", "n"},
+    "view": {"k", "s", "v", "u", "t", "r", "i", "o", "n"},
     "share": {"k", "s", "v", "u", "t", "p", "c"},
     "identify": {"k", "s", "v", "x", "n"},
     "goal": {"k", "s", "v", "u", "t", "g", "gv"},
@@ -127,6 +130,8 @@ class Event(NamedTuple):
     name: str | None = None
     goal: str | None = None
     value: float | None = None
+    # 1 when in_token came from ``o``: the view repeats the visitor's own view in_token (a reload), never an arrival.
+    reloaded: int | None = None
 
     def as_dict(self) -> dict:
         return self._asdict()
@@ -198,6 +203,7 @@ class _WireView(msgspec.Struct, tag_field="k", tag="view", forbid_unknown_fields
     v: _Visitor | None = None
     r: _Url | None = None
     i: _at_most(20) | None = None
+    o: _Token | None = None
     n: _at_most(MAX_TITLE) | None = None
 
 
@@ -251,7 +257,11 @@ def _from_wire(w) -> Event | None:
     if isinstance(w, _WireView):
         if not (_is_http_url(w.u) and tokens.is_token(w.t)):
             return None
-        referrer_host = in_token = in_channel = title = None
+        referrer_host = in_token = in_channel = title = reloaded = None
+        if w.o:
+            if w.i or not tokens.is_token(w.o):
+                return None
+            in_token, reloaded = w.o, 1
         if w.r:
             problem, referrer_host = _inspect_url(w.r)
             if problem:
@@ -265,7 +275,8 @@ def _from_wire(w) -> Event | None:
             title = _cleaned(w.n)
             if not title:
                 return None
-        return Event("view", w.s, w.v, _without_token(w.u), w.t, referrer_host, in_token, in_channel, title)
+        return Event("view", w.s, w.v, _without_token(w.u), w.t, referrer_host, in_token, in_channel, title,
+                     reloaded=reloaded)
     if isinstance(w, _WireShare):
         if not (_is_http_url(w.u) and tokens.is_token(w.t) and tokens.is_token(w.p) and w.c in CHANNELS
                 and w.p != w.t):
@@ -349,6 +360,11 @@ def validate(obj: object) -> Event:
         if obj.get("i") not in (None, ""):
             ref = _string(obj, "i", 20)
             fields["in_token"], fields["in_channel"] = _incoming(ref)
+        if obj.get("o") not in (None, ""):
+            if "in_token" in fields or "in_channel" in fields:
+                raise EventError("o", "a view sends either i (the token it arrived with) or o (the own token a "
+                                      "reload showed), not both")
+            fields["in_token"], fields["reloaded"] = _token(obj, "o"), 1
         if obj.get("n") not in (None, ""):
             fields["title"] = _text(obj, "n", MAX_TITLE)
     elif kind == "share":

@@ -68,10 +68,12 @@ WRITER_CACHE_KIB = 32 * 1024  # page cache of the writer: the leaf pages random-
 # The columns of `events`, in insert order (`id` is assigned by SQLite, in arrival order).
 EVENT_COLUMNS = (
     "ts", "kind", "site", "visitor", "url", "token", "referrer_host", "in_token", "in_channel", "title",
-    "parent", "channel", "external_id", "name", "goal", "value", "browser", "device", "in_app", "campaign_query",
+    "parent", "channel", "external_id", "name", "goal", "value", "reloaded", "browser", "device", "in_app",
+    "campaign_query",
 )
+_ADDED_BY_LATER_MIGRATIONS = ("campaign_query", "reloaded")
 # Rows per INSERT statement: a batch goes in as few statements as possible (see Writer._transaction).
-ROWS_PER_STATEMENT = 500  # x 20 columns, well under SQLite's 32766 bound parameters
+ROWS_PER_STATEMENT = 500  # x 21 columns, well under SQLite's 32766 bound parameters
 
 
 @functools.lru_cache(maxsize=4096)
@@ -114,7 +116,8 @@ migrations = sqlite_utils.Migrations("darksocial")
 @migrations()
 def m001_raw_tables(db: sqlite_utils.Database) -> None:
     db["events"].create(
-        {"id": int, **{c: (float if c == "value" else str) for c in EVENT_COLUMNS if c != "campaign_query"}}, pk="id"
+        {"id": int, **{c: (float if c == "value" else str) for c in EVENT_COLUMNS
+                       if c not in _ADDED_BY_LATER_MIGRATIONS}}, pk="id"
     )
     db["events"].create_index(["token"])
     db["events"].create_index(["in_token"])
@@ -198,6 +201,12 @@ def m006_fewer_event_indexes(db: sqlite_utils.Database) -> None:
 @migrations()
 def m007_inbox_moved(db: sqlite_utils.Database) -> None:
     db.execute(inbox.MOVED_TABLE_SQL)
+
+
+# A view's in_token that the tracker read from its own address bar on a reload (events.Event.reloaded).
+@migrations()
+def m008_events_reloaded(db: sqlite_utils.Database) -> None:
+    db["events"].add_column("reloaded", int)
 
 
 def database_files(db_path: str | Path) -> list[Path]:

@@ -166,3 +166,45 @@ def test_whatsapp_then_telegram_cascade_reaches_the_reports(browser, servers, sh
         assert (by_token[tg.token]["depth"], by_token[tg.token]["parent"]) == (2, wa.token)
         assert by_token[tg.token]["sharer"] == "v:" + b_view["visitor"]
         assert by_token[wa.token]["depth"] == 1
+
+
+def test_a_reload_before_resharing_keeps_the_reshare_in_the_cascade(browser, servers, share_via):
+    """B reloads the page A's link brought them to, then re-shares it: the reload is no share and no click, it is
+    credited as B's arrival was, and B's share stays a re-share of A's (issue 9: reloads are not shares)."""
+    page_server, _, db_path = servers
+    hosts: list = []
+    a_page = new_context(browser, hosts).new_page()
+    a_page.goto(page_server)
+    wa = tokens.from_url(share_via(a_page, "wa"))
+    a_share = wait_row(db_path, "SELECT * FROM events WHERE kind = 'share' AND token = ?", [wa.token])
+
+    b_page = new_context(browser, hosts).new_page()
+    b_page.goto(share_url := page_server + f"#ds={wa.token}.wa")
+    arrival = wait_row(db_path, "SELECT * FROM events WHERE kind = 'view' AND in_token = ?", [wa.token])
+    assert b_page.url == share_url.split("#")[0] + "#ds=" + arrival["token"]
+    b_page.reload()
+    reload = wait_row(db_path, "SELECT * FROM events WHERE kind = 'view' AND reloaded = 1 AND in_token = ?",
+                      [arrival["token"]])
+    tg = tokens.from_url(share_via(b_page, "tg"))
+    b_share = wait_row(db_path, "SELECT * FROM events WHERE kind = 'share' AND token = ?", [tg.token])
+    assert b_share["parent"] == reload["token"]
+
+    c_page = new_context(browser, hosts).new_page()
+    c_page.goto(page_server + f"#ds={tg.token}.tg")
+    click = wait_row(db_path, "SELECT * FROM events WHERE kind = 'view' AND in_token = ?", [tg.token])
+
+    result = CliRunner().invoke(cli, ["attribute", str(db_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    conn = sqlite3.connect(db_path)
+    try:
+        shares = {row[0]: row[1:] for row in conn.execute(
+            "SELECT token, parent, root, depth, clicks FROM shares WHERE root = ?", [wa.token])}
+        assert shares == {wa.token: (None, wa.token, 1, 1), tg.token: (wa.token, wa.token, 2, 1)}
+        assert conn.execute("SELECT count(*) FROM shares WHERE token = ?", [arrival["token"]]).fetchone()[0] == 0
+        credit = "SELECT source, channel, click, sharer, root FROM visits WHERE token = ?"
+        sharer_a = "v:" + a_share["visitor"]
+        assert conn.execute(credit, [reload["token"]]).fetchone() == ("share", "wa", 0, sharer_a, wa.token)
+        assert conn.execute(credit, [click["token"]]).fetchone() == ("share", "tg", 1, "v:" + arrival["visitor"],
+                                                                      wa.token)
+    finally:
+        conn.close()

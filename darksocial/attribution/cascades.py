@@ -39,6 +39,7 @@ class View(NamedTuple):
     in_app: str | None
     browser: str | None
     device: str | None
+    reloaded: int | None  # 1: in_token is what the tracker's own address bar held on a reload (events.reloaded)
 
 
 class ShareEvent(NamedTuple):
@@ -106,7 +107,9 @@ class World:
 def resolve_reloads(world: World, views: Iterable[View] | None = None) -> dict[str, tuple[str | None, str | None]]:
     """Views that carry a page-view token of their own person (a reload, back/forward or restored tab: the
     address bar still holds the token the tracker put there), mapped to (origin view token, effective incoming
-    token): the first view of the chain that came from elsewhere, and the token it came with.
+    token): the first view of the chain that came from elsewhere, and the token it came with. A view the tracker
+    marked as a reload (``reloaded``) repeats the view it names whoever the visitor now seems to be (a cookieless
+    pseudonym changes daily); naming no known view, it counts as arriving with no token, never as a click.
 
     Such a view is no click and makes no share; it is credited as its origin was. A cycle of own tokens (forged)
     is cut at its earliest view (time, then token), which then counts as arriving with no token: its origin is
@@ -118,7 +121,7 @@ def resolve_reloads(world: World, views: Iterable[View] | None = None) -> dict[s
 
     def own_predecessor(view: View) -> View | None:
         up = all_views.get(view.in_token) if view.in_token else None
-        if up is None or up.token == view.token:
+        if up is None or up.token == view.token or view.reloaded:
             return up  # a view carrying its own token is a cycle of one
         if up.visitor is None or view.visitor is None:
             return None
@@ -144,7 +147,7 @@ def resolve_reloads(world: World, views: Iterable[View] | None = None) -> dict[s
             on_path.add(view.token)
             up = own_predecessor(view)
             if up is None:
-                answer = (view.token, view.in_token)
+                answer = (view.token, None if view.reloaded else view.in_token)
                 break
             view = up
         for v in path:

@@ -295,6 +295,13 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
         if in_token:
             touched.add(in_token)
 
+    # A reload the tracker marked (events.reloaded) is credited as the view it names, whoever made it: when that
+    # view arrives or changes, so do the reload and the parents of the shares made from it (and from its reloads).
+    frontier = set(touched)
+    while frontier:
+        frontier = _scalars(conn, "SELECT token FROM events WHERE reloaded = 1", "in_token", frontier) - touched
+        touched |= frontier
+
     # Cascades the new events can change, then every cascade those reach through parents.
     root_of: dict = {}  # share token → root, each looked up once
 

@@ -445,25 +445,28 @@ def test_query_mode_reads_and_writes_ds_in_the_query(site, new_context):
     assert tokens.from_url(shared).channel == "wa" and shared.startswith(url + "&ds=")
 
 
-def test_reload_and_back_forward_bring_no_incoming_token(site, new_context):
-    """The address bar holds the visitor's own page-view token: a reload or a return must not send it as a share."""
+def test_reload_and_back_forward_bring_no_incoming_token_but_name_the_view_they_repeat(site, new_context):
+    """The address bar holds the visitor's own page-view token: a reload or a return must not send it as a share
+    (i), but says which view it repeats (o), so that attribution credits it as that one was."""
     incoming = tokens.mint()
     context = new_context()
     page, url, first = open_page(context, site, "/articles/reload/", f"#ds={incoming}.wa")
-    assert first["i"] == f"{incoming}.wa"
+    assert first["i"] == f"{incoming}.wa" and not first.get("o")
     page.reload()
     reloaded = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url, count=2)[-1]
-    assert not reloaded.get("i") and reloaded["t"] != first["t"]
+    assert not reloaded.get("i") and reloaded["o"] == first["t"] and reloaded["t"] != first["t"]
     assert page.url == url + "#ds=" + reloaded["t"]
 
     other = site.url("/articles/elsewhere/")
     page.goto(other)
-    wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == other)
+    elsewhere = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == other)[-1]
+    assert not elsewhere.get("i") and not elsewhere.get("o")  # an arrival with nothing in its address
     page.go_back()
     back = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url, count=3)[-1]
-    assert not back.get("i") and back["t"] not in (first["t"], reloaded["t"])
+    assert not back.get("i") and back["o"] == reloaded["t"] and back["t"] not in (first["t"], reloaded["t"])
     page.go_forward()
-    wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == other, count=2)
+    forward = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == other, count=2)[-1]
+    assert forward["o"] == elsewhere["t"]
     assert not [e for e in site.events() if e["k"] == "view" and e.get("i") and e["u"] in (url, other)
                 and e is not first]
 

@@ -98,18 +98,17 @@
     }
   }
 
-  function pageView(oldTitle) {
+  function pageView(oldTitle, returned) {
     flush();
     var hash = loc.hash;
     var path = loc.pathname;
     var incoming = /[#?&]ds=([^&#]*)/.exec(hash + loc.search)?.[1];
-    // Only an arrival brings a token. A reload, back/forward or restored tab (navigation type "reload" or
-    // "back_forward") shows the visitor's own page-view token, which the address bar holds, and so does
-    // every in-page navigation back to a page: never an incoming share.
+    // Only an arrival brings a token (i). A reload, back/forward or restored tab and an in-page return
+    // (`returned`) show the visitor's own page-view token, which the address bar holds: never an incoming share,
+    // but the view this one repeats (o), credited as that one was. No other in-page navigation brings a token.
     if (
-      oldTitle != null ||
-      /^[rb]/.test(performance.getEntriesByType('navigation')[0]?.type) ||
-      !/^([\dA-Za-z]{10})?(\.[a-z]{1,3})?$/.test(incoming)
+      !/^([\dA-Za-z]{10})?(\.[a-z]{1,3})?$/.test(incoming) ||
+      (returned ? incoming.length != 10 : oldTitle != null)
     ) {
       incoming = '';
     }
@@ -120,7 +119,7 @@
       u: address(/^ds$/), // with its campaign parameters, which classify the visit
       t: view,
       r: /^https?:/.test(previous) ? previous : '',
-      i: incoming,
+      [returned ? 'o' : 'i']: incoming,
       n: oldTitle
     });
     var anchor = /^#ds=/.test(hash) ? '' : hash; // an in-page anchor (#install) is never replaced
@@ -141,10 +140,11 @@
       }
     })();
   }
-  pageView();
+  pageView(null, /^[rb]/.test(performance.getEntriesByType('navigation')[0]?.type)); // "reload", "back_forward"
 
-  function moved() {
-    if (address() != page) pageView(doc.title);
+  // popstate passes its event: a return to an earlier entry, whose address holds that view's token.
+  function moved(returned) {
+    if (address() != page) pageView(doc.title, returned);
   }
   var push = hist.pushState;
   hist.pushState = (...args) => {

@@ -259,7 +259,11 @@ def random_traffic(scenario, rng: random.Random, people: int = 40) -> list[dict]
         elif frontier and roll < 0.6:  # a reload, back/forward or restored tab: one's own token comes back
             owner, view, path = rng.choice(frontier)
             referrer = rng.choice([None, "blog.example", "www.google.com"])  # old trackers keep the referrer
-            frontier.append((owner, scenario.view(owner, path, came_with=view, referrer=referrer), path))
+            if rng.random() < 0.5:  # an old tracker sends it as incoming; today's says it is a reload (o)
+                frontier.append((owner, scenario.view(owner, path, came_with=view, referrer=referrer), path))
+            else:  # by whoever the visitor now seems to be (a cookieless pseudonym changes daily)
+                reloader = owner if rng.random() < 0.7 else rng.choice(names)
+                frontier.append((reloader, scenario.view(reloader, path, reload_of=view, referrer=referrer), path))
         elif roll < 0.64:
             token = "L" + "".join(rng.choice("abcdefghij") for _ in range(9))
             links.append({"token": token, "site": scenario.SITE, "name": rng.choice(["Rosa", "Jake"]),

@@ -53,6 +53,47 @@ def test_reload_back_forward_and_restored_tab_make_no_share(scenario):
     same_after_full_rebuild(scenario)
 
 
+def test_a_reload_todays_tracker_marks_is_one_whoever_the_visitor_seems_to_be(scenario):
+    a = scenario.view("A")
+    s = scenario.share("A", a, "wa")
+    b = scenario.view("B", came_with=s, channel="wa")
+    # B's tab is restored the next day in cookieless mode: a new pseudonym, and the tracker sends B's own token as
+    # o (a reload), not as i. B then shares from the restored page; C clicks that share.
+    restored = scenario.view("B-next-day", reload_of=b)
+    s2 = scenario.share("B-next-day", restored, "tg")
+    c = scenario.view("C", came_with=s2, channel="tg")
+    scenario.attribute()
+
+    shares = {r["token"]: (r["parent"], r["root"], r["clicks"], r["channel"]) for r in scenario.rows("shares")}
+    assert shares == {s: (None, s, 1, "wa"), s2: (s, s, 1, "tg")}  # no share of b, s2 stays in A's cascade
+    visit = scenario.row("visits", token=restored)
+    assert (visit["source"], visit["medium"], visit["channel"], visit["tracked"], visit["click"],
+            visit["share_token"], visit["sharer"], visit["root"]) == (
+        "share", "dark", "wa", 1, 0, s, "v:" + scenario.visitor("A"), s)
+    assert scenario.row("visits", token=c)["root"] == s
+    assert scenario.row("cascades", root=s)["shares"] == 2
+    same_after_full_rebuild(scenario)
+
+
+def test_a_marked_reload_of_a_view_never_received_is_no_click(scenario):
+    a = scenario.view("A")
+    s = scenario.share("A", a, "wa")
+    scenario.view("B", came_with=s, channel="wa")
+    lost = "Lost000001"  # the view whose token the address bar held never reached the collector
+    reload = scenario.view("B", reload_of=lost, referrer="blog.example")
+    scenario.attribute()
+    assert [r["token"] for r in scenario.rows("shares")] == [s]
+    visit = scenario.row("visits", token=reload)
+    assert (visit["click"], visit["tracked"], visit["share_token"], visit["source"]) == (0, 0, None, "internal")
+    # The view arrives after all: the reload is credited as it was.
+    scenario.view("B", token=lost, came_with=s, channel="wa")
+    scenario.attribute()
+    visit = scenario.row("visits", token=reload)
+    assert (visit["click"], visit["tracked"], visit["share_token"], visit["channel"]) == (0, 1, s, "wa")
+    assert scenario.row("shares", token=s)["clicks"] == 2
+    same_after_full_rebuild(scenario)
+
+
 def test_identified_persons_other_device_reopening_their_page_is_a_reload(scenario):
     a = scenario.view("A")
     s = scenario.share("A", a, "em")
