@@ -203,10 +203,12 @@ def m007_inbox_moved(db: sqlite_utils.Database) -> None:
     db.execute(inbox.MOVED_TABLE_SQL)
 
 
-# A view's in_token that the tracker read from its own address bar on a reload (events.Event.reloaded).
+# A view's in_token that the tracker read from its own address bar on a reload (events.Event.reloaded). The partial
+# index holds only those: an incremental run looks up which of its new views marked reloads name.
 @migrations()
 def m008_events_reloaded(db: sqlite_utils.Database) -> None:
     db["events"].add_column("reloaded", int)
+    db.execute("CREATE INDEX IF NOT EXISTS idx_events_reloads ON events (in_token) WHERE reloaded = 1")
 
 
 def database_files(db_path: str | Path) -> list[Path]:

@@ -295,9 +295,11 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
         if in_token:
             touched.add(in_token)
 
-    # A reload the tracker marked (events.reloaded) is credited as the view it names, whoever made it: when that
-    # view arrives or changes, so do the reload and the parents of the shares made from it (and from its reloads).
-    frontier = set(touched)
+    # A reload the tracker marked (events.reloaded) is credited as the view it names, whoever made it. Naming a view
+    # not received, it arrived with no token, and so did the shares made from it: when that view arrives, the reload
+    # (and its own marked reloads) and those shares move into its cascade. Any other change to what a marked reload
+    # repeats reaches it through the cascade it is already in.
+    frontier = new_view_tokens
     while frontier:
         frontier = _scalars(conn, "SELECT token FROM events WHERE reloaded = 1", "in_token", frontier) - touched
         touched |= frontier
