@@ -76,6 +76,7 @@ WEEKLY_RHYTHM = (1.12, 1.15, 1.12, 1.08, 1.0, 0.72, 0.68)
 # Relative activity per hour of the day (UTC), midnight first.
 DAILY_RHYTHM = (2, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 9, 9, 10, 10, 9, 9, 8, 8, 9, 9, 7, 5, 3)
 CLICK_DELAY_HOURS = 3.0  # mean delay between a share and one of its clicks (exponential)
+RELOAD_RATE = 0.04  # page views reloaded, or returned to with back/forward or a restored tab
 
 
 @dataclass
@@ -116,6 +117,8 @@ class Simulation:
         if self.end.tzinfo is None:
             raise ValueError("end must be timezone-aware")
         self.rng = random.Random(self.seed)
+        # Reloads draw from their own stream: the rest of the traffic is the same with or without them.
+        self.reload_rng = random.Random(f"{self.seed}:reloads")
         self.visitors: list[Visitor] = []
         self.named = 0
         self.origin = self.base_url.split("/", 3)[0] + "//" + self.base_url.split("/", 3)[2]
@@ -187,6 +190,14 @@ class Simulation:
         sent.sort(key=lambda request: request.ts)
         return sent
 
+    def _maybe_reload(self, visitor: Visitor, view: dict, ts: dt.datetime, sent: list) -> None:
+        """Now and then the visitor reloads the page (or comes back to its tab): the tracker sends the page-view
+        token its address bar holds as ``o``, which attribution credits as that view, never as a share."""
+        rng = self.reload_rng
+        if rng.random() < RELOAD_RATE:
+            reload = {"k": "view", "u": view["u"], "t": tokens.mint(rng), "n": view["n"], "o": view["t"]}
+            sent.append(self._request(visitor, reload, ts + dt.timedelta(seconds=5 + rng.expovariate(1 / 600))))
+
     def _after(self, ts: dt.datetime, mean_seconds: float) -> dt.datetime:
         return ts + dt.timedelta(seconds=1 + self.rng.expovariate(1 / mean_seconds))
 
@@ -202,6 +213,7 @@ class Simulation:
         if incoming:
             view["i"] = incoming
         sent.append(self._request(visitor, view, ts))
+        self._maybe_reload(visitor, view, ts, sent)
         visitor.seen_pages.add(bare_path)
         if visitor.name and not visitor.identified and rng.random() < 0.9:
             visitor.identified = True
