@@ -43,7 +43,8 @@ lone surrogates (``"\\ud800"``) are refused in every text field.
 
 Text is cleaned, not refused, where a person wrote it: in titles (``n`` of a view) and
 display names (``n`` of identify), control characters (C0, DEL, C1) and the invisible
-bidirectional overrides are replaced by spaces and runs of whitespace collapse to one.
+bidirectional overrides are replaced by spaces and runs of whitespace collapse to one;
+a title longer than ``MAX_TITLE`` characters is cut there.
 Identifiers are refused when they hold such characters: the external id ``x`` and
 the goal name ``g`` (which is also trimmed, and refused when blank).
 """
@@ -366,7 +367,7 @@ def validate(obj: object) -> Event:
                                       "reload showed), not both")
             fields["in_token"], fields["reloaded"] = _token(obj, "o"), 1
         if obj.get("n") not in (None, ""):
-            fields["title"] = _text(obj, "n", MAX_TITLE)
+            fields["title"] = _text(obj, "n", MAX_TITLE, cut=True)
     elif kind == "share":
         fields["parent"] = _token(obj, "p")
         code = _string(obj, "c", 10)
@@ -435,9 +436,14 @@ def _string(obj: dict, key: str, limit: int) -> str:
     return value
 
 
-def _text(obj: dict, key: str, limit: int) -> str:
-    """Free text a person wrote: control characters become spaces, whitespace runs collapse."""
-    value = _cleaned(_string(obj, key, limit))
+def _text(obj: dict, key: str, limit: int, *, cut: bool = False) -> str:
+    """Free text a person wrote: control characters become spaces, whitespace runs collapse. ``cut``: text longer
+    than ``limit`` characters is cut there (a page's title: the view is worth keeping) instead of refused."""
+    if cut:
+        # Cut before cleaning too: the cleaning is cached, and must not hold bodies' worth of text.
+        value = _cleaned(_string(obj, key, MAX_BODY_BYTES)[:2 * limit])[:limit].rstrip()
+    else:
+        value = _cleaned(_string(obj, key, limit))
     if not value:
         raise EventError(key, "blank")
     return value

@@ -40,6 +40,12 @@ def test_a_reload_names_the_view_it_repeats_apart_from_an_arrival():
     assert events.validate({**VIEW, "o": ""}) == events.validate(VIEW)  # a return with nothing in its address
 
 
+def test_a_long_title_is_cut_not_refused():
+    title = "Breaking: " + "very " * 1000 + "long"
+    event = events.parse_body(json.dumps({**VIEW, "n": title}).encode())[0]
+    assert event.title == title[:events.MAX_TITLE].rstrip() and event.url == VIEW["u"]
+
+
 def test_incoming_token_with_unknown_channel_keeps_the_token():
     assert events.validate({**VIEW, "i": f"{PARENT}.zz"}).in_token == PARENT
     assert events.validate({**VIEW, "i": ".zz"}).in_token is None
