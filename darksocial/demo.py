@@ -275,8 +275,6 @@ def headline(db_path: Path) -> list[str]:
 
 
 def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool, open_browser: bool) -> DemoResult:
-    from reporting import server  # the reporting extra; imported here so the core needs no framework
-
     # Ports first: the built site carries the collector's address, so it must be the one served.
     site_port = claim_port(site_port, "the demo site", "--site-port")
     reports_port = claim_port(reports_port, "the reports", "--port", avoid=site_port)
@@ -302,8 +300,7 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
     history, today = split_today(simulate_traffic(site_url, page_list, ambassadors, seed=seed, now=now), now)
     ingested = ingest_history(db_path, history)
 
-    datasette = server.make_datasette(db_path, attribute_every=30)
-    posted = present(datasette, serve_directory(site_dir, site_port), db_path, reports_port,
+    posted = present(serve_directory(site_dir, site_port), db_path, reports_port,
                      collect_url=collect_url, today=today, ingested=ingested, collector_name="the collector",
                      attribute=partial(attribute_file, db_path),
                      links=[f"the demo site:       {site_url}  (share from it: the reports count you too)",
@@ -323,15 +320,16 @@ def attribute_file(db_path: Path) -> dict:
         db.close()
 
 
-def present(datasette, site_running, db_path: Path, reports_port: int, *, collect_url: str, today: list,
-            ingested: int, collector_name: str, attribute: Callable[[], dict], links: list[str], wait: bool,
+def present(site_running, db_path: Path, reports_port: int, *, collect_url: str, today: list, ingested: int,
+            collector_name: str, attribute: Callable[[], dict], links: list[str], wait: bool,
             open_browser: bool) -> int:
     """What both demos do once their data is ready: with the site (``site_running``, a context manager) and the
-    reports served, POST today's events to ``collect_url``, attribute, print the headline figures and, unless
-    --no-wait, the ``links`` and the analyst's sign-in link, then serve until Ctrl-C. Returns how many of today's
-    events the collector acknowledged."""
-    from reporting import auth, server
+    reports on ``db_path`` served, POST today's events to ``collect_url``, attribute, print the headline figures
+    and, unless --no-wait, the ``links`` and the analyst's sign-in link, then serve until Ctrl-C. Returns how many
+    of today's events the collector acknowledged."""
+    from reporting import auth, server  # the reporting extra; imported here so the core needs no framework
 
+    datasette = server.make_datasette(db_path, attribute_every=30)
     with site_running, reports_running(server, datasette, reports_port):
         posted = post_today(collect_url, today)
         click.echo(f"{ingested:,} past events ingested, {posted:,} of today's {len(today):,} events acknowledged "

@@ -53,7 +53,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import inbox, privacy
+from . import inbox, privacy, tables
 from .transaction import immediate
 
 log = logging.getLogger(__name__)
@@ -135,8 +135,6 @@ def m001_raw_tables(db: sqlite_utils.Database) -> None:
 
 
 def _analyst_tables_fingerprint() -> str:
-    from . import tables
-
     shape = [(t.name, [(c.name, c.type) for c in t.columns], t.pk, t.indexes) for t in tables.TABLES.values()]
     return hashlib.sha256(repr(shape).encode()).hexdigest()[:12]
 
@@ -146,8 +144,6 @@ def _analyst_tables_fingerprint() -> str:
 # Not transactional: tables.create_all commits on its own; every step is idempotent, so a crash midway is safe.
 @migrations(name=f"m002_analyst_tables_{_analyst_tables_fingerprint()}", transactional=False)
 def m002_analyst_tables(db: sqlite_utils.Database) -> None:
-    from . import tables
-
     for name in tables.TABLES:
         db.execute(f"DROP TABLE IF EXISTS [{name}]")
     tables.create_all(db)

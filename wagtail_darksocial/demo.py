@@ -86,8 +86,6 @@ def wagtail_running(port: int):
 
 
 def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool, open_browser: bool):
-    from reporting import server
-
     from . import attribution
 
     site_port = core_demo.claim_port(site_port, "the Wagtail site", "--site-port")
@@ -107,9 +105,8 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
                                    ambassadors=ambassadors).requests()
     history, today = core_demo.split_today(requests, now)
     ingested = core_demo.ingest_history(db_path, history)
-    datasette = server.make_datasette(db_path, attribute_every=30)
     posted = core_demo.present(
-        datasette, wagtail_running(site_port), db_path, reports_port, collect_url=site_url + "darksocial/collect",
+        wagtail_running(site_port), db_path, reports_port, collect_url=site_url + "darksocial/collect",
         today=today, ingested=ingested, collector_name="the Wagtail app's collector",
         attribute=partial(attribution.run, full=True),
         links=[f"the Wagtail site:    {site_url}",

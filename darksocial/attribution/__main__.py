@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Imported before the cap, so that the cap bounds the run's data only: compiling a module under a cap that is
     # too tight fails with a misleading SyntaxError (CPython's parser reports its failed allocations that way).
-    from .. import store, tables  # noqa: F401 - tables is imported lazily by store, under the cap otherwise
+    from .. import store
 
     if args.memory_limit:
         import resource
