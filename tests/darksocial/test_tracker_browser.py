@@ -34,6 +34,7 @@ VARIANTS = {
     "nocopy": {"copy_tracking": False},
     "query": {"query_mode": True},
     "spa": {"strip_params": ("ref",)},  # pages whose title names them, for in-page navigation
+    "restorable": {},  # served without no-store, which keeps pages out of the back/forward cache
 }
 
 BODY = """<!doctype html>
@@ -69,11 +70,13 @@ def make_handler(site: Site):
         def log_message(self, *args):  # keep pytest output clean
             pass
 
-        def send(self, status: int, body: bytes = b"", content_type: str = "text/plain", csp: bool = False):
+        def send(self, status: int, body: bytes = b"", content_type: str = "text/plain", csp: bool = False,
+                 store: bool = False):
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
+            if not store:
+                self.send_header("Cache-Control", "no-store")
             if csp:
                 self.send_header("Content-Security-Policy", CSP)
             self.end_headers()
@@ -96,7 +99,7 @@ def make_handler(site: Site):
             )
             title = f"Page {path}" if variant == "spa" else TITLE
             page = inject(BODY.format(title=html.escape(title)), config, site.base + self.path, title)
-            self.send(200, page.encode(), "text/html; charset=utf-8", csp=True)
+            self.send(200, page.encode(), "text/html; charset=utf-8", csp=True, store=variant == "restorable")
 
         def do_POST(self):
             if self.path != "/collect":
@@ -469,6 +472,45 @@ def test_reload_and_back_forward_bring_no_incoming_token_but_name_the_view_they_
     assert forward["o"] == elsewhere["t"]
     assert not [e for e in site.events() if e["k"] == "view" and e.get("i") and e["u"] in (url, other)
                 and e is not first]
+
+
+@pytest.fixture(scope="module")
+def browser_with_back_forward_cache(playwright_instance):
+    """Chromium as people run it: Playwright turns the back/forward cache off by default, browsers keep it on."""
+    from tests.conftest import CHROMIUM_FLAGS, chromium_path
+
+    browser = playwright_instance.chromium.launch(executable_path=chromium_path(), headless=True,
+                                                  args=CHROMIUM_FLAGS,
+                                                  ignore_default_args=["--disable-back-forward-cache"])
+    yield browser
+    browser.close()
+
+
+def test_a_page_restored_from_the_back_forward_cache_is_a_return(site, browser_with_back_forward_cache):
+    """A restored page runs no script again (no load, no new navigation entry): the tracker still counts the
+    return as a view naming the view it repeats (o), never as an incoming share."""
+    incoming = tokens.mint()
+    context = browser_with_back_forward_cache.new_context()
+    try:
+        page = context.new_page()
+        url, other = site.url("/restorable/restored/"), site.url("/restorable/left-for/")
+        page.goto(url + f"#ds={incoming}.wa")
+        first = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url)[-1]
+        assert first["i"] == f"{incoming}.wa"
+        page.wait_for_function("(token) => location.hash == '#ds=' + token", arg=first["t"])
+        page.evaluate("() => { window.stillTheSamePage = true }")
+        page.goto(other)
+        wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == other)
+        page.go_back(wait_until="commit")  # a restore fires no load event
+        restored = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url, count=2)[-1]
+        assert page.evaluate("() => window.stillTheSamePage === true"), "not restored from the cache"
+        assert not restored.get("i") and restored["o"] == first["t"] and restored["t"] != first["t"]
+        assert restored["n"] == TITLE
+        page.wait_for_function("(token) => location.hash == '#ds=' + token", arg=restored["t"])
+        assert len([e for e in site.events() if e["k"] == "view" and e["u"] == url]) == 2
+    finally:
+        context.close()
+    assert [r for r in site.received if "error" in r] == []
 
 
 def test_campaign_parameters_never_ride_along_in_shared_links(site, new_context):

@@ -153,6 +153,8 @@
   };
   addEventListener('popstate', moved);
   addEventListener('pagehide', flush);
+  // A page restored from the back/forward cache runs no script again, but it is a return all the same.
+  addEventListener('pageshow', (event) => event.persisted && pageView(null, 1));
 
   function share(code, token) {
     send({ k: 'share', u: page, t: token, p: view, c: code });
