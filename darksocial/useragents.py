@@ -16,8 +16,9 @@ any text of the user agent, an account name included. An in-app browser is named
 after its app.
 
 In-app browsers are people: their markers are checked before the crawler list,
-whose patterns name the same apps (their link-preview fetchers run no JavaScript,
-so they send no events anyway).
+whose patterns name the same apps. Only a browser's agent (``Mozilla/...``) can be
+an in-app browser: the apps' link-preview fetchers ("WhatsApp/2.23.20.0 A") run no
+JavaScript and send no events, and one that did would be answered as a bot.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ IN_APP_MARKERS: tuple[tuple[str, re.Pattern], ...] = (
     ("tiktok", re.compile(r"\b(?:musical_ly|BytedanceWebview|TikTok)\b")),
     ("line", re.compile(r"\bLine/\d")),
     ("pinterest", re.compile(r"\bPinterest\b")),
+    ("wechat", re.compile(r"\bMicroMessenger/")),
+    ("viber", re.compile(r"\bViber/\d")),  # Viber's link-preview fetcher ends in a bare "Viber"
+    ("kakaotalk", re.compile(r"\bKAKAOTALK\b")),
+    ("discord", re.compile(r"\bDiscord/\d")),
+    ("threads", re.compile(r"\bBarcelona \d")),
 )
 _TABLET = re.compile(r"iPad|Tablet|Kindle|Silk/|PlayBook")
 _MOBILE = re.compile(r"Mobi|iPhone|iPod|Windows Phone")
@@ -57,7 +63,7 @@ BROWSER_FAMILIES = (
     "Chrome", "Safari", "Firefox", "Edge", "Opera", "Samsung Internet", "Brave", "Vivaldi", "Yandex Browser",
     "UC Browser", "Silk", "DuckDuckGo", "Chromium", "Android Browser", "Internet Explorer",
     "Messenger", "Facebook", "Instagram", "WhatsApp", "Telegram", "LinkedIn", "X", "Snapchat", "TikTok", "Line",
-    "Pinterest", "Other",
+    "Pinterest", "WeChat", "Viber", "KakaoTalk", "Discord", "Threads", "Other",
 )
 _FAMILY_PREFIXES = (
     ("Samsung Internet", "Samsung Internet"), ("Yandex", "Yandex Browser"), ("UC Browser", "UC Browser"),
@@ -69,7 +75,8 @@ _FAMILY_PREFIXES = (
 _APP_FAMILIES = {
     "messenger": "Messenger", "facebook": "Facebook", "instagram": "Instagram", "whatsapp": "WhatsApp",
     "telegram": "Telegram", "linkedin": "LinkedIn", "x": "X", "snapchat": "Snapchat", "tiktok": "TikTok",
-    "line": "Line", "pinterest": "Pinterest",
+    "line": "Line", "pinterest": "Pinterest", "wechat": "WeChat", "viber": "Viber", "kakaotalk": "KakaoTalk",
+    "discord": "Discord", "threads": "Threads",
 }
 
 
@@ -100,6 +107,10 @@ def describe(user_agent: str) -> Agent:
 
 
 def in_app(user_agent: str) -> str | None:
+    # An in-app browser is a browser: its agent is a browser's with the app's marker added. An app's own fetchers
+    # ("WhatsApp/2.23.20.0 A", WhatsApp's link previews) are not, and are left to the crawler list.
+    if not user_agent.startswith("Mozilla/"):
+        return None
     for app, marker in IN_APP_MARKERS:
         if marker.search(user_agent):
             return app

@@ -87,6 +87,14 @@ def test_valid_events_are_stored_with_coarse_agent_facts(collector):
      ("Chrome", "tablet", None)),
     ("Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile "
      "Safari/537.36 Telegram-Android/11.2.0", ("Telegram", "mobile", "telegram")),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
+     "MicroMessenger/8.0.38(0x1800262c) NetType/WIFI Language/zh_CN", ("WeChat", "mobile", "wechat")),
+    ("Mozilla/5.0 (Linux; Android 13; SM-A145R; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
+     "Chrome/120.0.6099.116 Mobile Safari/537.36 Viber/20.8.0.0", ("Viber", "mobile", "viber")),
+    ("Mozilla/5.0 (Linux; Android 12; SM-N986N; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
+     "Chrome/106.0.5249.126 Mobile Safari/537.36;KAKAOTALK 2410030", ("KakaoTalk", "mobile", "kakaotalk")),
+    # Not a browser: an app's own fetcher is no in-app browser, whatever it names
+    ("WhatsApp/2.23.20.0 A", ("Other", "desktop", None)),
 ])
 def test_user_agents_are_reduced_to_family_device_and_in_app(ua, expected):
     agent = useragents.describe(ua)
@@ -127,7 +135,12 @@ def test_bad_input_gets_a_4xx_with_a_reason_and_stores_nothing(collector, payloa
     assert rows(collector) == []
 
 
-@pytest.mark.parametrize("ua", [GOOGLEBOT, HEADLESS, "curl/8.5.0", "", None, "Mozilla/5.0 " + "x" * 2000])
+@pytest.mark.parametrize("ua", [
+    GOOGLEBOT, HEADLESS, "curl/8.5.0", "", None, "Mozilla/5.0 " + "x" * 2000,
+    # the chat apps' link-preview fetchers, which the in-app markers must not make people
+    "WhatsApp/2.23.20.0 A", "WhatsApp/2.2350.52 i", "TelegramBot (like TwitterBot)",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+])
 def test_bots_are_answered_202_and_not_stored(collector, ua):
     result = send(collector, view(), user_agent=ua)
     assert result.status == 202 and "bot" in result.reason
