@@ -69,10 +69,23 @@ def playwright_instance():
         yield pw
 
 
+def _launch(playwright_instance, **options):
+    return playwright_instance.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS,
+                                               **options)
+
+
 @pytest.fixture(scope="session")
 def browser(playwright_instance):
     """Real headless Chromium (Debian's) driven by Playwright; each launch gets a fresh temporary profile."""
-    browser = playwright_instance.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
+    browser = _launch(playwright_instance)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser_with_back_forward_cache(playwright_instance):
+    """Chromium as people run it: Playwright turns the back/forward cache off by default, browsers keep it on."""
+    browser = _launch(playwright_instance, ignore_default_args=["--disable-back-forward-cache"])
     yield browser
     browser.close()
 

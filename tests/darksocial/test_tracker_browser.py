@@ -163,7 +163,7 @@ def new_context(browser, site):
         page.on("pageerror", lambda e: watch.console_errors.append(str(e)))
         page.on("dialog", lambda d: (watch.dialogs.append(d.message), d.dismiss()))
 
-    def make(**options):
+    def make(browser=browser, **options):
         context = browser.new_context(**options)
         context.route("**/*", guard)
         context.on("page", watch_page)
@@ -474,43 +474,26 @@ def test_reload_and_back_forward_bring_no_incoming_token_but_name_the_view_they_
                 and e is not first]
 
 
-@pytest.fixture(scope="module")
-def browser_with_back_forward_cache(playwright_instance):
-    """Chromium as people run it: Playwright turns the back/forward cache off by default, browsers keep it on."""
-    from tests.conftest import CHROMIUM_FLAGS, chromium_path
-
-    browser = playwright_instance.chromium.launch(executable_path=chromium_path(), headless=True,
-                                                  args=CHROMIUM_FLAGS,
-                                                  ignore_default_args=["--disable-back-forward-cache"])
-    yield browser
-    browser.close()
-
-
-def test_a_page_restored_from_the_back_forward_cache_is_a_return(site, browser_with_back_forward_cache):
+def test_a_page_restored_from_the_back_forward_cache_is_a_return(site, new_context, browser_with_back_forward_cache):
     """A restored page runs no script again (no load, no new navigation entry): the tracker still counts the
     return as a view naming the view it repeats (o), never as an incoming share."""
     incoming = tokens.mint()
-    context = browser_with_back_forward_cache.new_context()
-    try:
-        page = context.new_page()
-        url, other = site.url("/restorable/restored/"), site.url("/restorable/left-for/")
-        page.goto(url + f"#ds={incoming}.wa")
-        first = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url)[-1]
-        assert first["i"] == f"{incoming}.wa"
-        page.wait_for_function("(token) => location.hash == '#ds=' + token", arg=first["t"])
-        page.evaluate("() => { window.stillTheSamePage = true }")
-        page.goto(other)
-        wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == other)
-        page.go_back(wait_until="commit")  # a restore fires no load event
-        restored = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url, count=2)[-1]
-        assert page.evaluate("() => window.stillTheSamePage === true"), "not restored from the cache"
-        assert not restored.get("i") and restored["o"] == first["t"] and restored["t"] != first["t"]
-        assert restored["n"] == TITLE
-        page.wait_for_function("(token) => location.hash == '#ds=' + token", arg=restored["t"])
-        assert len([e for e in site.events() if e["k"] == "view" and e["u"] == url]) == 2
-    finally:
-        context.close()
-    assert [r for r in site.received if "error" in r] == []
+    page = new_context(browser=browser_with_back_forward_cache).new_page()
+    url, other = site.url("/restorable/restored/"), site.url("/restorable/left-for/")
+    page.goto(url + f"#ds={incoming}.wa")
+    first = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url)[-1]
+    assert first["i"] == f"{incoming}.wa"
+    page.wait_for_function("(token) => location.hash == '#ds=' + token", arg=first["t"])
+    page.evaluate("() => { window.stillTheSamePage = true }")
+    page.goto(other)
+    wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == other)
+    page.go_back(wait_until="commit")  # a restore fires no load event
+    restored = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url, count=2)[-1]
+    assert page.evaluate("() => window.stillTheSamePage === true"), "not restored from the cache"
+    assert not restored.get("i") and restored["o"] == first["t"] and restored["t"] != first["t"]
+    assert restored["n"] == TITLE
+    page.wait_for_function("(token) => location.hash == '#ds=' + token", arg=restored["t"])
+    assert len([e for e in site.events() if e["k"] == "view" and e["u"] == url]) == 2
 
 
 def test_campaign_parameters_never_ride_along_in_shared_links(site, new_context):
