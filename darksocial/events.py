@@ -21,7 +21,11 @@ key    meaning                                      kinds
        ``<token>.<code>`` or ``.<code>``
 ``o``  the page-view token the address bar held     view (optional; never
        on a reload, back/forward or restored tab:   with ``i``)
-       the visitor's own earlier view, repeated
+       the visitor's own earlier view, repeated;
+       empty when the address bar showed no token
+       (home page, ``data-no-ab``): then the view
+       repeats the visitor's latest earlier view of
+       the same page
 ``n``  page title (view) or display name            view, identify (optional)
        (identify)
 ``p``  parent page-view token                       share (required)
@@ -131,7 +135,9 @@ class Event(NamedTuple):
     name: str | None = None
     goal: str | None = None
     value: float | None = None
-    # 1 when in_token came from ``o``: the view repeats the visitor's own view in_token (a reload), never an arrival.
+    # 1 when the view is a return (``o``: a reload, back/forward, restored tab...), never an arrival: it repeats the
+    # visitor's own view in_token, or, with no in_token (``o`` empty: the address bar showed no token), the
+    # visitor's latest earlier view of the same page.
     reloaded: int | None = None
 
     def as_dict(self) -> dict:
@@ -263,6 +269,8 @@ def _from_wire(w) -> Event | None:
             if w.i or not tokens.is_token(w.o):
                 return None
             in_token, reloaded = w.o, 1
+        elif w.o == "" and not w.i:
+            reloaded = 1  # a return whose address bar held no token: attribution finds the view it repeats
         if w.r:
             problem, referrer_host = _inspect_url(w.r)
             if problem:
@@ -366,6 +374,8 @@ def validate(obj: object) -> Event:
                 raise EventError("o", "a view sends either i (the token it arrived with) or o (the own token a "
                                       "reload showed), not both")
             fields["in_token"], fields["reloaded"] = _token(obj, "o"), 1
+        elif obj.get("o") == "" and "in_token" not in fields and "in_channel" not in fields:
+            fields["reloaded"] = 1  # a return whose address bar held no token: attribution finds the view it repeats
         if obj.get("n") not in (None, ""):
             fields["title"] = _text(obj, "n", MAX_TITLE, cut=True)
     elif kind == "share":

@@ -192,10 +192,12 @@ class Simulation:
 
     def _maybe_reload(self, visitor: Visitor, view: dict, ts: dt.datetime, sent: list) -> None:
         """Now and then the visitor reloads the page (or comes back to its tab): the tracker sends the page-view
-        token its address bar holds as ``o``, which attribution credits as that view, never as a share."""
+        token its address bar holds as ``o``, which attribution credits as that view, never as a share. The home
+        page shows no token: there ``o`` is empty, and attribution finds the visitor's earlier view of the page."""
         rng = self.reload_rng
         if rng.random() < RELOAD_RATE:
-            reload = {"k": "view", "u": view["u"], "t": tokens.mint(rng), "n": view["n"], "o": view["t"]}
+            shown = "" if view["u"].split("?")[0] == self.base_url + self.pages[0][0].lstrip("/") else view["t"]
+            reload = {"k": "view", "u": view["u"], "t": tokens.mint(rng), "n": view["n"], "o": shown}
             sent.append(self._request(visitor, reload, ts + dt.timedelta(seconds=5 + rng.expovariate(1 / 600))))
 
     def _after(self, ts: dt.datetime, mean_seconds: float) -> dt.datetime:

@@ -207,6 +207,14 @@ def m008_events_reloaded(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS idx_events_reloads ON events (in_token) WHERE reloaded = 1")
 
 
+# A return whose address bar showed no token (events.Event.reloaded without in_token) repeats the visitor's latest
+# earlier view of the same page: an incremental run looks those returns up by visitor and page.
+@migrations()
+def m009_events_returns(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE INDEX IF NOT EXISTS idx_events_returns ON events (visitor, url) "
+               "WHERE reloaded = 1 AND in_token IS NULL")
+
+
 def database_files(db_path: str | Path) -> list[Path]:
     """The files of the database at ``db_path`` that hold events: the database, its inbox, and their WAL and
     shared-memory files (not the salts). Starting over from nothing means deleting all of them."""

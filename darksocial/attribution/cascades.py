@@ -101,6 +101,9 @@ class World:
     links: dict = field(default_factory=dict)  # token → Link
     identities: dict = field(default_factory=dict)  # visitor → (external_id, name)
     goals: dict = field(default_factory=dict)  # person → sorted times at which each of their goals was last reached
+    # A return whose address bar showed no token (reloaded, no in_token) → the view it repeats: the visitor's latest
+    # earlier view of the same page (loading.load_returns)
+    returns_to: dict = field(default_factory=dict)
 
 
 # -- own tokens: reloads, back/forward, restored tabs -----------------------------------------------------------------
@@ -109,7 +112,9 @@ def resolve_reloads(world: World, views: Iterable[View] | None = None) -> dict[s
     address bar still holds the token the tracker put there), mapped to (origin view token, effective incoming
     token): the first view of the chain that came from elsewhere, and the token it came with. A view the tracker
     marked as a reload (``reloaded``) repeats the view it names whoever the visitor now seems to be (a cookieless
-    pseudonym changes daily); naming no known view, it counts as arriving with no token, never as a click.
+    pseudonym changes daily); naming no known view, it counts as arriving with no token, never as a click. A
+    marked return that names no view (its address bar showed no token) repeats the visitor's latest earlier view
+    of the same page (``world.returns_to``), and with none counts as arriving with no token.
 
     Such a view is no click and makes no share; it is credited as its origin was. A cycle of own tokens (forged)
     is cut at its earliest view (time, then token), which then counts as arriving with no token: its origin is
@@ -120,6 +125,8 @@ def resolve_reloads(world: World, views: Iterable[View] | None = None) -> dict[s
     result: dict[str, tuple[str | None, str | None]] = {}
 
     def own_predecessor(view: View) -> View | None:
+        if view.reloaded and not view.in_token:
+            return all_views.get(world.returns_to.get(view.token))
         up = all_views.get(view.in_token) if view.in_token else None
         if up is None or up.token == view.token or view.reloaded:
             return up  # a view carrying its own token is a cycle of one

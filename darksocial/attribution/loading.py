@@ -103,6 +103,43 @@ def load_tokens(conn, world: World, batch: set) -> None:
     world.links.update({r[0]: Link._make(r) for r in where_in(conn, LINK_SQL, "token", batch)})
 
 
+# A return whose address bar showed no token: marked (reloaded) with no in_token (idx_events_returns holds them).
+UNNAMED_RETURN = "reloaded = 1 AND in_token IS NULL"
+_VISITOR, _URL = View._fields.index("visitor"), View._fields.index("url")
+
+
+def load_returns(conn, world: World, views: Iterable | None = None) -> list:
+    """Load what tells which view each return that names none repeats (``world.returns_to``): every view of the
+    visitor and page of each such return among ``views`` (all of them when None) that lacks its answer. The
+    return repeats the latest of those before it (time, then token); a first one repeats nothing. Returns the
+    returns answered."""
+    if views is None:
+        groups = conn.execute(f"""SELECT {', '.join('v.' + c for c in View._fields)} FROM events v
+            JOIN (SELECT DISTINCT visitor, url FROM events WHERE {UNNAMED_RETURN}) r
+                ON r.visitor = v.visitor AND r.url = v.url
+            WHERE v.kind = 'view' AND v.token IS NOT NULL""").fetchall()
+    else:
+        asked = {(v.visitor, v.url) for v in views
+                 if v.reloaded and not v.in_token and v.visitor is not None and v.token not in world.returns_to}
+        if not asked:
+            return []
+        groups = [row for row in where_in(conn, VIEW_SQL, "visitor", {visitor for visitor, _ in asked})
+                  if (row[_VISITOR], row[_URL]) in asked]
+    keep_first(groups, world.views, View._make)
+    pages: dict = {}
+    for token in {row[0] for row in groups}:
+        view = world.views[token]
+        pages.setdefault((view.visitor, view.url), []).append(view)
+    answered = []
+    for page_views in pages.values():
+        page_views.sort(key=lambda v: (v.ts or "", v.token))
+        for before, view in zip([None, *page_views[:-1]], page_views, strict=True):
+            if view.reloaded and not view.in_token:
+                world.returns_to[view.token] = before.token if before is not None else None
+                answered.append(view)
+    return answered
+
+
 def load_view_chains(conn, world: World, views: Iterable) -> None:
     """Load the views whose page-view tokens ``views`` arrived with, and theirs in turn: what it takes to tell a
     reload of one's own page from a click (cascades.resolve_reloads). Iterative: one query per link of the

@@ -24,10 +24,12 @@ from .deltas import update_rollups
 from .loading import (
     LINK_SQL,
     SHARE_SQL,
+    UNNAMED_RETURN,
     VIEW_SQL,
     keep_first,
     load_goals,
     load_identities,
+    load_returns,
     load_tokens,
     load_view_chains,
     update_identities,
@@ -127,6 +129,7 @@ def full_rebuild(conn, say: Progress, tiers) -> dict:
     conn.execute("CREATE TEMP TABLE wanted (token TEXT PRIMARY KEY)")
     conn.executemany("INSERT OR IGNORE INTO temp.wanted VALUES (?)", [(t,) for t in wanted - set(world.views)])
     keep_first(conn.execute(scan + " AND token IN (SELECT token FROM temp.wanted)"), world.views, View._make)
+    load_returns(conn, world)
     say(f"resolving {len(world.share_events):,} share events and {len(world.views):,} page views with tokens")
     reloads = resolve_reloads(world)
     shares = resolve_shares(world, share_tokens(world, reloads), reloads)
@@ -166,6 +169,22 @@ def checkpoint(conn) -> None:
 
 def _scalars(conn, sql: str, column: str, values) -> set:
     return {r[0] for r in where_in(conn, sql, column, values) if r[0] is not None}
+
+
+# The returns that name no view (loading.UNNAMED_RETURN) of the same visitor and page as a view of the tokens, after
+# it: the view such a return repeats (the latest before it) may be that one.
+_RETURNS_AFTER_SQL = """SELECT r.token FROM events w JOIN events r ON r.visitor = w.visitor AND r.url = w.url
+    AND r.reloaded = 1 AND r.in_token IS NULL AND (r.ts > w.ts OR (r.ts = w.ts AND r.token > w.token))
+    WHERE w.kind = 'view'"""
+
+
+def _followers(conn, tokens: set, returns_exist: bool) -> set:
+    """The views whose visits row follows from a view of ``tokens``: those that came with its token (clicks,
+    address-bar copies, reloads), and the returns naming no view that may repeat it."""
+    found = _scalars(conn, "SELECT token FROM events WHERE kind = 'view'", "in_token", tokens)
+    if returns_exist:
+        found |= _scalars(conn, _RETURNS_AFTER_SQL, "w.token", tokens)
+    return found
 
 
 # A visit is found through its event (visits.id = events.id): `visits` keeps no index on its tokens (see
@@ -298,11 +317,18 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     # A reload the tracker marked (events.reloaded) is credited as the view it names, whoever made it. Naming a view
     # not received, it arrived with no token, and so did the shares made from it: when that view arrives, the reload
     # (and its own marked reloads) and those shares move into its cascade. Any other change to what a marked reload
-    # repeats reaches it through the cascade it is already in.
-    frontier = new_view_tokens
+    # repeats reaches it through the cascade it is already in. A return that names no view repeats the latest
+    # earlier view of its visitor and page, which a new view may now be. Each view so moved moves the views that
+    # came with its token in turn (reloads an older tracker sent as i among them) and the shares made from them.
+    returns_exist = conn.execute(f"SELECT 1 FROM events WHERE {UNNAMED_RETURN} LIMIT 1").fetchone() is not None
+    frontier = _scalars(conn, "SELECT token FROM events WHERE reloaded = 1", "in_token", new_view_tokens)
+    if returns_exist:
+        frontier |= _scalars(conn, _RETURNS_AFTER_SQL, "w.token", new_view_tokens)
+    followed: set = set()  # each looked up once, even if already touched (as the token a new view came with)
     while frontier:
-        frontier = _scalars(conn, "SELECT token FROM events WHERE reloaded = 1", "in_token", frontier) - touched
         touched |= frontier
+        followed |= frontier
+        frontier = _followers(conn, frontier, returns_exist) - followed
 
     # Cascades the new events can change, then every cascade those reach through parents.
     root_of: dict = {}  # share token → root, each looked up once
@@ -345,10 +371,16 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
         parents = {e.parent for t in batch if (e := world.share_events.get(t)) and e.parent}
         keep_first(where_in(conn, VIEW_SQL, "token", (carrying | parents | batch) - set(world.views)),
                    world.views, View._make)
+        if returns_exist:
+            load_returns(conn, world, [world.views[t] for t in parents | batch if t in world.views])
         for token in parents | batch:
             view = world.views.get(token)
-            if view is not None and view.in_token and view.in_token not in loaded_tokens:
-                pending_tokens.add(view.in_token)
+            if view is None:
+                continue
+            # What the view came with, or for a return that names no view, the view it repeats.
+            up = world.returns_to.get(token) if view.reloaded and not view.in_token else view.in_token
+            if up and up not in loaded_tokens:
+                pending_tokens.add(up)
 
     # Views to (re)classify: new ones, a visitor's first view before and after when a new view moved it (a view
     # arriving late), every view of people whose identity changed, every view carrying a token of a rebuilt
@@ -362,11 +394,14 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     wanted_views |= {v.token for v in world.views.values() if v.in_token in loaded_tokens}
     frontier = set(wanted_views)
     while frontier:
-        frontier = _scalars(conn, "SELECT token FROM events WHERE kind = 'view'", "in_token", frontier) - wanted_views
+        frontier = _followers(conn, frontier, returns_exist) - wanted_views
         wanted_views |= frontier
-    keep_first(where_in(conn, VIEW_SQL + " AND in_token IS NOT NULL", "token", wanted_views - set(world.views)),
-               world.views, View._make)
+    keep_first(where_in(conn, VIEW_SQL + " AND (in_token IS NOT NULL OR reloaded = 1)", "token",
+                        wanted_views - set(world.views)), world.views, View._make)
     load_view_chains(conn, world, list(world.views.values()))
+    # The views that returns naming none repeat, and what those came with, until nothing new is loaded.
+    while returns_exist and load_returns(conn, world, list(world.views.values())):
+        load_view_chains(conn, world, list(world.views.values()))
     involved = {v.visitor for v in world.views.values()} | {e.visitor for e in world.share_events.values()}
     involved.discard(None)
     world.identities = load_identities(conn, involved)

@@ -43,12 +43,13 @@ class Scenario:
 
     def view(self, who: str, path: str = "/story", *, came_with: str | None = None, channel: str | None = None,
              referrer: str | None = None, token: str | None = None, ts: str | None = None, in_app=None,
-             reload_of: str | None = None) -> str:
-        """A page view; ``reload_of``: the own page-view token today's tracker sends (``o``) on a reload."""
+             reload_of: str | None = None, returned: bool = False) -> str:
+        """A page view; ``reload_of``: the own page-view token today's tracker sends (``o``) on a reload;
+        ``returned``: a return whose address bar showed no token (``o`` empty: the home page, ``data-no-ab``)."""
         token = token or tokens.mint()
         self.event(kind="view", visitor=self.visitor(who), url=self.ORIGIN + path, token=token,
                    in_token=reload_of or came_with, in_channel=channel, referrer_host=referrer,
-                   title=f"Title of {path}", ts=ts, in_app=in_app, reloaded=1 if reload_of else None)
+                   title=f"Title of {path}", ts=ts, in_app=in_app, reloaded=1 if reload_of or returned else None)
         return token
 
     def share(self, who: str, from_view: str, channel: str, path: str = "/story", *, token: str | None = None,

@@ -37,7 +37,10 @@ def test_a_reload_names_the_view_it_repeats_apart_from_an_arrival():
     assert (reload.in_token, reload.in_channel, reload.reloaded) == (PARENT, None, 1)
     arrival = events.validate({**VIEW, "i": PARENT})
     assert (arrival.in_token, arrival.reloaded) == (PARENT, None)
-    assert events.validate({**VIEW, "o": ""}) == events.validate(VIEW)  # a return with nothing in its address
+    # A return whose address bar showed no token (the home page, data-no-ab): marked, naming no view.
+    unnamed = events.validate({**VIEW, "o": ""})
+    assert (unnamed.in_token, unnamed.in_channel, unnamed.reloaded) == (None, None, 1)
+    assert events.validate({**VIEW, "o": "", "i": f"{PARENT}.wa"}).reloaded is None  # an arrival all the same
 
 
 def test_a_long_title_is_cut_not_refused():
@@ -172,6 +175,7 @@ IDENTIFY = {"k": "identify", "s": "example.com", "x": "crm-1", "n": "Ana"}
     json.dumps({**VIEW, "n": "A\x85b"}),
     json.dumps({**VIEW, "i": f"{PARENT}.zz"}), json.dumps({**VIEW, "i": ".zz"}), json.dumps({**VIEW, "i": "x.y.z"}),
     json.dumps({**VIEW, "o": PARENT}), json.dumps({**VIEW, "o": PARENT, "i": ""}), json.dumps({**VIEW, "o": ""}),
+    json.dumps({**VIEW, "o": "", "i": ""}), json.dumps({**VIEW, "o": "", "i": f"{PARENT}.wa"}),
     json.dumps({**VIEW, "o": PARENT, "i": ".wa"}), json.dumps({**VIEW, "o": "abc"}), json.dumps({**VIEW, "o": 5}),
     json.dumps({**VIEW, "u": "https://example.com/a?x=1&ds=AAAAAAAAAA.wa"}), json.dumps({**VIEW, "r": ""}),
     json.dumps({**VIEW, "r": "android-app://com.google"}), json.dumps({**SHARE, "p": TOKEN}),

@@ -325,6 +325,20 @@ def test_home_page_gets_no_token_by_default(site, new_context):
     assert page.url == url and tokens.is_token(view["t"])
 
 
+def test_a_reload_where_the_address_bar_shows_no_token_says_it_is_a_return(site, new_context):
+    """The home page shows no token: its reload can name no view, but still tells the collector it is a return
+    (an empty o), never an arrival, so that attribution credits it as the visitor's earlier view of the page."""
+    incoming = tokens.mint()
+    page, url = new_context().new_page(), site.url("/")
+    page.goto(url + f"#ds={incoming}.wa")
+    first = wait_events(page, site, lambda e: e["k"] == "view" and e.get("i") == f"{incoming}.wa")[-1]
+    page.wait_for_function("(url) => location.href == url", arg=url)
+    page.reload()
+    again = wait_events(page, site, lambda e: e["k"] == "view" and e.get("v") == first["v"] and e["u"] == url
+                        and e["t"] != first["t"])[-1]
+    assert again["o"] == "" and "i" not in again and events.validate({**again}).reloaded == 1
+
+
 def test_share_links_work_with_javascript_disabled(site, new_context):
     context = new_context(java_script_enabled=False)
     page = context.new_page()

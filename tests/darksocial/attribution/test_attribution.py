@@ -233,8 +233,8 @@ def snapshot(db) -> dict:
 
 def random_traffic(scenario, rng: random.Random, people: int = 40) -> list[dict]:
     """Random cascades with every feature the attribution handles (re-shares, address-bar copies, reloads of
-    one's own page, ambassador links, identities shared by several devices, goals); returns links as rows to
-    insert. Shuffled, share events and identities arrive after the views they explain."""
+    one's own page, returns that name no view, ambassador links, identities shared by several devices, goals);
+    returns links as rows to insert. Shuffled, share events and identities arrive after the views they explain."""
     links = []
     names = [f"P{i:03d}" for i in range(people)]
     pages = ["/", "/story", "/guide", "/guide?utm_source=news&utm_campaign=x"]
@@ -259,8 +259,11 @@ def random_traffic(scenario, rng: random.Random, people: int = 40) -> list[dict]
         elif frontier and roll < 0.6:  # a reload, back/forward or restored tab: one's own token comes back
             owner, view, path = rng.choice(frontier)
             referrer = rng.choice([None, "blog.example", "www.google.com"])  # old trackers keep the referrer
-            if rng.random() < 0.5:  # an old tracker sends it as incoming; today's says it is a reload (o)
+            kind = rng.random()
+            if kind < 0.4:  # an old tracker sends it as incoming; today's says it is a reload (o)
                 frontier.append((owner, scenario.view(owner, path, came_with=view, referrer=referrer), path))
+            elif kind < 0.6:  # the address bar showed no token (o empty): the owner's latest earlier view repeats
+                frontier.append((owner, scenario.view(owner, path, returned=True, referrer=referrer), path))
             else:  # by whoever the visitor now seems to be (a cookieless pseudonym changes daily)
                 reloader = owner if rng.random() < 0.7 else rng.choice(names)
                 frontier.append((reloader, scenario.view(reloader, path, reload_of=view, referrer=referrer), path))

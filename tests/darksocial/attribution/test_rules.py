@@ -94,6 +94,71 @@ def test_a_marked_reload_of_a_view_never_received_is_no_click(scenario):
     same_after_full_rebuild(scenario)
 
 
+def test_a_late_view_moves_the_reloads_of_its_reloads_and_the_shares_made_from_them(scenario):
+    a = scenario.view("A")
+    s = scenario.share("A", a, "wa")
+    b = "LateView01"  # B's click on A's share: it reaches the collector last
+    restored = scenario.view("B", reload_of=b)  # today's tracker names it
+    reloaded = scenario.view("B", came_with=restored)  # an older tracker, cached in another tab, sends it as i
+    s2 = scenario.share("B", reloaded, "tg")
+    scenario.view("C", came_with=s2, channel="tg")
+    scenario.attribute()
+    assert scenario.row("shares", token=s2)["parent"] is None
+    scenario.view("B", token=b, came_with=s, channel="wa")
+    scenario.attribute()
+    assert (scenario.row("shares", token=s2)["parent"], scenario.row("shares", token=s2)["root"]) == (s, s)
+    assert scenario.row("visits", token=reloaded)["share_token"] == s
+    same_after_full_rebuild(scenario)
+
+
+def test_a_return_whose_address_bar_showed_no_token_repeats_the_latest_earlier_view_of_the_page(scenario):
+    a = scenario.view("A", "/")
+    s = scenario.share("A", a, "wa", "/")
+    b = scenario.view("B", "/", came_with=s, channel="wa")
+    scenario.view("B", "/story", referrer="blog.example")
+    # The home page shows no token: B's reload (or back) sends an empty o. B shares from the returned page; C clicks.
+    back = scenario.view("B", "/", returned=True, referrer="blog.example")
+    again = scenario.view("B", "/", returned=True, referrer="blog.example")  # and once more: the return before
+    s2 = scenario.share("B", again, "tg", "/")
+    c = scenario.view("C", "/", came_with=s2, channel="tg")
+    first = scenario.view("D", "/", returned=True, referrer="www.google.com")  # a return with nothing before it
+    scenario.attribute()
+
+    shares = {r["token"]: (r["parent"], r["root"], r["depth"], r["clicks"]) for r in scenario.rows("shares")}
+    assert shares == {s: (None, s, 1, 1), s2: (s, s, 2, 1)}  # B's share stays in A's cascade, one level down
+    for token in (back, again):
+        visit = scenario.row("visits", token=token)
+        assert (visit["source"], visit["medium"], visit["channel"], visit["tracked"], visit["click"],
+                visit["share_token"], visit["sharer"], visit["depth"]) == (
+            "share", "dark", "wa", 1, 0, s, "v:" + scenario.visitor("A"), 1)
+    assert scenario.row("visits", token=c)["root"] == s
+    assert scenario.row("cascades", root=s)["size"] == 3
+    visit = scenario.row("visits", token=first)
+    assert (visit["source"], visit["click"], visit["share_token"]) == ("search", 0, None)
+    assert scenario.row("visits", token=b)["click"] == 1
+    same_after_full_rebuild(scenario)
+
+
+def test_a_view_arriving_late_moves_the_returns_after_it(scenario):
+    a = scenario.view("A", "/")
+    s = scenario.share("A", a, "wa", "/")
+    scenario.view("B", "/", ts="2026-03-01T10:00:00.000000Z")  # B's first visit: direct
+    back = scenario.view("B", "/", returned=True, ts="2026-03-01T12:00:00.000000Z")
+    s2 = scenario.share("B", back, "tg", "/", ts="2026-03-01T12:01:00.000000Z")
+    scenario.view("C", "/", came_with=s2, channel="tg", ts="2026-03-01T12:02:00.000000Z")
+    scenario.attribute()
+    assert scenario.row("visits", token=back)["share_token"] is None
+    assert scenario.row("shares", token=s2)["parent"] is None  # a share of its own: B came directly
+    # B's click on A's share, made between the two, reaches the collector late: the return repeats it now.
+    scenario.view("B", "/", came_with=s, channel="wa", ts="2026-03-01T11:00:00.000000Z")
+    scenario.attribute()
+    visit = scenario.row("visits", token=back)
+    assert (visit["share_token"], visit["click"], visit["channel"]) == (s, 0, "wa")
+    assert scenario.row("shares", token=s2)["parent"] == s
+    assert scenario.row("cascades", root=s)["size"] == 3
+    same_after_full_rebuild(scenario)
+
+
 def test_identified_persons_other_device_reopening_their_page_is_a_reload(scenario):
     a = scenario.view("A")
     s = scenario.share("A", a, "em")
