@@ -171,20 +171,36 @@ def _scalars(conn, sql: str, column: str, values) -> set:
     return {r[0] for r in where_in(conn, sql, column, values) if r[0] is not None}
 
 
-# The returns that name no view (loading.UNNAMED_RETURN) of the same visitor and page as a view of the tokens, after
-# it: the view such a return repeats (the latest before it) may be that one.
-_RETURNS_AFTER_SQL = """SELECT r.token FROM events w JOIN events r ON r.visitor = w.visitor AND r.url = w.url
-    AND r.reloaded = 1 AND r.in_token IS NULL AND (r.ts > w.ts OR (r.ts = w.ts AND r.token > w.token))
-    WHERE w.kind = 'view'"""
+# The returns that name no view (loading.UNNAMED_RETURN) of the same visitor and page as a view, after it: the view
+# such a return repeats (the latest before it) may be that one. CROSS JOIN: the views first (by token), then their
+# returns through idx_events_returns; left to itself SQLite walks every return of the database for each chunk.
+_RETURNS_AFTER_SQL = """SELECT w.token, r.token FROM events w CROSS JOIN events r
+    ON r.visitor = w.visitor AND r.url = w.url AND r.reloaded = 1 AND r.in_token IS NULL
+    AND (r.ts > w.ts OR (r.ts = w.ts AND r.token > w.token)) WHERE w.kind = 'view'"""
 
 
-def _followers(conn, tokens: set, returns_exist: bool) -> set:
-    """The views whose visits row follows from a view of ``tokens``: those that came with its token (clicks,
-    address-bar copies, reloads), and the returns naming no view that may repeat it."""
-    found = _scalars(conn, "SELECT token FROM events WHERE kind = 'view'", "in_token", tokens)
-    if returns_exist:
-        found |= _scalars(conn, _RETURNS_AFTER_SQL, "w.token", tokens)
-    return found
+class _Followers:
+    """The views whose visits row follows from a view of given tokens: those that came with its token (clicks,
+    address-bar copies, reloads), and the returns naming no view that may repeat it (looked up once per token, and
+    only in a database that holds such returns)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.returns_exist = conn.execute(f"SELECT 1 FROM events WHERE {UNNAMED_RETURN} LIMIT 1").fetchone() is not None
+        self._returns: dict = {}  # view token → the returns after it
+
+    def returns_after(self, tokens: set) -> set:
+        if not self.returns_exist:
+            return set()
+        missing = tokens - self._returns.keys()
+        self._returns.update(dict.fromkeys(missing, ()))
+        for view, later in where_in(self.conn, _RETURNS_AFTER_SQL, "w.token", missing):
+            self._returns[view] += (later,)
+        return {later for token in tokens for later in self._returns[token]}
+
+    def __call__(self, tokens: set) -> set:
+        return _scalars(self.conn, "SELECT token FROM events WHERE kind = 'view'", "in_token", tokens) | \
+            self.returns_after(tokens)
 
 
 # A visit is found through its event (visits.id = events.id): `visits` keeps no index on its tokens (see
@@ -320,15 +336,15 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     # repeats reaches it through the cascade it is already in. A return that names no view repeats the latest
     # earlier view of its visitor and page, which a new view may now be. Each view so moved moves the views that
     # came with its token in turn (reloads an older tracker sent as i among them) and the shares made from them.
-    returns_exist = conn.execute(f"SELECT 1 FROM events WHERE {UNNAMED_RETURN} LIMIT 1").fetchone() is not None
+    followers = _Followers(conn)
+    returns_exist = followers.returns_exist
     frontier = _scalars(conn, "SELECT token FROM events WHERE reloaded = 1", "in_token", new_view_tokens)
-    if returns_exist:
-        frontier |= _scalars(conn, _RETURNS_AFTER_SQL, "w.token", new_view_tokens)
+    frontier |= followers.returns_after(new_view_tokens)
     followed: set = set()  # each looked up once, even if already touched (as the token a new view came with)
     while frontier:
         touched |= frontier
         followed |= frontier
-        frontier = _followers(conn, frontier, returns_exist) - followed
+        frontier = followers(frontier) - followed
 
     # Cascades the new events can change, then every cascade those reach through parents.
     root_of: dict = {}  # share token → root, each looked up once
@@ -394,7 +410,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     wanted_views |= {v.token for v in world.views.values() if v.in_token in loaded_tokens}
     frontier = set(wanted_views)
     while frontier:
-        frontier = _followers(conn, frontier, returns_exist) - wanted_views
+        frontier = followers(frontier) - wanted_views
         wanted_views |= frontier
     keep_first(where_in(conn, VIEW_SQL + " AND (in_token IS NOT NULL OR reloaded = 1)", "token",
                         wanted_views - set(world.views)), world.views, View._make)
