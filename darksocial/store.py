@@ -186,7 +186,8 @@ def m005_links_revoked(db: sqlite_utils.Database) -> None:
 # Every index on `events` is written on every commit: a random key (a token, a visitor id) lands on its own leaf
 # page, so each such index adds about one 4 KB WAL page per event to what a commit must fsync (120 pages for 32
 # events with three of them on a 200k-event table, 4 with none). Ingest keeps only the indexes attribution reads
-# by (token, in_token, visitor: see tables.EVENT_INDEXES); nothing reads events by parent or by (site, ts).
+# by (token, in_token, visitor; m010 moved those to attribution's own file); nothing reads events by parent or by
+# (site, ts).
 @migrations()
 def m006_fewer_event_indexes(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX IF EXISTS idx_events_parent")
@@ -215,12 +216,30 @@ def m009_events_returns(db: sqlite_utils.Database) -> None:
                "WHERE reloaded = 1 AND in_token IS NULL")
 
 
+# The last indexes on `events` with a random key (a page-view token, a visitor id), which made every commit of the
+# collector write about one more WAL page per event and each: attribution keeps its own lookup tables instead, in
+# `<database>-keys` (darksocial.attribution.keys), outside the database's write lock. The partial indexes of
+# reloads and returns stay: they hold a few events in a hundred.
+@migrations()
+def m010_event_lookups_out_of_the_database(db: sqlite_utils.Database) -> None:
+    for name in ("idx_events_token", "idx_events_in_token", "idx_events_visitor"):
+        db.execute(f"DROP INDEX IF EXISTS {name}")
+
+
 def database_files(db_path: str | Path) -> list[Path]:
-    """The files of the database at ``db_path`` that hold events: the database, its inbox, and their WAL and
-    shared-memory files (not the salts). Starting over from nothing means deleting all of them."""
+    """The files of the database at ``db_path`` that hold events or what is derived from them: the database, its
+    inbox, attribution's lookup tables, and their WAL and shared-memory files (not the salts). Starting over from
+    nothing means deleting all of them."""
     path = Path(db_path)
-    return [path.with_name(name + suffix) for name in (path.name, inbox.inbox_path(path).name)
+    return [path.with_name(name + suffix) for name in (path.name, inbox.inbox_path(path).name, keys_path(path).name)
             for suffix in ("", "-wal", "-shm")]
+
+
+def keys_path(db_path: str | Path) -> Path:
+    """Where attribution keeps its lookup tables of the database at ``db_path`` (darksocial.attribution.keys):
+    ``<database>-keys`` beside it."""
+    path = Path(db_path)
+    return path.with_name(path.name + "-keys")
 
 
 def salts_path(db_path: str | Path) -> Path:

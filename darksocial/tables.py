@@ -418,9 +418,6 @@ DERIVED_TABLES: tuple[Table, ...] = (*ANALYST_TABLES, INFLUENCE, STORY_CASCADES,
 RETIRED_INDEXES = ("idx_cascades_site_url", "idx_cascades_site_url_depth_conversions_size_structural_virality",
                    "idx_visits_site_url_ts", "idx_cascade_people_person", "idx_shares_site_url")
 
-# Indexes on the raw events table that the incremental attribution looks events up by.
-EVENT_INDEXES = (("token",), ("visitor",), ("in_token",))
-
 
 def create_sql(table: Table) -> list[str]:
     cols = ", ".join(f"[{c.name}] {c.type}" for c in table.columns)
@@ -446,9 +443,6 @@ def create_all(db) -> None:
     for table in ANALYST_TABLES + PRIVATE_TABLES:
         for sql in create_sql(table):
             conn.execute(sql)
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone():
-        for idx in EVENT_INDEXES:
-            conn.execute(f"CREATE INDEX IF NOT EXISTS [idx_events_{'_'.join(idx)}] ON events ({', '.join(idx)})")
     conn.commit()
 
 

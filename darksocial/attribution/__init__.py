@@ -44,6 +44,7 @@ import sqlite3
 import time
 
 from .. import tables
+from . import keys
 from .cascades import (
     MAX_CREDIT_HOPS,
     Link,
@@ -94,10 +95,11 @@ def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DE
     gc.disable()
     try:
         if full or (done == 0 and links_done == 0):
-            with _rebuild_connection(conn) as work:
+            with _rebuild_connection(conn) as work, keys.attached(work):
                 stats = full_rebuild(work, say, tiers)
         else:
-            stats = incremental_run(conn, done, links_done, say, tiers)
+            with keys.attached(conn):
+                stats = incremental_run(conn, done, links_done, say, tiers)
     finally:
         drop_shadows(conn)
         if gc_was_enabled:

@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 
 from .. import tables
 from ..channels import CHANNELS
+from .keys import events_where_in
 from .rollups import cascade_sums, page_figures, story_rows
 from .sqlrows import delete_keyed, insert_rows, key_table, keyed_select, where_in
 
@@ -102,7 +103,7 @@ def _distinct_changes(conn, visitors: set, persons: set, old_event_ids: dict) ->
     # From the visitor index alone: an id of another kind of event matches no visit.
     known = visitors & old_event_ids.keys()
     ids = {id_ for visitor in known for id_ in old_event_ids[visitor]}
-    ids |= {r[0] for r in where_in(conn, "SELECT id FROM events", "visitor", visitors - known)}
+    ids |= {r[0] for r in events_where_in(conn, "SELECT id FROM events", "visitor", visitors - known)}
     gone = {r[0] for r in conn.execute("SELECT rowid FROM temp.visits__gone")}
     views = "site, url, date, medium, channel, visitor"
     kept = where_in(conn, f"SELECT rowid, {views} FROM main.visits WHERE visitor IS NOT NULL", "id", ids)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .. import tables
+from . import keys
 from .cascades import Link, ShareEvent, View, World, person_of
+from .keys import events_where_in
 from .sqlrows import chunks, delete_rows, insert_rows, where_in
 
 VIEW_COLUMNS = ", ".join(View._fields)
@@ -36,7 +38,7 @@ def update_identities(conn, visitors: set | None) -> tuple[set, set]:
         old = {}
         conn.execute("DELETE FROM _ds_identities")
     else:
-        rows = where_in(conn, sql, "visitor", visitors)
+        rows = events_where_in(conn, sql, "visitor", visitors)
         old = {r[0]: r[1:3] for r in where_in(conn, "SELECT visitor, external_id, name FROM _ds_identities",
                                                "visitor", visitors)}
         for chunk in chunks(sorted(old)):
@@ -99,7 +101,7 @@ def load_goals(conn, persons: set | None) -> dict:
 
 
 def load_tokens(conn, world: World, batch: set) -> None:
-    keep_first(where_in(conn, SHARE_SQL, "token", batch), world.share_events, ShareEvent._make)
+    keep_first(events_where_in(conn, SHARE_SQL, "token", batch), world.share_events, ShareEvent._make)
     world.links.update({r[0]: Link._make(r) for r in where_in(conn, LINK_SQL, "token", batch)})
 
 
@@ -114,16 +116,18 @@ def load_returns(conn, world: World, views: Iterable | None = None) -> list:
     return repeats the latest of those before it (time, then token); a first one repeats nothing. Returns the
     returns answered."""
     if views is None:
-        groups = conn.execute(f"""SELECT {', '.join('v.' + c for c in View._fields)} FROM events v
-            JOIN (SELECT DISTINCT visitor, url FROM events WHERE {UNNAMED_RETURN}) r
-                ON r.visitor = v.visitor AND r.url = v.url
-            WHERE v.kind = 'view' AND v.token IS NOT NULL""").fetchall()
+        # The returns first (idx_events_returns), then their visitors' events through the lookup tables.
+        groups = conn.execute(f"""SELECT {', '.join('v.' + c for c in View._fields)}
+            FROM (SELECT DISTINCT visitor, url FROM events WHERE {UNNAMED_RETURN}) r
+            CROSS JOIN {keys.table("visitor")} k ON k.k = r.visitor
+            CROSS JOIN events v ON v.id = k.event
+            WHERE v.url = r.url AND v.kind = 'view' AND v.token IS NOT NULL""").fetchall()
     else:
         asked = {(v.visitor, v.url) for v in views
                  if v.reloaded and not v.in_token and v.visitor is not None and v.token not in world.returns_to}
         if not asked:
             return []
-        groups = [row for row in where_in(conn, VIEW_SQL, "visitor", {visitor for visitor, _ in asked})
+        groups = [row for row in events_where_in(conn, VIEW_SQL, "visitor", {visitor for visitor, _ in asked})
                   if (row[_VISITOR], row[_URL]) in asked]
     keep_first(groups, world.views, View._make)
     pages: dict = {}
@@ -146,6 +150,6 @@ def load_view_chains(conn, world: World, views: Iterable) -> None:
     longest chain."""
     frontier = {v.in_token for v in views if v.in_token and v.in_token not in world.views}
     while frontier:
-        keep_first(where_in(conn, VIEW_SQL, "token", frontier), world.views, View._make)
+        keep_first(events_where_in(conn, VIEW_SQL, "token", frontier), world.views, View._make)
         frontier = {up.in_token for t in frontier if (up := world.views.get(t)) is not None
                     and up.in_token and up.in_token not in world.views}

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from operator import itemgetter
 
 from .. import tables
+from . import keys
 from .cascades import (
     Link,
     ShareEvent,
@@ -21,6 +22,7 @@ from .cascades import (
     share_tokens,
 )
 from .deltas import update_rollups
+from .keys import events_where_in
 from .loading import (
     LINK_SQL,
     SHARE_SQL,
@@ -112,6 +114,8 @@ def full_rebuild(conn, say: Progress, tiers) -> dict:
     # A read snapshot: the collector goes on writing while everything is computed into the temp shadows.
     conn.execute("BEGIN")
     high, links_high = high_water(conn)  # the first read fixes the snapshot: exactly the events read below
+    say("indexing new events by token, incoming token and visitor")
+    keys.top_up(conn, high)
     say("reading events")
     conn.execute("INSERT OR IGNORE INTO _ds_goals SELECT visitor, goal, MAX(ts) FROM events NOT INDEXED "
                  "WHERE kind = 'goal' AND visitor IS NOT NULL AND goal IS NOT NULL GROUP BY visitor, goal")
@@ -171,6 +175,10 @@ def _scalars(conn, sql: str, column: str, values) -> set:
     return {r[0] for r in where_in(conn, sql, column, values) if r[0] is not None}
 
 
+def _keyed_scalars(conn, sql: str, column: str, values) -> set:
+    return {r[0] for r in events_where_in(conn, sql, column, values) if r[0] is not None}
+
+
 # The returns that name no view (loading.UNNAMED_RETURN) of the same visitor and page as a view, after it: the view
 # such a return repeats (the latest before it) may be that one. CROSS JOIN: the views first (by token), then their
 # returns through idx_events_returns; left to itself SQLite walks every return of the database for each chunk.
@@ -194,12 +202,12 @@ class _Followers:
             return set()
         missing = tokens - self._returns.keys()
         self._returns.update(dict.fromkeys(missing, ()))
-        for view, later in where_in(self.conn, _RETURNS_AFTER_SQL, "w.token", missing):
+        for view, later in events_where_in(self.conn, _RETURNS_AFTER_SQL, "token", missing, alias="w"):
             self._returns[view] += (later,)
         return {later for token in tokens for later in self._returns[token]}
 
     def __call__(self, tokens: set) -> set:
-        return _scalars(self.conn, "SELECT token FROM events WHERE kind = 'view'", "in_token", tokens) | \
+        return _keyed_scalars(self.conn, "SELECT token FROM events WHERE kind = 'view'", "in_token", tokens) | \
             self.returns_after(tokens)
 
 
@@ -218,12 +226,12 @@ def _moved_first_views(conn, visitors: set, new_tokens: set, new_views: list,
     up to ``done`` are all among ``new_views`` ((visitor, time, token) of this run's views): only returning
     visitors' are read."""
     old_ids: dict = {visitor: [] for visitor in visitors}
-    for visitor, id_ in where_in(conn, f"SELECT visitor, id FROM events WHERE id <= {int(done)}", "visitor",
-                                 visitors):  # the visitor index alone
+    for visitor, id_ in events_where_in(conn, f"SELECT visitor, id FROM events WHERE id <= {int(done)}", "visitor",
+                                        visitors):
         old_ids[visitor].append(id_)
     returning = {visitor for visitor, ids in old_ids.items() if ids}
-    rows = where_in(conn, "SELECT visitor, ts, token FROM events WHERE kind = 'view' AND token IS NOT NULL "
-                          "AND ts IS NOT NULL", "visitor", returning)
+    rows = events_where_in(conn, "SELECT visitor, ts, token FROM events WHERE kind = 'view' AND token IS NOT NULL "
+                                 "AND ts IS NOT NULL", "visitor", returning)
     rows += [row for row in new_views if row[0] in visitors and row[0] not in returning]
     before, after = {}, {}
     for visitor, ts, token in rows:
@@ -249,6 +257,7 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
     conn.commit()
     conn.execute("BEGIN")  # a read snapshot: the collector keeps writing while this run computes
     high, links_high = high_water(conn)
+    keys.top_up(conn, high)
     open_overlay(conn, tables.DERIVED_TABLES)
     try:
         stats = _compute_incremental(conn, done, links_done, high, links_high, say, tiers)
@@ -324,8 +333,8 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     known = load_identities(conn, goal_visitors)
     persons |= {person_of(v, known) for v in goal_visitors}
     # A visitor who became another person: their own tokens may now be, or stop being, reloads of that person's.
-    for token, in_token in where_in(conn, "SELECT token, in_token FROM events WHERE kind = 'view'", "visitor",
-                                    changed_ids):
+    for token, in_token in events_where_in(conn, "SELECT token, in_token FROM events WHERE kind = 'view'", "visitor",
+                                           changed_ids):
         touched.add(token)
         if in_token:
             touched.add(in_token)
@@ -357,7 +366,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
 
     roots = roots_of(touched)
     roots |= _scalars(conn, "SELECT root FROM shares", "parent_view", touched)
-    ids_tokens = where_in(conn, "SELECT id, token FROM events", "token", touched)  # the token index alone
+    ids_tokens = events_where_in(conn, "SELECT id, token FROM events", "token", touched)
     roots |= _scalars(conn, "SELECT root FROM visits", "id", {id_ for id_, _ in ids_tokens})
     # The cascades a person is in: those they clicked into, and those of their shares (cascade_people has no index
     # by person: every person in a people tree but its root sharer arrived by a click; every other sharer shared).
@@ -383,9 +392,9 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
         pending_roots |= roots_of(batch) - seen_roots
         load_tokens(conn, world, batch)
         # Views carrying these tokens, and the page views the shares were made from.
-        carrying = _scalars(conn, "SELECT token FROM events", "in_token", batch)
+        carrying = _keyed_scalars(conn, "SELECT token FROM events", "in_token", batch)
         parents = {e.parent for t in batch if (e := world.share_events.get(t)) and e.parent}
-        keep_first(where_in(conn, VIEW_SQL, "token", (carrying | parents | batch) - set(world.views)),
+        keep_first(events_where_in(conn, VIEW_SQL, "token", (carrying | parents | batch) - set(world.views)),
                    world.views, View._make)
         if returns_exist:
             load_returns(conn, world, [world.views[t] for t in parents | batch if t in world.views])
@@ -401,7 +410,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     # Views to (re)classify: new ones, a visitor's first view before and after when a new view moved it (a view
     # arriving late), every view of people whose identity changed, every view carrying a token of a rebuilt
     # cascade, and the reloads of all of those (they copy their first view's row).
-    wanted_views = {r[0] for r in where_in(
+    wanted_views = {r[0] for r in events_where_in(
         conn, "SELECT token FROM events WHERE kind = 'view' AND token IS NOT NULL", "visitor", changed_ids)}
     wanted_views |= new_view_tokens
     moved, first_views, old_event_ids = _moved_first_views(conn, view_visitors - changed_ids, new_view_tokens,
@@ -412,8 +421,8 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     while frontier:
         frontier = followers(frontier) - wanted_views
         wanted_views |= frontier
-    keep_first(where_in(conn, VIEW_SQL + " AND (in_token IS NOT NULL OR reloaded = 1)", "token",
-                        wanted_views - set(world.views)), world.views, View._make)
+    keep_first(events_where_in(conn, VIEW_SQL + " AND (in_token IS NOT NULL OR reloaded = 1)", "token",
+                               wanted_views - set(world.views)), world.views, View._make)
     load_view_chains(conn, world, list(world.views.values()))
     # The views that returns naming none repeat, and what those came with, until nothing new is loaded.
     while returns_exist and load_returns(conn, world, list(world.views.values())):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from .. import tables
 from ..channels import CHANNELS
-from . import referrers
+from . import keys, referrers
 from .cascades import channel_medium
 from .loading import VIEW_COLUMNS, sort_key
 from .sqlrows import create_temp_table, overlay_open, write_target
+
+# An incremental run's views in scope (temp.wanted), read from `events` once for all the statements below: each read
+# of a view by its token is a random page of the largest table.
+SCOPE_EVENTS = "temp.scope_events"
 
 
 def _medium_case(expr: str) -> str:
@@ -75,31 +79,31 @@ INSERT INTO {{target}}
 SELECT e.id, e.token, e.ts, substr(e.ts, 1, 10), e.site, e.url, e.title, e.visitor, {_PERSON}, u.source, u.medium,
     u.channel, u.tracked, u.estimated, u.campaign, e.referrer_host, e.in_app, e.browser, e.device, u.share_token, 0,
     u.sharer, u.sharer_name, u.depth, u.root, u.share_date, u.share_site
-FROM temp.reloads r CROSS JOIN {{events}} e ON e.token = r.token
+FROM temp.reloads r CROSS JOIN {{reload_events}}
 LEFT JOIN {{identities}} i ON i.visitor = e.visitor
 JOIN temp.origins u ON u.token = r.origin
 WHERE r.origin != r.token AND e.kind = 'view' AND e.id NOT IN (SELECT id FROM temp.losers)
 """
 
-# The first views' rows the reloads copy, found by id through the events' token index alone (an id of another kind
+# The first views' rows the reloads copy, found by id through the token lookup table alone (an id of another kind
 # of event matches no visit).
-_ORIGINS_SQL = """
+_ORIGINS_SQL = f"""
 INSERT INTO temp.origins
 SELECT token, source, medium, channel, tracked, estimated, campaign, share_token, sharer, sharer_name, depth, root,
     share_date, share_site
-FROM visits WHERE id IN (SELECT id FROM events WHERE token IN (SELECT origin FROM temp.reloads WHERE origin != token))
+FROM visits WHERE id IN ({keys.ids_where("token", "SELECT origin FROM temp.reloads WHERE origin != token")})
 """
+# The reloads' own events: in scope_events by its token index, in `events` through the token lookup table.
+_RELOAD_EVENTS = {"scope": f"{SCOPE_EVENTS} e ON e.token = r.token",
+                  "all": f"{keys.table('token')} k ON k.k = r.token CROSS JOIN events e ON e.id = k.event"}
 
-# An incremental run's views in scope (temp.wanted), read from `events` once for all the statements below: each read
-# of a view through the events' token index is a random page of the largest table.
-SCOPE_EVENTS = "temp.scope_events"
 
 
 def scope_views(conn) -> None:
     """Copy the view events of the tokens in temp.wanted into temp.scope_events (see write_visits)."""
     conn.execute("DROP TABLE IF EXISTS temp.scope_events")
     conn.execute("CREATE TEMP TABLE scope_events AS SELECT * FROM events WHERE kind = 'view' "
-                 "AND token IN (SELECT token FROM temp.wanted) ORDER BY token")
+                 f"AND id IN ({keys.ids_where('token', 'SELECT token FROM temp.wanted')}) ORDER BY token")
     conn.execute("CREATE INDEX temp.scope_events_token ON scope_events (token)")
 
 
@@ -149,9 +153,10 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
         conn.execute("DROP TABLE IF EXISTS temp.known_visitors")
         conn.execute("CREATE TEMP TABLE known_visitors (visitor TEXT PRIMARY KEY) WITHOUT ROWID")
         conn.executemany("INSERT INTO temp.known_visitors VALUES (?)", [(v,) for v in sorted(first)])
+        unknown = f"SELECT visitor FROM {SCOPE_EVENTS} EXCEPT SELECT visitor FROM temp.known_visitors"
         rows = conn.execute(f"""SELECT visitor, ts, token FROM events
             WHERE kind = 'view' AND token IS NOT NULL AND ts IS NOT NULL
-            AND visitor IN (SELECT visitor FROM {SCOPE_EVENTS} EXCEPT SELECT visitor FROM temp.known_visitors)""")
+            AND id IN ({keys.ids_where('visitor', unknown)})""")
     else:  # a scan and a dict beat SQLite's GROUP BY sorter on a million rows
         rows = conn.execute("SELECT visitor, ts, token FROM events NOT INDEXED "
                             "WHERE kind = 'view' AND token IS NOT NULL AND visitor IS NOT NULL AND ts IS NOT NULL")
@@ -164,11 +169,11 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
     conn.executemany("INSERT OR IGNORE INTO temp.first_views VALUES (?)",
                      [(token,) for token in sorted([key[1] for key in first.values()])])
     # The same page-view token sent twice (a retried beacon): keep the copy that sorts first by content.
-    within = "AND token IN (SELECT token FROM temp.wanted)" if scope else ""
+    within = "WHERE k IN (SELECT token FROM temp.wanted)" if scope else ""
+    twice = f"SELECT k FROM {keys.table('token')} {within} GROUP BY k HAVING COUNT(*) > 1"
     duplicates = conn.execute(f"""
-        SELECT id, {VIEW_COLUMNS} FROM events WHERE kind = 'view' AND token IN (
-            SELECT token FROM events WHERE token IS NOT NULL {within}
-            GROUP BY token HAVING COUNT(*) > 1)""").fetchall()
+        SELECT id, {VIEW_COLUMNS} FROM events WHERE kind = 'view' AND id IN ({keys.ids_where('token', twice)})
+        """).fetchall()
     keep: dict = {}
     for row in duplicates:
         best = keep.get(row[1])
@@ -180,7 +185,8 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
     target = write_target(conn, "visits")
     conn.execute(_VISITS_SQL.format(events=events, target=target, shares=shares, identities=identities))
     conn.execute(_ORIGINS_SQL)
-    conn.execute(_RELOADS_SQL.format(events=events, target=target, identities=identities))
+    conn.execute(_RELOADS_SQL.format(reload_events=_RELOAD_EVENTS["scope" if scope else "all"], target=target,
+                                     identities=identities))
 
 
 def _joined_tables(conn) -> tuple[str, str]:

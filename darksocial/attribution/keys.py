@@ -1,0 +1,136 @@
+"""Where attribution finds events by token, incoming token or visitor: lookup tables of its own, not indexes on
+`events`.
+
+Every index on `events` is written by the collector on every commit, and a random key (a page-view token, a
+visitor id) lands on a leaf page of its own: on a database of a million events the three such indexes made each
+commit write and fsync about three more 4 KB pages per event, and the collector took about half the events per
+second it takes without them (``bench/bench_collector.py``). Only attribution reads events by those keys, and only
+events up to its snapshot. So it keeps ``(key, event id)`` tables in a file of its own beside the database,
+``<database>-keys``, and tops them up at the start of every run, in a transaction of their own: the database's
+write lock is never taken for them, and the collector never waits.
+
+The file is derived from `events` alone. It records the id and a fingerprint of the last event it holds; a file
+that does not match the database (deleted, restored from another backup, a database started over) is refilled
+from the start, which costs about a second per million events, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+
+from ..store import keys_path
+from .sqlrows import chunks
+
+SCHEMA = "ds_keys"
+KEYED = ("token", "in_token", "visitor")  # the `events` columns looked up by value
+
+
+def table(column: str) -> str:
+    return f"{SCHEMA}.[events_by_{column}]"
+
+
+def ids_where(column: str, values_sql: str) -> str:
+    """SQL for the ids of the events whose ``column`` is in ``values_sql`` (a list of marks or a subquery)."""
+    return f"SELECT event FROM {table(column)} WHERE k IN ({values_sql})"
+
+
+def events_where_in(conn, sql: str, column: str, values, alias: str = "") -> list[tuple]:
+    """The rows of ``sql`` (a SELECT from `events`, ``alias`` its name there if it has one) whose ``column`` is
+    one of ``values``, found through the lookup tables; in chunks, as sqlrows.where_in."""
+    if column not in KEYED:
+        raise ValueError(f"events are not looked up by {column!r}")
+    key = f"{alias}.id" if alias else "id"
+    joiner = " AND " if " WHERE " in sql else " WHERE "
+    out: list[tuple] = []
+    for chunk in chunks(values):
+        marks = ",".join("?" * len(chunk))
+        out.extend(conn.execute(f"{sql}{joiner}{key} IN ({ids_where(column, marks)})", chunk).fetchall())
+    return out
+
+
+def _main_path(conn) -> str:
+    return next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+
+
+@contextlib.contextmanager
+def attached(conn):
+    """The lookup tables attached to ``conn`` as ``ds_keys`` while the block runs (outside any transaction: SQLite
+    attaches and detaches only there). An in-memory database gets a private temporary file, filled on every run."""
+    path = _main_path(conn)
+    conn.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (str(keys_path(path)) if path else "",))
+    try:
+        if path:  # lookups are random pages: as for the database (attribution._tune)
+            conn.execute(f"PRAGMA {SCHEMA}.cache_size = -65536")
+            conn.execute(f"PRAGMA {SCHEMA}.mmap_size = {2**30}")
+        else:
+            _create(conn)
+        yield
+    finally:
+        if conn.in_transaction:
+            conn.rollback()
+        conn.execute(f"DETACH DATABASE {SCHEMA}")
+
+
+def top_up(conn, high: int) -> None:
+    """Bring the lookup tables up to event ``high`` (at least), for ``conn`` (with them attached, see
+    :func:`attached`) to read in the snapshot it holds, which must contain event ``high``."""
+    path = _main_path(conn)
+    if not path:  # the private file attached to conn: nobody else writes it
+        _top_up(conn, high)
+        return
+    # Another connection, so that this commits now, whatever transaction conn is in; it reads events in a snapshot
+    # of its own, which holds every event up to high (events are only ever appended).
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        writer.execute(f"PRAGMA busy_timeout = {int(conn.execute('PRAGMA busy_timeout').fetchone()[0]) or 5000}")
+        writer.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (str(keys_path(path)),))
+        writer.execute(f"PRAGMA {SCHEMA}.journal_mode = WAL")  # the runs' lookups never wait for a top-up
+        writer.execute(f"PRAGMA {SCHEMA}.synchronous = NORMAL")  # derived data: a power cut costs a refill at most
+        writer.execute(f"PRAGMA {SCHEMA}.cache_size = -65536")
+        _create(writer)
+        writer.execute("BEGIN")
+        # A write first: the file's write lock is taken (or waited for) before its state is read, so two runs
+        # topping up at once take turns instead of one failing on a snapshot the other made stale.
+        writer.execute(f"UPDATE {SCHEMA}.meta SET events_id = events_id")
+        _top_up(writer, high)
+        writer.execute("COMMIT")
+    finally:
+        if writer.in_transaction:
+            writer.rollback()
+        writer.close()
+
+
+def _create(conn) -> None:
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.meta (events_id INTEGER NOT NULL, fingerprint TEXT)")
+    for column in KEYED:
+        # Without rowid: the key and the id are the whole row, one B-tree, one search per lookup.
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table(column)} "
+                     f"(k TEXT NOT NULL, event INTEGER NOT NULL, PRIMARY KEY (k, event)) WITHOUT ROWID")
+
+
+def _fingerprint(conn, event_id: int) -> str | None:
+    row = conn.execute("SELECT ts, kind, token, visitor FROM main.events WHERE id = ?", (event_id,)).fetchone()
+    return None if row is None else "\x1f".join(str(value) for value in row)
+
+
+def _top_up(conn, high: int) -> None:
+    row = conn.execute(f"SELECT events_id, fingerprint FROM {SCHEMA}.meta").fetchone()
+    done = 0
+    if row is not None:
+        done, fingerprint = row
+        # The event it ends with is still there, the same: the file holds this database's events up to it.
+        if done and _fingerprint(conn, done) != fingerprint:
+            done = 0
+    if done >= high and row is not None:
+        return
+    if done == 0:
+        conn.execute(f"DELETE FROM {SCHEMA}.meta")
+        for column in KEYED:
+            conn.execute(f"DELETE FROM {table(column)}")
+    for column in KEYED:
+        # In key order: each B-tree is written page by page, not at random.
+        conn.execute(f"INSERT OR IGNORE INTO {table(column)} SELECT [{column}], id FROM main.events "
+                     f"WHERE id > ? AND id <= ? AND [{column}] IS NOT NULL ORDER BY 1, 2", (done, high))
+    conn.execute(f"DELETE FROM {SCHEMA}.meta")
+    conn.execute(f"INSERT INTO {SCHEMA}.meta VALUES (?, ?)", (high, _fingerprint(conn, high)))
