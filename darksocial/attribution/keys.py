@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
+from collections.abc import Callable
 
 from ..store import keys_path
 from .sqlrows import chunks
@@ -75,19 +77,50 @@ def attached(conn):
 def top_up(conn, high: int) -> None:
     """Bring the lookup tables up to event ``high`` (at least), for ``conn`` (with them attached, see
     :func:`attached`) to read in the snapshot it holds, which must contain event ``high``."""
+    top_up_soon(conn, high)()
+
+
+def top_up_soon(conn, high: int) -> Callable[[], None]:
+    """:func:`top_up` in a thread of its own, for a database file: SQLite works without the GIL, so the tables
+    fill on the other core while the caller reads and resolves events. Returns the function to call before the
+    first lookup: it waits for the thread, and raises what the thread raised. (In memory: done before returning.)"""
     path = _main_path(conn)
     if not path:  # the private file attached to conn: nobody else writes it
         _top_up(conn, high)
-        return
-    # Another connection, so that this commits now, whatever transaction conn is in; it reads events in a snapshot
-    # of its own, which holds every event up to high (events are only ever appended).
+        return lambda: None
+    busy_timeout = int(conn.execute("PRAGMA busy_timeout").fetchone()[0]) or 5000
+    failed: list[BaseException] = []
+
+    def fill() -> None:
+        try:
+            _top_up_file(path, busy_timeout, high)
+        except BaseException as exc:  # handed to the caller's thread by wait()
+            failed.append(exc)
+
+    thread = threading.Thread(target=fill, name="darksocial-keys", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+
+    return wait
+
+
+def _top_up_file(path: str, busy_timeout: int, high: int) -> None:
+    # A connection of its own, so that this commits now, whatever transaction the run is in; it reads events in a
+    # snapshot of its own, which holds every event up to high (events are only ever appended).
     writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        writer.execute(f"PRAGMA busy_timeout = {int(conn.execute('PRAGMA busy_timeout').fetchone()[0]) or 5000}")
+        writer.execute(f"PRAGMA busy_timeout = {busy_timeout}")
         writer.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (str(keys_path(path)),))
         writer.execute(f"PRAGMA {SCHEMA}.journal_mode = WAL")  # the runs' lookups never wait for a top-up
         writer.execute(f"PRAGMA {SCHEMA}.synchronous = NORMAL")  # derived data: a power cut costs a refill at most
-        writer.execute(f"PRAGMA {SCHEMA}.cache_size = -65536")
+        # As attribution._tune: events read through the OS page cache; the tables' pages and the sorts in memory.
+        writer.execute(f"PRAGMA mmap_size = {2**30}")
+        writer.execute(f"PRAGMA {SCHEMA}.cache_size = -262144")
+        writer.execute("PRAGMA temp_store = MEMORY")
         _create(writer)
         writer.execute("BEGIN")
         # A write first: the file's write lock is taken (or waited for) before its state is read, so two runs

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .. import tables
-from . import keys
 from .cascades import Link, ShareEvent, View, World, person_of
 from .keys import events_where_in
 from .sqlrows import chunks, delete_rows, insert_rows, where_in
@@ -116,12 +115,12 @@ def load_returns(conn, world: World, views: Iterable | None = None) -> list:
     return repeats the latest of those before it (time, then token); a first one repeats nothing. Returns the
     returns answered."""
     if views is None:
-        # The returns first (idx_events_returns), then their visitors' events through the lookup tables.
-        groups = conn.execute(f"""SELECT {', '.join('v.' + c for c in View._fields)}
-            FROM (SELECT DISTINCT visitor, url FROM events WHERE {UNNAMED_RETURN}) r
-            CROSS JOIN {keys.table("visitor")} k ON k.k = r.visitor
-            CROSS JOIN events v ON v.id = k.event
-            WHERE v.url = r.url AND v.kind = 'view' AND v.token IS NOT NULL""").fetchall()
+        # One scan of the views against the returns' pages (idx_events_returns), when there are any: the lookup
+        # tables may still be filling (rebuild.full_rebuild).
+        returns = f"SELECT DISTINCT visitor, url FROM events WHERE {UNNAMED_RETURN}"
+        groups = conn.execute(f"""SELECT {VIEW_COLUMNS} FROM events NOT INDEXED
+            WHERE kind = 'view' AND token IS NOT NULL AND (visitor, url) IN ({returns})""").fetchall() \
+            if conn.execute(f"{returns} LIMIT 1").fetchone() else []
     else:
         asked = {(v.visitor, v.url) for v in views
                  if v.reloaded and not v.in_token and v.visitor is not None and v.token not in world.returns_to}

@@ -114,8 +114,7 @@ def full_rebuild(conn, say: Progress, tiers) -> dict:
     # A read snapshot: the collector goes on writing while everything is computed into the temp shadows.
     conn.execute("BEGIN")
     high, links_high = high_water(conn)  # the first read fixes the snapshot: exactly the events read below
-    say("indexing new events by token, incoming token and visitor")
-    keys.top_up(conn, high)
+    keys_ready = keys.top_up_soon(conn, high)  # on the other core; nothing below reads them before write_visits
     say("reading events")
     conn.execute("INSERT OR IGNORE INTO _ds_goals SELECT visitor, goal, MAX(ts) FROM events NOT INDEXED "
                  "WHERE kind = 'goal' AND visitor IS NOT NULL AND goal IS NOT NULL GROUP BY visitor, goal")
@@ -144,6 +143,7 @@ def full_rebuild(conn, say: Progress, tiers) -> dict:
     insert_rows(conn, tables.CASCADES, cascade_rows_)
     insert_rows(conn, tables.CASCADE_PEOPLE, people_rows)
     insert_rows(conn, tables.INFLUENCE, influence)
+    keys_ready()
     write_visits(conn, reloads)
     say("aggregating influencers, stories, channels and daily rollups")
     aggregate(conn, tiers, (share_rows, cascade_rows_, influence))
