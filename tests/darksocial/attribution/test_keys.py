@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import shutil
 import sqlite3
+import threading
 
 from darksocial import store
 from darksocial.attribution import attribute, keys
@@ -111,3 +112,28 @@ def test_lookups_refuse_a_column_without_a_table():
         assert "url" in str(exc)
     else:
         raise AssertionError("looked events up by a column no table holds")
+
+
+def test_runs_topping_up_at_once_take_turns(scenario):
+    random_traffic(scenario, random.Random(5))
+    scenario.flush()
+    high = scenario.db.execute("SELECT MAX(id) FROM events").fetchone()[0]
+    failures = []
+
+    def run(until: int) -> None:
+        conn = sqlite3.connect(scenario.path, isolation_level=None, check_same_thread=False)
+        try:
+            with keys.attached(conn):
+                keys.top_up(conn, until)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run, args=(until,)) for until in (high // 3, high, high // 2, high)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert _keys_rows(scenario.path) == _expected_rows(scenario.db)
