@@ -20,6 +20,7 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from ..store import keys_path
 from .sqlrows import chunks
@@ -60,7 +61,12 @@ def attached(conn):
     """The lookup tables attached to ``conn`` as ``ds_keys`` while the block runs (outside any transaction: SQLite
     attaches and detaches only there). An in-memory database gets a private temporary file, filled on every run."""
     path = _main_path(conn)
-    conn.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (str(keys_path(path)) if path else "",))
+    if path and not _attach_file(conn, keys_path(path)):  # not a database (a stray or damaged file): made again
+        for suffix in ("", "-wal", "-shm"):
+            keys_path(path).with_name(keys_path(path).name + suffix).unlink(missing_ok=True)
+        _attach_file(conn, keys_path(path))
+    elif not path:
+        conn.execute(f"ATTACH DATABASE '' AS {SCHEMA}")
     try:
         if path:  # lookups are random pages: as for the database (attribution._tune)
             conn.execute(f"PRAGMA {SCHEMA}.cache_size = -65536")
@@ -72,6 +78,20 @@ def attached(conn):
         if conn.in_transaction:
             conn.rollback()
         conn.execute(f"DETACH DATABASE {SCHEMA}")
+
+
+def _attach_file(conn, path: Path) -> bool:
+    """Attach ``path`` as ds_keys; False (and nothing attached) when it is not a database."""
+    try:
+        conn.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (str(path),))
+    except sqlite3.DatabaseError:
+        return False
+    try:
+        conn.execute(f"SELECT count(*) FROM {SCHEMA}.sqlite_master").fetchone()
+    except sqlite3.DatabaseError:
+        conn.execute(f"DETACH DATABASE {SCHEMA}")
+        return False
+    return True
 
 
 def top_up(conn, high: int) -> None:

@@ -137,3 +137,14 @@ def test_runs_topping_up_at_once_take_turns(scenario):
         thread.join()
     assert failures == []
     assert _keys_rows(scenario.path) == _expected_rows(scenario.db)
+
+
+def test_a_file_that_is_not_a_database_is_made_again(scenario):
+    first = scenario.view("a", "/one")
+    share = scenario.share("a", first, "sms")
+    scenario.attribute()
+    store.keys_path(scenario.path).write_bytes(b"not a database, whatever put it there" * 200)
+    scenario.view("b", "/one", came_with=share, channel="sms")
+    scenario.attribute()
+    assert scenario.row("visits", share_token=share)["sharer"] == f"v:{scenario.visitor('a')}"
+    assert _keys_rows(scenario.path) == _expected_rows(scenario.db)
