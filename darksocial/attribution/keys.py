@@ -17,6 +17,7 @@ from the start, which costs about a second per million events, never a wrong ans
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from ..store import keys_path
 from .sqlrows import chunks
 
 SCHEMA = "ds_keys"
+log = logging.getLogger(__name__)
 KEYED = ("token", "in_token", "visitor")  # the `events` columns looked up by value
 
 
@@ -33,9 +35,15 @@ def table(column: str) -> str:
     return f"{SCHEMA}.[events_by_{column}]"
 
 
+def recent_table(column: str) -> str:
+    """The keys of the events an incremental run reads that the file may not hold yet (see :func:`catch_up`)."""
+    return f"temp.[ds_recent_events_by_{column}]"
+
+
 def ids_where(column: str, values_sql: str) -> str:
-    """SQL for the ids of the events whose ``column`` is in ``values_sql`` (a list of marks or a subquery)."""
-    return f"SELECT event FROM {table(column)} WHERE k IN ({values_sql})"
+    """SQL for the ids of the events whose ``column`` is in ``values_sql`` (a subquery, or marks given twice)."""
+    return (f"SELECT event FROM {table(column)} WHERE k IN ({values_sql}) "
+            f"UNION ALL SELECT event FROM {recent_table(column)} WHERE k IN ({values_sql})")
 
 
 def events_where_in(conn, sql: str, column: str, values, alias: str = "") -> list[tuple]:
@@ -48,7 +56,7 @@ def events_where_in(conn, sql: str, column: str, values, alias: str = "") -> lis
     out: list[tuple] = []
     for chunk in chunks(values):
         marks = ",".join("?" * len(chunk))
-        out.extend(conn.execute(f"{sql}{joiner}{key} IN ({ids_where(column, marks)})", chunk).fetchall())
+        out.extend(conn.execute(f"{sql}{joiner}{key} IN ({ids_where(column, marks)})", (*chunk, *chunk)).fetchall())
     return out
 
 
@@ -73,10 +81,16 @@ def attached(conn):
             conn.execute(f"PRAGMA {SCHEMA}.mmap_size = {2**30}")
         else:
             _create(conn)
+        for column in KEYED:
+            conn.execute(f"DROP TABLE IF EXISTS {recent_table(column)}")
+            conn.execute(f"CREATE TABLE {recent_table(column)} "
+                         f"(k TEXT NOT NULL, event INTEGER NOT NULL, PRIMARY KEY (k, event)) WITHOUT ROWID")
         yield
     finally:
         if conn.in_transaction:
             conn.rollback()
+        for column in KEYED:
+            conn.execute(f"DROP TABLE IF EXISTS {recent_table(column)}")
         conn.execute(f"DETACH DATABASE {SCHEMA}")
 
 
@@ -92,6 +106,38 @@ def _attach_file(conn, path: Path) -> bool:
         conn.execute(f"DETACH DATABASE {SCHEMA}")
         return False
     return True
+
+
+def covered_up_to(conn) -> int:
+    """How far the lookup tables attached to ``conn`` hold this database's events (0: not at all, or another's)."""
+    try:
+        row = conn.execute(f"SELECT events_id, fingerprint FROM {SCHEMA}.meta").fetchone()
+    except sqlite3.OperationalError:  # no tables yet
+        return 0
+    return row[0] if row is not None and row[0] and _fingerprint(conn, row[0]) == row[1] else 0
+
+
+def catch_up(conn, covered: int, done: int, high: int) -> Callable[[], None]:
+    """Make the lookups of an incremental run that already handled events up to ``done`` answer for every event up
+    to ``high`` (its snapshot, which ``conn`` holds), where the file held them up to ``covered`` before the snapshot
+    (:func:`covered_up_to`). The usual case, a file up to the last run at least: the few events since are put in
+    the connection's recent tables, and the file is topped up in a thread of its own while the run computes (on
+    the other core); else the file is topped up first. Returns the function to call once the run is over."""
+    if covered and covered >= done:
+        for column in KEYED:
+            conn.execute(f"INSERT OR IGNORE INTO {recent_table(column)} SELECT [{column}], id FROM main.events "
+                         f"WHERE id > ? AND id <= ? AND [{column}] IS NOT NULL ORDER BY 1, 2", (covered, high))
+        filled = top_up_soon(conn, high)
+
+        def finish() -> None:
+            try:
+                filled()
+            except Exception:  # this run had what it needed; the next one finds the file behind, and tops it up
+                log.warning("darksocial attribution: could not top up %s", SCHEMA, exc_info=True)
+
+        return finish
+    top_up(conn, high)
+    return lambda: None
 
 
 def top_up(conn, high: int) -> None:

@@ -255,9 +255,10 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
     (unless another run applied its own meanwhile: then nothing is applied, and the next run starts over)."""
     close_overlay(conn, tables.DERIVED_TABLES)
     conn.commit()
+    covered = keys.covered_up_to(conn)
     conn.execute("BEGIN")  # a read snapshot: the collector keeps writing while this run computes
     high, links_high = high_water(conn)
-    keys.top_up(conn, high)
+    keys_done = keys.catch_up(conn, covered, done, high)
     open_overlay(conn, tables.DERIVED_TABLES)
     try:
         stats = _compute_incremental(conn, done, links_done, high, links_high, say, tiers)
@@ -281,6 +282,7 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
             conn.rollback()
         close_overlay(conn, tables.DERIVED_TABLES)
         conn.commit()
+        keys_done()
 
 
 # The new events in one read of the table's end: kind, parent and goal, then every column of a view (View's fields).

@@ -93,7 +93,8 @@ SELECT token, source, medium, channel, tracked, estimated, campaign, share_token
     share_date, share_site
 FROM visits WHERE id IN ({keys.ids_where("token", "SELECT origin FROM temp.reloads WHERE origin != token")})
 """
-# The reloads' own events: in scope_events by its token index, in `events` through the token lookup table.
+# The reloads' own events: in scope_events by its token index, in `events` (a full rebuild, whose lookup file holds
+# every event) through the token lookup table.
 _RELOAD_EVENTS = {"scope": f"{SCOPE_EVENTS} e ON e.token = r.token",
                   "all": f"{keys.table('token')} k ON k.k = r.token CROSS JOIN events e ON e.id = k.event"}
 
@@ -169,8 +170,13 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
     conn.executemany("INSERT OR IGNORE INTO temp.first_views VALUES (?)",
                      [(token,) for token in sorted([key[1] for key in first.values()])])
     # The same page-view token sent twice (a retried beacon): keep the copy that sorts first by content.
-    within = "WHERE k IN (SELECT token FROM temp.wanted)" if scope else ""
-    twice = f"SELECT k FROM {keys.table('token')} {within} GROUP BY k HAVING COUNT(*) > 1"
+    if scope:  # the file and the run's recent events may both hold a new event: each counted once
+        wanted = "WHERE k IN (SELECT token FROM temp.wanted)"
+        tokens = (f"(SELECT k, event FROM {keys.table('token')} {wanted} "
+                  f"UNION SELECT k, event FROM {keys.recent_table('token')} {wanted})")
+    else:  # a full rebuild: the file holds every event (its recent tables are empty)
+        tokens = keys.table("token")
+    twice = f"SELECT k FROM {tokens} GROUP BY k HAVING COUNT(*) > 1"
     duplicates = conn.execute(f"""
         SELECT id, {VIEW_COLUMNS} FROM events WHERE kind = 'view' AND id IN ({keys.ids_where('token', twice)})
         """).fetchall()
