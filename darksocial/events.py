@@ -148,6 +148,10 @@ def parse_body(body: bytes) -> list[Event]:
     """Decode and validate a request body: one event object or an array of them."""
     if len(body) > MAX_BODY_BYTES:
         raise EventError("body", f"{len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+    # First the fast path: it follows no nesting deeper than the schema's and refuses invalid UTF-8 itself.
+    fast = _decode_valid(body)
+    if fast is not None:
+        return fast
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -156,9 +160,6 @@ def parse_body(body: bytes) -> list[Event]:
     # nesting, which the C parser would follow until RecursionError: measure it first, in one linear pass.
     if text.count("[") + text.count("{") > 2 * MAX_EVENTS_PER_REQUEST + 2:
         _check_nesting(text)
-    fast = _decode_valid(body)
-    if fast is not None:
-        return fast
     try:
         data = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
