@@ -17,7 +17,7 @@ from bs4 import BeautifulSoup
 from darksocial.inject import STATIC_DIR, STYLES, TrackerConfig, inject, markup_bytes
 
 # DESIGN.md said 1,700 B for the script (in-page navigation included); reload credit (the o field) took 23 B more.
-BUDGETS = {"darksocial.js": 1750, "darksocial.css": 1024}
+BUDGETS = {"darksocial.js": 1780, "darksocial.css": 1024}
 MARKUP_BUDGET = 8 * 1024
 CONFIG = TrackerConfig(
     collector="/-/darksocial/collect", site="bench", script_url="/static/darksocial.js",

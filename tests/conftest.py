@@ -90,6 +90,33 @@ def browser_with_back_forward_cache(playwright_instance):
     browser.close()
 
 
+@pytest.fixture
+def unattached_chromium(tmp_path):
+    """Open a URL in headless Chromium with no DevTools client attached: under automation Chromium turns off some
+    of what browsers do (prerendering: PrerenderingDisabledByDevTools, even for Playwright). ``open(url, done,
+    timeout)`` runs it until ``done()`` holds or ``timeout`` seconds pass, then closes it."""
+    import subprocess
+    import time
+
+    def open_(url: str, done, timeout: float = 10.0) -> None:
+        process = subprocess.Popen([chromium_path(), "--headless=new", *CHROMIUM_FLAGS,
+                                    f"--user-data-dir={tmp_path / 'profile'}", url],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + timeout
+            while not done() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    return open_
+
+
 def _stub_share_service(route):
     if urlsplit(route.request.url).hostname in SHARE_SERVICES:
         route.fulfill(status=200, content_type="text/html", body="<title>share service stub</title>")

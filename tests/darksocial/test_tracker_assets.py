@@ -15,7 +15,9 @@ from darksocial import urls
 from darksocial.inject import STATIC_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
-JS_BUDGET = 1750  # bytes after gzip -9 (DESIGN.md said 1,700; reload credit, the o field, took 23 more)
+# Bytes after gzip -9. DESIGN.md said 1,700: reload credit (the o field) and back/forward-cache returns took 45
+# more, waiting for a prerendered page to be shown 29.
+JS_BUDGET = 1780
 CSS_BUDGET = 1024
 
 

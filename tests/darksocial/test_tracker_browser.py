@@ -56,7 +56,8 @@ BODY = """<!doctype html>
 @dataclass
 class Site:
     base: str
-    received: list = field(default_factory=list)  # one dict per POST: content type, raw body, events or error
+    received: list = field(default_factory=list)  # one dict per POST: content type, raw body, events or error, time
+    fetched: list = field(default_factory=list)  # one (path, Sec-Purpose header, time) per GET
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -84,6 +85,9 @@ def make_handler(site: Site):
 
         def do_GET(self):
             path = urlsplit(self.path).path
+            site.fetched.append((path, self.headers.get("Sec-Purpose"), time.monotonic()))
+            if path == "/prerender-from/":
+                return self.send(200, prerendering_page(parse_qs(urlsplit(self.path).query)), "text/html")
             if path.startswith("/static/"):
                 name = path.removeprefix("/static/")
                 kind = {"darksocial.js": "text/javascript", "darksocial.css": "text/css"}.get(name)
@@ -105,7 +109,8 @@ def make_handler(site: Site):
             if self.path != "/collect":
                 return self.send(404)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            record = {"type": self.headers.get("Content-Type"), "raw": json.loads(body), "events": []}
+            record = {"type": self.headers.get("Content-Type"), "raw": json.loads(body), "events": [],
+                      "at": time.monotonic()}
             try:
                 events.parse_body(body)
                 raw = record["raw"]
@@ -116,6 +121,16 @@ def make_handler(site: Site):
             self.send(204)
 
     return Handler
+
+
+def prerendering_page(query: dict) -> bytes:
+    """A page whose speculation rules prerender ``to``; with ``after``, it goes there that many seconds later."""
+    to = query["to"][0]
+    rules = json.dumps({"prerender": [{"source": "list", "urls": [to]}]})
+    refresh = (f'<meta http-equiv="refresh" content="{int(query["after"][0])};url={html.escape(to)}">'
+               if "after" in query else "")
+    return (f'<!doctype html><title>Prerendering</title><script type="speculationrules">{rules}</script>'
+            f"{refresh}<p>Prerendering {html.escape(to)}</p>").encode()
 
 
 @pytest.fixture(scope="module")
@@ -605,3 +620,43 @@ def test_copied_message_appears_beside_the_pressed_button(site, new_context):
     assert bubble["content"] == '"Link copied"' and bubble["position"] == "absolute"
     assert page.text_content("nav.ds-bar [role=status]") == "Link copied"  # announced to screen readers
     page.wait_for_function("() => !document.querySelector('.ds-bar [data-ds=cl]').dataset.msg", timeout=5000)
+
+
+def _prerendered(site: Site, path: str) -> list:
+    return [f for f in site.fetched if f[0] == path and "prerender" in (f[1] or "")]
+
+
+def test_a_prerendered_page_nobody_goes_to_sends_no_view(site, unattached_chromium):
+    """A page the browser prerenders (speculation rules here; also Chrome's guess of what is being typed in the
+    address bar, which may be a shared link with its token) runs its scripts unseen: no view until it is shown."""
+    unseen = "/articles/prerendered-unseen/"
+    seen_at = []
+
+    def done() -> bool:  # two seconds after the prerender: time for a view to arrive, were one sent
+        if not seen_at and _prerendered(site, unseen):
+            seen_at.append(time.monotonic())
+        return bool(seen_at) and time.monotonic() > seen_at[0] + 2
+
+    unattached_chromium(site.url(f"/prerender-from/?to={quote(unseen)}"), done, timeout=12)
+    assert _prerendered(site, unseen), "Chromium did not prerender the page: the test proves nothing"
+    assert [e for e in site.events() if e["k"] == "view" and e["u"] == site.url(unseen)] == []
+
+
+def test_a_prerendered_page_sends_its_view_once_it_is_shown(site, unattached_chromium):
+    shown = "/articles/prerendered-shown/"
+    url = site.url(shown)
+
+    def views() -> list:
+        return [r for r in site.received for e in r["events"] if e["k"] == "view" and e["u"] == url]
+
+    started = time.monotonic()
+    unattached_chromium(site.url(f"/prerender-from/?to={quote(shown)}&after=2"), views, timeout=12)
+    time.sleep(0.5)  # nothing more arrives
+    assert _prerendered(site, shown), "Chromium did not prerender the page: the test proves nothing"
+    assert len([f for f in site.fetched if f[0] == shown]) == 1, "the visitor was shown another copy of the page"
+    arrived = views()
+    assert len(arrived) == 1
+    went_at = next(f[2] for f in site.fetched if f[0] == "/prerender-from/" and f[2] >= started) + 2
+    assert arrived[0]["at"] >= went_at - 0.1, "the view was sent while the page was prerendered, unseen"
+    view = arrived[0]["events"][0]
+    assert view["n"] == TITLE and not view.get("i")

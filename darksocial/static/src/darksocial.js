@@ -18,7 +18,8 @@
  * Event fields are documented in darksocial/events.py.
  *
  * Sites that load pages without a full load (Material's instant navigation, Turbo, htmx boost, any
- * history.pushState) get a view per navigation: history.pushState is wrapped and popstate watched.
+ * history.pushState) get a view per navigation: history.pushState is wrapped and popstate watched. A prerendered
+ * page sends its view once it is shown (prerenderingchange), never for a page the visitor did not go to.
  */
 (() => {
   var win = window;
@@ -140,7 +141,10 @@
       }
     })();
   }
-  pageView(null, /^[rb]/.test(performance.getEntriesByType('navigation')[0]?.type)); // "reload", "back_forward"
+  // "reload", "back_forward". A page the browser prerenders (speculation rules, Chrome's guess of what is typed in
+  // the address bar) may never be seen: its view waits until the visitor goes to it.
+  var arrive = () => pageView(null, /^[rb]/.test(performance.getEntriesByType('navigation')[0]?.type));
+  doc.prerendering ? doc.addEventListener('prerenderingchange', arrive) : arrive();
 
   // popstate passes its event: a return to an earlier entry, whose address holds that view's token.
   function moved(returned) {
