@@ -60,6 +60,19 @@ def events_where_in(conn, sql: str, column: str, values, alias: str = "") -> lis
     return out
 
 
+def key_ids(conn, column: str, values, upto: int) -> list[tuple[str, int]]:
+    """(key, event id) of the events up to ``upto`` whose ``column`` is one of ``values``, each once: from the
+    lookup tables alone, without reading an event."""
+    out: list[tuple[str, int]] = []
+    for chunk in chunks(values):
+        marks = ",".join("?" * len(chunk))
+        out.extend(conn.execute(
+            f"SELECT k, event FROM {table(column)} WHERE k IN ({marks}) AND event <= ? "
+            f"UNION SELECT k, event FROM {recent_table(column)} WHERE k IN ({marks}) AND event <= ?",
+            (*chunk, upto, *chunk, upto)).fetchall())
+    return out
+
+
 def _main_path(conn) -> str:
     return next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
 

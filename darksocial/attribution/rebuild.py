@@ -226,8 +226,7 @@ def _moved_first_views(conn, visitors: set, new_tokens: set, new_views: list,
     up to ``done`` are all among ``new_views`` ((visitor, time, token) of this run's views): only returning
     visitors' are read."""
     old_ids: dict = {visitor: [] for visitor in visitors}
-    for visitor, id_ in events_where_in(conn, f"SELECT visitor, id FROM events WHERE id <= {int(done)}", "visitor",
-                                        visitors):
+    for visitor, id_ in keys.key_ids(conn, "visitor", visitors, done):
         old_ids[visitor].append(id_)
     returning = {visitor for visitor, ids in old_ids.items() if ids}
     rows = events_where_in(conn, "SELECT visitor, ts, token FROM events WHERE kind = 'view' AND token IS NOT NULL "
@@ -368,7 +367,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
 
     roots = roots_of(touched)
     roots |= _scalars(conn, "SELECT root FROM shares", "parent_view", touched)
-    ids_tokens = events_where_in(conn, "SELECT id, token FROM events", "token", touched)
+    ids_tokens = [(id_, token) for token, id_ in keys.key_ids(conn, "token", touched, high)]
     roots |= _scalars(conn, "SELECT root FROM visits", "id", {id_ for id_, _ in ids_tokens})
     # The cascades a person is in: those they clicked into, and those of their shares (cascade_people has no index
     # by person: every person in a people tree but its root sharer arrived by a click; every other sharer shared).
