@@ -84,24 +84,23 @@ def _insert_events_sql(present: tuple[bool, ...], rows: int) -> str:
 
 
 def insert_statements(rows: Iterable[Sequence]) -> list[tuple[str, list]]:
-    """The INSERT statements (SQL, parameters) that store ``rows`` (tuples in :data:`EVENT_COLUMNS` order).
+    """The INSERT statements (SQL, parameters) that store ``rows`` (tuples in :data:`EVENT_COLUMNS` order), in order.
 
-    Multi-row INSERTs rather than executemany, which releases and retakes the GIL for every row; one per shape of
-    row (which of its columns are NULL), leaving the NULLs out: half of an event's columns are NULL, and binding
-    None is the dearest parameter (the sqlite3 module looks for an adapter for it), all with the GIL held. A
-    view's row binds 9 parameters instead of 20: the writer's CPU per event in 32-row batches 7.0 → 4.2 µs, the
-    collector's server CPU per beacon 60–67 → 53–63 µs in three interleaved A/B runs of ``bench collector``'s load."""
-    shapes: dict[tuple[bool, ...], list[Sequence]] = {}
-    for row in rows:
-        present = tuple([value is not None for value in row])
-        shapes.setdefault(present if any(present) else (True, *present[1:]), []).append(row)
-    statements = []
-    for present, group in shapes.items():
-        for start in range(0, len(group), ROWS_PER_STATEMENT):
-            chunk = group[start:start + ROWS_PER_STATEMENT]
-            statements.append((_insert_events_sql(present, len(chunk)),
-                               list(itertools.chain.from_iterable(itertools.compress(row, present) for row in chunk))))
-    return statements
+    Multi-row INSERTs rather than executemany, which releases and retakes the GIL for every row, leaving out the
+    columns no row fills: half of an event's columns are NULL, and binding None is the dearest parameter (the
+    sqlite3 module looks for an adapter for it), all with the GIL held. A view's row binds 9 parameters instead of
+    20: the writer's CPU per event in 32-row batches 7.0 → 4.2 µs. One statement for the whole batch, not one per
+    shape of row: a batch of one statement is committed by a single call into SQLite (Writer._transaction), where
+    several need four or more, each of which releases the GIL and waits to take it back from the event loop. With
+    beacons of two shapes (one view in five through a share link, bench collector's load) that took 19.6k beacons/s
+    where one statement takes 20.8k (9 interleaved rounds each, /tmp/coord/variant5.py)."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    present = tuple(any(row[i] is not None for row in rows) for i in range(len(EVENT_COLUMNS)))
+    if not any(present):
+        present = (True, *present[1:])  # rows of nothing but NULLs still insert their rows
+    return [(_insert_events_sql(present, len(chunk)),
+             list(itertools.chain.from_iterable(itertools.compress(row, present) for row in chunk)))
+            for chunk in (rows[start:start + ROWS_PER_STATEMENT] for start in range(0, len(rows), ROWS_PER_STATEMENT))]
 
 
 def insert_events(conn: sqlite3.Connection, rows: list[Sequence]) -> None:

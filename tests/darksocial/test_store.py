@@ -285,7 +285,7 @@ def test_rows_of_every_shape_are_stored_as_given(writer, db_path):
                                                  "goal": "signup", "value": 0.0, "token": ""}
     shapes += [tuple(share.values()), tuple(goal.values()), (None,) * len(store.EVENT_COLUMNS)]
     assert writer.write_sync(shapes) == 5
-    assert len(store.insert_statements(shapes)) == 4  # one INSERT per shape of row, not per row
+    assert len(store.insert_statements(shapes)) == 1  # one INSERT for the batch, whatever the shapes of its rows
     with sqlite3.connect(db_path) as conn:
         stored = conn.execute(f"SELECT {', '.join(store.EVENT_COLUMNS)} FROM events ORDER BY id").fetchall()
     assert sorted(stored, key=repr) == sorted(shapes, key=repr)
