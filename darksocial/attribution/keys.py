@@ -161,20 +161,21 @@ def top_up(conn, high: int) -> None:
     top_up_soon(conn, high)()
 
 
-def top_up_soon(conn, high: int) -> Callable[[], None]:
+def top_up_soon(conn, high: int, refill: bool = False) -> Callable[[], None]:
     """:func:`top_up` in a thread of its own, for a database file: SQLite works without the GIL, so the tables
     fill on the other core while the caller reads and resolves events. Returns the function to call before the
-    first lookup: it waits for the thread, and raises what the thread raised. (In memory: done before returning.)"""
+    first lookup: it waits for the thread, and raises what the thread raised. (In memory: done before returning.)
+    ``refill``: from the start, whatever the file holds (a full rebuild: events deleted by hand leave no key)."""
     path = _main_path(conn)
     if not path:  # the private file attached to conn: nobody else writes it
-        _top_up(conn, high)
+        _top_up(conn, high, refill)
         return lambda: None
     busy_timeout = int(conn.execute("PRAGMA busy_timeout").fetchone()[0]) or 5000
     failed: list[BaseException] = []
 
     def fill() -> None:
         try:
-            _top_up_file(path, busy_timeout, high)
+            _top_up_file(path, busy_timeout, high, refill)
         except BaseException as exc:  # handed to the caller's thread by wait()
             failed.append(exc)
 
@@ -189,7 +190,7 @@ def top_up_soon(conn, high: int) -> Callable[[], None]:
     return wait
 
 
-def _top_up_file(path: str, busy_timeout: int, high: int) -> None:
+def _top_up_file(path: str, busy_timeout: int, high: int, refill: bool) -> None:
     # A connection of its own, so that this commits now, whatever transaction the run is in; it reads events in a
     # snapshot of its own, which holds every event up to high (events are only ever appended).
     writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -207,7 +208,7 @@ def _top_up_file(path: str, busy_timeout: int, high: int) -> None:
         # A write first: the file's write lock is taken (or waited for) before its state is read, so two runs
         # topping up at once take turns instead of one failing on a snapshot the other made stale.
         writer.execute(f"UPDATE {SCHEMA}.meta SET events_id = events_id")
-        _top_up(writer, high)
+        _top_up(writer, high, refill)
         writer.execute("COMMIT")
     finally:
         if writer.in_transaction:
@@ -228,8 +229,8 @@ def _fingerprint(conn, event_id: int) -> str | None:
     return None if row is None else "\x1f".join(str(value) for value in row)
 
 
-def _top_up(conn, high: int) -> None:
-    row = conn.execute(f"SELECT events_id, fingerprint FROM {SCHEMA}.meta").fetchone()
+def _top_up(conn, high: int, refill: bool = False) -> None:
+    row = None if refill else conn.execute(f"SELECT events_id, fingerprint FROM {SCHEMA}.meta").fetchone()
     done = 0
     if row is not None:
         done, fingerprint = row

@@ -114,7 +114,8 @@ def full_rebuild(conn, say: Progress, tiers) -> dict:
     # A read snapshot: the collector goes on writing while everything is computed into the temp shadows.
     conn.execute("BEGIN")
     high, links_high = high_water(conn)  # the first read fixes the snapshot: exactly the events read below
-    keys_ready = keys.top_up_soon(conn, high)  # on the other core; nothing below reads them before write_visits
+    # Refilled (on the other core; nothing below reads them before write_visits): a full rebuild starts over.
+    keys_ready = keys.top_up_soon(conn, high, refill=True)
     say("reading events")
     conn.execute("INSERT OR IGNORE INTO _ds_goals SELECT visitor, goal, MAX(ts) FROM events NOT INDEXED "
                  "WHERE kind = 'goal' AND visitor IS NOT NULL AND goal IS NOT NULL GROUP BY visitor, goal")

@@ -148,3 +148,21 @@ def test_a_file_that_is_not_a_database_is_made_again(scenario):
     scenario.attribute()
     assert scenario.row("visits", share_token=share)["sharer"] == f"v:{scenario.visitor('a')}"
     assert _keys_rows(scenario.path) == _expected_rows(scenario.db)
+
+
+def test_a_full_rebuild_refills_the_file_so_events_deleted_by_hand_leave_no_key(scenario):
+    """Deleting a visitor's events (an erasure request, by SQL) then rebuilding in full leaves no trace of them in
+    the lookup file either: its last event is unchanged, so only a refill drops the rest."""
+    kept = scenario.view("a", "/one")
+    scenario.share("a", kept, "wa")
+    erased = scenario.view("e", "/one", came_with=kept, channel="wa")
+    scenario.view("z", "/two")  # the last event stays: the fingerprint alone would keep the file
+    scenario.attribute()
+    assert any(k == scenario.visitor("e") for k, _ in _keys_rows(scenario.path)["visitor"])
+    scenario.db.execute("DELETE FROM events WHERE visitor = ?", (scenario.visitor("e"),))
+    scenario.db.conn.commit()
+    scenario.attribute(full=True)
+    rows = _keys_rows(scenario.path)
+    assert rows == _expected_rows(scenario.db)
+    assert not any(k == erased for k, _ in rows["token"])
+    assert not any(k == scenario.visitor("e") for k, _ in rows["visitor"])
