@@ -31,6 +31,9 @@ from .sqlrows import chunks
 SCHEMA = "ds_keys"
 log = logging.getLogger(__name__)
 KEYED = ("token", "in_token", "visitor")  # the `events` columns looked up by value
+# A key table, in the file or a run's recent one. Without rowid: the key and the id are the whole row, one B-tree,
+# one search per lookup.
+_KEY_TABLE = "(k TEXT NOT NULL, event INTEGER NOT NULL, PRIMARY KEY (k, event)) WITHOUT ROWID"
 
 
 def table(column: str) -> str:
@@ -84,10 +87,11 @@ def attached(conn):
     """The lookup tables attached to ``conn`` as ``ds_keys`` while the block runs (outside any transaction: SQLite
     attaches and detaches only there). An in-memory database gets a private temporary file, filled on every run."""
     path = _main_path(conn)
-    if path and not _attach_file(conn, keys_path(path)):  # not a database (a stray or damaged file): made again
+    file = keys_path(path) if path else None
+    if file and not _attach_file(conn, file):  # not a database (a stray or damaged file): made again
         for suffix in ("", "-wal", "-shm"):
-            keys_path(path).with_name(keys_path(path).name + suffix).unlink(missing_ok=True)
-        _attach_file(conn, keys_path(path))
+            file.with_name(file.name + suffix).unlink(missing_ok=True)
+        _attach_file(conn, file)
     elif not path:
         conn.execute(f"ATTACH DATABASE '' AS {SCHEMA}")
     try:
@@ -98,8 +102,7 @@ def attached(conn):
             _create(conn)
         for column in KEYED:
             conn.execute(f"DROP TABLE IF EXISTS {recent_table(column)}")
-            conn.execute(f"CREATE TABLE {recent_table(column)} "
-                         f"(k TEXT NOT NULL, event INTEGER NOT NULL, PRIMARY KEY (k, event)) WITHOUT ROWID")
+            conn.execute(f"CREATE TABLE {recent_table(column)} {_KEY_TABLE}")
         yield
     finally:
         if conn.in_transaction:
@@ -219,9 +222,7 @@ def _top_up_file(path: str, busy_timeout: int, high: int, refill: bool) -> None:
 def _create(conn) -> None:
     conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.meta (events_id INTEGER NOT NULL, fingerprint TEXT)")
     for column in KEYED:
-        # Without rowid: the key and the id are the whole row, one B-tree, one search per lookup.
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {table(column)} "
-                     f"(k TEXT NOT NULL, event INTEGER NOT NULL, PRIMARY KEY (k, event)) WITHOUT ROWID")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table(column)} {_KEY_TABLE}")
 
 
 def _fingerprint(conn, event_id: int) -> str | None:

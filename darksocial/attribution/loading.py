@@ -106,6 +106,11 @@ def load_tokens(conn, world: World, batch: set) -> None:
 
 # A return whose address bar showed no token: marked (reloaded) with no in_token (idx_events_returns holds them).
 UNNAMED_RETURN = "reloaded = 1 AND in_token IS NULL"
+
+
+def returns_exist(conn) -> bool:
+    """Whether the database holds any return that names no view (idx_events_returns answers at once)."""
+    return conn.execute(f"SELECT 1 FROM events WHERE {UNNAMED_RETURN} LIMIT 1").fetchone() is not None
 _VISITOR, _URL = View._fields.index("visitor"), View._fields.index("url")
 
 
@@ -120,7 +125,7 @@ def load_returns(conn, world: World, views: Iterable | None = None) -> list:
         returns = f"SELECT DISTINCT visitor, url FROM events WHERE {UNNAMED_RETURN}"
         groups = conn.execute(f"""SELECT {VIEW_COLUMNS} FROM events NOT INDEXED
             WHERE kind = 'view' AND token IS NOT NULL AND (visitor, url) IN ({returns})""").fetchall() \
-            if conn.execute(f"{returns} LIMIT 1").fetchone() else []
+            if returns_exist(conn) else []
     else:
         asked = {(v.visitor, v.url) for v in views
                  if v.reloaded and not v.in_token and v.visitor is not None and v.token not in world.returns_to}

@@ -26,7 +26,6 @@ from .keys import events_where_in
 from .loading import (
     LINK_SQL,
     SHARE_SQL,
-    UNNAMED_RETURN,
     VIEW_SQL,
     keep_first,
     load_goals,
@@ -34,6 +33,7 @@ from .loading import (
     load_returns,
     load_tokens,
     load_view_chains,
+    returns_exist,
     update_identities,
 )
 from .rollups import S, aggregate, refresh_virality_scores, update_influencers
@@ -172,12 +172,8 @@ def checkpoint(conn) -> None:
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
-def _scalars(conn, sql: str, column: str, values) -> set:
-    return {r[0] for r in where_in(conn, sql, column, values) if r[0] is not None}
-
-
-def _keyed_scalars(conn, sql: str, column: str, values) -> set:
-    return {r[0] for r in events_where_in(conn, sql, column, values) if r[0] is not None}
+def _scalars(conn, sql: str, column: str, values, lookup=where_in) -> set:
+    return {r[0] for r in lookup(conn, sql, column, values) if r[0] is not None}
 
 
 # The returns that name no view (loading.UNNAMED_RETURN) of the same visitor and page as a view, after it: the view
@@ -195,7 +191,7 @@ class _Followers:
 
     def __init__(self, conn):
         self.conn = conn
-        self.returns_exist = conn.execute(f"SELECT 1 FROM events WHERE {UNNAMED_RETURN} LIMIT 1").fetchone() is not None
+        self.returns_exist = returns_exist(conn)
         self._returns: dict = {}  # view token → the returns after it
 
     def returns_after(self, tokens: set) -> set:
@@ -208,7 +204,8 @@ class _Followers:
         return {later for token in tokens for later in self._returns[token]}
 
     def __call__(self, tokens: set) -> set:
-        return _keyed_scalars(self.conn, "SELECT token FROM events WHERE kind = 'view'", "in_token", tokens) | \
+        return _scalars(self.conn, "SELECT token FROM events WHERE kind = 'view'", "in_token", tokens,
+                        events_where_in) | \
             self.returns_after(tokens)
 
 
@@ -348,7 +345,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     # earlier view of its visitor and page, which a new view may now be. Each view so moved moves the views that
     # came with its token in turn (reloads an older tracker sent as i among them) and the shares made from them.
     followers = _Followers(conn)
-    returns_exist = followers.returns_exist
+    has_returns = followers.returns_exist
     frontier = _scalars(conn, "SELECT token FROM events WHERE reloaded = 1", "in_token", new_view_tokens)
     frontier |= followers.returns_after(new_view_tokens)
     followed: set = set()  # each looked up once, even if already touched (as the token a new view came with)
@@ -394,11 +391,11 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
         pending_roots |= roots_of(batch) - seen_roots
         load_tokens(conn, world, batch)
         # Views carrying these tokens, and the page views the shares were made from.
-        carrying = _keyed_scalars(conn, "SELECT token FROM events", "in_token", batch)
+        carrying = _scalars(conn, "SELECT token FROM events", "in_token", batch, events_where_in)
         parents = {e.parent for t in batch if (e := world.share_events.get(t)) and e.parent}
         keep_first(events_where_in(conn, VIEW_SQL, "token", (carrying | parents | batch) - set(world.views)),
                    world.views, View._make)
-        if returns_exist:
+        if has_returns:
             load_returns(conn, world, [world.views[t] for t in parents | batch if t in world.views])
         for token in parents | batch:
             view = world.views.get(token)
@@ -427,7 +424,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
                                wanted_views - set(world.views)), world.views, View._make)
     load_view_chains(conn, world, list(world.views.values()))
     # The views that returns naming none repeat, and what those came with, until nothing new is loaded.
-    while returns_exist and load_returns(conn, world, list(world.views.values())):
+    while has_returns and load_returns(conn, world, list(world.views.values())):
         load_view_chains(conn, world, list(world.views.values()))
     involved = {v.visitor for v in world.views.values()} | {e.visitor for e in world.share_events.values()}
     involved.discard(None)

@@ -99,7 +99,6 @@ _RELOAD_EVENTS = {"scope": f"{SCOPE_EVENTS} e ON e.token = r.token",
                   "all": f"{keys.table('token')} k ON k.k = r.token CROSS JOIN events e ON e.id = k.event"}
 
 
-
 def scope_views(conn) -> None:
     """Copy the view events of the tokens in temp.wanted into temp.scope_events (see write_visits)."""
     conn.execute("DROP TABLE IF EXISTS temp.scope_events")
