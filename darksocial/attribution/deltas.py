@@ -237,8 +237,13 @@ def _titles(conn, keys) -> dict:
     moved, lost = {}, set()
     for key in (set(added) | set(gone)) & set(keys):
         old, new = stored.get(key), added.get(key)
-        if old is not None and old[0] in gone[key] and (new is None or new[0] < old[0]):
-            lost.add(key)
+        if old is not None and old[0] in gone[key]:
+            # The latest titled visit was replaced: by its own token sent again (same time, other content), or
+            # by an earlier copy; its title is no candidate any more.
+            if new is None or new[0] < old[0]:
+                lost.add(key)
+            else:
+                moved[key] = new
         else:
             moved[key] = max(value for value in (old, new) if value is not None)
     if lost:

@@ -53,7 +53,7 @@ FROM (
         (e.in_token IS NULL AND e.in_channel IS NOT NULL) AS bare_code,
         CASE WHEN s.origin = 'share' THEN s.channel
              ELSE COALESCE(l.channel, e.in_channel, c.host_channel, 'ab') END AS click_channel,
-        f.token IS NOT NULL AS is_first, c.home, c.source, c.medium AS class_medium, c.channel AS class_channel,
+        f.id IS NOT NULL AS is_first, c.home, c.source, c.medium AS class_medium, c.channel AS class_channel,
         c.campaign
     FROM (SELECT e.id, e.token, e.ts, e.site, e.url, e.title, e.visitor, e.referrer_host, e.in_app, e.browser,
                  e.device, CASE WHEN r.token IS NULL THEN e.in_token END AS in_token, e.in_channel, {_PERSON} AS person,
@@ -66,7 +66,7 @@ FROM (
     LEFT JOIN links l ON l.token = e.in_token AND s.origin = 'link'
     LEFT JOIN temp.classes c ON c.host = COALESCE(e.referrer_host, '') AND c.url = e.url
         AND c.query = COALESCE(e.campaign_query, '')
-    LEFT JOIN temp.first_views f ON f.token = e.token
+    LEFT JOIN temp.first_views f ON f.id = e.id
     LIMIT -1 OFFSET 0  -- not flattened: each derived column is computed once per row, not at every use above
 )
 """
@@ -130,7 +130,8 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
     events = SCOPE_EVENTS if scope else "events"
     for name, columns in (("classes", "host TEXT, url TEXT, query TEXT, source TEXT, medium TEXT, channel TEXT, "
                                       "campaign TEXT, home INTEGER, host_channel TEXT, PRIMARY KEY (host, url, query)"),
-                          ("first_views", "token TEXT PRIMARY KEY"), ("losers", "id INTEGER PRIMARY KEY"),
+                          ("first_views", "id INTEGER PRIMARY KEY"), ("first_tokens", "token TEXT PRIMARY KEY"),
+                          ("losers", "id INTEGER PRIMARY KEY"),
                           ("reloads", "token TEXT PRIMARY KEY, origin TEXT"),
                           ("origins", "token TEXT PRIMARY KEY, source TEXT, medium TEXT, channel TEXT, "
                                       "tracked INTEGER, estimated INTEGER, campaign TEXT, share_token TEXT, "
@@ -138,7 +139,7 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
                                       "share_site TEXT")):
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
         # Keyed lookups only: one B-tree (no rowid table behind the key index) is one search per visit, not two.
-        rowid = "" if name == "losers" else " WITHOUT ROWID"
+        rowid = "" if name in ("first_views", "losers") else " WITHOUT ROWID"
         conn.execute(f"CREATE TEMP TABLE {name} ({columns}){rowid}")
     conn.executemany("INSERT INTO temp.reloads VALUES (?, ?)",
                      sorted((token, origin) for token, (origin, _) in reloads.items()))
@@ -147,27 +148,6 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
                            f"FROM {scan} WHERE kind = 'view' AND token IS NOT NULL").fetchall()
     conn.executemany("INSERT OR IGNORE INTO temp.classes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [_classes_row(host, url, query) for host, url, query in triples])
-    # A visitor's first view: the smallest (time, token).
-    first: dict = dict(first_views or {})
-    if scope:
-        conn.execute("DROP TABLE IF EXISTS temp.known_visitors")
-        conn.execute("CREATE TEMP TABLE known_visitors (visitor TEXT PRIMARY KEY) WITHOUT ROWID")
-        conn.executemany("INSERT INTO temp.known_visitors VALUES (?)", [(v,) for v in sorted(first)])
-        unknown = f"SELECT visitor FROM {SCOPE_EVENTS} EXCEPT SELECT visitor FROM temp.known_visitors"
-        rows = conn.execute(f"""SELECT visitor, ts, token FROM events
-            WHERE kind = 'view' AND token IS NOT NULL AND ts IS NOT NULL
-            AND id IN ({keys.ids_where('visitor', unknown)})""")
-    else:  # a scan and a dict beat SQLite's GROUP BY sorter on a million rows
-        rows = conn.execute("SELECT visitor, ts, token FROM events NOT INDEXED "
-                            "WHERE kind = 'view' AND token IS NOT NULL AND visitor IS NOT NULL AND ts IS NOT NULL")
-    for visitor, ts, token in rows:
-        key = (ts, token)
-        old = first.get(visitor)
-        if old is None or key < old:
-            first[visitor] = key
-    # In key order: the B-tree grows at its right edge.
-    conn.executemany("INSERT OR IGNORE INTO temp.first_views VALUES (?)",
-                     [(token,) for token in sorted([key[1] for key in first.values()])])
     # The same page-view token sent twice (a retried beacon): keep the copy that sorts first by content.
     if scope:  # the file and the run's recent events may both hold a new event: each counted once
         wanted = "WHERE k IN (SELECT token FROM temp.wanted)"
@@ -186,12 +166,49 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
             keep[row[1]] = row
     conn.executemany("INSERT INTO temp.losers VALUES (?)",
                      [(row[0],) for row in duplicates if keep[row[1]][0] != row[0]])
+    _write_first_views(conn, scope, first_views, duplicates)
     shares, identities = _joined_tables(conn)
     target = write_target(conn, "visits")
     conn.execute(_VISITS_SQL.format(events=events, target=target, shares=shares, identities=identities))
     conn.execute(_ORIGINS_SQL)
     conn.execute(_RELOADS_SQL.format(reload_events=_RELOAD_EVENTS["scope" if scope else "all"], target=target,
                                      identities=identities))
+
+
+def _write_first_views(conn, scope: str, known: dict | None, duplicates: list) -> None:
+    """Fill temp.first_views with the ids of every view that carries a visitor's first page-view token (the
+    smallest (time, token) of their views). By id, not by token: the visits scan then meets them in its own
+    order, one B-tree page after the other, where a million token lookups land on random pages (0.9 s per
+    million views)."""
+    first: dict = dict(known or {})
+    ids: dict = {}
+    if scope:
+        conn.execute("DROP TABLE IF EXISTS temp.known_visitors")
+        conn.execute("CREATE TEMP TABLE known_visitors (visitor TEXT PRIMARY KEY) WITHOUT ROWID")
+        conn.executemany("INSERT INTO temp.known_visitors VALUES (?)", [(v,) for v in sorted(first)])
+        unknown = f"SELECT visitor FROM {SCOPE_EVENTS} EXCEPT SELECT visitor FROM temp.known_visitors"
+        rows = conn.execute(f"""SELECT visitor, ts, token, id FROM events
+            WHERE kind = 'view' AND token IS NOT NULL AND ts IS NOT NULL
+            AND id IN ({keys.ids_where('visitor', unknown)})""")
+    else:  # a scan and a dict beat SQLite's GROUP BY sorter on a million rows
+        rows = conn.execute("SELECT visitor, ts, token, id FROM events NOT INDEXED "
+                            "WHERE kind = 'view' AND token IS NOT NULL AND visitor IS NOT NULL AND ts IS NOT NULL")
+    for visitor, ts, token, event_id in rows:
+        key = (ts, token)
+        old = first.get(visitor)
+        if old is None or key < old:
+            first[visitor] = key
+            ids[visitor] = event_id
+    if scope:  # the views in scope carrying those tokens, found by the scope's token index
+        conn.executemany("INSERT OR IGNORE INTO temp.first_tokens VALUES (?)",
+                         [(token,) for token in sorted({key[1] for key in first.values()})])
+        conn.execute(f"INSERT INTO temp.first_views SELECT id FROM {SCOPE_EVENTS} "
+                     "WHERE token IN (SELECT token FROM temp.first_tokens) ORDER BY id")
+        return
+    # The scan read every view: the ids it kept, and every other copy of a first token sent twice.
+    first_tokens = {key[1] for key in first.values()}
+    chosen = set(ids.values()) | {row[0] for row in duplicates if row[1] in first_tokens}
+    conn.executemany("INSERT INTO temp.first_views VALUES (?)", [(event_id,) for event_id in sorted(chosen)])
 
 
 def _joined_tables(conn) -> tuple[str, str]:

@@ -207,6 +207,29 @@ def test_latest_title_falls_back_when_a_duplicate_view_takes_its_place(make_scen
     assert snapshot(incremental.db) == snapshot(reference.db)
 
 
+@pytest.mark.parametrize(("second", "title"), [("00", "Deep"), ("05", "Deep"), ("02", "A deep"), ("02", "Z deep")])
+def test_a_first_view_sent_twice_is_still_the_first_view(make_scenario, second, title):
+    """A retried beacon of a visitor's first view, earlier, later or at the same time with other content:
+    whichever copy is kept, that view is their first, estimated dark social (deep page, no referrer), and their
+    later view is not."""
+    from darksocial import tokens
+
+    incremental, reference = make_scenario("incremental"), make_scenario("reference")
+    first = tokens.mint()
+    original = [(first, "02", "/deep", "Deep"), (tokens.mint(), "09", "/other", "Other")]
+    retried = [(first, second, "/deep", title)]
+    for sc, batches in ((incremental, (original, retried)), (reference, (original + retried,))):
+        for batch in batches:
+            for token, second, path, title in batch:
+                sc.event(kind="view", visitor=sc.visitor("A"), url=sc.ORIGIN + path, token=token, title=title,
+                         ts=f"2026-03-01T00:00:{second}.000000Z")
+            sc.attribute()
+    for sc in (incremental, reference):
+        assert sc.row("visits", token=first)["estimated"] == 1
+        assert sc.row("visits", url=sc.ORIGIN + "/other")["estimated"] == 0
+    assert snapshot(incremental.db) == snapshot(reference.db)
+
+
 def test_tiers_follow_reach(scenario):
     a = scenario.view("A")
     s = scenario.share("A", a, "wa")
@@ -281,6 +304,12 @@ def random_traffic(scenario, rng: random.Random, people: int = 40) -> list[dict]
             path = rng.choice(pages)
             ref = rng.choice([None, None, "www.google.com", "l.facebook.com", "blog.example", "other.net"])
             frontier.append((who, scenario.view(who, path, referrer=ref), path.split("?")[0]))
+    views = [event for event in scenario.pending if event["kind"] == "view"]
+    for original in rng.sample(views, 6):  # retried beacons: the same token, at the same time or not, maybe retitled
+        retried = dict(original, title=rng.choice([original["title"], "A retried title", "Z retried title"]))
+        if rng.random() < 0.5:
+            retried["ts"] = rng.choice(views)["ts"]
+        scenario.pending.append(retried)
     return links
 
 
