@@ -131,8 +131,12 @@ def full_rebuild(conn, say: Progress, tiers) -> dict:
         v.in_token for v in world.views.values()}
     conn.execute("DROP TABLE IF EXISTS temp.wanted")
     conn.execute("CREATE TEMP TABLE wanted (token TEXT PRIMARY KEY)")
-    conn.executemany("INSERT OR IGNORE INTO temp.wanted VALUES (?)", [(t,) for t in wanted - set(world.views)])
-    keep_first(conn.execute(scan + " AND token IN (SELECT token FROM temp.wanted)"), world.views, View._make)
+    # With every copy of the tokens read so far: the same page-view token sent again without the incoming one
+    # (forged, or a retried beacon) may be the copy that wins, and then the view is no click. Every view that
+    # carries an incoming token was read above.
+    conn.executemany("INSERT OR IGNORE INTO temp.wanted VALUES (?)", [(t,) for t in sorted(wanted | set(world.views))])
+    keep_first(conn.execute(scan + " AND in_token IS NULL AND token IN (SELECT token FROM temp.wanted)"), world.views,
+               View._make)
     load_returns(conn, world)
     say(f"resolving {len(world.share_events):,} share events and {len(world.views):,} page views with tokens")
     reloads = resolve_reloads(world)
@@ -420,8 +424,12 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     while frontier:
         frontier = followers(frontier) - wanted_views
         wanted_views |= frontier
-    keep_first(events_where_in(conn, VIEW_SQL + " AND (in_token IS NOT NULL OR reloaded = 1)", "token",
-                               wanted_views - set(world.views)), world.views, View._make)
+    # Only views that carry a token or repeat one matter below; but every copy of a token sent twice is read, so
+    # that the copy kept is the one a full rebuild keeps, whichever it is.
+    copies: dict = {}
+    keep_first(events_where_in(conn, VIEW_SQL, "token", wanted_views - set(world.views)), copies, View._make)
+    world.views.update((token, view) for token, view in copies.items()
+                       if view.in_token is not None or view.reloaded == 1)
     load_view_chains(conn, world, list(world.views.values()))
     # The views that returns naming none repeat, and what those came with, until nothing new is loaded.
     while has_returns and load_returns(conn, world, list(world.views.values())):

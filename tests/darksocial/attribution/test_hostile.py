@@ -128,3 +128,55 @@ def test_failed_child_run_reports_why(tmp_path):
     with pytest.raises(AttributionFailed) as killed:
         attribute_in_child(tmp_path / "x.db", command=[sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"])
     assert killed.value.returncode == -9 and "signal SIGKILL" in str(killed.value)
+
+
+def _forged_copies(scenario, case: str) -> list[dict]:
+    """One page-view token sent twice with other content: the copy that wins (earlier) carries no incoming token,
+    the other (later) does: someone else's share (``share``), or the visitor's own other view, as an old tracker
+    sends on a reload (``own``: that view came with the visitor's own return, carrying a share forged to be its
+    own parent). Listed in an arrival order that once made an incremental run keep the later copy."""
+    copied = "Tcopied001"
+    origin = scenario.ORIGIN
+
+    def view(visitor, path, token, second, **fields):
+        return scenario.event(kind="view", visitor=visitor, url=origin + path, token=token, ts=ts(second), **fields)
+
+    if case == "share":
+        return [
+            scenario.event(kind="share", visitor="SHARER000000", url=origin + "/x", token="Tshare0001",
+                           parent="Tsharers01", channel="wa", ts=ts(1)),
+            view("SHARER000000", "/x", "Tsharers01", 0),
+            view("VISITOR00000", "/x", copied, 2, in_channel="x"),
+            view("OTHER0000000", "/", copied, 9, in_token="Tshare0001", in_channel="wa"),
+        ]
+    return [
+        view("VISITOR00000", "/y?utm_source=z", "Town000001", 51, in_token="Treturn001", in_channel="cl"),
+        view("VISITOR00000", "/x", copied, 2, in_channel="x"),
+        view("VISITOR00000", "/y?utm_source=z", "Treturn001", 5, in_token="Tselfish01", reloaded=1),
+        view("VISITOR00000", "/", copied, 31, in_token="Town000001", referrer_host="t.co"),
+        scenario.event(kind="share", visitor="VISITOR00000", url=origin + "/", token="Tselfish01",
+                       parent="Tselfish01", channel="wa", ts=ts(9)),
+    ]
+
+
+@pytest.mark.parametrize("case", ["share", "own"])
+def test_a_page_view_token_sent_again_with_an_incoming_token_is_no_click(make_scenario, case):
+    """The same page-view token forged twice: the copy kept is the earlier one, in every kind of run and arrival
+    order, so the later copy's incoming token makes no click, no share and no reload."""
+    import itertools
+
+    reference = make_scenario("reference")
+    events = _forged_copies(reference, case)
+    reference.attribute(full=True)
+    expected = snapshot(reference.db)
+    kept = reference.row("visits", token="Tcopied001")
+    assert (kept["click"], kept["medium"], kept["channel"], kept["url"]) == (0, "open", "x", reference.ORIGIN + "/x")
+    assert [row["clicks"] for row in reference.rows("shares", token="Tshare0001")] == (
+        [0] if case == "share" else [])
+    orders = list(itertools.permutations(events)) if len(events) < 5 else [events, events[::-1]]
+    for n, order in enumerate(orders):
+        shuffled = make_scenario(f"order{n}")
+        for event in order:
+            shuffled.flush([dict(event)])
+            shuffled.attribute()
+        assert snapshot(shuffled.db) == expected, order
