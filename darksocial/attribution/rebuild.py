@@ -130,7 +130,7 @@ def full_rebuild(conn, say: Progress, tiers) -> dict:
     wanted = {e.parent for e in world.share_events.values() if e.parent} | {
         v.in_token for v in world.views.values()}
     conn.execute("DROP TABLE IF EXISTS temp.wanted")
-    conn.execute("CREATE TEMP TABLE wanted (token TEXT PRIMARY KEY)")
+    conn.execute("CREATE TEMP TABLE wanted (token TEXT PRIMARY KEY) WITHOUT ROWID")
     # With every copy of the tokens read so far: the same page-view token sent again without the incoming one
     # (forged, or a retried beacon) may be the copy that wins, and then the view is no click. Every view that
     # carries an incoming token was read above.
