@@ -114,18 +114,24 @@ def returns_exist(conn) -> bool:
 _VISITOR, _URL = View._fields.index("visitor"), View._fields.index("url")
 
 
-def load_returns(conn, world: World, views: Iterable | None = None) -> list:
+def returns_pages(conn) -> list[tuple]:
+    """Every view of the visitors and pages of the returns that name no view: one scan, against the returns'
+    pages (idx_events_returns), when there are any (a full rebuild: the lookup tables may still be filling)."""
+    if not returns_exist(conn):
+        return []
+    returns = f"SELECT DISTINCT visitor, url FROM events WHERE {UNNAMED_RETURN}"
+    return conn.execute(f"""SELECT {VIEW_COLUMNS} FROM events NOT INDEXED
+        WHERE kind = 'view' AND token IS NOT NULL AND (visitor, url) IN ({returns})""").fetchall()
+
+
+def load_returns(conn, world: World, views: Iterable | None = None, pages_rows: list | None = None) -> list:
     """Load what tells which view each return that names none repeats (``world.returns_to``): every view of the
-    visitor and page of each such return among ``views`` (all of them when None) that lacks its answer. The
-    return repeats the latest of those before it (time, then token); a first one repeats nothing. Returns the
-    returns answered."""
+    visitor and page of each such return among ``views`` (all of them when None: ``pages_rows``, from
+    returns_pages, whose tokens' other copies the caller has read too) that lacks its answer. The return repeats
+    the latest of those before it (time, then token); a first one repeats nothing. Returns the returns answered."""
     if views is None:
-        # One scan of the views against the returns' pages (idx_events_returns), when there are any: the lookup
-        # tables may still be filling (rebuild.full_rebuild).
-        returns = f"SELECT DISTINCT visitor, url FROM events WHERE {UNNAMED_RETURN}"
-        groups = conn.execute(f"""SELECT {VIEW_COLUMNS} FROM events NOT INDEXED
-            WHERE kind = 'view' AND token IS NOT NULL AND (visitor, url) IN ({returns})""").fetchall() \
-            if returns_exist(conn) else []
+        groups = pages_rows if pages_rows is not None else returns_pages(conn)
+        keep_first(groups, world.views, View._make)
     else:
         asked = {(v.visitor, v.url) for v in views
                  if v.reloaded and not v.in_token and v.visitor is not None and v.token not in world.returns_to}
@@ -133,7 +139,9 @@ def load_returns(conn, world: World, views: Iterable | None = None) -> list:
             return []
         groups = [row for row in events_where_in(conn, VIEW_SQL, "visitor", {visitor for visitor, _ in asked})
                   if (row[_VISITOR], row[_URL]) in asked]
-    keep_first(groups, world.views, View._make)
+        # Every copy of those page-view tokens, wherever it was sent from: the copy kept may be on another page.
+        keep_first(events_where_in(conn, VIEW_SQL, "token", {row[0] for row in groups} - set(world.views)),
+                   world.views, View._make)
     pages: dict = {}
     for token in {row[0] for row in groups}:
         view = world.views[token]

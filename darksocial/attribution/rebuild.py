@@ -34,6 +34,7 @@ from .loading import (
     load_tokens,
     load_view_chains,
     returns_exist,
+    returns_pages,
     update_identities,
 )
 from .rollups import S, aggregate, refresh_virality_scores, update_influencers
@@ -131,13 +132,15 @@ def full_rebuild(conn, say: Progress, tiers) -> dict:
         v.in_token for v in world.views.values()}
     conn.execute("DROP TABLE IF EXISTS temp.wanted")
     conn.execute("CREATE TEMP TABLE wanted (token TEXT PRIMARY KEY) WITHOUT ROWID")
-    # With every copy of the tokens read so far: the same page-view token sent again without the incoming one
-    # (forged, or a retried beacon) may be the copy that wins, and then the view is no click. Every view that
-    # carries an incoming token was read above.
-    conn.executemany("INSERT OR IGNORE INTO temp.wanted VALUES (?)", [(t,) for t in sorted(wanted | set(world.views))])
+    # With every copy of the tokens read so far, and of the views on the pages of returns that name no view: the
+    # same page-view token sent again (forged, or a retried beacon) without the incoming token, or from another
+    # page, may be the copy that wins. Every view that carries an incoming token was read above.
+    returns_rows = returns_pages(conn)
+    wanted |= set(world.views) | {row[0] for row in returns_rows}
+    conn.executemany("INSERT OR IGNORE INTO temp.wanted VALUES (?)", [(t,) for t in sorted(wanted)])
     keep_first(conn.execute(scan + " AND in_token IS NULL AND token IN (SELECT token FROM temp.wanted)"), world.views,
                View._make)
-    load_returns(conn, world)
+    load_returns(conn, world, pages_rows=returns_rows)
     say(f"resolving {len(world.share_events):,} share events and {len(world.views):,} page views with tokens")
     reloads = resolve_reloads(world)
     shares = resolve_shares(world, share_tokens(world, reloads), reloads)
@@ -351,6 +354,10 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     followers = _Followers(conn)
     has_returns = followers.returns_exist
     frontier = _scalars(conn, "SELECT token FROM events WHERE reloaded = 1", "in_token", new_view_tokens)
+    # A page-view token sent again: the copy kept may now be another one, so what follows from the view moves too.
+    looked_up = set(touched)
+    ids_tokens = [(id_, token) for token, id_ in keys.key_ids(conn, "token", looked_up, high)]
+    frontier |= {token for id_, token in ids_tokens if id_ <= done and token in new_view_tokens}
     frontier |= followers.returns_after(new_view_tokens)
     followed: set = set()  # each looked up once, even if already touched (as the token a new view came with)
     while frontier:
@@ -369,7 +376,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
 
     roots = roots_of(touched)
     roots |= _scalars(conn, "SELECT root FROM shares", "parent_view", touched)
-    ids_tokens = [(id_, token) for token, id_ in keys.key_ids(conn, "token", touched, high)]
+    ids_tokens += [(id_, token) for token, id_ in keys.key_ids(conn, "token", touched - looked_up, high)]
     roots |= _scalars(conn, "SELECT root FROM visits", "id", {id_ for id_, _ in ids_tokens})
     # The cascades a person is in: those they clicked into, and those of their shares (cascade_people has no index
     # by person: every person in a people tree but its root sharer arrived by a click; every other sharer shared).

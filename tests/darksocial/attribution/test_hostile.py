@@ -180,3 +180,56 @@ def test_a_page_view_token_sent_again_with_an_incoming_token_is_no_click(make_sc
             shuffled.flush([dict(event)])
             shuffled.attribute()
         assert snapshot(shuffled.db) == expected, order
+
+
+def _copy_moves_a_chain(scenario) -> list[dict]:
+    """A share made from a view that came with its visitor's own other view (an old tracker's reload); a second,
+    earlier copy of that other view carries an unknown share token: the share's cascade hangs below that one."""
+    origin = scenario.ORIGIN
+    return [
+        scenario.event(kind="share", visitor="SHARER000000", url=origin + "/b", token="Tshare0001",
+                       parent="Treload001", channel="wa", ts=ts(14)),
+        scenario.event(kind="view", visitor="VISITOR00000", url=origin + "/b", token="Treload001",
+                       in_token="Tcopied001", in_channel="cl", ts=ts(9)),
+        scenario.event(kind="view", visitor="VISITOR00000", url=origin + "/", token="Tcopied001", in_channel="cl",
+                       ts=ts(48)),
+        scenario.event(kind="view", visitor="VISITOR00000", url=origin + "/a", token="Tcopied001",
+                       in_token="Tunknown01", in_channel="x", ts=ts(2)),
+    ]
+
+
+def _copy_on_another_page(scenario) -> list[dict]:
+    """A return that names no view, and an earlier copy of its page-view token from another visitor and page:
+    that copy is kept, so there is no return."""
+    origin = scenario.ORIGIN
+    return [
+        scenario.event(kind="view", visitor="VISITOR00000", url=origin + "/", token="Tcopied001", in_channel="x",
+                       reloaded=1, ts=ts(31)),
+        scenario.event(kind="view", visitor="VISITOR00000", url=origin + "/", token="Tearlier01", in_channel="x",
+                       referrer_host="t.co", ts=ts(29)),
+        scenario.event(kind="view", visitor="OTHER0000000", url=origin + "/a?utm_source=z", token="Tcopied001",
+                       ts=ts(16)),
+    ]
+
+
+@pytest.mark.parametrize("forge", [_copy_moves_a_chain, _copy_on_another_page])
+def test_a_copy_that_wins_later_moves_what_follows_from_the_view(make_scenario, forge):
+    """Whatever order the copies of a page-view token arrive in, incremental runs end where a full rebuild does."""
+    import itertools
+
+    reference = make_scenario("reference")
+    events = forge(reference)
+    reference.attribute(full=True)
+    expected = snapshot(reference.db)
+    if forge is _copy_moves_a_chain:
+        share = reference.row("shares", token="Tshare0001")
+        assert (share["parent"], share["root"], share["depth"]) == ("Tunknown01", "Tunknown01", 2)
+    else:
+        kept = reference.row("visits", token="Tcopied001")
+        assert (kept["visitor"], kept["source"], kept["medium"]) == ("OTHER0000000", "campaign", "campaign")
+    for n, order in enumerate(itertools.permutations(events)):
+        shuffled = make_scenario(f"order{n}")
+        for event in order:
+            shuffled.flush([dict(event)])
+            shuffled.attribute()
+        assert snapshot(shuffled.db) == expected, order
