@@ -129,6 +129,7 @@ def load_returns(conn, world: World, views: Iterable | None = None, pages_rows: 
     visitor and page of each such return among ``views`` (all of them when None: ``pages_rows``, from
     returns_pages, whose tokens' other copies the caller has read too) that lacks its answer. The return repeats
     the latest of those before it (time, then token); a first one repeats nothing. Returns the returns answered."""
+    asked = None  # every return's page: the scan read them all
     if views is None:
         groups = pages_rows if pages_rows is not None else returns_pages(conn)
         keep_first(groups, world.views, View._make)
@@ -145,7 +146,9 @@ def load_returns(conn, world: World, views: Iterable | None = None, pages_rows: 
     pages: dict = {}
     for token in {row[0] for row in groups}:
         view = world.views[token]
-        pages.setdefault((view.visitor, view.url), []).append(view)
+        page = (view.visitor, view.url)
+        if asked is None or page in asked:  # a page not read whole waits for a call that asks for it
+            pages.setdefault(page, []).append(view)
     answered = []
     for page_views in pages.values():
         page_views.sort(key=lambda v: (v.ts or "", v.token))

@@ -280,3 +280,32 @@ def test_forged_traffic_incremental_equals_full_rebuild(make_scenario, seed):
         shuffled.flush(batch)
         shuffled.attribute()
     assert snapshot(shuffled.db) == expected
+
+
+def test_a_return_copy_kept_on_another_page_repeats_a_view_of_that_page(make_scenario):
+    """Returns that name no view repeat the latest earlier view of their own page; a token whose kept copy is a
+    return on another page than the copy found on the asked page is answered from the page it is kept on."""
+    reference = make_scenario("reference")
+    origin, who = reference.ORIGIN, "VISITOR00000"
+
+    def view(path, token, when, **fields):
+        return reference.event(kind="view", visitor=who, url=origin + path, token=token, ts=when, **fields)
+
+    events = [
+        view("/b", "Tsecond01", ts(35), in_token="Tfirst001", in_channel="wa", referrer_host="t.co"),
+        view("/a?utm_source=z", "Tcopied001", ts(38), reloaded=1),  # the copy kept: earlier
+        view("/a", "Tcopied001", ts(44)),
+        view("/a", "Treturn001", "2026-02-28T23:59:59.000000Z", reloaded=1, referrer_host="blog.example"),
+        view("/", "Tthird001", ts(62), in_token="Tsecond01", in_channel="wa", referrer_host="blog.example"),
+        view("/a?utm_source=z", "Tfirst001", "2026-02-28T23:59:59.000000Z", in_token="Treturn001", reloaded=1),
+        reference.event(kind="share", visitor=who, url=origin + "/b", token="Tshare0001", parent="Tthird001",
+                        channel="wa", ts=ts(5)),
+    ]
+    reference.attribute(full=True)
+    expected = snapshot(reference.db)
+    for n, order in enumerate((events, events[::-1])):
+        shuffled = make_scenario(f"order{n}")
+        for event in order:
+            shuffled.flush([dict(event)])
+            shuffled.attribute()
+        assert snapshot(shuffled.db) == expected, order
