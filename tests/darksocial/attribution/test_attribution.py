@@ -305,7 +305,8 @@ def random_traffic(scenario, rng: random.Random, people: int = 40) -> list[dict]
             ref = rng.choice([None, None, "www.google.com", "l.facebook.com", "blog.example", "other.net"])
             frontier.append((who, scenario.view(who, path, referrer=ref), path.split("?")[0]))
     views = [event for event in scenario.pending if event["kind"] == "view"]
-    for original in rng.sample(views, 6):  # retried beacons: the same token, at the same time or not, maybe retitled
+    # Retried beacons: the same token, at the same time or not, maybe retitled.
+    for original in rng.sample(views, min(6, len(views))):
         retried = dict(original, title=rng.choice([original["title"], "A retried title", "Z retried title"]))
         if rng.random() < 0.5:
             retried["ts"] = rng.choice(views)["ts"]
