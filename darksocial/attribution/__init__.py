@@ -64,7 +64,7 @@ from .cascades import (
 )
 from .rebuild import Progress, drop_shadows, full_rebuild, incremental_run
 from .rollups import DEFAULT_TIERS, daily_rows, influencer_rows, story_rows
-from .sqlrows import high_water, read_state
+from .sqlrows import high_water, main_path, read_state
 from .visits import write_visits
 
 __all__ = [
@@ -129,7 +129,7 @@ def _rebuild_connection(conn):
     """A connection of its own for a full rebuild of a database file: closing it frees the temp shadow tables at
     once, where dropping them walks every page they hold (a second per million visits). An in-memory database has
     only the caller's connection."""
-    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    path = main_path(conn)
     if not path:
         yield conn
         return

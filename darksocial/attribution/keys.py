@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..store import keys_path
-from .sqlrows import chunks
+from .sqlrows import chunks, main_path
 
 SCHEMA = "ds_keys"
 log = logging.getLogger(__name__)
@@ -78,15 +78,11 @@ def key_ids(conn, column: str, values, upto: int) -> list[tuple[str, int]]:
     return out
 
 
-def _main_path(conn) -> str:
-    return next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
-
-
 @contextlib.contextmanager
 def attached(conn):
     """The lookup tables attached to ``conn`` as ``ds_keys`` while the block runs (outside any transaction: SQLite
     attaches and detaches only there). An in-memory database gets a private temporary file, filled on every run."""
-    path = _main_path(conn)
+    path = main_path(conn)
     file = keys_path(path) if path else None
     if file and not _attach_file(conn, file):  # not a database (a stray or damaged file): made again
         for suffix in ("", "-wal", "-shm"):
@@ -169,7 +165,7 @@ def top_up_soon(conn, high: int, refill: bool = False) -> Callable[[], None]:
     fill on the other core while the caller reads and resolves events. Returns the function to call before the
     first lookup: it waits for the thread, and raises what the thread raised. (In memory: done before returning.)
     ``refill``: from the start, whatever the file holds (a full rebuild: events deleted by hand leave no key)."""
-    path = _main_path(conn)
+    path = main_path(conn)
     if not path:  # the private file attached to conn: nobody else writes it
         _top_up(conn, high, refill)
         return lambda: None

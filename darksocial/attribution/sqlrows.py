@@ -32,6 +32,11 @@ def where_in(conn, sql: str, column: str, values, extra: str = "") -> list[tuple
     return out
 
 
+def main_path(conn) -> str:
+    """The file of ``conn``'s main database ("" in memory)."""
+    return next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+
+
 def read_state(conn, key: str, default: int = 0) -> int:
     row = conn.execute("SELECT value FROM _ds_state WHERE key = ?", (key,)).fetchone()
     return int(row[0]) if row else default
