@@ -138,9 +138,7 @@ def catch_up(conn, covered: int, done: int, high: int) -> Callable[[], None]:
     the connection's recent tables, and the file is topped up in a thread of its own while the run computes (on
     the other core); else the file is topped up first. Returns the function to call once the run is over."""
     if covered and covered >= done:
-        for column in KEYED:
-            conn.execute(f"INSERT OR IGNORE INTO {recent_table(column)} SELECT [{column}], id FROM main.events "
-                         f"WHERE id > ? AND id <= ? AND [{column}] IS NOT NULL ORDER BY 1, 2", (covered, high))
+        _copy_keys(conn, recent_table, covered, high)
         filled = top_up_soon(conn, high)
 
         def finish() -> None:
@@ -221,6 +219,14 @@ def _create(conn) -> None:
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table(column)} {_KEY_TABLE}")
 
 
+def _copy_keys(conn, target: Callable[[str], str], after: int, upto: int) -> None:
+    """Copy the keys of the events after ``after`` up to ``upto`` into the key tables ``target`` names."""
+    for column in KEYED:
+        # In key order: each B-tree is written page by page, not at random.
+        conn.execute(f"INSERT OR IGNORE INTO {target(column)} SELECT [{column}], id FROM main.events "
+                     f"WHERE id > ? AND id <= ? AND [{column}] IS NOT NULL ORDER BY 1, 2", (after, upto))
+
+
 def _fingerprint(conn, event_id: int) -> str | None:
     row = conn.execute("SELECT ts, kind, token, visitor FROM main.events WHERE id = ?", (event_id,)).fetchone()
     return None if row is None else "\x1f".join(str(value) for value in row)
@@ -240,9 +246,6 @@ def _top_up(conn, high: int, refill: bool = False) -> None:
         conn.execute(f"DELETE FROM {SCHEMA}.meta")
         for column in KEYED:
             conn.execute(f"DELETE FROM {table(column)}")
-    for column in KEYED:
-        # In key order: each B-tree is written page by page, not at random.
-        conn.execute(f"INSERT OR IGNORE INTO {table(column)} SELECT [{column}], id FROM main.events "
-                     f"WHERE id > ? AND id <= ? AND [{column}] IS NOT NULL ORDER BY 1, 2", (done, high))
+    _copy_keys(conn, table, done, high)
     conn.execute(f"DELETE FROM {SCHEMA}.meta")
     conn.execute(f"INSERT INTO {SCHEMA}.meta VALUES (?, ?)", (high, _fingerprint(conn, high)))
