@@ -75,10 +75,9 @@ async def influencer_view(request, datasette) -> Response:
     # serves it (one on visits would lengthen every attribution run's write lock; the collector writes events with
     # none by visitor): a scan of visits, about 0.1 s per million.
     who = "0" if person.startswith("a:") else "person = :person"  # an ambassador (a:) visits nothing as such
-    who_params: dict = {}
     visit_window = queries.in_window("date", "site")
     arrived = await names.add_names(datasette, db, await pages.rows(
-        datasette, db, HOW_THEY_ARRIVED.format(who=who, window=visit_window), {**params, **who_params}),
+        datasette, db, HOW_THEY_ARRIVED.format(who=who, window=visit_window), params),
         "sharer", "sharer_display")
     went = await pages.rows(datasette, db, WHERE_THEIR_CLICKS_WENT.format(window=queries.in_window("v.date", "v.site")),
                             params)
