@@ -83,7 +83,9 @@ VISITS = Table(
                              "referral, campaign, internal or direct"),
         _c("channel", "TEXT", "Channel code (wa, tg, ab...) for tracked visits, else the referrer's channel code "
                               "or host, or utm_source for campaigns; NULL when unknown"),
-        _c("tracked", "INTEGER", "1 if the visit carried a share token or channel code (tracked, not estimated)"),
+        _c("tracked", "INTEGER", "1 if the visit is a click of a share or carried a channel code alone (tracked, "
+                                 "not estimated); 0 for a sharer opening their own link, classified as a view "
+                                 "without a token is"),
         _c("estimated", "INTEGER", "1 if counted as untracked dark social (estimated: first view, no referrer, "
                                    "deep page)"),
         _c("campaign", "TEXT", "utm_campaign the visit arrived with (the tracking parameters the collector cut "

@@ -4,6 +4,7 @@ swapped in) and an incremental run (only what the new events can change, under t
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from operator import itemgetter
 
@@ -53,7 +54,7 @@ from .sqlrows import (
     where_in,
     write_state,
 )
-from .visits import SCOPE_EVENTS, scope_views, write_visits
+from .visits import SCOPE_EVENTS, first_kept_views, kept_copies, scope_views, write_visits
 
 Progress = Callable[[str], None]
 
@@ -221,36 +222,28 @@ class _Followers:
 _WANTED_IDS = f"SELECT id FROM {SCOPE_EVENTS}"
 
 
-def _moved_first_views(conn, visitors: set, new_tokens: set, new_views: list,
-                       done: int) -> tuple[set, dict, dict]:
-    """The first views (smallest time, then token: as visits.write_visits) of ``visitors``, before and after the
-    views ``new_tokens``, where the two differ; every visitor's first view after (visitor → (time, token)),
-    which write_visits then need not read again; and the ids of every visitor's events up to ``done`` (visitor →
-    ids, empty for a new visitor), which deltas.update_rollups then need not read again. A token sent again counts
-    as new only: at worst a first view that did not move is classified again. The views of a visitor with no event
-    up to ``done`` are all among ``new_views`` ((visitor, time, token) of this run's views): only returning
-    visitors' are read."""
+def _moved_first_views(conn, visitors: set, new_views: list, done: int, high: int) -> tuple[set, dict, dict]:
+    """The first views (smallest time, then token, of the copies kept: as visits.write_visits) of ``visitors``,
+    before and after this run's events, where the two differ; every visitor's first view after (visitor → (time,
+    token)), which write_visits then need not read again; and the ids of every visitor's events up to ``done``
+    (visitor → ids, empty for a new visitor), which deltas.update_rollups then need not read again. The views of a
+    visitor with no event up to ``done`` are all among ``new_views`` ((visitor, time, token, id) of this run's
+    views): only returning visitors' are read."""
     old_ids: dict = {visitor: [] for visitor in visitors}
     for visitor, id_ in keys.key_ids(conn, "visitor", visitors, done):
         old_ids[visitor].append(id_)
     returning = {visitor for visitor, ids in old_ids.items() if ids}
-    rows = events_where_in(conn, "SELECT visitor, ts, token FROM events WHERE kind = 'view' AND token IS NOT NULL "
-                                 "AND ts IS NOT NULL", "visitor", returning)
+    rows = events_where_in(conn, "SELECT visitor, ts, token, id FROM events WHERE kind = 'view' "
+                                 "AND token IS NOT NULL AND ts IS NOT NULL", "visitor", returning)
     rows += [row for row in new_views if row[0] in visitors and row[0] not in returning]
-    before, after = {}, {}
-    for visitor, ts, token in rows:
-        key = (ts, token)
-        if visitor not in after or key < after[visitor]:
-            after[visitor] = key
-        if token not in new_tokens and (visitor not in before or key < before[visitor]):
-            before[visitor] = key
+    after = first_kept_views(rows, lambda tokens: kept_copies(conn, tokens, high))
+    before = first_kept_views([row for row in rows if row[3] <= done],
+                              lambda tokens: kept_copies(conn, tokens, done))
     moved = set()
-    for visitor, first in after.items():
-        old = before.get(visitor)
+    for visitor in after.keys() | before.keys():
+        old, first = before.get(visitor), after.get(visitor)
         if old != first:
-            moved.add(first[1])
-            if old is not None:
-                moved.add(old[1])
+            moved |= {key[1] for key in (old, first) if key is not None}
     return moved, after, old_ids
 
 
@@ -290,10 +283,11 @@ def incremental_run(conn, done: int, links_done: int, say: Progress, tiers) -> d
 
 
 # The new events in one read of the table's end: kind, parent and goal, then every column of a view (View's fields).
-_NEW_EVENT_FIELDS = ("kind", "parent", "goal", *View._fields)
+_NEW_EVENT_FIELDS = ("id", "kind", "parent", "goal", *View._fields)
 _NEW_EVENTS_SQL = f"SELECT {', '.join(_NEW_EVENT_FIELDS)} FROM events WHERE id > ? AND id <= ?"
 _KIND, _TOKEN = _NEW_EVENT_FIELDS.index("kind"), _NEW_EVENT_FIELDS.index("token")
 _VIEW_PART = slice(_NEW_EVENT_FIELDS.index(View._fields[0]), None)
+_new_view_key = itemgetter(*map(_NEW_EVENT_FIELDS.index, ("visitor", "ts", "token", "id")))
 _new_event = itemgetter(*map(_NEW_EVENT_FIELDS.index, ("kind", "token", "visitor", "in_token", "parent", "goal", "ts")))
 
 
@@ -306,8 +300,7 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     say(f"processing {len(new):,} new events")
     touched = set(new_links)
     new_view_tokens, view_visitors, id_visitors, goal_rows = set(), set(), set(), []
-    new_views = [(visitor, ts, token) for kind, token, visitor, _, _, _, ts in new
-                 if kind == "view" and token is not None and ts is not None and visitor is not None]
+    new_views = [key for row in new_rows if row[_KIND] == "view" and None not in (key := _new_view_key(row))]
     for kind, token, visitor, in_token, parent, goal, ts in new:
         if kind == "view" and token:
             touched.add(token)
@@ -423,8 +416,12 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     wanted_views = {r[0] for r in events_where_in(
         conn, "SELECT token FROM events WHERE kind = 'view' AND token IS NOT NULL", "visitor", changed_ids)}
     wanted_views |= new_view_tokens
-    moved, first_views, old_event_ids = _moved_first_views(conn, view_visitors - changed_ids, new_view_tokens,
-                                                           new_views, done)
+    # The visitors of every copy of a page-view token sent again: which copy is kept, and so whose view it is,
+    # may have changed, and with it their first view.
+    copies = Counter(token for _, token in ids_tokens if token in new_view_tokens)
+    copy_ids = [id_ for id_, token in ids_tokens if copies[token] > 1]
+    view_visitors |= _scalars(conn, "SELECT visitor FROM events WHERE kind = 'view'", "id", copy_ids)
+    moved, first_views, old_event_ids = _moved_first_views(conn, view_visitors - changed_ids, new_views, done, high)
     wanted_views |= moved
     wanted_views |= {v.token for v in world.views.values() if v.in_token in loaded_tokens}
     frontier = set(wanted_views)

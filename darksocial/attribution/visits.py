@@ -6,8 +6,8 @@ from .. import tables
 from ..channels import CHANNELS
 from . import keys, referrers
 from .cascades import channel_medium
-from .loading import VIEW_COLUMNS, sort_key
-from .sqlrows import create_temp_table, overlay_open, write_target
+from .loading import VIEW_COLUMNS, kept_ids
+from .sqlrows import create_temp_table, overlay_open, where_in, write_target
 
 # An incremental run's views in scope (temp.wanted), read from `events` once for all the statements below: each read
 # of a view by its token is a random page of the largest table.
@@ -159,14 +159,10 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
     duplicates = conn.execute(f"""
         SELECT id, {VIEW_COLUMNS} FROM events WHERE kind = 'view' AND id IN ({keys.ids_where('token', twice)})
         """).fetchall()
-    keep: dict = {}
-    for row in duplicates:
-        best = keep.get(row[1])
-        if best is None or sort_key((row[2], *row[1:])) < sort_key((best[2], *best[1:])):
-            keep[row[1]] = row
-    conn.executemany("INSERT INTO temp.losers VALUES (?)",
-                     [(row[0],) for row in duplicates if keep[row[1]][0] != row[0]])
-    _write_first_views(conn, scope, first_views, duplicates)
+    kept = kept_ids(duplicates)
+    losers = {row[0] for row in duplicates if kept[row[1]] != row[0]}
+    conn.executemany("INSERT INTO temp.losers VALUES (?)", [(event_id,) for event_id in sorted(losers)])
+    _write_first_views(conn, scope, first_views, losers)
     shares, identities = _joined_tables(conn)
     target = write_target(conn, "visits")
     conn.execute(_VISITS_SQL.format(events=events, target=target, shares=shares, identities=identities))
@@ -175,13 +171,12 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
                                      identities=identities))
 
 
-def _write_first_views(conn, scope: str, known: dict | None, duplicates: list) -> None:
-    """Fill temp.first_views with the ids of every view that carries a visitor's first page-view token (the
-    smallest (time, token) of their views). By id, not by token: the visits scan then meets them in its own
-    order, one B-tree page after the other, where a million token lookups land on random pages (0.9 s per
-    million views)."""
+def _write_first_views(conn, scope: str, known: dict | None, losers: set) -> None:
+    """Fill temp.first_views with the ids of the views that are a visitor's first (the smallest (time, token) of
+    the views kept: a copy dropped for another of the same page-view token is nobody's view). By id, not by
+    token: the visits scan then meets them in its own order, one B-tree page after the other, where a million
+    token lookups land on random pages (0.9 s per million views)."""
     first: dict = dict(known or {})
-    ids: dict = {}
     if scope:
         conn.execute("DROP TABLE IF EXISTS temp.known_visitors")
         conn.execute("CREATE TEMP TABLE known_visitors (visitor TEXT PRIMARY KEY) WITHOUT ROWID")
@@ -189,26 +184,68 @@ def _write_first_views(conn, scope: str, known: dict | None, duplicates: list) -
         unknown = f"SELECT visitor FROM {SCOPE_EVENTS} EXCEPT SELECT visitor FROM temp.known_visitors"
         rows = conn.execute(f"""SELECT visitor, ts, token, id FROM events
             WHERE kind = 'view' AND token IS NOT NULL AND ts IS NOT NULL
-            AND id IN ({keys.ids_where('visitor', unknown)})""")
-    else:  # a scan and a dict beat SQLite's GROUP BY sorter on a million rows
-        rows = conn.execute("SELECT visitor, ts, token, id FROM events NOT INDEXED "
-                            "WHERE kind = 'view' AND token IS NOT NULL AND visitor IS NOT NULL AND ts IS NOT NULL")
-    for visitor, ts, token, event_id in rows:
-        key = (ts, token)
-        old = first.get(visitor)
-        if old is None or key < old:
-            first[visitor] = key
-            ids[visitor] = event_id
-    if scope:  # the views in scope carrying those tokens, found by the scope's token index
+            AND id IN ({keys.ids_where('visitor', unknown)})""").fetchall()
+        high = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        first.update(first_kept_views(rows, lambda tokens: kept_copies(conn, tokens, high)))
+        # The views in scope carrying those tokens, found by the scope's token index (a dropped copy among them
+        # is no visit: see temp.losers).
         conn.executemany("INSERT OR IGNORE INTO temp.first_tokens VALUES (?)",
                          [(token,) for token in sorted({key[1] for key in first.values()})])
         conn.execute(f"INSERT INTO temp.first_views SELECT id FROM {SCOPE_EVENTS} "
                      "WHERE token IN (SELECT token FROM temp.first_tokens) ORDER BY id")
         return
-    # The scan read every view: the ids it kept, and every other copy of a first token sent twice.
-    first_tokens = {key[1] for key in first.values()}
-    chosen = set(ids.values()) | {row[0] for row in duplicates if row[1] in first_tokens}
-    conn.executemany("INSERT INTO temp.first_views VALUES (?)", [(event_id,) for event_id in sorted(chosen)])
+    # A full rebuild reads every view, so the copies dropped are known (``losers``): a scan and a dict beat
+    # SQLite's GROUP BY sorter on a million rows.
+    ids: dict = {}
+    for visitor, ts, token, event_id in conn.execute(
+            "SELECT visitor, ts, token, id FROM events NOT INDEXED "
+            "WHERE kind = 'view' AND token IS NOT NULL AND visitor IS NOT NULL AND ts IS NOT NULL"):
+        key = (ts, token)
+        old = first.get(visitor)
+        if (old is None or key < old) and event_id not in losers:
+            first[visitor] = key
+            ids[visitor] = event_id
+    conn.executemany("INSERT INTO temp.first_views VALUES (?)", [(event_id,) for event_id in sorted(ids.values())])
+
+
+def kept_copies(conn, tokens, upto: int) -> dict:
+    """token → id of its kept copy (loading.kept_ids) among the view events up to ``upto``, for ``tokens``."""
+    found: dict = {}
+    for token, event_id in keys.key_ids(conn, "token", tokens, upto):
+        found.setdefault(token, []).append(event_id)
+    kept = {token: ids[0] for token, ids in found.items() if len(ids) == 1}
+    copies = [event_id for ids in found.values() if len(ids) > 1 for event_id in ids]
+    kept.update(kept_ids(where_in(conn, f"SELECT id, {VIEW_COLUMNS} FROM events WHERE kind = 'view'", "id",
+                                  copies)))
+    return kept
+
+
+def first_kept_views(rows, kept) -> dict:
+    """visitor → (time, token) of their first view among ``rows`` ((visitor, time, token, id), time and token
+    set) that is the kept copy of its token; ``kept(tokens)`` → token → id of each one's kept copy. A visitor's
+    views are tried in order, twice as many each round: a long run of dropped copies (forged) costs a few
+    lookups, and the common case one token per visitor."""
+    views: dict = {}
+    for visitor, ts, token, event_id in rows:
+        views.setdefault(visitor, []).append((ts, token, event_id))
+    for candidates in views.values():
+        candidates.sort()
+    first, checked, start, width = {}, {}, dict.fromkeys(views, 0), 1
+    pending = set(views)
+    while pending:
+        batch = {visitor: views[visitor][start[visitor]:start[visitor] + width] for visitor in pending}
+        checked.update(kept({c[1] for candidates in batch.values() for c in candidates} - checked.keys()))
+        pending = set()
+        for visitor, candidates in batch.items():
+            found = next(((ts, token) for ts, token, event_id in candidates
+                          if checked.get(token, event_id) == event_id), None)
+            if found is not None:
+                first[visitor] = found
+            elif start[visitor] + width < len(views[visitor]):
+                start[visitor] += width
+                pending.add(visitor)
+        width *= 2
+    return first
 
 
 def _joined_tables(conn) -> tuple[str, str]:

@@ -235,6 +235,57 @@ def test_a_copy_that_wins_later_moves_what_follows_from_the_view(make_scenario, 
         assert snapshot(shuffled.db) == expected, order
 
 
+def _dropped_copy_before_a_first_view(scenario) -> list[dict]:
+    """Visitor B's first kept view, deep and without a referrer, comes after a copy of A's page-view token that
+    names B (forged, earlier than B's view, later than A's): that copy is dropped, so it is no first view of B's."""
+    origin = scenario.ORIGIN
+    return [
+        scenario.event(kind="view", visitor="A00000000000", url=origin + "/story", token="Tcopied001", ts=ts(1)),
+        scenario.event(kind="view", visitor="B00000000000", url=origin + "/guide", token="Tcopied001",
+                       referrer_host="www.google.com", ts=ts(2)),
+        scenario.event(kind="view", visitor="B00000000000", url=origin + "/guide", token="TviewOfB01", ts=ts(3)),
+    ]
+
+
+def _dropped_copy_as_a_first_view(scenario) -> list[dict]:
+    """B's second view, deep and without a referrer, has its token copied later by C (forged, dropped): that copy
+    does not make B's view anybody's first, so it stays direct."""
+    origin = scenario.ORIGIN
+    return [
+        scenario.event(kind="view", visitor="B00000000000", url=origin + "/guide", token="TviewOfB01",
+                       referrer_host="www.google.com", ts=ts(1)),
+        scenario.event(kind="view", visitor="B00000000000", url=origin + "/guide", token="Tcopied001", ts=ts(2)),
+        scenario.event(kind="view", visitor="C00000000000", url=origin + "/guide", token="Tcopied001",
+                       referrer_host="www.google.com", ts=ts(3)),
+    ]
+
+
+@pytest.mark.parametrize("forge", [_dropped_copy_before_a_first_view, _dropped_copy_as_a_first_view])
+def test_a_dropped_copy_is_nobodys_first_view(make_scenario, forge):
+    """A visitor's first view (estimated dark social when it has no referrer and is not the home page) is the first
+    of the views kept: a dropped copy of a page-view token, whichever visitor it names, neither is one nor hides
+    one. In every arrival order, incremental runs end where a full rebuild does."""
+    import itertools
+
+    reference = make_scenario("reference")
+    events = forge(reference)
+    reference.attribute(full=True)
+    expected = snapshot(reference.db)
+    sources = {row["token"]: (row["visitor"][:1], row["source"]) for row in reference.rows("visits")}
+    if forge is _dropped_copy_before_a_first_view:
+        assert sources == {"Tcopied001": ("A", "dark_estimated"), "TviewOfB01": ("B", "dark_estimated")}
+        story = reference.row("stories", url=reference.ORIGIN + "/guide")
+        assert (story["visits"], story["visits_dark_estimated"]) == (1, 1)
+    else:
+        assert sources == {"TviewOfB01": ("B", "search"), "Tcopied001": ("B", "direct")}
+    for n, order in enumerate(itertools.permutations(events)):
+        shuffled = make_scenario(f"order{n}")
+        for event in order:
+            shuffled.flush([dict(event)])
+            shuffled.attribute()
+        assert snapshot(shuffled.db) == expected, order
+
+
 def forged_traffic(scenario, rng) -> None:
     """Forged events over a few page-view and share tokens reused at random: as views' own and incoming tokens,
     shares' own and parent tokens, sent again with other content, by other visitors, as returns and reloads."""
