@@ -82,14 +82,15 @@ VISITS = Table(
         _c("medium", "TEXT", "dark (private channel or estimated dark social), open (public network), search, "
                              "referral, campaign, internal or direct"),
         _c("channel", "TEXT", "Channel code (wa, tg, ab...) for tracked visits, else the referrer's channel code "
-                              "or host, or utm_source for campaigns; NULL when unknown"),
+                              "or host; for campaigns utm_source (else utm_medium), or the platform of an ad's "
+                              "click id (google, bing...); NULL when unknown"),
         _c("tracked", "INTEGER", "1 if the visit is a click of a share or carried a channel code alone (tracked, "
                                  "not estimated); 0 for a sharer opening their own link, classified as a view "
                                  "without a token is"),
         _c("estimated", "INTEGER", "1 if counted as untracked dark social (estimated: first view, no referrer, "
                                    "deep page)"),
-        _c("campaign", "TEXT", "utm_campaign the visit arrived with (the tracking parameters the collector cut "
-                               "from the page URL), if any"),
+        _c("campaign", "TEXT", "utm_campaign of a visit classified campaign (from the tracking parameters the "
+                               "collector cut from the page URL), if any"),
         _c("referrer_host", "TEXT", "Host of the referrer (never the full referrer URL)"),
         _c("in_app", "TEXT", "In-app browser recognised from the user agent (facebook, instagram, whatsapp...)"),
         _c("browser", "TEXT", "Coarse browser family"),
@@ -232,8 +233,9 @@ CHANNELS_TABLE = Table(
         _c("medium", "TEXT", "dark or open for share channels, else the medium of its visits"),
         _c("visits", "INTEGER", "Views attributed to this channel (tracked and classified)"),
         _c("shares", "INTEGER", "Share tokens via this channel"),
-        _c("clicks", "INTEGER", "Clicks on those shares"),
-        _c("reach", "INTEGER", "Distinct visitors who clicked those shares"),
+        _c("clicks", "INTEGER", "Clicks that came through this channel (visits.channel of a click: a copied link "
+                                "a visitor brought through another channel counts there)"),
+        _c("reach", "INTEGER", "Distinct people who clicked through this channel"),
         _c("reshares", "INTEGER", "Re-shares those shares triggered"),
         _c("clicks_per_share", "REAL", "clicks / shares"),
         _c("k_factor", "REAL", "re-shares / clicks"),
@@ -304,7 +306,7 @@ DAILY = Table(
         _c("visitors", "INTEGER", "Distinct visitors that day"),
         _c("tracked", "INTEGER", "Tracked views (carried a token or channel code)"),
         _c("estimated", "INTEGER", "Untracked dark social views (estimated)"),
-        _c("clicks", "INTEGER", "Clicks on shares"),
+        _c("clicks", "INTEGER", "Views that day that were clicks of a share, by the channel they came through"),
         _c("shares", "INTEGER", "Share tokens minted that day via this channel"),
     ),
     pk=("date", "site", "medium", "channel"),

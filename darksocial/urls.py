@@ -5,7 +5,8 @@ A page is keyed (stories, visits) and shared by its canonical URL:
 - the fragment is dropped (``#ds=…`` tokens and in-page anchors alike);
 - scheme and host are lowercased, the default port and any ``user:password@`` are dropped, an empty path is ``/``;
 - **tracking parameters** are removed and returned apart, as a query string, so that attribution can still
-  classify the visit as ``campaign``: every ``utm_*`` parameter and the known click ids (:data:`DEFAULT_STRIP`);
+  classify the visit by them (a campaign, or the network of a click id): every ``utm_*`` parameter and the known
+  click ids (:data:`DEFAULT_STRIP`);
 - **private parameters** are removed and not returned at all: the ``ds`` token of query mode, names that carry
   secrets or people (:data:`PRIVATE_PARAMS`: ``email``, ``token``, ``password``, ``session``…) and any parameter
   whose value is an e-mail address: a password-reset link must not become a public story;

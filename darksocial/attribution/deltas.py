@@ -68,7 +68,7 @@ def update_rollups(conn, share_pages: set, old_event_ids: dict) -> None:
                                                  int(medium == "open"), int(medium not in ("dark", "open")),
                                                  0, 0), n)
         if channel is not None:
-            _add(channels, channel, (1, 0, 0, 0, 0), n)
+            _add(channels, channel, (1, 0, click or 0, 0, 0), n)
     for rows, media in ((gone_visits, gone_media), (new_visits, new_media)):
         for channel, medium in {(row[4], row[3]) for row in rows if row[4] is not None}:
             media.setdefault(channel, set()).add(medium)
@@ -81,7 +81,7 @@ def update_rollups(conn, share_pages: set, old_event_ids: dict) -> None:
             if date is not None and site is not None and url is not None:
                 _add(story_daily, (date, site, url), (0, 0, 0, 0, 0, 1, clicks), sign)
             if channel is not None:
-                _add(channels, channel, (0, 1, clicks, reshares, conversions), sign)
+                _add(channels, channel, (0, 1, 0, reshares, conversions), sign)
             if url is not None:
                 _add(shares_moved[site, url], channel, (1, clicks, reshares), sign)
 

@@ -28,6 +28,23 @@ SOCIAL_HOSTS: dict[str, str | None] = {
     "instagram.com": None, "l.instagram.com": None, "threads.net": None, "mastodon.social": None,
     "youtube.com": None, "pinterest.com": None, "tiktok.com": None, "vk.com": None, "news.ycombinator.com": None,
 }
+# Click ids the platforms add to their links (cut from the page URL into events.campaign_query: see
+# urls.DEFAULT_STRIP). Without utm_* parameters they still tell where a visit came from, referrer or not (apps and
+# in-app browsers often send none): an ad platform's or a mail tool's id marks a campaign, named after the platform,
+# even from a search engine's page (an ad, not a result). Meta adds fbclid and igshid to every link posted, paid or
+# not, and Google and Yandex mark organic results (srsltid, ysclid): those name a social network or a search engine,
+# as its referrer host would.
+CLICK_IDS: dict[str, tuple[str, str]] = {
+    **dict.fromkeys(("gclid", "gclsrc", "gbraid", "wbraid", "dclid"), ("campaign", "google")),
+    "msclkid": ("campaign", "bing"), "yclid": ("campaign", "yandex"), "twclid": ("campaign", "twitter"),
+    "ttclid": ("campaign", "tiktok"), "li_fat_id": ("campaign", "linkedin"), "rdt_cid": ("campaign", "reddit"),
+    "epik": ("campaign", "pinterest"), "irclickid": ("campaign", "impact"), "s_cid": ("campaign", "adobe"),
+    **dict.fromkeys(("mc_cid", "mc_eid"), ("campaign", "mailchimp")),
+    **dict.fromkeys(("_hsenc", "_hsmi"), ("campaign", "hubspot")), "mkt_tok": ("campaign", "marketo"),
+    **dict.fromkeys(("vero_id", "vero_conv"), ("campaign", "vero")),
+    "fbclid": ("social", "fb"), **dict.fromkeys(("igshid", "igsh"), ("social", "instagram.com")),
+    "srsltid": ("search", "google.com"), "ysclid": ("search", "yandex.ru"),
+}
 # Webmail clients: a click from an email read in the browser.
 MAIL_HOSTS = frozenset({"mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yahoo.com",
                         "mail.proton.me", "app.fastmail.com"})
@@ -80,17 +97,31 @@ def campaign(url: str | None, campaign_query: str | None = None) -> tuple[str, s
     return source, (name[:200] if name else None)
 
 
+def clicked_from(url: str | None, campaign_query: str | None = None) -> tuple[str, str] | None:
+    """(source, channel) that the click ids of the visit's tracking parameters stand for (see CLICK_IDS), else None;
+    with several, an ad's or a mail tool's first."""
+    query = campaign_query if campaign_query else (urlsplit(url).query if url else "")
+    if not query:
+        return None
+    found = sorted((CLICK_IDS[name][0] != "campaign", name) for name in {key.lower() for key in parse_qs(query)}
+                   if name in CLICK_IDS)
+    return CLICK_IDS[found[0][1]] if found else None
+
+
 @lru_cache(maxsize=65536)
 def classify(referrer_host: str | None, url: str | None, campaign_query: str | None = None) -> tuple[str, str | None]:
     """(source, channel) for a visit without a share token.
 
     source is one of campaign, internal, search, social, referral, or "none" (no referrer:
-    the caller decides between direct and estimated dark social). Campaign parameters come from
-    ``campaign_query`` (see :func:`campaign`).
+    the caller decides between direct and estimated dark social). Campaign parameters and click ids come from
+    ``campaign_query`` (see :func:`campaign` and :data:`CLICK_IDS`).
     """
     found = campaign(url, campaign_query)
     if found:
         return "campaign", found[0]
+    clicked = clicked_from(url, campaign_query)
+    if clicked and (clicked[0] == "campaign" or not referrer_host):
+        return clicked
     if not referrer_host:
         return "none", None
     page_host = urlsplit(url).hostname if url else None

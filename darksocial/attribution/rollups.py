@@ -272,17 +272,18 @@ def daily_rows(day_visits: dict, shares) -> list[tuple]:
 
 def _channels(conn) -> None:
     delete_rows(conn, "channels", "1")
+    # Clicks and reach by the channel each click came through (visits.channel), as `daily` counts them; shares,
+    # re-shares and conversions by the shares' own channel.
     visits = {r[0]: r[1:] for r in conn.execute(
-        "SELECT channel, COUNT(*), MIN(medium) FROM visits WHERE channel IS NOT NULL GROUP BY channel")}
+        "SELECT channel, COUNT(*), MIN(medium), SUM(click) FROM visits WHERE channel IS NOT NULL GROUP BY channel")}
     reach = dict(conn.execute(
         "SELECT channel, COUNT(DISTINCT person) FROM visits WHERE click = 1 GROUP BY channel"))
     shares = {r[0]: r[1:] for r in conn.execute(
-        "SELECT channel, COUNT(*), SUM(clicks), SUM(reshares), SUM(conversions), MIN(medium) FROM shares "
-        "GROUP BY channel")}
+        "SELECT channel, COUNT(*), SUM(reshares), SUM(conversions), MIN(medium) FROM shares GROUP BY channel")}
     rows = []
     for channel in sorted(set(visits) | set(shares)):
-        v_count, v_medium = visits.get(channel, (0, None))
-        n, clicks, reshares, conversions, s_medium = shares.get(channel, (0, 0, 0, 0, None))
+        v_count, v_medium, clicks = visits.get(channel, (0, None, 0))
+        n, reshares, conversions, s_medium = shares.get(channel, (0, 0, 0, None))
         ch = CHANNELS.get(channel)
         medium = ch.medium if ch else (s_medium or v_medium)
         rows.append((channel, ch.label if ch else channel, medium, v_count, n, clicks or 0, reach.get(channel, 0),

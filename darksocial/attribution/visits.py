@@ -111,7 +111,8 @@ def _classes_row(host: str, url: str, query: str) -> tuple:
     source, channel = referrers.classify(host or None, url, query or None)
     campaign = None
     if source == "campaign":
-        campaign, medium = referrers.campaign(url, query or None)[1], "campaign"
+        found = referrers.campaign(url, query or None)  # None for a campaign known by its click id alone
+        campaign, medium = (found[1] if found else None), "campaign"
     elif source == "social":
         medium = channel_medium(channel) if channel in CHANNELS else "open"
     elif source == "none":

@@ -49,4 +49,35 @@ def test_campaign_from_the_collectors_campaign_query():
     page = "https://blog.example/a"
     assert referrers.classify(None, page, "utm_source=nl&utm_campaign=spring") == ("campaign", "nl")
     assert referrers.campaign(page, "UTM_SOURCE=nl&gclid=1") == ("nl", None)
-    assert referrers.classify("www.google.com", page, "gclid=123") == ("search", "google.com")
+    assert referrers.classify("www.google.com", page, "gclid=123") == ("campaign", "google")  # an ad, not a result
+
+
+@pytest.mark.parametrize(
+    ("host", "query", "expected"),
+    [
+        # An ad's or a mail tool's click id is a campaign named after the platform, whatever the referrer.
+        (None, "gclid=abc", ("campaign", "google")),
+        (None, "GBRAID=abc", ("campaign", "google")),
+        ("www.bing.com", "msclkid=abc", ("campaign", "bing")),
+        (None, "mc_cid=1&mc_eid=2", ("campaign", "mailchimp")),
+        (None, "fbclid=abc&gclid=def", ("campaign", "google")),
+        # Meta's ids are on every link posted there, and srsltid on Google's organic results: without a referrer
+        # they name the network or the engine, as the referrer would; with one, the referrer decides.
+        (None, "fbclid=abc", ("social", "fb")),
+        (None, "igsh=abc", ("social", "instagram.com")),
+        (None, "srsltid=abc", ("search", "google.com")),
+        ("l.facebook.com", "fbclid=abc", ("social", "fb")),
+        ("forum.example.org", "fbclid=abc", ("referral", "forum.example.org")),
+        # utm_* parameters come first; an unknown parameter says nothing.
+        (None, "utm_source=nl&gclid=abc", ("campaign", "nl")),
+        (None, "ref=abc", ("none", None)),
+    ],
+)
+def test_click_ids_say_where_a_visit_came_from(host, query, expected):
+    assert referrers.classify(host, "https://blog.example/a", query) == expected
+
+
+def test_every_click_id_is_a_tracking_parameter():
+    from darksocial import urls
+
+    assert set(referrers.CLICK_IDS) <= urls.DEFAULT_STRIP

@@ -275,6 +275,24 @@ def test_only_goals_after_the_first_click_convert(scenario):
     same_after_full_rebuild(scenario)
 
 
+def test_a_channel_counts_the_clicks_and_people_that_came_through_it(scenario):
+    """A copied address bar (no share event): B and C paste it bare, D sends it by SMS (#ds=<token>.sms). The
+    share's channel is its visits' most common one (ab); each click counts, with its person, in the channel it came
+    through, as `daily` counts it, so no channel has more people than clicks."""
+    a = scenario.view("A")
+    for who in "BC":
+        scenario.view(who, came_with=a)
+    scenario.view("D", came_with=a, channel="sms")
+    scenario.attribute()
+
+    assert scenario.row("shares", token=a)["channel"] == "ab"
+    channels = {r["channel"]: (r["shares"], r["clicks"], r["reach"]) for r in scenario.rows("channels")}
+    assert channels == {"ab": (1, 2, 2), "sms": (0, 1, 1)}
+    daily = {r["channel"]: r["clicks"] for r in scenario.rows("daily") if r["clicks"]}
+    assert daily == {"ab": 2, "sms": 1}
+    same_after_full_rebuild(scenario)
+
+
 @pytest.mark.parametrize("late", ["share", "identify"])
 def test_late_share_events_and_identities_give_the_same_tables(make_scenario, late):
     def play(sc, hold_back: bool):
@@ -316,6 +334,8 @@ def test_campaign_parameters_classify_from_the_campaign_query_and_the_manifest_t
     scenario.event(kind="view", visitor=scenario.visitor("B"), url=page, token="FbClickId1", title="<b>forged</b>",
                    referrer_host="l.facebook.com", campaign_query="fbclid=xyz")
     scenario.view("C", "/story")
+    # An ad click whose browser sent no referrer: a campaign, not estimated dark social.
+    scenario.event(kind="view", visitor=scenario.visitor("D"), url=page, token="AdClick001", campaign_query="gclid=1")
     scenario.db["pages"].insert({"site": scenario.SITE, "url": page, "title": "The real title"}, alter=True)
     scenario.attribute()
 
@@ -324,6 +344,9 @@ def test_campaign_parameters_classify_from_the_campaign_query_and_the_manifest_t
         "campaign", "campaign", "newsletter", "spring")
     facebook = scenario.row("visits", token="FbClickId1")
     assert (facebook["source"], facebook["channel"]) == ("social", "fb")  # a click id alone is no campaign
+    ad = scenario.row("visits", token="AdClick001")
+    assert (ad["source"], ad["medium"], ad["channel"], ad["estimated"], ad["campaign"]) == (
+        "campaign", "campaign", "google", 0, None)
     story = scenario.row("stories", url=page)
-    assert (story["visits"], story["visits_campaign"], story["title"]) == (3, 1, "The real title")
+    assert (story["visits"], story["visits_campaign"], story["title"]) == (4, 2, "The real title")
     assert len(scenario.rows("stories")) == 1
