@@ -54,7 +54,8 @@ TOP_INFLUENCERS = Report(
     "they made in the window and the clicks those got, reach (distinct people who clicked them), re-shares, amplified "
     "reach (distinct people below them in the people trees of the cascades they shared into) and conversions (distinct"
     " person-goal pairs reached by those people after their first click into the cascade); distinct counts, never sums"
-    " over shares. Tier (nano < 10, micro 10-99, mid 100-999, macro >= 1000 people reached) is over all time. Open a "
+    " over shares. Tier (nano < 10, micro 10-99, mid 100-999, macro >= 1000 people reached) and top channel are over "
+    "all time. Open a "
     "person for their detail page. (The 300 people with the largest summed per-share reach are ranked by distinct "
     "reach.)",
     f"""
@@ -161,7 +162,7 @@ with v as (
     sum(clicks) as clicks
   from story_daily where {in_window("date", "site")}
   group by site, url
-  having sum(visits) > 0
+  having sum(visits) > 0 or sum(shares) > 0
 )
 select
   coalesce(st.title, v.url) as story,
@@ -170,7 +171,7 @@ select
   v.visits,
   v.dark_tracked,
   v.dark_estimated,
-  round(100.0 * (v.dark_tracked + v.dark_estimated) / v.visits, 1) as dark_social_pct,
+  round(100.0 * (v.dark_tracked + v.dark_estimated) / nullif(v.visits, 0), 1) as dark_social_pct,
   v.open_social,
   v.other,
   v.shares,
@@ -201,8 +202,8 @@ select
   sum(d.tracked) as tracked,
   sum(d.estimated) as estimated,
   sum(d.shares) as shares,
-  sum(d.clicks) as clicks,
-  round(1.0 * sum(d.clicks) / nullif(sum(d.shares), 0), 2) as clicks_per_share,
+  sum(d.share_clicks) as clicks,
+  round(1.0 * sum(d.share_clicks) / nullif(sum(d.shares), 0), 2) as clicks_per_share,
   round(100.0 * sum(d.visits) / (
     select sum(visits) from daily where medium in ('dark', 'open') and {in_window("date", "site")}
   ), 1) as pct_of_shared_traffic
@@ -349,8 +350,8 @@ HEADLINE = Report(
     "Headline numbers: visits, dark social, shares and what they brought",
     "One row for the window: visits; dark social tracked (through a private channel with a share token) and "
     "estimated (first view, no referrer, deep page), as counts and as % of visits; shares minted in the window, "
-    "the clicks they got per share and amplification K (re-shares per click); people reached through shares "
-    "(distinct people who clicked someone's share); and conversions (distinct visitor-goal pairs) in the "
+    "the clicks they got per share and amplification K (re-shares per click); people reached through those shares "
+    "(distinct people who clicked one, whenever); and conversions (distinct visitor-goal pairs) in the "
     "cascades started in the window.",
     f"""
 with v as (
@@ -363,9 +364,9 @@ s as (
   select count(*) as shares, coalesce(sum(clicks), 0) as clicks, coalesce(sum(reshares), 0) as reshares
   from shares where {in_window("date", "site")}
 ),
-r as (  -- in person order from the clicks index (+date keeps the planner off the date index): no temp B-tree
+r as (  -- the clicks of the shares minted in the window, in person order from the clicks index: no temp B-tree
   select count(*) as people_reached from (
-    select 1 from visits where click = 1 and {in_window("+date", "site")} group by person
+    select 1 from visits where click = 1 and {in_window("share_date", "share_site")} group by person
   )
 ),
 c as (

@@ -135,11 +135,12 @@ def m001_raw_tables(db: sqlite_utils.Database) -> None:
 
 def _analyst_tables_fingerprint() -> str:
     shape = [(t.name, [(c.name, c.type) for c in t.columns], t.pk, t.indexes) for t in tables.TABLES.values()]
-    return hashlib.sha256(repr(shape).encode()).hexdigest()[:12]
+    return hashlib.sha256(repr((shape, tables.RULES)).encode()).hexdigest()[:12]
 
 
-# The analyst tables are derived from `events` (and `links`): when their definitions in darksocial.tables change,
-# a migration with a new name drops and recreates them, and the next attribution run rebuilds them from scratch.
+# The analyst tables are derived from `events` (and `links`): when their definitions in darksocial.tables change, or
+# the rules that fill them (tables.RULES), a migration with a new name drops and recreates them, and the next
+# attribution run rebuilds them from scratch.
 # Not transactional: tables.create_all commits on its own; every step is idempotent, so a crash midway is safe.
 @migrations(name=f"m002_analyst_tables_{_analyst_tables_fingerprint()}", transactional=False)
 def m002_analyst_tables(db: sqlite_utils.Database) -> None:

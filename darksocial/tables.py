@@ -40,6 +40,11 @@ class Column:
     description: str
 
 
+# Changed whenever attribution computes a figure of these tables differently: a database made before then rebuilds
+# them from its events on its next migration (darksocial.store), instead of mixing old and new figures.
+RULES = "2026-11-30: dropped copies are no first view; channel clicks by channel; click ids; influence by share site"
+
+
 @dataclass(frozen=True)
 class Table:
     name: str
@@ -82,15 +87,15 @@ VISITS = Table(
         _c("medium", "TEXT", "dark (private channel or estimated dark social), open (public network), search, "
                              "referral, campaign, internal or direct"),
         _c("channel", "TEXT", "Channel code (wa, tg, ab...) for tracked visits, else the referrer's channel code "
-                              "or host; for campaigns utm_source (else utm_medium), or the platform of an ad's "
-                              "click id (google, bing...); NULL when unknown"),
+                              "or host; for campaigns utm_source (else utm_medium; or Matomo's), or the "
+                              "platform of an ad's click id (google, bing...); NULL when unknown"),
         _c("tracked", "INTEGER", "1 if the visit is a click of a share or carried a channel code alone (tracked, "
                                  "not estimated); 0 for a sharer opening their own link, classified as a view "
                                  "without a token is"),
         _c("estimated", "INTEGER", "1 if counted as untracked dark social (estimated: first view, no referrer, "
                                    "deep page)"),
-        _c("campaign", "TEXT", "utm_campaign of a visit classified campaign (from the tracking parameters the "
-                               "collector cut from the page URL), if any"),
+        _c("campaign", "TEXT", "utm_campaign (or Matomo's mtm_campaign) of a visit classified campaign (from the "
+                               "tracking parameters the collector cut from the page URL), if any"),
         _c("referrer_host", "TEXT", "Host of the referrer (never the full referrer URL)"),
         _c("in_app", "TEXT", "In-app browser recognised from the user agent (facebook, instagram, whatsapp...)"),
         _c("browser", "TEXT", "Coarse browser family"),
@@ -116,7 +121,7 @@ VISITS = Table(
     # and by sharer) from the clicks alone. A page's latest title is kept in _ds_titles, not found by an index.
     pk=("id",),
     indexes=(("date",),),
-    partial_indexes=(("idx_visits_clicks_by_person", ("person", "date", "site", "click"), "click = 1"),
+    partial_indexes=(("idx_visits_clicks_by_person", ("person", "share_date", "share_site", "click"), "click = 1"),
                      ("idx_visits_clicks_by_sharer", ("sharer", "person", "share_date", "share_site", "click"),
                       "click = 1")),
 )
@@ -239,7 +244,8 @@ CHANNELS_TABLE = Table(
         _c("reshares", "INTEGER", "Re-shares those shares triggered"),
         _c("clicks_per_share", "REAL", "clicks / shares"),
         _c("k_factor", "REAL", "re-shares / clicks"),
-        _c("conversions", "INTEGER", "Conversions below those shares"),
+        _c("conversions", "INTEGER", "Conversions below those shares (sum of shares.conversions: a person who "
+                                     "converted below two of them counts twice)"),
     ),
     pk=("channel",),
 )
@@ -308,6 +314,7 @@ DAILY = Table(
         _c("estimated", "INTEGER", "Untracked dark social views (estimated)"),
         _c("clicks", "INTEGER", "Views that day that were clicks of a share, by the channel they came through"),
         _c("shares", "INTEGER", "Share tokens minted that day via this channel"),
+        _c("share_clicks", "INTEGER", "Clicks those shares got (whenever they came)"),
     ),
     pk=("date", "site", "medium", "channel"),
 )
@@ -366,7 +373,7 @@ INFLUENCE = Table(
     "influencers' amplified reach and conversions are distinct counts over these rows.",
     (
         _c("root", "TEXT", "Root share token"),
-        _c("site", "TEXT", "Site id"),
+        _c("site", "TEXT", "Site of the person's first share in the cascade"),
         _c("date", "TEXT", "UTC date of the person's first share in the cascade"),
         _c("person", "TEXT", "The sharer credited"),
         _c("member", "TEXT", "A person below them"),

@@ -430,10 +430,11 @@ def cascade_rows(shares: dict[str, Share], world: World, roots: Iterable[str]):
                 person, name = person_of(view.visitor, ids), visitor_name(view.visitor, ids)
                 if person is not None and name is not None:
                     names[person] = max(names.get(person, name), name)
-        first_share: dict[str, str] = {}
+        first_share: dict[str, tuple] = {}  # a person's first share in the cascade: (time, site)
         for share in group:
             if share.sharer is not None and share.ts is not None:
-                first_share[share.sharer] = min(first_share.get(share.sharer, share.ts), share.ts)
+                key = (share.ts, share.site or "")
+                first_share[share.sharer] = min(first_share.get(share.sharer, key), key)
 
         conversions = 0
         for person in order:
@@ -450,8 +451,9 @@ def cascade_rows(shares: dict[str, Share], world: World, roots: Iterable[str]):
             while up is not None and hops < MAX_CREDIT_HOPS:
                 if not up.startswith("#"):
                     shared = first_share.get(up)
-                    influence.append((root_token, root.site, shared[:10] if shared else None, up, person,
-                                      node.arrived, converted))
+                    # Dated and sited by that first share, as the reports window and filter a person's shares.
+                    influence.append((root_token, (shared[1] or None) if shared else root.site,
+                                      shared[0][:10] if shared else None, up, person, node.arrived, converted))
                 up, hops = nodes[up].parent, hops + 1
 
         for share in group:

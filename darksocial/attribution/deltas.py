@@ -62,7 +62,7 @@ def update_rollups(conn, share_pages: set, old_event_ids: dict) -> None:
             continue
         site, url, date, medium, channel, tracked, estimated, click = row
         _add(story, (site, url), _story_figures(row), n)
-        _add(daily, (date, site, medium, channel or ""), (1, tracked or 0, estimated or 0, click or 0, 0), n)
+        _add(daily, (date, site, medium, channel or ""), (1, tracked or 0, estimated or 0, click or 0, 0, 0), n)
         if date is not None and site is not None and url is not None:
             _add(story_daily, (date, site, url), (1, int(medium == "dark" and tracked == 1), estimated or 0,
                                                  int(medium == "open"), int(medium not in ("dark", "open")),
@@ -77,7 +77,7 @@ def update_rollups(conn, share_pages: set, old_event_ids: dict) -> None:
     for rows, sign in ((gone_shares, -1), (new_shares, 1)):
         for site, url, date, medium, channel, clicks, reshares, conversions in rows:
             if site is not None and date is not None:
-                _add(daily, (date, site, medium, channel or ""), (0, 0, 0, 0, 1), sign)
+                _add(daily, (date, site, medium, channel or ""), (0, 0, 0, 0, 1, clicks), sign)
             if date is not None and site is not None and url is not None:
                 _add(story_daily, (date, site, url), (0, 0, 0, 0, 0, 1, clicks), sign)
             if channel is not None:
@@ -278,10 +278,10 @@ def _update_daily(conn, daily: dict, visitors: dict) -> None:
     rows = []
     for key in sorted(keys):
         old = stored.get(key)
-        visits, visitors_, tracked, estimated, clicks, shares = old[4:] if old is not None else (0,) * 6
-        d = daily.get(key, (0, 0, 0, 0, 0))
+        visits, visitors_, tracked, estimated, clicks, shares, share_clicks = old[4:] if old is not None else (0,) * 7
+        d = daily.get(key, (0, 0, 0, 0, 0, 0))
         row = (*key, visits + d[0], visitors_ + visitors.get(key, 0), tracked + d[1], estimated + d[2],
-               clicks + d[3], shares + d[4])
+               clicks + d[3], shares + d[4], share_clicks + d[5])
         if row[4] or row[9]:
             rows.append(row)
     _replace(conn, tables.DAILY, keys, rows)

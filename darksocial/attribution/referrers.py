@@ -79,21 +79,40 @@ def channel_for_host(host: str) -> str:
     return code or _bare(host)
 
 
+# Campaign parameters: Google's utm_* (any of them marks a campaign), and Matomo's (mtm_*, and pk_* from its Piwik
+# days, with their short forms; pk_vid, a visitor id for cross-domain links, is none of them).
+_CAMPAIGN_FIELDS = {
+    "source": ("utm_source", "mtm_source", "mtm_src", "pk_source", "pk_src"),
+    "medium": ("utm_medium", "mtm_medium", "mtm_mdm", "pk_medium", "pk_mdm"),
+    "name": ("utm_campaign", "mtm_campaign", "mtm_cpn", "pk_campaign", "pk_cpn"),
+}
+_MATOMO_CAMPAIGN = frozenset({*_CAMPAIGN_FIELDS["source"], *_CAMPAIGN_FIELDS["medium"], *_CAMPAIGN_FIELDS["name"],
+                              "mtm_keyword", "mtm_kwd", "mtm_content", "mtm_cnt", "mtm_cid", "mtm_group",
+                              "mtm_placement", "pk_keyword", "pk_kwd", "pk_content", "pk_cnt"})
+_CAMPAIGN_MARKS = ("utm_", "mtm_", "pk_")
+
+
 @lru_cache(maxsize=65536)
 def campaign(url: str | None, campaign_query: str | None = None) -> tuple[str, str | None] | None:
-    """(utm_source or 'campaign', utm_campaign) when the visit carried utm_* parameters, else None.
+    """(source, campaign name) when the visit carried campaign parameters (utm_*, or Matomo's mtm_* / pk_*), else
+    None: the source is utm_source (else utm_medium, else "campaign"), or Matomo's equivalents.
 
     They are read from ``campaign_query``, the tracking parameters the collector cut from the page URL
     (``events.campaign_query``, see darksocial.urls), else from the URL itself (events stored before that).
     """
-    query = campaign_query if campaign_query else (urlsplit(url).query if url and "utm_" in url else "")
-    if "utm_" not in query.lower():
+    query = campaign_query if campaign_query else (urlsplit(url).query if url else "")
+    lowered = query.lower()
+    if not any(mark in lowered for mark in _CAMPAIGN_MARKS):
         return None
-    params = {key.lower(): value for key, value in parse_qs(query).items()}
-    if not any(key.startswith("utm_") for key in params):
+    params = {key.lower(): values[0] for key, values in parse_qs(query).items()}
+    if not any(key.startswith("utm_") or key in _MATOMO_CAMPAIGN for key in params):
         return None
-    source = (params.get("utm_source") or params.get("utm_medium") or ["campaign"])[0][:100]
-    name = (params.get("utm_campaign") or [None])[0]
+
+    def first(field: str) -> str | None:
+        return next((params[key] for key in _CAMPAIGN_FIELDS[field] if params.get(key)), None)
+
+    source = (first("source") or first("medium") or "campaign")[:100]
+    name = first("name")
     return source, (name[:200] if name else None)
 
 

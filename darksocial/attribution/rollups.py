@@ -260,13 +260,15 @@ def _page_titles(conn) -> dict:
 
 def daily_rows(day_visits: dict, shares) -> list[tuple]:
     """`daily` rows: ``day_visits`` maps (date, site, medium, channel) → (visits, visitors, tracked, estimated,
-    clicks), summed by SQLite; shares are counted here by the day they were minted."""
-    days = {key: [*values, 0] for key, values in day_visits.items()}
+    clicks), summed by SQLite; shares and the clicks they got are counted here by the day they were minted."""
+    days = {key: [*values, 0, 0] for key, values in day_visits.items()}
     for row in shares:
         if row[S["site"]] is None or row[S["date"]] is None:
             continue
         key = (row[S["date"]], row[S["site"]], row[S["medium"]], row[S["channel"]] or "")
-        days.setdefault(key, [0, 0, 0, 0, 0, 0])[5] += 1
+        day = days.setdefault(key, [0, 0, 0, 0, 0, 0, 0])
+        day[5] += 1
+        day[6] += row[S["clicks"]]
     return [(*key, *values) for key, values in sorted(days.items())]
 
 

@@ -77,6 +77,22 @@ def test_click_ids_say_where_a_visit_came_from(host, query, expected):
     assert referrers.classify(host, "https://blog.example/a", query) == expected
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("mtm_campaign=spring&mtm_source=newsletter", ("newsletter", "spring")),
+        ("pk_cpn=spring&pk_src=partner", ("partner", "spring")),
+        ("mtm_medium=email", ("email", None)),
+        ("mtm_kwd=shoes", ("campaign", None)),
+        ("pk_vid=1637a1b2c3d4e5f6", None),  # Matomo's cross-domain visitor id: no campaign
+        ("utm_source=nl&mtm_source=other", ("nl", None)),
+    ],
+)
+def test_matomo_campaign_parameters_are_campaigns_too(query, expected):
+    assert referrers.campaign("https://blog.example/a", query) == expected
+    assert referrers.classify(None, "https://blog.example/a", query)[0] == ("campaign" if expected else "none")
+
+
 def test_every_click_id_is_a_tracking_parameter():
     from darksocial import urls
 
