@@ -22,6 +22,7 @@ import os
 import random
 import shlex
 import shutil
+import signal
 import socket
 import socketserver
 import subprocess
@@ -348,6 +349,9 @@ def present(site_running, db_path: Path, reports_port: int, *, collect_url: str,
             if open_browser and (os.environ.get("DISPLAY") or sys.platform == "darwin") and shutil.which("xdg-open"):
                 webbrowser.open(next((word for word in hint.split() if "token=" in word),
                                      f"http://127.0.0.1:{reports_port}/"))
+            # Ctrl-C stops the demo even when it was started with SIGINT ignored, as a background job of a
+            # non-interactive shell starts it (and every process it starts, such as a test's run of this command).
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             try:  # the message inside: a Ctrl-C right after it still stops cleanly
                 click.echo("serving until Ctrl-C ...")
                 threading.Event().wait()
