@@ -34,6 +34,8 @@ log = get_plugin_logger(__name__)
 ASSET_DIR = "assets/darksocial"
 SCRIPT = f"{ASSET_DIR}/darksocial.js"
 STYLESHEET = f"{ASSET_DIR}/darksocial.css"
+# The site's own not-found page (MkDocs writes it as 404.html, served for every missing URL): no story to share.
+NOT_FOUND_PAGE = "404.md"
 COLLECTOR_EXAMPLE = """
   plugins:
     - darksocial:
@@ -118,7 +120,8 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
         return files
 
     def on_post_page(self, output: str, *, page, config) -> str | None:
-        if not self.config.enabled or page.meta.get("darksocial") is False or self._excluded(page.file.src_uri):
+        if not self.config.enabled or page.meta.get("darksocial") is False or self._excluded(page.file.src_uri) \
+                or page.file.src_uri == NOT_FOUND_PAGE:
             return output
         url = page.canonical_url or "/" + page.url
         title = _plain_text(page.title or "") or config.site_name
