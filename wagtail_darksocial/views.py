@@ -59,7 +59,10 @@ def collect(request):
 def _answer(result: Result) -> HttpResponse:
     if result.status == 204:
         return HttpResponse(status=204)
-    return HttpResponse(result.reason + "\n", status=result.status, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(result.reason + "\n", status=result.status, content_type="text/plain; charset=utf-8")
+    if result.retry_after:  # a 429 or 503 says when to try again, as the core collector's answers do
+        response["Retry-After"] = str(result.retry_after)
+    return response
 
 
 def client_ip(meta) -> str | None:
