@@ -118,6 +118,7 @@ def login_link(db_path, host: str = "127.0.0.1", port: int = 8001) -> str:
     """A fresh one-time sign-in link for the reporting server on ``host:port`` serving ``db_path``."""
     from . import store
 
+    store.open_db(db_path).close()  # refuses another application's database, as every command does
     conn = store.connect(db_path)
     try:
         token = mint_sign_in_token(conn)

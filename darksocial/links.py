@@ -24,13 +24,18 @@ def _clean_name(name: str) -> str:
 def _site_for(db, url: str, site: str | None) -> str:
     conn = getattr(db, "conn", db)
     sites = {row[0]: json.loads(row[1] or "[]") for row in conn.execute("SELECT site, origins FROM sites")}
+    parts = urlsplit(url)
+    origin = normalise_origin(f"{parts.scheme}://{parts.netloc}")
     if site is not None:
         if sites and site not in sites:
             raise LinkError(f"unknown site {site!r}; known sites: {', '.join(sorted(sites))} "
                             "(add it with `darksocial site add`)")
+        if site in sites and origin not in {normalise_origin(o) for o in sites[site]}:
+            # The collector refuses events about pages on other origins: every visit through the link would be lost.
+            raise LinkError(f"--url {url!r} is on none of site {site!r}'s origins ({', '.join(sites[site])}): "
+                            f"give the URL of one of its pages, or register {origin} for it with `darksocial site "
+                            f"add {site} --origin ...` (listing all of its origins)")
         return site
-    parts = urlsplit(url)
-    origin = normalise_origin(f"{parts.scheme}://{parts.netloc}")
     matching = sorted(s for s, origins in sites.items() if origin in {normalise_origin(o) for o in origins})
     if len(matching) == 1:
         return matching[0]

@@ -301,9 +301,18 @@ class SaltStore:
         return self._conn.execute("DELETE FROM salts WHERE day < ?", (privacy.oldest_day_to_keep(now),)).rowcount
 
 
+class ForeignDatabase(sqlite3.DatabaseError):
+    """The file is another application's SQLite database: darksocial writes nothing into it."""
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
-    """Open the database at ``path``, creating it and applying pending migrations; WAL mode."""
+    """Open the database at ``path``, creating it and applying pending migrations; WAL mode. A database that holds
+    tables but none of darksocial's is another application's: ForeignDatabase, and nothing is written to it."""
     db = sqlite_utils.Database(path)
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+    if names and not names & {"events", "_sqlite_migrations"}:
+        db.close()
+        raise ForeignDatabase(f"{path} holds another application's tables ({', '.join(sorted(names)[:3])}...)")
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     db.enable_wal()
     db.execute("PRAGMA synchronous = FULL")
