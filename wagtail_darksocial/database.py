@@ -52,7 +52,12 @@ def collector() -> Collector:
         existing = _collectors.get(path)
         if existing is None:
             with migration_lock(path):
-                existing = Collector(path)  # creates or migrates the file
+                try:
+                    existing = Collector(path)  # creates or migrates the file
+                except store.ForeignDatabase:
+                    raise ImproperlyConfigured(
+                        f"{SETTING} = {str(path)!r} is another application's SQLite database (the site's own?): "
+                        "give darksocial a file of its own, e.g. BASE_DIR / 'darksocial.db'") from None
             from .sites import register_all_sites
 
             register_all_sites()

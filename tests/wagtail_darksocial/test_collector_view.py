@@ -118,6 +118,19 @@ def test_a_missing_or_unwritable_database_setting_is_improperly_configured(setti
         locked.chmod(0o700)
 
 
+def test_the_sites_own_database_as_darksocial_database_is_improperly_configured(settings, tmp_path):
+    import sqlite3
+
+    own = tmp_path / "db.sqlite3"  # another application's database, e.g. Django's own
+    with sqlite3.connect(own) as conn:
+        conn.execute("CREATE TABLE auth_user (id INTEGER PRIMARY KEY)")
+    settings.DARKSOCIAL_DATABASE = own
+    with pytest.raises(ImproperlyConfigured, match="another application's SQLite database.*a file of its own"):
+        database.collector()
+    with sqlite3.connect(own) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["auth_user"]
+
+
 def test_the_system_check_names_the_setting(settings):
     from django.core import checks
 
