@@ -520,15 +520,22 @@ def test_headline_people_reached_of_one_cascade_within_its_window(tmp_path):
     assert (head["shares"], head["clicks"], head["people_reached"], head["k_factor"]) == (2, 3, 3, round(1 / 3, 2))
 
 
-def test_headline_people_reached_of_a_share_whose_clicks_came_later(tmp_path):
-    """Minimal: A shares on day 2, B clicks on day 1. Over day 2 alone the headline counts the share with its click
-    (README: "a share counts on the day it was minted, with every click it got"), and the cascade started that day
-    reached B: the people reached through shares are 1 in either reading of the README; over day 1, none."""
-    sc = Sites(tmp_path / "late.db")
+def shared_day_2_clicked_day_1(path) -> Sites:
+    """A views /a and shares it on WhatsApp on day 2; B clicks that share on day 1 (a clock, or a late share
+    event): attributed."""
+    sc = Sites(path)
     a = sc.view("A", "/a", ts=at(2, 9))
     s = sc.share("A", a, "wa", "/a", ts=at(2, 10))
     sc.view("B", "/a", came_with=s, channel="wa", ts=at(1, 9))
     sc.attribute()
+    return sc
+
+
+def test_headline_people_reached_of_a_share_whose_clicks_came_later(tmp_path):
+    """Minimal: A shares on day 2, B clicks on day 1. Over day 2 alone the headline counts the share with its click
+    (README: "a share counts on the day it was minted, with every click it got"), and the cascade started that day
+    reached B: the people reached through shares are 1 in either reading of the README; over day 1, none."""
+    sc = shared_day_2_clicked_day_1(tmp_path / "late.db")
     head = headline(sc, since=day(2), until=day(2))
     assert (head["shares"], head["clicks"], head["clicks_per_share"], head["people_reached"]) == (1, 1, 1.0, 1)
     assert headline(sc, since=day(1), until=day(1))["people_reached"] == 0
@@ -541,11 +548,7 @@ def test_channel_mix_counts_clicks_of_shares_by_mint_day(tmp_path):
     """Minimal: A shares on WhatsApp on day 2, B clicks on day 1. Over day 2 alone: one WhatsApp share with its one
     click ("a share counts on the day it was minted, with every click it got"; channel_mix answers "how many clicks
     does a share get on each?"); over day 1, B's visit through WhatsApp and no share."""
-    sc = Sites(tmp_path / "mix.db")
-    a = sc.view("A", "/a", ts=at(2, 9))
-    s = sc.share("A", a, "wa", "/a", ts=at(2, 10))
-    sc.view("B", "/a", came_with=s, channel="wa", ts=at(1, 9))
-    sc.attribute()
+    sc = shared_day_2_clicked_day_1(tmp_path / "mix.db")
     mix = {r["code"]: r for r in run(sc, "channel_mix", since=day(2), until=day(2))}
     assert (mix["wa"]["shares"], mix["wa"]["visits"], mix["wa"]["clicks"], mix["wa"]["clicks_per_share"]) == (
         1, 0, 1, 1.0)

@@ -130,6 +130,17 @@ def test_failed_child_run_reports_why(tmp_path):
     assert killed.value.returncode == -9 and "signal SIGKILL" in str(killed.value)
 
 
+def assert_every_order_ends_as(make_scenario, orders, expected) -> None:
+    """Each order of the events, one incremental run per event on a database of its own, ends with the tables of
+    ``expected`` (a full rebuild's snapshot)."""
+    for n, order in enumerate(orders):
+        shuffled = make_scenario(f"order{n}")
+        for event in order:
+            shuffled.flush([dict(event)])
+            shuffled.attribute()
+        assert snapshot(shuffled.db) == expected, order
+
+
 def _forged_copies(scenario, case: str) -> list[dict]:
     """One page-view token sent twice with other content: the copy that wins (earlier) carries no incoming token,
     the other (later) does: someone else's share (``share``), or the visitor's own other view, as an old tracker
@@ -174,12 +185,7 @@ def test_a_page_view_token_sent_again_with_an_incoming_token_is_no_click(make_sc
     assert [row["clicks"] for row in reference.rows("shares", token="Tshare0001")] == (
         [0] if case == "share" else [])
     orders = list(itertools.permutations(events)) if len(events) < 5 else [events, events[::-1]]
-    for n, order in enumerate(orders):
-        shuffled = make_scenario(f"order{n}")
-        for event in order:
-            shuffled.flush([dict(event)])
-            shuffled.attribute()
-        assert snapshot(shuffled.db) == expected, order
+    assert_every_order_ends_as(make_scenario, orders, expected)
 
 
 def _copy_moves_a_chain(scenario) -> list[dict]:
@@ -227,12 +233,7 @@ def test_a_copy_that_wins_later_moves_what_follows_from_the_view(make_scenario, 
     else:
         kept = reference.row("visits", token="Tcopied001")
         assert (kept["visitor"], kept["source"], kept["medium"]) == ("OTHER0000000", "campaign", "campaign")
-    for n, order in enumerate(itertools.permutations(events)):
-        shuffled = make_scenario(f"order{n}")
-        for event in order:
-            shuffled.flush([dict(event)])
-            shuffled.attribute()
-        assert snapshot(shuffled.db) == expected, order
+    assert_every_order_ends_as(make_scenario, itertools.permutations(events), expected)
 
 
 def _dropped_copy_before_a_first_view(scenario) -> list[dict]:
@@ -278,12 +279,7 @@ def test_a_dropped_copy_is_nobodys_first_view(make_scenario, forge):
         assert (story["visits"], story["visits_dark_estimated"]) == (1, 1)
     else:
         assert sources == {"TviewOfB01": ("B", "search"), "Tcopied001": ("B", "direct")}
-    for n, order in enumerate(itertools.permutations(events)):
-        shuffled = make_scenario(f"order{n}")
-        for event in order:
-            shuffled.flush([dict(event)])
-            shuffled.attribute()
-        assert snapshot(shuffled.db) == expected, order
+    assert_every_order_ends_as(make_scenario, itertools.permutations(events), expected)
 
 
 def forged_traffic(scenario, rng) -> None:
@@ -354,9 +350,4 @@ def test_a_return_copy_kept_on_another_page_repeats_a_view_of_that_page(make_sce
     ]
     reference.attribute(full=True)
     expected = snapshot(reference.db)
-    for n, order in enumerate((events, events[::-1])):
-        shuffled = make_scenario(f"order{n}")
-        for event in order:
-            shuffled.flush([dict(event)])
-            shuffled.attribute()
-        assert snapshot(shuffled.db) == expected, order
+    assert_every_order_ends_as(make_scenario, (events, events[::-1]), expected)
