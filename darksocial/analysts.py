@@ -118,11 +118,11 @@ def login_link(db_path, host: str = "127.0.0.1", port: int = 8001) -> str:
     """A fresh one-time sign-in link for the reporting server on ``host:port`` serving ``db_path``."""
     from . import store
 
-    store.open_db(db_path).close()  # refuses another application's database, as every command does
-    conn = store.connect(db_path)
+    db = store.open_db(db_path)  # refuses another application's database, as every command does
     try:
-        token = mint_sign_in_token(conn)
+        token = mint_sign_in_token(db.conn)
+        db.conn.commit()
     finally:
-        conn.close()
+        db.close()
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return f"http://{shown}:{port}{SIGN_IN_PATH}?token={token}"

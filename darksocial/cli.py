@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 
 import click
@@ -81,7 +80,10 @@ def serve(db, host, port, attribute_every, rate_limit, rate_burst, read_timeout,
         database.conn.rollback()
     finally:
         database.close()
-    _claim_port(host, port)
+    if port:  # a taken port is a usage error naming the fix, before the server starts (uvicorn would only log it)
+        from .demo import claim_port
+
+        claim_port(port, "the reporting server", "--port", host=host)
     datasette = server.make_datasette(db, attribute_every=attribute_every or None, metadata={
         "plugins": {"darksocial": {"rate_limit": rate_limit, "rate_burst": rate_burst}}})
 
@@ -92,20 +94,6 @@ def serve(db, host, port, attribute_every, rate_limit, rate_burst, read_timeout,
 
     server.run(datasette, host=host, port=port, on_ready=ready, read_timeout=read_timeout,
                max_connections=max_connections)
-
-
-def _claim_port(host: str, port: int) -> None:
-    """A taken port is a usage error naming the fix, before the server starts (uvicorn would only log the error)."""
-    if port == 0:
-        return
-    try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server sets it
-            sock.bind((host, port))
-    except OSError as exc:
-        raise click.UsageError(f"cannot listen on {host} port {port} ({exc.strerror or exc}): stop what listens "
-                               "there, or choose another port with --port PORT (--port 0 picks a free one)") from None
 
 
 @cli.command("login-link")

@@ -76,24 +76,29 @@ def missing_extras() -> list[str]:
     return missing
 
 
-def claim_port(port: int, what: str, option: str, avoid: int | None = None) -> int:
-    """``port`` if it can be bound on loopback (0: any free port); a taken port is a usage error naming the fix.
+def claim_port(port: int, what: str, option: str, avoid: int | None = None, host: str = "127.0.0.1") -> int:
+    """``port`` if it can be bound on ``host`` (0: any free port); a taken port is a usage error naming the fix.
 
     The probe sets SO_REUSEADDR like the servers themselves do, so the port a demo just closed (its connections in
     TIME_WAIT) counts as free and a re-run gets the same ports, and the same URLs in the built site.
     """
-    with socket.socket() as sock:
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except OSError:
+        family = socket.AF_INET  # a host that does not resolve: the bind below says so
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
+            sock.bind((host, port))
+        except OSError as exc:
             raise click.UsageError(
-                f"port {port} for {what} is already in use on 127.0.0.1 (another demo or server is listening "
-                f"there): stop it, or choose another port with {option} PORT ({option} 0 picks a free one)"
+                f"port {port} for {what} is already in use on {host} ({exc.strerror or exc}; another demo or "
+                f"server is listening there): stop it, or choose another port with {option} PORT ({option} 0 picks "
+                "a free one)"
             ) from None
         chosen = sock.getsockname()[1]
     if chosen == avoid:
-        return claim_port(0, what, option, avoid) if port == 0 else chosen
+        return claim_port(0, what, option, avoid, host) if port == 0 else chosen
     return chosen
 
 

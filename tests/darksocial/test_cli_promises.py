@@ -301,7 +301,8 @@ def test_serve_on_a_taken_port_fails_fast(db, taken_port):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "Traceback" not in done.stderr + done.stdout
-    assert done.returncode == 2 and f"cannot listen on 127.0.0.1 port {taken_port}" in done.stderr
+    assert done.returncode == 2 and f"port {taken_port} for the reporting server is already in use on 127.0.0.1" in \
+        done.stderr
     assert "choose another port with --port PORT (--port 0 picks a free one)" in done.stderr
 
 
