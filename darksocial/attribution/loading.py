@@ -20,22 +20,27 @@ def sort_key(row: tuple) -> tuple:
     return tuple((value is not None, "" if value is None else str(value)) for value in row)
 
 
+def content_key(view: tuple) -> tuple:
+    """Which copy of a page-view token is kept: the one whose content (a View's fields, time first) sorts first."""
+    return sort_key((view[1], *view))
+
+
 def kept_ids(rows: Iterable[tuple]) -> dict:
     """token → id of the copy kept, from rows (id, *View) of every copy of some page-view tokens: the copy that
-    sorts first by content (time first), as keep_first keeps; of copies alike in content, the earliest received."""
+    sorts first by content (content_key, as keep_first keeps); of copies alike in content, the earliest received."""
     best: dict = {}
     for row in rows:
-        key = (sort_key((row[2], *row[1:])), row[0])
+        key = (content_key(row[1:]), row[0])
         if row[1] not in best or key < best[row[1]]:
             best[row[1]] = key
     return {token: key[1] for token, key in best.items()}
 
 
 def keep_first(rows: Iterable[tuple], target: dict, make) -> None:
-    """Deduplicate by token, keeping the row that sorts first by content (ts first): order-independent."""
+    """Deduplicate by token, keeping the row that sorts first by content (content_key): order-independent."""
     for row in rows:
         old = target.get(row[0])
-        if old is None or sort_key((row[1], *row)) < sort_key((old[1], *old)):
+        if old is None or content_key(row) < content_key(old):
             target[row[0]] = make(row)
 
 
