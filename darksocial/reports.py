@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .analysts import LABELS_TABLE
+
 # Blank since means the last 30 days *including today*: today and the 29 days before it.
-SINCE = "coalesce(nullif(:since, ''), date('now', '-29 days'))"
-BEFORE = "date(coalesce(nullif(:until, ''), date('now')), '+1 day')"
+# Values are trimmed as the dashboard trims them (a date typed into Datasette's form may bring a space).
+SINCE = "coalesce(nullif(trim(:since), ''), date('now', '-29 days'))"
+BEFORE = "date(coalesce(nullif(trim(:until), ''), date('now')), '+1 day')"
+SITE = "trim(:site)"
 WINDOW_PARAMS = ("since", "until", "site")
 WINDOW_HELP = (
     " Window: since/until are dates (YYYY-MM-DD), both inclusive; leave them blank for the last 30 days."
@@ -21,11 +25,18 @@ WINDOW_HELP = (
 )
 
 
+def labelled(person_column: str, *names: str) -> str:
+    """SQL: the name to show for the person in ``person_column``: the analyst's label (person_labels) first, then
+    the first of ``names`` that is not null."""
+    return (f"coalesce((select nullif(l.name, '') from [{LABELS_TABLE}] l where l.person = {person_column}), "
+            f"{', '.join(names)})")
+
+
 def in_window(date_column: str, site_column: str) -> str:
     """SQL condition: ``date_column`` (YYYY-MM-DD or ISO time) inside the window, ``site_column`` matching."""
     return (
         f"{date_column} >= {SINCE} and {date_column} < {BEFORE}"
-        f" and (:site = '' or {site_column} = :site)"
+        f" and ({SITE} = '' or {site_column} = {SITE})"
     )
 
 
@@ -73,7 +84,7 @@ with s as (
 -- the window's figures in influencers: their clicks carry their shares' dates, their credit rows the dates of their
 -- first shares in the cascades. Counting theirs again would read the largest sharers' index entries for nothing.
 t as (
-  select s.*, i.name, i.tier, i.top_channel, :site = '' and i.shares = s.shares as whole,
+  select s.*, i.name, i.tier, i.top_channel, {SITE} = '' and i.shares = s.shares as whole,
     i.reach as reach_all_time, i.amplified_reach as amplified_reach_all_time, i.conversions as conversions_all_time
   from s left join influencers i on i.person = s.sharer
 )
@@ -81,7 +92,7 @@ t as (
 -- without a temp B-tree. Reach is from the clicks alone: visits carry the date and site of the share clicked.
 select
   sharer as person,
-  coalesce(sharer_name, name) as name,
+  {labelled("sharer", "sharer_name", "name")} as name,
   tier,
   shares,
   clicks,
@@ -109,7 +120,7 @@ from t
 order by reach desc, amplified_reach desc, clicks desc, shares desc, person
 limit 100
 """,
-    ("shares", "visits", "_ds_influence", "influencers"),
+    ("shares", "visits", "_ds_influence", "influencers", LABELS_TABLE),
 )
 
 INFLUENCER = Report(
@@ -252,7 +263,7 @@ select
   coalesce(st.title, c.url) as story,
   c.url,
   c.sharer,
-  c.sharer_name,
+  {labelled("c.sharer", "c.sharer_name")} as sharer_name,
   c.channel,
   c.started,
   c.size,
@@ -267,7 +278,7 @@ where {in_window("+c.started", "c.site")}
 order by c.size desc, c.depth desc, c.root desc
 limit 100
 """,
-    ("cascades", "stories"),
+    ("cascades", "stories", LABELS_TABLE),
 )
 
 CONVERSIONS_BY_SHARER = Report(
@@ -299,7 +310,7 @@ s as (
 )
 select
   c.person,
-  coalesce(s.sharer_name, i.name) as name,
+  {labelled("c.person", "s.sharer_name", "i.name")} as name,
   i.tier,
   coalesce(s.shares, 0) as shares,
   coalesce(s.clicks, 0) as clicks,
@@ -310,7 +321,7 @@ from c join a on a.person = c.person left join s on s.sharer = c.person left joi
 order by c.conversions desc, clicks desc, c.person
 limit 100
 """,
-    ("shares", "_ds_influence", "influencers"),
+    ("shares", "_ds_influence", "influencers", LABELS_TABLE),
 )
 
 CASCADE_TREE = Report(
@@ -334,14 +345,15 @@ select 'top' as id, null as parent,
 union all
 select * from (
   select t.token as id, t.parent,
-    coalesce(s.sharer_name, s.sharer, 'unknown sharer') || ' · ' || coalesce(s.channel, '?') as label,
+    {labelled('s.sharer', 's.sharer_name', 's.sharer', "'unknown sharer'")} || ' · ' || coalesce(s.channel, '?')
+      as label,
     s.channel, s.medium, s.clicks, s.reach, s.depth
   from tree t join shares s on s.token = t.token
   order by t.depth, s.clicks desc
   limit 500
 )
 """,
-    ("shares",),
+    ("shares", LABELS_TABLE),
     ("share", "url", *WINDOW_PARAMS),
 )
 

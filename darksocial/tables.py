@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import analysts
 from .channels import CHANNELS
 
 
@@ -454,6 +455,8 @@ def create_all(db) -> None:
     for table in ANALYST_TABLES + PRIVATE_TABLES:
         for sql in create_sql(table):
             conn.execute(sql)
+    for sql in analysts.SCHEMA:  # the reports read the analysts' labels wherever they run (the Wagtail admin too)
+        conn.execute(sql)
     conn.commit()
 
 

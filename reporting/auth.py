@@ -1,7 +1,8 @@
 """Who may read what on the reporting server.
 
-Anonymous visitors never read raw events, salts, sites, ambassador links or any table keyed by visitor, never run
-arbitrary SQL (which would read those tables too) and never open a report built on them. Analysts sign in with
+Anonymous visitors read only the tables listed in ``OPEN_TABLES`` (aggregates with no row or column per visitor) and
+the reports built on them alone: never raw events, salts, sites, ambassador links, the page manifest, bookkeeping or
+any table keyed by visitor; they never run arbitrary SQL (which would read those tables too). Analysts sign in with
 datasette-auth-passwords as ``analyst``; the password hash comes from the environment, never from a file in the repo.
 Locally, ``darksocial serve`` prints a one-time sign-in link (``darksocial login-link DB`` prints a fresh one any
 time), so no password is needed on loopback and nobody is locked out; the link signs in as ``analyst``, not root.
@@ -21,8 +22,13 @@ ANALYST = "analyst"
 AUTH_PLUGIN = "datasette-auth-passwords"
 SIGNED_IN = {"id": "*"}  # a Datasette allow block matching any signed-in actor
 
-# Tables the store writes that are never for anonymous eyes: raw events, the salts that pseudonymise visitors,
-# the sites' allowed origins, and ambassador links (real people's names).
+# The only tables anonymous visitors may read (README "Signing in"): per-page, per-channel and per-day aggregates
+# with no row or column per visitor. Everything else needs a sign-in, including tables a later version adds and
+# the bookkeeping of sqlite-utils or the writer: what is open is listed, never what is closed.
+OPEN_TABLES = frozenset({"stories", "story_daily", "channels", "daily"})
+
+# The store's raw tables: events, the salts that pseudonymise visitors, the sites' allowed origins, and ambassador
+# links (real people's names).
 RAW_TABLES = ("events", "salts", "sites", "links")
 
 HOW_TO_CONFIGURE = (
@@ -38,17 +44,13 @@ PERSONAL_COLUMNS = frozenset({"visitor", "person", "sharer", "sharer_visitor", "
 
 
 def private_tables() -> frozenset[str]:
-    """Raw tables, the attribution's private state, and every analyst table with a column identifying a visitor."""
-    from darksocial import tables
+    """Every table darksocial knows of but the open ones: raw tables, the page manifest, the attribution's private
+    state, the analysts' tables, the bookkeeping tables and every analyst table with a column identifying a visitor
+    (``OPEN_TABLES`` must have none: a test holds it to that)."""
+    from darksocial import analysts, inbox, tables
 
-    keyed_by_visitor = {
-        table.name
-        for table in tables.TABLES.values()
-        if table.private or PERSONAL_COLUMNS.intersection(table.column_names())
-    }
-    from darksocial import analysts
-
-    return frozenset(RAW_TABLES) | frozenset(keyed_by_visitor) | frozenset(analysts.TABLES)
+    known = {*RAW_TABLES, "pages", "_sqlite_migrations", *tables.TABLES, *analysts.TABLES, inbox.MOVED_TABLE}
+    return frozenset(known) - OPEN_TABLES
 
 
 def is_loopback(host: str) -> bool:
@@ -103,8 +105,9 @@ def anonymous_denied(action: str, resource, private_query_names: frozenset[str])
     if action in ("execute-sql", "view-database-download"):
         return True  # arbitrary SQL and the database file would both read the private tables
     if action == "view-table" and resource is not None:
-        # sqlite_stat1 and friends give the row counts of private tables away.
-        return resource[1].lower() in private_tables() or resource[1].lower().startswith("sqlite_")
+        # An allow-list: sqlite_stat1 and friends give the row counts of private tables away, and a table added
+        # later is private until it is listed as open.
+        return resource[1].lower() not in OPEN_TABLES
     if action == "view-query" and resource is not None:
         return resource[1] in private_query_names
     return False

@@ -1,5 +1,6 @@
-"""People's names on the reporting server: the analyst's label first, then the name from ``identify`` or the
-ambassador link, else a short id. Looked up per cell, so remembered for a few seconds."""
+"""People's names on the reporting server: the analyst's label first, then the name from ``identify`` (a sharer's,
+or the latest a person identified with who never shared) or the ambassador link, else a short id. Looked up per
+cell, so remembered for a few seconds."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ NAME_SQL = f"""
 select coalesce(
   (select nullif(name, '') from [{analysts.LABELS_TABLE}] where person = :person),
   (select name from influencers where person = :person),
-  (select max(sharer_name) from shares where sharer = :person)
+  (select max(sharer_name) from shares where sharer = :person),
+  (select name from _ds_identities where substr(:person, 1, 2) = 'x:' and external_id = substr(:person, 3)
+     and name is not null order by ts desc limit 1)
 ) as name
 """
 

@@ -218,17 +218,23 @@ def today() -> dt.date:
 def window_params(request) -> dict:
     """since, until and site from the query string, validated; ``days`` (7, 30, 90) picks a preset window ending
     today; blank values mean the defaults (the last 30 days including today, every site)."""
-    params = {}
     days = request.args.get("days", "").strip()
-    if days:
-        if days not in {str(d) for d in PRESETS}:
-            raise BadParameter(f"days must be one of {', '.join(map(str, PRESETS))}, not {days!r}")
-        end = today()
-        params = {"since": (end - dt.timedelta(days=int(days) - 1)).isoformat(), "until": end.isoformat()}
+    if not days:
+        return checked_window(request.args)
+    if days not in {str(d) for d in PRESETS}:
+        raise BadParameter(f"days must be one of {', '.join(map(str, PRESETS))}, not {days!r}")
+    end = today()
+    since = (end - dt.timedelta(days=int(days) - 1)).isoformat()
+    return checked_window(request.args, since=since, until=end.isoformat())
+
+
+def checked_window(args, **given) -> dict:
+    """since, until (each a date or blank) and site from ``args`` (a mapping of the query string), each checked;
+    ``given`` values stand instead of the query string's. The dashboard's pages and the canned reports check the
+    same way (reporting.report_guard)."""
+    params = {}
     for name in ("since", "until"):
-        if name in params:
-            continue
-        value = request.args.get(name, "").strip()
+        value = given[name] if name in given else (args.get(name) or "").strip()
         if value:
             try:
                 if not DATE_RE.fullmatch(value):
@@ -238,7 +244,7 @@ def window_params(request) -> dict:
                 raise BadParameter(f"{name} must be a date like 2026-01-31 (or blank for the last 30 days), "
                                    f"not {value!r}") from None
         params[name] = value
-    site = request.args.get("site", "").strip()
+    site = (args.get("site") or "").strip()
     if len(site) > 100:
         raise BadParameter("site is at most 100 characters")
     params["site"] = site

@@ -47,6 +47,9 @@ from cascades c left join stories st on st.site = c.site and st.url = c.url
 where c.root in (select root from shares where sharer = :person and {window})
 order by c.size desc, c.started desc limit 50
 """
+# Somebody who clicked a share (a member of a cascade) has a page too, though they shared nothing: every person the
+# cascade and influencer pages list opens. (The partial index of clicks by person serves it.)
+CLICKED = "select 1 from visits where person = :person and click = 1 limit 1"
 STORY_TITLE = "select coalesce(title, url) as title, site from stories where url = :url limit 1"
 
 
@@ -64,8 +67,8 @@ async def influencer_view(request, datasette) -> Response:
     profile = await pages.rows(datasette, db, "select * from influencers where person = :person", params)
     shares = await pages.rows(datasette, db, queries.INFLUENCER.sql, params)
     label = await datasette.databases[db].execute_fn(lambda conn: analysts.label(conn, person))
-    if not profile and not shares and not label:
-        return Response.text(f"404 Not Found: no influencer {person!r} (see the top_influencers report)\n",
+    if not profile and not shares and not label and not await pages.rows(datasette, db, CLICKED, params):
+        return Response.text(f"404 Not Found: nobody {person!r} shared or clicked (see the top_influencers report)\n",
                              status=404)
     for share in shares:
         if share["got_it_from"] == person:
@@ -102,7 +105,7 @@ async def influencer_view(request, datasette) -> Response:
         found = await pages.rows(datasette, db, STORY_TITLE, {"url": p["top_story"]})
         top_story = {"url": p["top_story"], "title": found[0]["title"] if found else p["top_story"],
                      "site": found[0]["site"] if found else None}
-    display = (label or {}).get("name") or p.get("name")
+    display = (label or {}).get("name") or p.get("name") or await names.display_name(datasette, db, person)
     return Response.html(await datasette.render_template(
         "darksocial_influencer.html",
         pages.page_context(

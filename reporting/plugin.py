@@ -12,7 +12,7 @@ from datasette import hookimpl
 from darksocial import analysts
 from darksocial import reports as queries
 
-from . import accesslog, auth, collect, indexes, metadata, pages, signin
+from . import accesslog, auth, collect, indexes, metadata, pages, report_guard, signin
 
 log = logging.getLogger(__name__)
 accesslog.install()  # before uvicorn logs its first request, whichever way the server was started
@@ -48,7 +48,8 @@ def startup(datasette):
 def asgi_wrapper(datasette):
     collector_first = collect.asgi_wrapper(datasette)
     guard = signin.asgi_wrapper(datasette)
-    return lambda app: collector_first(guard(app))
+    window_checked = report_guard.asgi_wrapper(datasette)
+    return lambda app: collector_first(guard(window_checked(app)))
 
 
 # -- reports, charts and access control (reporting.metadata, .pages, .auth) -----------------------------------------

@@ -29,6 +29,25 @@ def test_every_column_that_identifies_a_visitor_makes_its_table_private():
                 assert table.name in auth.private_tables(), (table.name, column.name)
     assert set(PRIVATE) <= auth.private_tables()
     assert not set(PUBLIC) & auth.private_tables()
+    for name in auth.OPEN_TABLES:
+        assert not auth.PERSONAL_COLUMNS.intersection(tables.TABLES[name].column_names()), name
+        assert not tables.TABLES[name].private, name
+
+
+def test_only_the_open_tables_are_readable_anonymously(inproc):
+    # An allow-list: the page manifest, bookkeeping and SQLite's own tables are refused, like any table a later
+    # version adds before it is listed as open.
+    path = inproc.ds.databases["darksocial"].path
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE added_later (x)")
+    try:
+        for table in ("pages", "_sqlite_migrations", "_ds_inbox_moved", "added_later"):
+            assert inproc.get(f"/darksocial/{table}.json").status_code == 403, table
+        for table in sorted(auth.OPEN_TABLES):
+            assert inproc.get(f"/darksocial/{table}.json").status_code == 200, table
+    finally:
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TABLE added_later")
 
 
 @pytest.mark.parametrize("table", PRIVATE)
@@ -131,3 +150,9 @@ def test_loopback_may_run_open_and_a_configured_hash_allows_any_address(password
         assert auth.bind_refusal(host, {}) is None
     assert auth.bind_refusal("0.0.0.0", {auth.PASSWORD_HASH_ENV: password_hash}) is None
     assert auth.bind_refusal("0.0.0.0", {}) is not None
+
+
+def test_the_database_file_is_downloaded_by_nobody(inproc):
+    # README: the file changes while the server runs; analysts copy it on the server instead.
+    assert inproc.get("/darksocial.db").status_code == 403
+    assert inproc.get("/darksocial.db", signed_in=True).status_code == 403

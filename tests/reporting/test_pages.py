@@ -13,6 +13,7 @@ import sqlite3
 import pytest
 
 from darksocial import analysts, attribution, store
+from reporting import names
 
 WINDOW = {"days": "30"}
 
@@ -109,6 +110,12 @@ def test_an_analyst_names_a_person_and_the_name_shows_everywhere_and_survives_at
     assert ">Bob the Builder</a>" in report
     cascade = html.unescape(inproc.get("/-/darksocial/cascade", signed_in=True, share=scenario.SHARE_A).text)
     assert "Bob the Builder" in cascade
+    # The reports' exports (JSON, CSV) and the Wagtail admin read the name from the reports' SQL, not the page.
+    assert {r["person"]: r["name"] for r in inproc.report("top_influencers")}[bob] == "Bob the Builder"
+    assert {r["person"]: r["name"] for r in inproc.report("conversions_by_sharer")}[bob] == "Bob the Builder"
+    tree = {r["id"]: r["label"] for r in inproc.report("cascade_tree", share=scenario.SHARE_A)}
+    assert tree[scenario.SHARE_B] == "Bob the Builder · tg"
+    assert "Bob the Builder" in inproc.get("/darksocial/top_influencers.csv", signed_in=True).text
     # Attribution reruns (on a copy: other tests count the shared database's rows) keep the name.
     copy = tmp_path / "copy.db"
     with sqlite3.connect(scenario_db, timeout=30) as source, sqlite3.connect(copy) as target:
@@ -119,6 +126,9 @@ def test_an_analyst_names_a_person_and_the_name_shows_everywhere_and_survives_at
     # Never visible anonymously: the table and every page naming people need a sign-in.
     assert inproc.get("/darksocial/person_labels.json").status_code == 403
     assert inproc.get("/-/darksocial/influencer", person=bob).status_code == 403
+    with sqlite3.connect(scenario_db, timeout=30) as conn:  # as found: other tests read the shared database
+        conn.execute(f"DELETE FROM {analysts.LABELS_TABLE} WHERE person = ?", (bob,))
+    names.forget(bob)
 
 
 def test_the_influencer_page_never_shows_a_person_as_their_own_source(inproc, scenario):
@@ -128,6 +138,51 @@ def test_the_influencer_page_never_shows_a_person_as_their_own_source(inproc, sc
     assert "x%3Aalice-1" not in how_they_came  # her own link is not where she came from
     assert "Top story: <a" in page and ">Story A</a>" in page.split("Top story:")[1][:200]
     assert "Who they reached" in page and "Who passed it on" in page and "open the tree" in page
+
+
+def test_a_person_who_clicked_but_never_shared_has_a_page_and_their_name(inproc, scenario, tmp_path, analyst_env):
+    # Every person the influencer and cascade pages list opens, and shows by the name they identified with.
+    assert inproc.get("/-/darksocial/influencer", signed_in=True, person=f"v:{scenario.DAN}").status_code == 200
+    assert inproc.get("/-/darksocial/influencer", signed_in=True, person="v:nobody").status_code == 404
+
+    import asyncio
+    import concurrent.futures
+
+    from reporting import server
+
+    path = tmp_path / "named.db"
+    db = store.open_db(path)
+    store.register_site(db, "blog", ["https://blog.example"])
+    when = iter(f"2026-05-01T10:00:{second:02d}.000000Z" for second in range(60))
+    story = "https://blog.example/story"
+    events = [
+        {"kind": "view", "visitor": "alice", "url": story, "token": "vAAAAAAAAA", "ts": next(when)},
+        {"kind": "share", "visitor": "alice", "url": story, "token": "sAAAAAAAAA", "parent": "vAAAAAAAAA",
+         "channel": "wa", "ts": next(when)},
+        {"kind": "view", "visitor": "dan", "url": story, "token": "vDDDDDDDDD", "in_token": "sAAAAAAAAA",
+         "in_channel": "wa", "ts": next(when)},
+        {"kind": "identify", "visitor": "dan", "external_id": "dan-7", "name": "Dan Dare", "ts": next(when)},
+    ]
+    writer = store.Writer(path)
+    try:
+        writer.write_sync([tuple({"site": "blog", **e}.get(c) for c in store.EVENT_COLUMNS) for e in events])
+    finally:
+        writer.close()
+    attribution.attribute(db)
+    db.close()
+    ds = server.make_datasette(path, attribute_every=None)
+    cookies = {"ds_actor": ds.sign({"a": {"id": "analyst"}}, "actor")}
+    week = {"since": "2026-04-28", "until": "2026-05-04"}
+
+    async def get(person):
+        return await ds.client.get("/-/darksocial/influencer", params={"person": person, **week}, cookies=cookies)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright's sync API may hold this thread's loop
+        alice, dan = (pool.submit(asyncio.run, get(person)).result() for person in ("v:alice", "x:dan-7"))
+    assert alice.status_code == 200 and dan.status_code == 200, (alice.text, dan.text)
+    reached = html.unescape(alice.text).split("Who they reached")[1].split("<h2")[0]
+    assert "Dan Dare</a>" in reached and ">x:dan-7</a>" not in reached
+    assert "Dan Dare" in html.unescape(dan.text).split("</h1>")[0]
 
 
 def test_the_story_page(inproc, scenario):

@@ -29,6 +29,29 @@ def test_every_report_is_titled_described_and_takes_the_window(inproc):
         assert {"since", "until", "site"} <= set(r.params)
 
 
+@pytest.mark.parametrize(("params", "named"), [
+    ({"since": "garbage"}, "since must be a date"),
+    ({"until": "2026-13-01"}, "until must be a date"),
+    ({"since": "2026-02-30"}, "since must be a date"),
+    ({"since": "2026-03-02", "until": "2026-03-01"}, "since must not be after until"),
+    ({"site": "s" * 101}, "site is at most 100 characters"),
+])
+@pytest.mark.parametrize("name", ["headline", "top_stories", "top_influencers"])
+@pytest.mark.parametrize("suffix", ["", ".json", ".csv"])
+def test_a_canned_report_refuses_a_bad_window_naming_the_parameter(inproc, name, suffix, params, named):
+    # Run as they were, a mistyped date read as an empty window: every figure 0, and no word why.
+    response = inproc.get(f"/darksocial/{name}{suffix}", signed_in=True, **params)
+    assert response.status_code == 400 and named in response.text, response.text
+
+
+def test_a_canned_report_takes_a_blank_or_well_formed_window_spaces_and_all(inproc, scenario):
+    for params in ({}, {"since": "", "until": "", "site": ""}, {"since": "2026-01-01", "until": "2026-01-01"}):
+        assert inproc.get("/darksocial/top_stories.json", signed_in=True, **params).status_code == 200, params
+    day = scenario.DAY.date().isoformat()
+    plain = inproc.report("top_stories", since=day, until=day, site="blog")
+    assert plain and inproc.report("top_stories", since=f" {day} ", until=f"{day} ", site=" blog ") == plain
+
+
 def test_top_influencers_ranks_people_by_reach(inproc, scenario):
     s, report = scenario, inproc.report
     rows = report("top_influencers")
