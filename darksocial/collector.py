@@ -78,6 +78,9 @@ class Result:
     retry_after: int | None = None  # seconds, for a 429
 
 
+# Every refusal names its field or header first, the request's method too (the reporting route and the Wagtail view).
+WRONG_METHOD = Result(405, "method: use POST to send events")
+
 PAGES_CACHED_PER_SITE = 4096  # canonical forms of a site's event URLs kept (page URLs repeat on every view)
 
 
@@ -221,7 +224,7 @@ class Collector:
         self._read.execute(f"PRAGMA busy_timeout = {store.BUSY_TIMEOUT_MS}")
         self._lock = threading.Lock()
         self._sites: dict[str, Site] = {}
-        self._revoked: frozenset[str] = frozenset()  # tokens of revoked ambassador links, read with the sites
+        self._revoked: dict[str, str | None] = {}  # revoked ambassador links' tokens → channels, read with the sites
         self._sites_read_at = float("-inf")
         self.salt_store = store.SaltStore(store.salts_path(self.path))
         self._salts: dict[str, str] = {}
@@ -411,7 +414,10 @@ class Collector:
         if self._revoked:
             # A revoked ambassador link credits nobody from now on: the visit keeps its channel code, like a
             # share link followed without JavaScript, and is stored so (the events stay the one source of truth).
-            kept = [(e._replace(in_token=None) if e.in_token in self._revoked else e, page) for e, page in kept]
+            # The link's own channel wins over the code the URL carried (none, or another one typed by hand).
+            revoked = self._revoked
+            kept = [(e._replace(in_token=None, in_channel=revoked[e.in_token] or e.in_channel)
+                     if e.in_token in revoked else e, page) for e, page in kept]
         ts = stamp[1]
         rows = []
         for event, (url, campaign) in kept:
@@ -431,8 +437,7 @@ class Collector:
         with self._lock:
             rows = self._read.execute(
                 "SELECT site, origins, respect_dnt, strip_params, keep_params FROM sites").fetchall()
-            revoked = frozenset(row[0] for row in self._read.execute(
-                "SELECT token FROM links WHERE revoked IS NOT NULL"))
+            revoked = dict(self._read.execute("SELECT token, channel FROM links WHERE revoked IS NOT NULL"))
         sites = {}
         for site_id, origins, respect_dnt, strip_params, keep_params in rows:
             allowed = frozenset(filter(None, (normalise_origin(o) for o in json.loads(origins or "[]"))))

@@ -16,7 +16,10 @@ key    meaning                                      kinds
                                                     goal (optional)
 ``t``  token: the page-view token (view, goal) or   view, share (required);
        the share token (share)                      goal (optional)
-``r``  referrer URL (only its host is kept)         view (optional)
+``r``  referrer URL (only its host is kept), or     view (optional)
+       ``android-app://<package>/`` (a page opened
+       from an Android app: kept as
+       ``android-app:<package>``)
 ``i``  incoming ``ds`` value: ``<token>``,          view (optional)
        ``<token>.<code>`` or ``.<code>``
 ``o``  the page-view token the address bar held     view (optional; never
@@ -48,7 +51,8 @@ lone surrogates (``"\\ud800"``) are refused in every text field.
 Text is cleaned, not refused, where a person wrote it: in titles (``n`` of a view) and
 display names (``n`` of identify), control characters (C0, DEL, C1) and the invisible
 bidirectional overrides are replaced by spaces and runs of whitespace collapse to one;
-a title longer than ``MAX_TITLE`` characters is cut there.
+a title longer than ``MAX_TITLE`` characters is cut there, and a title or name left blank
+(``"\u00a0"``: a page titled ``&nbsp;``) is dropped, never the event.
 Identifiers are refused when they hold such characters: the external id ``x`` and
 the goal name ``g`` (which is also trimmed, and refused when blank).
 """
@@ -282,9 +286,7 @@ def _from_wire(w) -> Event | None:
             except EventError:
                 return None
         if w.n:
-            title = _cleaned(w.n)
-            if not title:
-                return None
+            title = _cleaned(w.n) or None
         return Event("view", w.s, w.v, _without_token(w.u), w.t, referrer_host, in_token, in_channel, title,
                      reloaded=reloaded)
     if isinstance(w, _WireShare):
@@ -294,8 +296,8 @@ def _from_wire(w) -> Event | None:
         return Event("share", w.s, w.v, _without_token(w.u), w.t, parent=w.p, channel=w.c)
     if isinstance(w, _WireIdentify):
         external_id = w.x.strip()
-        name = _cleaned(w.n) if w.n else None
-        if not _is_identifier(external_id) or name == "":
+        name = (_cleaned(w.n) or None) if w.n else None
+        if not _is_identifier(external_id):
             return None
         return Event("identify", w.s, w.v, external_id=external_id, name=name)
     goal = w.g.strip()
@@ -378,7 +380,7 @@ def validate(obj: object) -> Event:
         elif obj.get("o") == "" and "in_token" not in fields and "in_channel" not in fields:
             fields["reloaded"] = 1  # a return whose address bar held no token: attribution finds the view it repeats
         if obj.get("n") not in (None, ""):
-            fields["title"] = _text(obj, "n", MAX_TITLE, cut=True)
+            fields["title"] = _text(obj, "n", MAX_TITLE, cut=True) or None
     elif kind == "share":
         fields["parent"] = _token(obj, "p")
         code = _string(obj, "c", 10)
@@ -390,7 +392,7 @@ def validate(obj: object) -> Event:
     elif kind == "identify":
         fields["external_id"] = _identifier(obj, "x", MAX_EXTERNAL_ID)
         if obj.get("n") not in (None, ""):
-            fields["name"] = _text(obj, "n", MAX_NAME)
+            fields["name"] = _text(obj, "n", MAX_NAME) or None
     elif kind == "goal":
         fields["goal"] = _identifier(obj, "g", MAX_GOAL)
         if obj.get("gv") is not None:
@@ -455,9 +457,7 @@ def _text(obj: dict, key: str, limit: int, *, cut: bool = False) -> str:
         value = _cleaned(_string(obj, key, MAX_BODY_BYTES)[:2 * limit])[:limit].rstrip()
     else:
         value = _cleaned(_string(obj, key, limit))
-    if not value:
-        raise EventError(key, "blank")
-    return value
+    return value  # blank once cleaned (a title of "&nbsp;"): the event is kept, without it
 
 
 @lru_cache(maxsize=4096)  # a page's title comes with every view of it
@@ -518,10 +518,20 @@ def _inspect_url(value: str) -> tuple[str | None, str | None]:
     return None, host.lower()
 
 
+# What Chrome on Android reports as the referrer of a page an app opened (Gmail, WhatsApp, Slack): the app's package.
+ANDROID_APP_RE = re.compile(r"android-app://([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)/?(?:[/?#].*)?", re.S | re.I)
+ANDROID_APP = "android-app:"  # referrer_host of such a view: android-app:com.google.android.gm
+
+
 def _referrer_host(obj: dict) -> str:
     # Only the host is kept: the path of a referrer can identify a person (webmail, search queries).
-    value = _http_url(obj, "r")
-    return _inspect_url(value)[1]
+    value = _string(obj, "r", MAX_URL)
+    app = ANDROID_APP_RE.fullmatch(value)
+    if app:
+        return ANDROID_APP + app[1].lower()
+    if value[:len(ANDROID_APP)].lower() == ANDROID_APP:
+        raise EventError("r", f"an app referrer must be android-app://<package>/; got {_show(value)}")
+    return _inspect_url(_http_url(obj, "r"))[1]
 
 
 def host_of(url: str) -> str:

@@ -9,12 +9,14 @@ A page is keyed (stories, visits) and shared by its canonical URL:
   click ids (:data:`DEFAULT_STRIP`);
 - **private parameters** are removed and not returned at all: the ``ds`` token of query mode, names that carry
   secrets or people (:data:`PRIVATE_PARAMS`: ``email``, ``token``, ``password``, ``session``…) and any parameter
-  whose value is an e-mail address: a password-reset link must not become a public story;
+  whose value is an e-mail address: a password-reset link must not become a public story; so is a session id a
+  Java servlet wrote into the path (``/cart;jsessionid=…``);
 - every other parameter stays, in its original order and encoding: it selects content (``?page=2``, ``?id=7``).
 
 Parameter names match case-insensitively after percent-decoding. ``strip`` holds names, or prefixes written
-with a trailing ``*`` (``utm_*``). ``keep``, when given, is an allowlist: only those parameters stay (even a
-name that ``strip`` lists), tracking parameters still go to the campaign query, everything else is dropped.
+with a trailing ``*`` (``utm_*``). ``keep``, when given, is an allowlist: only those parameters stay (a
+name that ``strip`` lists too, which then also goes to the campaign query), tracking parameters still go to the
+campaign query, everything else is dropped.
 
 Per site, ``darksocial site add --strip-param NAME`` adds to the tracking list and ``--keep-param NAME``
 sets the allowlist (stored as the ``strip_params`` and ``keep_params`` columns of ``sites``).
@@ -45,10 +47,14 @@ PRIVATE_PARAMS: frozenset[str] = frozenset({
     "ds",
     "email", "e-mail", "mail", "token", "access_token", "id_token", "refresh_token", "auth", "authorization",
     "password", "passwd", "pwd", "pass", "secret", "api_key", "apikey", "key", "session", "sessionid", "sid",
-    "code", "state", "signature", "sig", "otp", "reset_token", "phone", "tel",
+    "code", "state", "signature", "sig", "otp", "reset_token", "phone", "tel", "phpsessid", "jsessionid", "sessid",
 })
+# A Java servlet's session id rewritten into the path (/cart;jsessionid=…) when the browser keeps no cookie.
+_PATH_SESSION_RE = re.compile(r";jsessionid=[^/;?#]*", re.I)
 
-_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# "Somewhere name@domain.tld": one character either side is enough to say so, and keeps the search linear (with
+# `[^@\s]+@` the engine rescans a long run of letters from each of its positions: 12 ms for 2,000 of them).
+_EMAIL_RE = re.compile(r"[^@\s]@[^@\s]+\.[^@\s]")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -99,6 +105,8 @@ def _canonical(url: str, strip: frozenset[str], keep: frozenset[str] | None) -> 
         port = parts.port
         netloc = host + (f":{port}" if port is not None and port != _DEFAULT_PORTS.get(scheme) else "")
     path = parts.path or ("/" if netloc else "")
+    if ";" in path:
+        path = _PATH_SESSION_RE.sub("", path)
     query, campaign = _split_query(parts.query, _matcher(strip), None if keep is None else _matcher(keep))
     canonical = f"{scheme}://{netloc}{path}" if scheme else f"{netloc and '//' + netloc}{path}"
     return canonical + (f"?{query}" if query else ""), campaign or None
@@ -117,6 +125,8 @@ def _split_query(query: str, strip: _Matcher, keep: _Matcher | None) -> tuple[st
             continue
         if keep is not None and name in keep:
             kept.append(pair)
+            if name in strip:  # kept in the page's identity, and still the visit's campaign
+                tracking.append(pair)
         elif name in strip:
             tracking.append(pair)
         elif keep is not None or name in PRIVATE_PARAMS or _EMAIL_RE.search(unquote_plus(raw_value)):

@@ -38,7 +38,15 @@ from pathlib import Path
 from datasette.utils.asgi import Response
 
 from darksocial import events
-from darksocial.collector import Collector, FailureLog, RateLimit, Result, declared_length, normalise_origin
+from darksocial.collector import (
+    WRONG_METHOD,
+    Collector,
+    FailureLog,
+    RateLimit,
+    Result,
+    declared_length,
+    normalise_origin,
+)
 
 COLLECT_PATH = "/-/darksocial/collect"
 ASSET_TYPES = {"darksocial.js": "text/javascript; charset=utf-8", "darksocial.css": "text/css; charset=utf-8"}
@@ -178,7 +186,7 @@ async def collect_view(request, datasette, receive):
         return Response("", status=204, headers={
             **cors, "access-control-allow-methods": "POST", "access-control-allow-headers": "content-type",
             "access-control-max-age": "86400"})
-    status, headers, body = answer(Result(405, "use POST to send events"), {**cors, "allow": "POST, OPTIONS"})
+    status, headers, body = answer(WRONG_METHOD, {**cors, "allow": "POST, OPTIONS"})
     return Response(body, status=status, headers=headers, content_type=headers.pop("content-type"))
 
 

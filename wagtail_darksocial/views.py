@@ -17,7 +17,7 @@ from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from darksocial import events, inject
-from darksocial.collector import Result, declared_length
+from darksocial.collector import WRONG_METHOD, Result, declared_length
 
 from . import database
 
@@ -32,7 +32,7 @@ ASSETS = {
 @csrf_exempt
 def collect(request):
     if request.method != "POST":
-        response = _answer(Result(405, "use POST to send events"))
+        response = _answer(WRONG_METHOD)
         response["Allow"] = "POST"
         return response
     try:

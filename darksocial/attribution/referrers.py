@@ -8,6 +8,8 @@ from __future__ import annotations
 from functools import lru_cache
 from urllib.parse import parse_qs, urlsplit
 
+from ..events import ANDROID_APP
+
 # Search engines: matched on any label of the host (google.com, google.co.uk, www.bing.com...).
 SEARCH_LABELS = frozenset(
     {"google", "bing", "duckduckgo", "yahoo", "yandex", "baidu", "ecosia", "qwant", "startpage", "kagi", "naver",
@@ -49,6 +51,28 @@ CLICK_IDS: dict[str, tuple[str, str]] = {
 MAIL_HOSTS = frozenset({"mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yahoo.com",
                         "mail.proton.me", "app.fastmail.com"})
 
+# Android apps (the referrer of a page an app opened, events.ANDROID_APP) stand for their web host: WhatsApp's app
+# and web client are one channel. Another app's package is its own channel (android-app:<package>), a referral.
+ANDROID_APPS: dict[str, str] = {
+    "com.whatsapp": "web.whatsapp.com", "com.whatsapp.w4b": "web.whatsapp.com",
+    "org.telegram.messenger": "web.telegram.org", "org.telegram.messenger.web": "web.telegram.org",
+    "com.facebook.orca": "messenger.com", "com.facebook.katana": "facebook.com", "com.facebook.lite": "facebook.com",
+    "com.instagram.android": "instagram.com", "com.linkedin.android": "linkedin.com", "com.twitter.android": "x.com",
+    "com.reddit.frontpage": "reddit.com", "xyz.blueskyweb.app": "bsky.app", "com.pinterest": "pinterest.com",
+    "com.google.android.youtube": "youtube.com", "com.zhiliaoapp.musically": "tiktok.com",
+    "com.google.android.gm": "mail.google.com", "com.microsoft.office.outlook": "outlook.live.com",
+    "com.yahoo.mobile.client.android.mail": "mail.yahoo.com", "ch.protonmail.android": "mail.proton.me",
+    "com.google.android.googlequicksearchbox": "google.com", "com.microsoft.bing": "bing.com",
+    "com.duckduckgo.mobile.android": "duckduckgo.com",
+}
+
+
+def _web_host(host: str) -> str:
+    """``host``, or for an Android app (android-app:<package>) the web host it stands for, where it has one."""
+    if host.startswith(ANDROID_APP):
+        return ANDROID_APPS.get(host[len(ANDROID_APP):], host)
+    return host
+
 
 def _bare(host: str) -> str:
     host = host.lower().rstrip(".")
@@ -58,7 +82,7 @@ def _bare(host: str) -> str:
 @lru_cache(maxsize=65536)
 def social_channel(host: str) -> tuple[bool, str | None]:
     """(is a social or chat host, its channel code if it has one)."""
-    bare = _bare(host)
+    bare = _bare(_web_host(host))
     if bare in SOCIAL_HOSTS:
         return True, SOCIAL_HOSTS[bare]
     if bare in MAIL_HOSTS:
@@ -68,7 +92,9 @@ def social_channel(host: str) -> tuple[bool, str | None]:
 
 @lru_cache(maxsize=65536)
 def is_search(host: str) -> bool:
-    bare = _bare(host)
+    if host.startswith(ANDROID_APP) and host[len(ANDROID_APP):] not in ANDROID_APPS:
+        return False  # com.google.android.apps.docs names Google, but is no search engine
+    bare = _bare(_web_host(host))
     return bare in SEARCH_HOSTS or any(label in SEARCH_LABELS for label in bare.split(".")[:-1])
 
 
@@ -76,7 +102,7 @@ def is_search(host: str) -> bool:
 def channel_for_host(host: str) -> str:
     """The channel a referrer host stands for: a channel code where known (t.co → x), else the host itself."""
     _, code = social_channel(host)
-    return code or _bare(host)
+    return code or _bare(_web_host(host))
 
 
 # Campaign parameters: Google's utm_* (any of them marks a campaign), and Matomo's (mtm_*, and pk_* from its Piwik
@@ -148,10 +174,10 @@ def classify(referrer_host: str | None, url: str | None, campaign_query: str | N
         return "internal", None
     social, code = social_channel(referrer_host)  # first: mail.google.com is webmail, not search
     if social:
-        return "social", code or _bare(referrer_host)
+        return "social", code or _bare(_web_host(referrer_host))
     if is_search(referrer_host):
-        return "search", _bare(referrer_host)
-    return "referral", _bare(referrer_host)
+        return "search", _bare(_web_host(referrer_host))
+    return "referral", _bare(_web_host(referrer_host))
 
 
 @lru_cache(maxsize=65536)

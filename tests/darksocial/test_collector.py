@@ -233,7 +233,8 @@ def test_a_sites_url_rules_apply(collector):
     collector._sites_read_at = float("-inf")
     assert send(collector, view(u=f"{ORIGIN}/p?ref=tw&id=3&junk=1&utm_medium=x")).status == 204
     stored = rows(collector)[0]
-    assert (stored["url"], stored["campaign_query"]) == (f"{ORIGIN}/p?ref=tw&id=3", "utm_medium=x")
+    # ref is the site's tracking parameter and kept: in the page's identity, and still in the campaign query
+    assert (stored["url"], stored["campaign_query"]) == (f"{ORIGIN}/p?ref=tw&id=3", "ref=tw&utm_medium=x")
 
 
 def test_in_app_browsers_are_people_even_when_the_crawler_list_names_their_app(collector):
@@ -305,18 +306,27 @@ def test_a_revoked_ambassador_link_credits_nobody_from_then_on(collector):
     token, _ = links.create_link(db, "Rosa Diaz", f"{ORIGIN}/story", site="blog", channel="wa")
     request = {"origin": ORIGIN, "user_agent": FIREFOX, "ip": "192.0.2.7", "content_type": "text/plain"}
 
-    def arrive(visitor: str):
+    plain, _ = links.create_link(db, "Amy Santiago", f"{ORIGIN}/story", site="blog")
+
+    def arrive(visitor: str, incoming: str):
         body = json.dumps({"k": "view", "s": "blog", "v": visitor, "u": f"{ORIGIN}/story",
-                           "t": "AAAAAAAAA" + visitor[0], "i": f"{token}.wa"}).encode()
+                           "t": "AAAAAAAA" + visitor[0] + visitor[-1], "i": incoming}).encode()
         assert collector.ingest(body, **request).status == 204
 
-    arrive("before00000001")
+    arrive("before00000001", f"{token}.wa")
     links.revoke_link(db, token)
+    links.revoke_link(db, plain)
     collector._sites_read_at = float("-inf")  # the few-second cache of sites and links has run out
-    arrive("after000000001")
+    arrive("after000000001", f"{token}.wa")
+    # The link's own channel, whatever code the URL carried (none, or another typed by hand); a link without a
+    # channel keeps the visit's code.
+    arrive("after000000002", token)
+    arrive("after000000003", f"{token}.tg")
+    arrive("after000000004", f"{plain}.sms")
     rows = db.execute("SELECT visitor, in_token, in_channel FROM events ORDER BY id").fetchall()
     db.close()
-    assert rows == [("before00000001", token, "wa"), ("after000000001", None, "wa")]
+    assert rows == [("before00000001", token, "wa"), ("after000000001", None, "wa"), ("after000000002", None, "wa"),
+                    ("after000000003", None, "wa"), ("after000000004", None, "sms")]
 
 
 def test_ingest_nowait_answers_as_ingest_does_through_a_callback(collector, clock):

@@ -83,7 +83,6 @@ def test_incoming_token_with_unknown_channel_keeps_the_token():
         ({"k": "goal", "s": "x", "g": "g", "gv": True}, "finite number"),
         ({"k": "identify", "s": "x", "x": "   "}, "x: blank"),
         ({"k": "identify", "s": "x", "x": "crm\x001"}, "x: contains control characters"),
-        ({"k": "identify", "s": "x", "x": "crm-1", "n": "\x00\x1b\t "}, "n: blank"),
         ({"k": "goal", "s": "x", "g": " \t "}, "g: blank"),
         ({"k": "goal", "s": "x", "g": "sign\x1b[2Jup"}, "g: contains control characters"),
         ({"k": "goal", "s": "x", "g": "signup", "gv": float("inf")}, "gv: "),
@@ -96,6 +95,32 @@ def test_invalid_events_name_the_field(event, reason):
     with pytest.raises(EventError) as info:
         events.validate(event)
     assert reason in str(info.value)
+
+
+@pytest.mark.parametrize("blank", ["\u00a0", "\u3000", "\u202e", "\x07", "\t \n", "   ", "\x00\x1b\t "])
+def test_a_title_or_name_blank_once_cleaned_is_dropped_never_the_event(blank):
+    # A page titled &nbsp; has document.title "\u00a0": its views are kept, without a title.
+    view = events.validate({**VIEW, "n": blank})
+    assert view.title is None and view.token == VIEW["t"]
+    identify = events.validate({"k": "identify", "s": "x", "x": "crm-1", "n": blank})
+    assert identify.name is None and identify.external_id == "crm-1"
+
+
+@pytest.mark.parametrize(("referrer", "host"), [
+    ("android-app://com.google.android.gm/", "android-app:com.google.android.gm"),
+    ("android-app://com.Slack", "android-app:com.slack"),
+    ("ANDROID-APP://org.telegram.messenger/https/t.me/some/path", "android-app:org.telegram.messenger"),
+    ("https://Example.org/private/path?q=1", "example.org"),
+])
+def test_the_referrer_keeps_its_host_or_the_android_app_that_opened_the_page(referrer, host):
+    assert events.validate({**VIEW, "r": referrer}).referrer_host == host
+
+
+@pytest.mark.parametrize("referrer", ["android-app://", "android-app://nodots/", "android-app:com.x.y",
+                                      "android-app://com.x y/", "file:///etc/passwd", "chrome://newtab/"])
+def test_a_referrer_that_is_neither_web_nor_an_android_app_is_refused_naming_r(referrer):
+    with pytest.raises(EventError, match="^r: "):
+        events.validate({**VIEW, "r": referrer})
 
 
 def test_parse_body_accepts_one_event_or_an_array():

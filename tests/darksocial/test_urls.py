@@ -37,8 +37,23 @@ def test_private_parameters_and_email_values_are_never_kept():
 def test_site_rules_extend_the_strip_list_and_keep_is_an_allowlist():
     strip = strip_rules(["ref", "aff_*"])
     assert canonical_url("https://x.org/?ref=tw&aff_id=9&p=1", strip) == ("https://x.org/?p=1", "ref=tw&aff_id=9")
+    # A tracking parameter the allowlist keeps stays in the page's identity and is still the visit's campaign: with
+    # a click id beside it, a kept utm_source would otherwise be lost to the classification.
     assert canonical_url("https://x.org/?p=1&junk=2&utm_source=a&gclid=1", keep=["p", "gclid"]) == (
-        "https://x.org/?p=1&gclid=1", "utm_source=a")
+        "https://x.org/?p=1&gclid=1", "utm_source=a&gclid=1")
+    assert canonical_url("https://x.org/?utm_source=news&fbclid=F", keep=["utm_source"]) == (
+        "https://x.org/?utm_source=news", "utm_source=news&fbclid=F")
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("https://x.org/cart;jsessionid=A1B2C3?p=1", "https://x.org/cart?p=1"),
+    ("https://x.org/a;JSESSIONID=A1B2/b;v=2", "https://x.org/a/b;v=2"),
+    ("https://x.org/?PHPSESSID=abc&p=2&sessid=9&jsessionid=1", "https://x.org/?p=2"),
+])
+def test_session_ids_never_become_part_of_a_page(url, expected):
+    # Servlets and PHP write the session into links when the browser keeps no cookie: a shared or stored URL
+    # must not carry it (anyone opening it would be signed in as that visitor).
+    assert canonical_url(url)[0] == expected
 
 
 def test_unparseable_urls_raise_value_error():

@@ -132,6 +132,7 @@ def test_bad_input_gets_the_right_4xx_with_a_reason_and_stores_nothing(client, d
 def test_other_methods_are_refused_and_preflight_is_answered(client):
     response = client.get("/-/darksocial/collect")
     assert response.status_code == 405 and "POST" in response.headers["allow"]
+    assert response.text.startswith("method: ")  # like every refusal, it names what is wrong first
     preflight = client.options("/-/darksocial/collect", headers={"origin": ORIGIN,
                                                                  "access-control-request-method": "POST"})
     assert preflight.status_code == 204

@@ -83,6 +83,7 @@ def test_bots_and_dnt_are_answered_202_and_not_stored(contract_sites):
 def test_other_methods_are_refused():
     response = Client().get("/darksocial/collect")
     assert response.status_code == 405 and response["Allow"] == "POST"
+    assert response.content.decode().startswith("method: ")
 
 
 def test_the_wagtail_site_is_registered_with_the_collector_automatically(darksocial_db):

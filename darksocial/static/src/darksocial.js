@@ -27,10 +27,15 @@
   var nav = navigator;
   var loc = location;
   var hist = history;
-  // Query parameters that never ride along in a shared link or the address bar: ds, utm_*, and the common
-  // click ids of darksocial.urls.DEFAULT_STRIP, compactly (the server drops the rest of that list from stored
-  // URLs). data-strip adds a site's own, as an alternation that darksocial.inject.strip_pattern writes.
-  var STRIP = 'utm_.*|.+cl(ick|k)?id|[gw]braid|mc_[ce]id|_+hs.*|igsh(id)?|_gl|srsltid';
+  // Query parameters that never ride along in a shared link or the address bar: every tracking parameter of
+  // darksocial.urls.DEFAULT_STRIP (utm_*, click ids) and every private one of PRIVATE_PARAMS (ds, e-mail, tokens,
+  // passwords), compactly (tests/darksocial/test_tracker_assets.py holds it to both lists, and to keeping every
+  // content parameter they keep). data-strip adds a site's own, as an alternation darksocial.inject.strip_pattern writes.
+  var STRIP =
+    'utm_.*|.+cl(ick|k)?id|[gw]braid|mc_[ce]id|_+hs.*|hsctatracking|igsh(id)?|_gl|srsltid|gclsrc|li_fat_id|(rdt|s)_cid|' +
+    'mkt_tok|oly_(anon|enc)_id|vero_(id|conv)|epik|(pk|mtm|matomo|piwik)_.*|_branch_match_id|_kx|wickedid|' +
+    'ref_src|(e-?)?mail|((access|id|refresh|reset)_)?token|auth(orization)?|pass(wd|word)?|pwd|secret|api_?key|key|' +
+    '(php|j)?sess(ion)?(id)?|sid|code|state|sig(nature)?|otp|phone|tel';
   // A site that runs head scripts again (or includes the tag twice) keeps the first tracker.
   if (win.darksocial) return;
   var conf = doc.currentScript.dataset;
@@ -74,9 +79,17 @@
   var home = conf.home || '/';
   var strip = RegExp('^(ds|' + STRIP + '|' + (conf.strip || 'ds') + ')$', 'i');
 
-  // The address without fragment and without the query parameters that `drop` matches.
+  // The address without fragment, without the query parameters whose name `drop` matches (names percent-decoded,
+  // as darksocial.urls decodes them) and without any whose value is an e-mail address.
   function address(drop = strip) {
-    var query = loc.search.slice(1).split('&').filter((pair) => pair && !drop.test(pair.split('=')[0])).join('&');
+    var query = loc.search
+      .slice(1)
+      .split('&')
+      .filter((pair) => {
+        var [name, value] = pair.split('=').map(unescape);
+        return pair && !drop.test(name) && !/^[^@]*@.*\./.test(value); // anchored: linear in a hostile link
+      })
+      .join('&');
     return loc.origin + loc.pathname + (query ? '?' + query : '');
   }
 
@@ -119,7 +132,7 @@
       k: 'view',
       u: address(/^ds$/), // with its campaign parameters, which classify the visit
       t: view,
-      r: /^https?:/.test(previous) ? previous : '',
+      r: /^(https?|android-app):/.test(previous) ? previous : '', // android-app://<package>/: the app that opened it
       [returned ? 'o' : 'i']: incoming,
       n: oldTitle
     });

@@ -97,3 +97,19 @@ def test_every_click_id_is_a_tracking_parameter():
     from darksocial import urls
 
     assert set(referrers.CLICK_IDS) <= urls.DEFAULT_STRIP
+
+
+@pytest.mark.parametrize(("host", "expected"), [
+    ("android-app:com.whatsapp", ("social", "wa")),
+    ("android-app:org.telegram.messenger", ("social", "tg")),
+    ("android-app:com.google.android.gm", ("social", "em")),  # the Gmail app: an email, like Gmail on the web
+    ("android-app:com.linkedin.android", ("social", "li")),
+    ("android-app:com.instagram.android", ("social", "instagram.com")),
+    ("android-app:com.google.android.googlequicksearchbox", ("search", "google.com")),
+    # An app nobody listed is its own channel, whatever its package names (Google Docs is no search engine).
+    ("android-app:com.google.android.apps.docs", ("referral", "android-app:com.google.android.apps.docs")),
+    ("android-app:com.slack", ("referral", "android-app:com.slack")),
+])
+def test_an_android_apps_referrer_is_the_channel_of_its_web_host(host, expected):
+    assert referrers.classify(host, "https://example.com/story") == expected
+    assert referrers.channel_for_host(host) == expected[1]  # a click's channel when its share event is missing

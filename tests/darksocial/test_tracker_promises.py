@@ -1,0 +1,1046 @@
+"""What README.md ("Share bar and tracker", "Channels", "Events", "Collector") and DESIGN.md promise about the
+tracker, checked as a visitor meets it: real headless Chromium, injected pages on 127.0.0.1 under a strict CSP,
+a recording collector on the same origin (and, once, the real collector of the reporting server).
+
+Every expectation here is taken from the two documents, not from the tracker's source.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+
+from darksocial import events as event_schema
+from darksocial.inject import STATIC_DIR, TrackerConfig, inject
+from darksocial.urls import canonical_url
+
+SITE_ID = "promise-site"
+CSP = "default-src 'self'"
+TOKEN_RE = re.compile(r"[0-9A-Za-z]{10}")
+TITLE = "Dark social explained"
+SEVEN = "alpha bravo charlie delta echo foxtrot golf"
+SIX = "alpha bravo charlie delta echo foxtrot"
+# Every channel with a button, and where its button must take the visitor (channels.py holds the templates).
+HTTPS_SERVICES = {
+    "wa": ("wa.me", "text"),
+    "tg": ("t.me", "url"),
+    "x": ("x.com", "url"),
+    "fb": ("www.facebook.com", "u"),
+    "li": ("www.linkedin.com", "url"),
+    "rd": ("www.reddit.com", "url"),
+    "bs": ("bsky.app", "text"),
+}
+APP_SCHEMES = {"em": ("mailto:", "body"), "sms": ("sms:", "body"), "fm": ("fb-messenger:", "link")}
+
+# Path prefix → TrackerConfig options of the pages served under it.
+VARIANTS = {
+    "a": {},
+    "h2": {"home_path": "/h2/"},
+    "abh": {"home_path": "/abh/", "address_bar_home": True},
+    "noab": {"address_bar": False},
+    "nocopy": {"copy_tracking": False},
+    "cookieless": {"cookieless": True},
+    "dnt": {"respect_dnt": True},
+    "query": {"query_mode": True},
+    "strip": {"strip_params": ("ref", "aff_*")},
+    "restorable": {},  # cacheable: may enter the back/forward cache
+    "rnoab": {"address_bar": False},  # cacheable too
+    "content": {},  # data-content="#only" added after injection
+    "spa": {},
+    "icons": {"style": "icons"},
+}
+
+BODY = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{title}</title></head>
+<body><header id="hdr">{seven} header words</header>
+<main><article>
+<h1>{title}</h1>
+<p id="seven">{seven}</p>
+<p id="six">{six}</p>
+<p id="only">{seven} india juliet</p>
+<pre><code id="code">{seven} hotel</code></pre>
+<textarea id="box">{seven} hotel</textarea>
+<input id="field" value="{seven} hotel">
+<div id="editable" contenteditable="true">{seven} hotel</div>
+<p><a id="next" href="{next}">next page</a></p>
+<h2 id="install">Install</h2>
+</article></main>
+</body></html>
+"""
+
+
+@dataclass
+class Site:
+    base: str
+    received: list = field(default_factory=list)  # one dict per POST to /collect
+    status: int = 204  # what /collect answers
+    title: str | None = None  # overrides the page title
+    collector: str = "/collect"  # what the pages' data-collector says
+    csp: str = CSP
+    fetched: list = field(default_factory=list)  # (path, Sec-Purpose header, time) per page GET
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def events(self) -> list[dict]:
+        return [e for r in self.received for e in r["events"]]
+
+
+def make_handler(site: Site):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def send(self, status: int, body: bytes = b"", content_type: str = "text/plain", csp: bool = False,
+                 store: bool = False, extra: dict | None = None):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            if not store:
+                self.send_header("Cache-Control", "no-store")
+            if csp:
+                self.send_header("Content-Security-Policy", site.csp)
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            path = urlsplit(self.path).path
+            if path.startswith("/static/"):
+                name = path.removeprefix("/static/")
+                kind = {"darksocial.js": "text/javascript", "darksocial.css": "text/css"}.get(name)
+                return self.send(200, (STATIC_DIR / name).read_bytes(), kind) if kind else self.send(404)
+            if path == "/favicon.ico":
+                return self.send(204)
+            site.fetched.append((path, self.headers.get("Sec-Purpose"), time.monotonic()))
+            if path == "/prerender-from/":
+                to = parse_qs(urlsplit(self.path).query)["to"][0]
+                rules = json.dumps({"prerender": [{"source": "list", "urls": [to]}]})
+                refresh = f'<meta http-equiv="refresh" content="2;url={html.escape(to)}">'
+                body = (f'<!doctype html><title>Prerendering</title><script type="speculationrules">{rules}'
+                        f"</script>{refresh}<p>Soon: {html.escape(to)}</p>")
+                return self.send(200, body.encode(), "text/html")
+            variant = path.strip("/").split("/")[0] or "a"
+            if variant not in VARIANTS:
+                return self.send(404, b"no such page")
+            config = TrackerConfig(collector=site.collector, site=SITE_ID, script_url="/static/darksocial.js",
+                                   css_url="/static/darksocial.css", **VARIANTS[variant])
+            title = site.title if site.title is not None else (f"Page {path}" if variant == "spa" else TITLE)
+            body = BODY.format(title=html.escape(title), seven=SEVEN, six=SIX,
+                               next=html.escape(f"/{variant}/next/"))
+            page = inject(body, config, site.base + self.path, title)
+            if variant == "content":
+                page = page.replace(" data-collector=", ' data-content="#only" data-collector=', 1)
+            cacheable = variant in ("restorable", "rnoab")
+            self.send(200, page.encode(), "text/html; charset=utf-8", csp=True, store=cacheable)
+
+        def do_OPTIONS(self):
+            site.received.append({"method": "OPTIONS", "events": [], "at": time.monotonic()})
+            self.send(204)
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            record = {"method": "POST", "path": self.path, "type": self.headers.get("Content-Type"),
+                      "origin": self.headers.get("Origin"), "cookie": self.headers.get("Cookie"),
+                      "body": body, "events": [], "at": time.monotonic()}
+            try:
+                raw = json.loads(body)
+                event_schema.parse_body(body)
+                record["events"] = raw if isinstance(raw, list) else [raw]
+            except (ValueError, event_schema.EventError) as exc:
+                record["error"] = str(exc)
+            site.received.append(record)
+            status = site.status
+            self.send(status, extra={"Retry-After": "1"} if status == 429 else None)
+
+    return Handler
+
+
+@pytest.fixture(scope="module")
+def site():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), None)
+    site = Site(f"http://127.0.0.1:{server.server_address[1]}")
+    server.RequestHandlerClass = make_handler(site)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield site
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _reset_site(site):
+    site.status = 204
+    site.title = None
+    site.collector = "/collect"
+    site.csp = CSP
+    yield
+
+
+@dataclass
+class Watch:
+    left_machine: list = field(default_factory=list)
+    console_errors: list = field(default_factory=list)
+    page_errors: list = field(default_factory=list)
+    dialogs: list = field(default_factory=list)
+    requests: list = field(default_factory=list)  # (method, url, resource type)
+
+
+def _stub_service(route):
+    route.fulfill(status=200, content_type="text/html", body="<title>stub</title>share service stub")
+
+
+@pytest.fixture
+def new_context(browser, site):
+    """Browser contexts (fresh profile each) whose requests never leave 127.0.0.1; errors are recorded."""
+    watch = Watch()
+    contexts = []
+    services = {host for host, _ in HTTPS_SERVICES.values()}
+
+    def guard(route):
+        host = urlsplit(route.request.url).hostname
+        if host == "127.0.0.1":
+            route.continue_()
+        elif host in services:
+            _stub_service(route)
+        else:
+            watch.left_machine.append(route.request.url)
+            route.abort()
+
+    def watch_page(page):
+        page.on("console", lambda m: m.type == "error" and watch.console_errors.append(m.text))
+        page.on("pageerror", lambda e: watch.page_errors.append(str(e)))
+        page.on("dialog", lambda d: (watch.dialogs.append(d.message), d.dismiss()))
+        page.on("request", lambda r: watch.requests.append((r.method, r.url, r.resource_type)))
+
+    def make(browser=browser, route=True, **options):
+        context = browser.new_context(**options)
+        if route:
+            context.route("**/*", guard)
+        context.on("page", watch_page)
+        contexts.append(context)
+        return context
+
+    make.watch = watch
+    yield make
+    for context in contexts:
+        context.close()
+    assert watch.left_machine == [], "requests tried to leave the machine"
+    assert watch.page_errors == [], "the tracker threw"
+    assert watch.dialogs == [], "a dialog opened: injected script ran"
+    invalid = [r for r in site.received if "error" in r]
+    site.received[:] = [r for r in site.received if "error" not in r]
+    assert invalid == [], "the tracker sent a body the collector's schema rejects"
+
+
+def wait_events(page, site: Site, predicate, count: int = 1, timeout: float = 20.0, since: int = 0) -> list[dict]:
+    """The events (after the first ``since``) matching ``predicate``, once there are ``count`` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in site.events()[since:] if predicate(e)]
+        if len(found) >= count:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {count} matching event(s); received {site.events()[-8:]}")
+        page.wait_for_timeout(50)
+
+
+def views_of(site: Site, url: str) -> list[dict]:
+    return [e for e in site.events() if e["k"] == "view" and e["u"] == url]
+
+
+def sent_by(site: Site, view: dict) -> list[dict]:
+    """Every event of the visitor (or, cookieless, of the page view) of ``view``."""
+    if "v" in view:
+        return [e for e in site.events() if e.get("v") == view["v"]]
+    return [e for e in site.events() if view["t"] in (e.get("t"), e.get("p"))]
+
+
+def settle(page, ms: int = 250) -> None:
+    page.wait_for_function("() => window.darksocial !== undefined")
+    page.wait_for_timeout(ms)
+
+
+def open_page(context, site: Site, path: str, suffix: str = "", view_url: str | None = None):
+    """Open ``path`` + ``suffix``; return (page, the page URL without suffix, its view event)."""
+    page = context.new_page()
+    url = site.url(path)
+    since = len(site.events())
+    page.goto(url + suffix)
+    expected = view_url or url
+    view = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == expected, since=since)[0]
+    return page, url, view
+
+
+def select(page, selector: str) -> None:
+    page.evaluate(
+        """(selector) => {
+            const range = document.createRange();
+            range.selectNodeContents(document.querySelector(selector));
+            getSelection().removeAllRanges();
+            getSelection().addRange(range);
+        }""",
+        selector,
+    )
+
+
+def copy(page, selector: str) -> str:
+    """Select the text of ``selector``, press Ctrl+C, return the clipboard."""
+    page.evaluate("() => navigator.clipboard.writeText('EMPTY')")
+    if page.evaluate("(s) => ['TEXTAREA', 'INPUT'].includes(document.querySelector(s).tagName)", selector):
+        page.focus(selector)
+        page.evaluate("(s) => document.querySelector(s).select()", selector)
+    else:
+        select(page, selector)
+    page.keyboard.press("Control+C")
+    page.wait_for_function("() => navigator.clipboard.readText().then(t => t !== 'EMPTY')", polling=30)
+    return page.evaluate("() => navigator.clipboard.readText()")
+
+
+CLIPBOARD = {"permissions": ["clipboard-read", "clipboard-write"]}
+
+
+
+NATIVE_SHARE_STUB = """
+Object.defineProperty(Navigator.prototype, 'share', {configurable: true, value: function (data) {
+    window.__shared = data; return Promise.resolve(); }});
+"""
+MOBILE = {"has_touch": True, "is_mobile": True, "viewport": {"width": 400, "height": 800}}
+DNT = "Object.defineProperty(Navigator.prototype, 'doNotTrack', {configurable: true, get: () => '1'});"
+GPC = "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {configurable: true, get: () => true});"
+CAMPAIGN = "utm_source=news&utm_medium=email&fbclid=FB1&gclid=G1&msclkid=M1&mc_cid=C1&igshid=I1"
+# README, "Canonical page URLs": the tracking parameters, as listed there.
+README_CLICK_IDS = ("fbclid", "gclid", "gbraid", "wbraid", "dclid", "msclkid", "mc_cid", "mc_eid", "yclid", "igshid",
+                    "twclid", "ttclid", "li_fat_id", "_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id",
+                    "vero_id", "rb_clickid", "s_cid")
+TOKENED = r"[0-9A-Za-z]{10}"
+
+
+def shared_link_in(service_url: str, param: str) -> str:
+    """The page link inside a share service's (or app's) URL: the last word of a text, or the URL parameter."""
+    query = urlsplit(service_url.replace("fb-messenger://share/", "x:")).query
+    return parse_qs(query, keep_blank_values=True)[param][0].split()[-1]
+
+
+def press(context, page, code: str) -> str:
+    """Press a web share button; return the URL of the share service's page it opened (answered locally)."""
+    with context.expect_page() as popup_info:
+        page.click(f"nav.ds-bar [data-ds={code}]")
+    popup = popup_info.value
+    popup.wait_for_load_state()
+    url = popup.url
+    popup.close()
+    return url
+
+
+def clipboard(page) -> str:
+    return page.evaluate("() => navigator.clipboard.readText()")
+
+
+def share_of(page, site: Site, view: dict, code: str) -> dict:
+    """The (single) share event of channel ``code`` made from the page view ``view``."""
+    [share] = wait_events(page, site, lambda e: e["k"] == "share" and e["c"] == code and e["p"] == view["t"])
+    return share
+
+
+# --- page views and the address bar -------------------------------------------------------------------------
+
+
+def test_a_page_view_sends_one_view_beacon_to_the_collector_and_shows_its_token(site, new_context):
+    context = new_context()
+    page, url, view = open_page(context, site, "/a/view/")
+    assert (view["k"], view["s"], view["u"], view["n"]) == ("view", SITE_ID, url, TITLE)
+    assert TOKEN_RE.fullmatch(view["t"])
+    assert not view.get("i") and "o" not in view and not view.get("r")
+    # the token is shown in the address bar by replaceState: no history entry added
+    assert page.url == f"{url}#ds={view['t']}"
+    assert page.evaluate("() => history.length") == 2  # about:blank, then the page
+    settle(page)
+    assert len(views_of(site, url)) == 1
+    record = next(r for r in site.received if view in r["events"])
+    assert record["path"] == "/collect"  # data-collector
+    assert record["type"].split(";")[0] == "text/plain"
+    assert record["origin"] == site.base
+
+
+def test_a_page_an_android_app_opened_sends_the_apps_referrer_and_no_other_scheme(site, new_context):
+    # Chrome on Android gives a page opened from Gmail, WhatsApp or Slack the referrer android-app://<package>/: it
+    # names the app (the collector keeps the package); any other non-web referrer is never sent.
+    for referrer, sent in (("android-app://com.google.android.gm/", "android-app://com.google.android.gm/"),
+                           ("file:///home/ada/notes.html", None), ("chrome://newtab/", None)):
+        context = new_context()
+        context.add_init_script("Object.defineProperty(Document.prototype, 'referrer', {configurable: true, "
+                                f"get: () => {json.dumps(referrer)}}});")
+        _, _, view = open_page(context, site, "/a/from-app/")
+        assert (view.get("r") or None) == sent, referrer
+        context.close()
+
+
+def test_the_visitor_id_is_random_kept_in_local_storage_under_ds_v_and_there_are_no_cookies(site, new_context):
+    context = new_context()
+    page, _, first = open_page(context, site, "/a/visitor-1/")
+    _, _, second = open_page(context, site, "/a/visitor-2/")
+    assert re.fullmatch(r"[0-9A-Za-z]{10,32}", first["v"])
+    assert second["v"] == first["v"]
+    assert page.evaluate("() => Object.keys(localStorage)") == ["ds_v"]
+    assert page.evaluate("() => localStorage.ds_v") == first["v"]
+    assert page.evaluate("() => document.cookie") == "" and context.cookies() == []
+    _, _, third = open_page(new_context(), site, "/a/visitor-3/")
+    assert third["v"] != first["v"]
+    assert all(r.get("cookie") is None for r in site.received if r["method"] == "POST")
+
+
+def test_the_home_page_data_home_data_ab_home_and_data_no_ab_decide_where_a_token_shows(site, new_context):
+    context = new_context()
+    expected = {  # path → whether the address bar shows the page-view token
+        "/": False,  # the home page, by default
+        "/h2/": False,  # data-home="/h2/": this site's home page
+        "/h2/story/": True,
+        "/abh/": True,  # data-ab-home: on the home page too
+        "/noab/story/": False,  # data-no-ab: never
+    }
+    pages = {path: open_page(context, site, path) for path in expected}
+    settle(pages["/"][0])
+    for path, shown in expected.items():
+        page, url, view = pages[path]
+        assert TOKEN_RE.fullmatch(view["t"]), path
+        assert page.url == (f"{url}#ds={view['t']}" if shown else url), path
+
+
+def test_an_in_page_anchor_is_never_replaced_and_its_reload_sends_an_empty_o(site, new_context):
+    page, url, first = open_page(new_context(), site, "/a/anchor/", "#install")
+    assert TOKEN_RE.fullmatch(first["t"])
+    settle(page)
+    assert page.url == url + "#install"
+    since = len(site.events())
+    page.reload()
+    [again] = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url, since=since)
+    assert again.get("o") == "" and not again.get("i")
+    assert page.url == url + "#install"
+
+
+def test_the_address_bar_loses_campaign_parameters_on_the_home_page_and_beside_an_anchor(site, new_context):
+    page = new_context().new_page()
+    page.goto(site.url("/?utm_source=a&fbclid=F&page=1"))
+    page.wait_for_function("() => !location.search.includes('utm_')")
+    assert page.url == site.url("/?page=1")
+    page.goto(site.url("/a/anchor-utm/?gclid=G&id=5#install"))
+    page.wait_for_function("() => !location.search.includes('gclid')")
+    assert page.url == site.url("/a/anchor-utm/?id=5#install")
+
+
+def test_an_arrival_sends_its_incoming_value_and_replaces_it_with_its_own_token(site, new_context):
+    context = new_context()
+    page, url, view = open_page(context, site, "/a/arrive/", "#ds=AbCdEfGhIj.wa")
+    assert view["i"] == "AbCdEfGhIj.wa"
+    assert view["t"] != "AbCdEfGhIj" and TOKEN_RE.fullmatch(view["t"]) and "o" not in view
+    assert page.url == f"{url}#ds={view['t']}"
+    assert page.evaluate("() => history.length") == 2
+    # a server-rendered (no JavaScript) link: the channel alone
+    page, url, view = open_page(context, site, "/a/arrive-nojs/", "#ds=.tg")
+    assert view["i"] == ".tg" and page.url == f"{url}#ds={view['t']}"
+
+
+def test_the_address_bar_copied_into_another_browser_or_a_second_tab_sends_the_token(site, new_context):
+    context = new_context()
+    sharer, url, sharer_view = open_page(context, site, "/a/ab-copy/")
+    copied = sharer.url  # what the visitor copies from the address bar
+    assert copied == f"{url}#ds={sharer_view['t']}"
+    # a friend opens it: an address-bar share
+    friend = new_context().new_page()
+    friend.goto(copied)
+    [view] = wait_events(friend, site, lambda e: e["k"] == "view" and e.get("i") == sharer_view["t"])
+    assert view["v"] != sharer_view["v"] and view["t"] != sharer_view["t"] and "o" not in view
+    assert friend.url == f"{url}#ds={view['t']}"
+    # the visitor pastes it into a second tab: a new navigation, sent as incoming (attribution knows it is theirs)
+    second = context.new_page()
+    second.goto(copied)
+    [own] = wait_events(second, site, lambda e: e["k"] == "view" and e.get("i") == sharer_view["t"]
+                        and e.get("v") == sharer_view["v"])
+    assert own["t"] != sharer_view["t"] and "o" not in own
+    assert second.url == f"{url}#ds={own['t']}"
+
+
+# --- reloads, back/forward, restored pages --------------------------------------------------------------------
+
+
+def test_a_reload_sends_no_incoming_token_but_names_the_view_it_repeats_and_shares_from_it(site, new_context):
+    context = new_context()
+    page, url, first = open_page(context, site, "/a/reload/", "#ds=ZyXwVuTsRq.wa")
+    assert first["i"] == "ZyXwVuTsRq.wa"
+    page.reload()
+    [again] = wait_events(page, site, lambda e: e["k"] == "view" and e.get("o") == first["t"])
+    assert not again.get("i")
+    assert again["u"] == url and TOKEN_RE.fullmatch(again["t"]) and again["v"] == first["v"]
+    # a share from the reloaded page has the current page view (the reload's) as its parent
+    link = shared_link_in(press(context, page, "tg"), "url")
+    [share] = wait_events(page, site, lambda e: e["k"] == "share" and e["v"] == first["v"])
+    assert share["p"] == again["t"] and link == f"{url}#ds={share['t']}.tg"
+
+
+def test_back_forward_and_a_restored_tab_send_no_incoming_token_but_name_the_view_they_repeat(site,
+                                                                                             new_context):
+    page, url, first = open_page(new_context(), site, "/a/back/", "#ds=PoIuYtReWq.em")
+    assert first["i"] == "PoIuYtReWq.em"
+    since = len(site.events())
+    page.click("#next")
+    [nxt] = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == site.url("/a/next/"), since=since)
+    assert urlsplit(nxt["r"]).path == "/a/back/" and nxt["v"] == first["v"]  # the referrer goes along
+    page.go_back()
+    [back] = wait_events(page, site, lambda e: e["k"] == "view" and e.get("o") == first["t"])
+    assert back["u"] == url and not back.get("i")
+    # a restored tab comes back the same way: its navigation type is back_forward, as here
+    assert page.evaluate("() => performance.getEntriesByType('navigation')[0].type") == "back_forward"
+    page.go_forward()
+    [forward] = wait_events(page, site, lambda e: e["k"] == "view" and e.get("o") == nxt["t"])
+    assert forward["u"] == site.url("/a/next/") and not forward.get("i")
+
+
+def test_a_reload_of_a_page_without_a_token_in_the_address_bar_sends_an_empty_o(site, new_context):
+    context = new_context()
+    for path in ("/", "/noab/reload/"):  # the home page, data-no-ab
+        page, url, first = open_page(context, site, path)
+        since = len(site.events())
+        page.reload()
+        [again] = wait_events(page, site, lambda e, url=url: e["k"] == "view" and e["u"] == url, since=since)
+        assert again.get("o") == "" and not again.get("i"), path
+        assert again["v"] == first["v"]
+
+
+def test_a_page_restored_from_the_back_forward_cache_sends_a_return(site, new_context,
+                                                                   browser_with_back_forward_cache):
+    context = new_context(browser=browser_with_back_forward_cache)
+    for path, shows_token in (("/restorable/one/", True), ("/rnoab/one/", False)):
+        page, url, first = open_page(context, site, path)
+        page.evaluate("() => { window.__same_document = 'kept'; }")
+        since = len(site.events())
+        page.click("#next")
+        wait_events(page, site, lambda e: e["k"] == "view" and e["u"].endswith("/next/"), since=since)
+        page.go_back()
+        [back] = wait_events(page, site, lambda e, url=url: e["k"] == "view" and e["u"] == url, since=since)
+        assert page.evaluate("() => window.__same_document") == "kept", "not a back/forward cache restore"
+        assert back.get("o") == (first["t"] if shows_token else ""), path
+        assert not back.get("i") and back["t"] != first["t"]
+
+
+# --- in-page navigation -------------------------------------------------------------------------------------
+
+
+def test_in_page_navigation_sends_a_view_with_the_title_once_the_content_is_in_and_shares_follow(site,
+                                                                                                 new_context):
+    context = new_context(**CLIPBOARD)
+    page, url, first = open_page(context, site, "/spa/first/")
+    since = len(site.events())
+    page.evaluate("""() => {
+        history.pushState({}, '', '/spa/second/?utm_source=x&page=3');
+        setTimeout(() => {
+            document.title = 'Page /spa/second/';
+            const bar = document.querySelector('nav.ds-bar');
+            bar.replaceWith(bar.cloneNode(true));  // the router swaps the content, share bar included
+        }, 600);
+    }""")
+    second_url = site.url("/spa/second/?utm_source=x&page=3")
+    [view] = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == second_url, since=since)
+    assert view["n"] == "Page /spa/second/" and urlsplit(view["r"]).path == "/spa/first/"
+    assert view["t"] != first["t"] and not view.get("i") and "o" not in view and view["v"] == first["v"]
+    canonical = site.url("/spa/second/?page=3")
+    page.wait_for_url(f"{canonical}#ds={view['t']}")
+    page.click("nav.ds-bar [data-ds=cl]")
+    cl = share_of(page, site, view, "cl")
+    assert clipboard(page) == f"{canonical}#ds={cl['t']}.cl" and cl["u"] in (canonical, second_url)
+    copied = copy(page, "#seven")
+    ct = share_of(page, site, view, "ct")
+    assert copied.rstrip().endswith(f"Read more: {canonical}#ds={ct['t']}.ct")
+
+
+def test_in_page_navigation_after_an_arrival_and_a_return_to_the_first_page(site, new_context):
+    page, url, first = open_page(new_context(), site, "/spa/arrived/", "#ds=MnBvCxZlKj.tg")
+    assert first["i"] == "MnBvCxZlKj.tg"
+    page.evaluate("() => addEventListener('popstate', () => { document.title = 'Page ' + location.pathname; })")
+    page.evaluate("() => { history.pushState({}, '', '/spa/onward/'); document.title = 'Page /spa/onward/'; }")
+    [view] = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == site.url("/spa/onward/"))
+    assert not view.get("i") and "o" not in view and view["t"] != first["t"]  # the incoming token stays behind
+    page.evaluate("() => darksocial.goal('read-on')")
+    [goal] = wait_events(page, site, lambda e: e["k"] == "goal" and e.get("v") == first["v"])
+    assert goal.get("t") == view["t"]
+    since = len(site.events())
+    page.go_back()  # a return to an earlier page with in-page navigation
+    [back] = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url, since=since)
+    assert back.get("o") == first["t"] and not back.get("i")
+
+
+# --- share buttons ------------------------------------------------------------------------------------------
+
+
+def test_every_web_share_button_sends_a_share_and_opens_the_service_with_a_tokened_link(site, new_context):
+    context = new_context()
+    page, url, view = open_page(context, site, "/a/share-web/")
+    seen_tokens = {view["t"]}
+    for code, (host, param) in HTTPS_SERVICES.items():
+        service = press(context, page, code)
+        assert urlsplit(service).hostname == host, (code, service)
+        link = shared_link_in(service, param)
+        match = re.fullmatch(re.escape(url) + rf"#ds=({TOKENED})\.{code}", link)
+        assert match, (code, link)
+        share = share_of(page, site, view, code)
+        assert (share["t"], share["u"], share["v"], share["s"]) == (match.group(1), url, view["v"], SITE_ID), code
+        assert share["t"] not in seen_tokens, "a share token is fresh on every click"
+        seen_tokens.add(share["t"])
+    link = shared_link_in(press(context, page, "wa"), "text")  # the same button again: another share
+    assert link.split("#ds=")[1].split(".")[0] not in seen_tokens
+    assert page.url == f"{url}#ds={view['t']}"  # the page itself stays where it was
+
+
+def test_app_share_buttons_send_a_share_and_follow_the_app_link_with_a_token(site, new_context):
+    context = new_context(**MOBILE)  # Messenger and SMS show where the primary pointer is a finger
+    context.add_init_script("""addEventListener('click', e => { const a = e.target.closest('a');
+        window.__followed = {href: a && a.href, prevented: e.defaultPrevented}; });""")
+    for code, (scheme, param) in APP_SCHEMES.items():
+        # one page each: after an external-protocol navigation Chromium ignores clicks on that page for a while
+        page, url, view = open_page(context, site, f"/a/share-{code}/")
+        assert page.is_visible(f"nav.ds-bar [data-ds={code}]"), code
+        page.click(f"nav.ds-bar [data-ds={code}]")
+        followed = page.evaluate("() => window.__followed")
+        assert followed["prevented"] is False and followed["href"].startswith(scheme), followed
+        link = shared_link_in(followed["href"], param)
+        match = re.fullmatch(re.escape(url) + rf"#ds=({TOKENED})\.{code}", link)
+        assert match, (code, link)
+        share = share_of(page, site, view, code)
+        assert (share["t"], share["u"], share["v"]) == (match.group(1), url, view["v"])
+        page.close()
+
+
+def test_messenger_sms_and_the_native_share_button_show_only_where_they_work(site, new_context):
+    desktop, _, _ = open_page(new_context(), site, "/a/desktop-bar/")
+    settle(desktop, 100)
+    assert not desktop.is_visible("nav.ds-bar [data-ds=fm]") and not desktop.is_visible("nav.ds-bar [data-ds=sms]")
+    assert desktop.is_visible("nav.ds-bar [data-ds=wa]") and desktop.is_visible("nav.ds-bar [data-ds=em]")
+    has_share = desktop.evaluate("() => typeof navigator.share === 'function'")
+    assert desktop.is_visible("nav.ds-bar [data-ds=ns]") is has_share
+    context = new_context()
+    context.add_init_script(NATIVE_SHARE_STUB)
+    page, url, view = open_page(context, site, "/a/native/")
+    settle(page, 100)
+    assert page.is_visible("nav.ds-bar [data-ds=ns]")
+    page.click("nav.ds-bar [data-ds=ns]")
+    page.wait_for_function("() => window.__shared")
+    shared = page.evaluate("() => window.__shared")
+    share = share_of(page, site, view, "ns")
+    assert shared["url"] == f"{url}#ds={share['t']}.ns" and share["t"] != view["t"]
+
+
+def test_copy_link_copies_a_tokened_link_and_says_so_under_the_button(site, new_context):
+    page, url, view = open_page(new_context(**CLIPBOARD), site, "/a/copy-link/")
+    page.click("nav.ds-bar [data-ds=cl]")
+    share = share_of(page, site, view, "cl")
+    assert clipboard(page) == f"{url}#ds={share['t']}.cl"
+    assert share["u"] == url and share["t"] != view["t"] and share["v"] == view["v"]
+    assert page.url == f"{url}#ds={view['t']}"  # not followed
+    # announced to screen readers (a live status region) and shown on the pressed button alone
+    assert page.text_content("nav.ds-bar [role=status]") == "Link copied"
+    shown = page.evaluate("""() => [...document.querySelectorAll('nav.ds-bar [data-ds]')]
+        .map(b => [b.dataset.ds, getComputedStyle(b, '::after').content])
+        .filter(([, c]) => c.includes('Link copied'))""")
+    assert shown == [["cl", '"Link copied"']]
+
+
+# --- copied text --------------------------------------------------------------------------------------------
+
+
+def test_copying_seven_words_of_the_content_appends_one_read_more_line_and_six_do_not(site, new_context):
+    page, url, view = open_page(new_context(**CLIPBOARD), site, "/a/copy-text/")
+    assert copy(page, "#six").strip() == SIX
+    settle(page, 200)
+    assert sent_by(site, view) == [view]
+    copied = copy(page, "#seven")
+    share = share_of(page, site, view, "ct")
+    assert copied.startswith(SEVEN)
+    assert copied.removeprefix(SEVEN).strip("\r\n").splitlines() == [f"Read more: {url}#ds={share['t']}.ct"]
+    assert share["u"] == url and share["v"] == view["v"] and share["t"] != view["t"]
+
+
+def test_copies_from_code_inputs_editable_regions_or_outside_the_content_are_left_alone(site, new_context):
+    page, _, view = open_page(new_context(**CLIPBOARD), site, "/a/copy-excluded/")
+    for selector in ["#code", "#box", "#field", "#editable", "#hdr"]:
+        copied = copy(page, selector)
+        assert "Read more" not in copied and copied.strip().startswith(SEVEN), (selector, copied)
+    settle(page, 200)
+    assert sent_by(site, view) == [view]
+
+
+def test_data_no_copy_and_data_content_decide_where_copies_are_attributed(site, new_context):
+    context = new_context(**CLIPBOARD)
+    page, _, view = open_page(context, site, "/nocopy/story/")
+    assert copy(page, "#seven").strip() == SEVEN
+    page, url, view2 = open_page(context, site, "/content/story/")
+    assert copy(page, "#seven").strip() == SEVEN  # in <article> but outside data-content="#only"
+    settle(page, 200)
+    assert sent_by(site, view) == [view, view2]
+    copied = copy(page, "#only")
+    share = share_of(page, site, view2, "ct")
+    assert copied.rstrip().endswith(f"Read more: {url}#ds={share['t']}.ct")
+
+
+# --- canonical URLs -----------------------------------------------------------------------------------------
+
+
+def test_campaign_parameters_and_click_ids_stay_out_of_the_address_bar_and_every_shared_link(site, new_context):
+    context = new_context(**CLIPBOARD)
+    path = f"/a/canon/?{CAMPAIGN}&page=2"
+    page, _, view = open_page(context, site, path, view_url=site.url(path))
+    canonical = site.url("/a/canon/?page=2")
+    # the view still carries them (the visit is classified as campaign); the address bar loses them
+    assert view["u"] == site.url(path)
+    assert page.url == f"{canonical}#ds={view['t']}"
+    link = shared_link_in(press(context, page, "wa"), "text")
+    assert re.fullmatch(re.escape(canonical) + rf"#ds={TOKENED}\.wa", link), link
+    page.click("nav.ds-bar [data-ds=cl]")
+    cl = share_of(page, site, view, "cl")
+    assert clipboard(page) == f"{canonical}#ds={cl['t']}.cl"
+    assert canonical_url(cl["u"])[0] == canonical
+    copied = copy(page, "#seven")
+    ct = share_of(page, site, view, "ct")
+    assert copied.rstrip().endswith(f"Read more: {canonical}#ds={ct['t']}.ct")
+
+
+def test_data_strip_parameters_stay_out_of_shared_links_and_content_parameters_stay(site, new_context):
+    path = "/strip/story/?ref=friend&id=7&utm_campaign=x&aff_id=3"  # data-strip: ref, aff_*
+    page, _, view = open_page(new_context(**CLIPBOARD), site, path, view_url=site.url(path))
+    page.click("nav.ds-bar [data-ds=cl]")
+    cl = share_of(page, site, view, "cl")
+    assert clipboard(page) == site.url(f"/strip/story/?id=7#ds={cl['t']}.cl")
+
+
+def copied_link(context, site: Site, path: str) -> tuple[str, str]:
+    """Open ``path``, press "Copy link"; return (the address bar without fragment, the copied link without it)."""
+    page = context.new_page()
+    page.goto(site.url(path))
+    page.wait_for_function(f"() => /ds={TOKENED}/.test(location.href)")
+    bar = page.url
+    page.click("nav.ds-bar [data-ds=cl]")
+    page.wait_for_function("() => navigator.clipboard.readText().then(t => t.includes('.cl'))")
+    link = clipboard(page)
+    page.close()
+    assert re.search(rf"#ds={TOKENED}\.cl$", link), link
+    return bar.split("#")[0], link.split("#")[0]
+
+
+def test_every_click_id_the_readme_lists_stays_out_of_shared_links_and_the_address_bar(site, new_context):
+    query = "&".join(f"{name}=v{n}" for n, name in enumerate(README_CLICK_IDS)) + "&utm_term=t&page=2"
+    bar, link = copied_link(new_context(**CLIPBOARD), site, f"/a/click-ids/?{query}")
+    assert (link, bar) == (site.url("/a/click-ids/?page=2"), site.url("/a/click-ids/?page=2"))
+
+
+def test_shared_links_are_the_canonical_url_without_private_parameters(site, new_context):
+    path = "/a/private/?email=ada%40example.com&token=s3cret&password=hunter2&to=bob%40example.org&page=2"
+    _, link = copied_link(new_context(**CLIPBOARD), site, path)
+    assert link == canonical_url(site.url(path))[0] == site.url("/a/private/?page=2")
+
+
+def test_shared_links_drop_matomo_campaign_parameters_and_encoded_names(site, new_context):
+    path = "/a/matomo/?mtm_campaign=spring&pk_kwd=k&gclsrc=aw.ds&srsltid=S&utm%5Fsource=x&id=9"
+    _, link = copied_link(new_context(**CLIPBOARD), site, path)
+    assert link == canonical_url(site.url(path))[0] == site.url("/a/matomo/?id=9")
+
+
+def test_query_mode_puts_tokens_in_the_query_and_its_reload_names_the_view_it_repeats(site, new_context):
+    context = new_context(**CLIPBOARD)
+    page = context.new_page()
+    page.goto(site.url("/query/story/?id=3&ds=QwErTyUiOp.tg"))
+    url = site.url("/query/story/?id=3")
+    [view] = wait_events(page, site, lambda e: e["k"] == "view" and e.get("i") == "QwErTyUiOp.tg")
+    assert view["u"] == url  # "u: page URL, no ds token"
+    assert page.url == f"{url}&ds={view['t']}"
+    page.click("nav.ds-bar [data-ds=cl]")
+    cl = share_of(page, site, view, "cl")
+    assert clipboard(page) == f"{url}&ds={cl['t']}.cl"
+    copied = copy(page, "#seven")
+    ct = share_of(page, site, view, "ct")
+    assert copied.rstrip().endswith(f"Read more: {url}&ds={ct['t']}.ct")
+    page.reload()
+    [again] = wait_events(page, site, lambda e: e["k"] == "view" and e.get("o") == view["t"])
+    assert again["u"] == url and not again.get("i")
+
+
+# --- opt-outs -----------------------------------------------------------------------------------------------
+
+
+def test_with_data_dnt_a_dnt_or_gpc_browser_is_sent_nothing_and_given_no_token(site, new_context):
+    for signal in (DNT, GPC):
+        context = new_context(**CLIPBOARD)
+        context.add_init_script(signal)
+        page = context.new_page()
+        before = len(site.received)
+        url = site.url("/dnt/story/")
+        page.goto(url)
+        settle(page, 150)
+        assert page.url == url
+        # the API is always defined and does nothing; the share buttons work as links without a token
+        page.evaluate("() => { darksocial.identify('crm-1', 'Ada'); darksocial.goal('signup'); }")
+        copy(page, "#seven")
+        if signal == DNT:
+            assert shared_link_in(press(context, page, "wa"), "text") == f"{url}#ds=.wa"
+        page.click("nav.ds-bar [data-ds=cl]")
+        settle(page, 150)
+        assert site.received[before:] == []
+        assert page.evaluate("() => Object.keys(localStorage)") == []
+        assert not re.search(rf"ds={TOKENED}", page.url), page.url  # (a bare #ds=.cl is no token)
+    # without data-dnt, the same browser is tracked
+    context = new_context()
+    context.add_init_script(DNT + GPC)
+    page, url, view = open_page(context, site, "/a/dnt-ignored/")
+    assert page.url == f"{url}#ds={view['t']}"
+
+
+def test_cookieless_sends_no_visitor_id_and_stores_nothing(site, new_context):
+    context = new_context(**CLIPBOARD)
+    page, url, view = open_page(context, site, "/cookieless/story/")
+    assert "v" not in view and page.url == f"{url}#ds={view['t']}"
+    page.click("nav.ds-bar [data-ds=cl]")
+    assert "v" not in share_of(page, site, view, "cl")
+    page.evaluate("() => darksocial.goal('signup', 3)")
+    [goal] = wait_events(page, site, lambda e: e["k"] == "goal" and e.get("t") == view["t"])
+    assert "v" not in goal
+    assert page.evaluate("() => [localStorage.length, sessionStorage.length, document.cookie]") == [0, 0, ""]
+    assert context.cookies() == []
+
+
+# --- without JavaScript -------------------------------------------------------------------------------------
+
+
+def test_without_javascript_share_links_still_work_and_carry_the_channel(site, new_context):
+    context = new_context(java_script_enabled=False)
+    page = context.new_page()
+    before = len(site.received)
+    page.goto(site.url(f"/a/nojs/?{CAMPAIGN}&page=4"))
+    canonical = site.url("/a/nojs/?page=4")
+    for code, (host, param) in HTTPS_SERVICES.items():
+        href = page.get_attribute(f"nav.ds-bar [data-ds={code}]", "href")
+        assert urlsplit(href).hostname == host
+        assert shared_link_in(href, param) == f"{canonical}#ds=.{code}", code
+    for code, (_, param) in APP_SCHEMES.items():
+        href = page.get_attribute(f"nav.ds-bar [data-ds={code}]", "href")
+        assert shared_link_in(href, param) == f"{canonical}#ds=.{code}", code
+    assert page.get_attribute("nav.ds-bar [data-ds=cl]", "href") == f"{canonical}#ds=.cl"
+    bar = page.locator("nav.ds-bar")  # Turbo and htmx leave its links alone
+    assert (bar.get_attribute("aria-label"), bar.get_attribute("data-turbo"), bar.get_attribute("hx-boost")) == (
+        "Share this page", "false", "false")
+    assert page.get_attribute("nav.ds-bar [data-ds=cl]", "target") == "_self"
+    service = press(context, page, "tg")
+    assert urlsplit(service).hostname == "t.me" and shared_link_in(service, "url") == f"{canonical}#ds=.tg"
+    page.click("nav.ds-bar [data-ds=cl]")  # the copy link is a plain link to the page itself
+    page.wait_for_url(f"{canonical}#ds=.cl")
+    assert site.received[before:] == []
+
+
+# --- the public API, the transport ----------------------------------------------------------------------------
+
+
+def test_identify_and_goal_send_their_events(site, new_context):
+    page, url, view = open_page(new_context(), site, "/a/api/")
+    page.evaluate("() => { darksocial.identify('crm-42', 'Ada Lovelace'); darksocial.goal('newsletter', 12.5); }")
+    [ident] = wait_events(page, site, lambda e: e["k"] == "identify" and e.get("v") == view["v"])
+    assert (ident["x"], ident["n"], ident["s"]) == ("crm-42", "Ada Lovelace", SITE_ID)
+    [goal] = wait_events(page, site, lambda e: e["k"] == "goal" and e.get("v") == view["v"])
+    assert (goal["g"], goal["gv"], goal.get("t")) == ("newsletter", 12.5, view["t"])
+    assert goal.get("u") in (None, url)
+    since = len(site.events())
+    page.evaluate("() => { darksocial.identify('crm-43'); darksocial.goal('download'); }")
+    [ident, goal] = wait_events(page, site, lambda e: e["k"] in ("identify", "goal"), count=2, since=since)
+    assert (ident["x"], ident.get("n"), goal["g"], goal.get("gv")) == ("crm-43", None, "download", None)
+
+
+def test_events_go_by_send_beacon_as_text_plain_with_no_preflight_and_nothing_leaves_the_origin(site,
+                                                                                               new_context):
+    context = new_context(**CLIPBOARD)
+    page, url, view = open_page(context, site, "/a/transport/")
+    page.click("nav.ds-bar [data-ds=cl]")
+    share_of(page, site, view, "cl")
+    requests = new_context.watch.requests
+    posts = [(m, u, kind) for m, u, kind in requests if m == "POST"]
+    assert posts == [("POST", site.url("/collect"), "ping")] * 2  # navigator.sendBeacon
+    assert all(urlsplit(u).netloc == urlsplit(site.base).netloc for _, u, _ in requests)
+    assert not any(m == "OPTIONS" for m, _, _ in requests)
+    # strict CSP (default-src 'self') and no violation: Chromium logs one as a console error
+    assert new_context.watch.console_errors == []
+    for record in site.received:
+        if any(view["t"] in (e.get("t"), e.get("p")) for e in record["events"]):
+            assert record["type"].split(";")[0] == "text/plain"
+            raw = json.loads(record["body"])
+            assert isinstance(raw, dict) or 1 <= len(raw) <= 25
+
+
+def test_a_collector_answering_an_error_or_down_does_not_break_the_page(site, new_context, free_port):
+    context = new_context()
+    for status in (503, 429, None):
+        if status:
+            site.status = status
+        else:
+            site.collector = f"http://127.0.0.1:{free_port()}/collect"  # nothing listens there
+        url = site.url(f"/a/collector-{status}/")
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_function(f"() => /#ds={TOKENED}$/.test(location.href)")
+        link = shared_link_in(press(context, page, "wa"), "text")
+        assert re.fullmatch(re.escape(url) + rf"#ds={TOKENED}\.wa", link), (status, link)
+        if status:
+            wait_events(page, site, lambda e, url=url: e["k"] == "share" and e["u"] == url)
+
+
+# --- the real collector, and hostile pages ---------------------------------------------------------------
+
+USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
+              "Safari/537.36")  # headless Chromium names itself, and the collector drops bots: browse as people do
+
+
+@pytest.fixture(scope="module")
+def real_collector(site, tmp_path_factory, free_port):
+    """The reporting server's collector (the Datasette app with the plugin, uvicorn on loopback) for ``site``."""
+    from darksocial import store
+    from reporting import server
+
+    path = tmp_path_factory.mktemp("collector") / "darksocial.db"
+    db = store.open_db(path)
+    store.register_site(db, SITE_ID, [site.base])
+    db.close()
+    with server.running(server.make_datasette(path, attribute_every=None), port=free_port()) as base:
+        yield base, path
+
+
+def stored(path, sql: str, params=(), timeout: float = 10.0) -> list[dict]:
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while True:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            rows = [dict(r) for r in conn.execute(sql, params)]
+        finally:
+            conn.close()
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def test_the_real_collector_stores_what_the_tracker_sends_from_another_origin(site, new_context, real_collector):
+    base, path = real_collector
+    site.collector = f"{base}/-/darksocial/collect"
+    site.csp = f"{CSP}; connect-src 'self' {base}"  # a collector on another origin must be allowed by the site
+    site.title = "Tab\tand\u202e bidi \u0007 title " + "x" * 40_000
+    context = new_context(route=False, user_agent=USER_AGENT, **CLIPBOARD)
+    answers = []
+    context.on("response", lambda r: r.request.method == "POST" and answers.append(r.status))
+    page = context.new_page()
+    page.goto(site.url(f"/a/real/?{CAMPAIGN}&page=2"))
+    page.wait_for_function(f"() => /#ds={TOKENED}$/.test(location.href)")
+    token = page.url.rsplit("=", 1)[1]
+    page.click("nav.ds-bar [data-ds=cl]")
+    [view] = stored(path, "SELECT * FROM events WHERE kind = 'view' AND token = ?", [token])
+    assert view["url"] == site.url("/a/real/?page=2")
+    assert "utm_source=news" in view["campaign_query"] and "fbclid=FB1" in view["campaign_query"]
+    # control characters and bidi overrides cleaned, cut near 300: a view is never lost for its title
+    assert re.fullmatch(r"Tab and bidi title x+", view["title"]) and 290 <= len(view["title"]) <= 300, view["title"]
+    [share] = stored(path, "SELECT * FROM events WHERE kind = 'share' AND parent = ?", [token])
+    assert share["channel"] == "cl" and share["url"] == view["url"] and share["visitor"] == view["visitor"]
+    assert clipboard(page) == site.url(f"/a/real/?page=2#ds={share['token']}.cl")
+    deadline = time.monotonic() + 5  # the 204 reaches the browser just after the row is committed
+    while len(answers) < 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert answers == [204, 204]
+    assert not any(m == "OPTIONS" for m, _, _ in new_context.watch.requests)
+
+
+HOSTILE_TITLE = 'Q&A: "quotes" <script>alert(1)</script> \u00e9\u4e2d\U0001f600 \u200f\u202e end'
+
+
+def test_a_page_with_odd_characters_or_a_long_url_is_tracked_and_never_runs_them(site, new_context):
+    site.title = HOSTILE_TITLE
+    context = new_context(**CLIPBOARD)
+    page = context.new_page()
+    page.goto(site.url("/a/%E2%9C%93%20caf%C3%A9%22%3Cx%3E'/?q=%3Cb%3E%20%26&page=2"))
+    [view] = wait_events(page, site, lambda e: e["k"] == "view" and "/a/%E2%9C%93" in e["u"])
+    assert view["u"] == page.url.split("#")[0] and view["n"] == HOSTILE_TITLE
+    assert page.url.endswith(f"#ds={view['t']}")
+    page.click("nav.ds-bar [data-ds=cl]")
+    cl = share_of(page, site, view, "cl")
+    assert clipboard(page) == f"{view['u']}#ds={cl['t']}.cl"
+    assert page.evaluate("() => document.title") == HOSTILE_TITLE  # text, not markup: no dialog opened
+    for hostile in ("%3Cscript%3Ealert(1)%3C/script%3E", "A" * 5000 + ".wa", "AbCdEfGhIj.wa%22%3E%3Cb%3E"):
+        # the view is still one the collector accepts (checked against its schema) and the token replaced
+        page, url, arrival = open_page(context, site, "/a/hostile-arrival/", "#ds=" + hostile)
+        assert page.url == f"{url}#ds={arrival['t']}"
+    long_url = site.url("/a/long/?q=" + "a" * 1900)
+    page, _, view = open_page(context, site, "/a/long/", "?q=" + "a" * 1900, view_url=long_url)
+    assert page.url == f"{long_url}#ds={view['t']}"
+
+
+def test_a_prerendered_page_sends_its_view_only_once_it_is_shown(site, unattached_chromium):
+    # The first page prerenders the story (speculation rules) and goes there 2 s later (a meta refresh).
+    target = site.url("/a/prerendered/")
+    prerendered = lambda: any(p == "/a/prerendered/" and "prerender" in (sp or "")  # noqa: E731
+                              for p, sp, _ in site.fetched)
+    seen_before_shown = []
+
+    def done():
+        if prerendered() and not seen_before_shown:
+            seen_before_shown.append(len(views_of(site, target)))
+        return bool(views_of(site, target))
+
+    link = quote(f"{target}#ds=LkJhGfDsAq.wa", safe="")  # a shared link, prerendered with its token
+    unattached_chromium(site.url(f"/prerender-from/?to={link}"), done, timeout=12)
+    assert prerendered(), "Chromium did not prerender the page: the test proves nothing"
+    assert len([p for p, _, _ in site.fetched if p == "/a/prerendered/"]) == 1, "shown from the prerender, not reloaded"
+    loaded = min(t for p, _, t in site.fetched if p == "/a/prerendered/")
+    [view] = views_of(site, target)
+    record = next(r for r in site.received if view in r["events"])
+    assert record["at"] - loaded > 1.2, "the view was sent while the page was only prerendered"
+    assert seen_before_shown == [0]
+    assert view["i"] == "LkJhGfDsAq.wa"  # shown: the click counts, with its token
+
+
+# --- the bar as a visitor sees it ------------------------------------------------------------------------------
+
+ROWS_JS = """() => new Set([...document.querySelectorAll('nav.ds-bar [data-ds]')].filter(b => b.offsetParent)
+    .map(b => Math.round(b.getBoundingClientRect().top))).size"""
+
+
+def test_the_icon_bar_is_named_by_titles_sized_and_coloured_by_its_content_and_one_row_on_a_phone(site,
+                                                                                                  new_context):
+    page, _, _ = open_page(new_context(**MOBILE), site, "/icons/story/")
+    labels = page.evaluate("""() => [...document.querySelectorAll('nav.ds-bar [data-ds]')].filter(b => b.offsetParent)
+        .map(b => [b.dataset.ds, b.title])""")
+    assert dict(labels) == {"wa": "WhatsApp", "fm": "Messenger", "tg": "Telegram", "sms": "SMS", "em": "Email",
+                            "cl": "Copy link", "x": "X", "fb": "Facebook", "li": "LinkedIn", "rd": "Reddit",
+                            "bs": "Bluesky"}
+    for width in (412, 390, 360):
+        page.set_viewport_size({"width": width, "height": 800})
+        assert page.evaluate(ROWS_JS) == 1, width
+    size, colour = page.evaluate("""() => {
+        const article = document.querySelector('article');
+        article.style.color = 'rgb(200, 10, 20)';
+        article.style.fontSize = '20px';
+        return [getComputedStyle(document.querySelector('nav.ds-bar')).fontSize,
+                getComputedStyle(document.querySelector('nav.ds-bar [data-ds=wa]')).color];
+    }""")
+    assert (size, colour) == ("17.5px", "rgb(200, 10, 20)")  # 0.875 em of the content; its text colour
+
+
+def test_the_icon_bar_stays_one_row_on_small_phones(site, new_context):
+    page, _, _ = open_page(new_context(**MOBILE), site, "/icons/small-phone/")
+    rows = {}
+    for width, font_size in ((320, "16px"), (360, "18px")):
+        page.set_viewport_size({"width": width, "height": 700})
+        page.evaluate("(size) => { document.querySelector('article').style.fontSize = size; }", font_size)
+        rows[width, font_size] = page.evaluate(ROWS_JS)
+    assert rows == {(320, "16px"): 1, (360, "18px"): 1}
