@@ -22,6 +22,11 @@ from . import channels, htmlscan, tokens, urls
 from .events import SITE_RE
 
 STATIC_DIR = pathlib.Path(__file__).parent / "static"
+# Bytes of the shipped assets after gzip -9 (the test and `python -m bench tracker` read them). DESIGN.md said
+# 1,700 for the script: reload credit (the o field) and back/forward-cache returns took 45 more, waiting for a
+# prerendered page to be shown 29; leaving every tracking and private parameter of darksocial.urls (not only the
+# common click ids) and e-mail values out of shared links and the address bar 240, an Android app's referrer 7.
+ASSET_BUDGETS = {"darksocial.js": 2048, "darksocial.css": 1024}
 POSITIONS = ("after-h1", "content-end", "body-end")
 STYLES = ("text", "icons")  # buttons with icon and label | compact round icon buttons (labels for screen readers)
 BAR_LABEL = "Share this page"
