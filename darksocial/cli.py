@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 import sqlite3
+import sys
+from pathlib import Path
 
 import click
 
@@ -382,6 +387,20 @@ def demo(workdir, site_port, reports_port, seed, no_wait, no_browser, wagtail):
                          open_browser=not no_browser)
         return
     demo_module.run(Path(workdir), site_port, reports_port, seed, wait=not no_wait, open_browser=not no_browser)
+
+
+
+def command() -> str:
+    """How to run ``darksocial`` again from this shell, for the commands the demo and ``serve`` print: the bare name
+    when it is on PATH (an activated venv, pipx), else the path of the script that runs now (``make demo`` runs
+    ``.venv/bin/darksocial``), else this Python with ``-m darksocial.cli``."""
+    script = Path(sys.argv[0])
+    if script.name == "darksocial" and script.exists():
+        on_path = shutil.which("darksocial")
+        if on_path and Path(on_path).resolve() == script.resolve():
+            return "darksocial"
+        return shlex.quote(os.path.relpath(script))
+    return f"{shlex.quote(sys.executable)} -m darksocial.cli"
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ from pathlib import Path
 
 import click
 
-from . import attribution, collector, links, pages, simulate, store, tokens
+from . import attribution, collector, links, pages, reports, simulate, store, tokens
+from .cli import command
 
 SITE_ID = "harbour-lane"
 # Shipped inside the package (package data), so an installed wheel runs the demo too.
@@ -267,9 +268,13 @@ def reports_running(server, datasette, port: int):
 def headline(db_path: Path) -> list[str]:
     db = store.open_db(db_path)
     lines = []
-    totals = db.execute("SELECT count(*), sum(tracked = 1), sum(estimated = 1) FROM visits").fetchone()
-    lines.append(f"{totals[0]:,} visits: {totals[1] or 0:,} tracked dark social, "
-                 f"{totals[2] or 0:,} estimated (untracked) dark social")
+    # The dashboard's own headline over the simulated period: the same figures, by the same definitions (a click
+    # from X or Reddit is tracked, but open social, not dark).
+    since = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=DAYS - 1)).isoformat()
+    columns, rows = reports.run(db.conn, "headline", since=since)
+    figures = dict(zip(columns, rows[0], strict=True))
+    lines.append(f"{figures['visits']:,} visits in {DAYS} days: {figures['dark_tracked']:,} tracked dark social, "
+                 f"{figures['dark_estimated']:,} estimated (untracked) dark social")
     lines.append("top influencers by reach:")
     for name, tier, reach, amplified, channel in db.execute(
         "SELECT coalesce(name, person), tier, reach, amplified_reach, top_channel FROM influencers "
@@ -365,18 +370,6 @@ def present(site_running, db_path: Path, reports_port: int, *, collect_url: str,
     return posted
 
 
-def darksocial_command() -> str:
-    """How to run ``darksocial`` again from this shell: the bare name when it is on PATH (an activated venv, pipx),
-    else the path of the script that runs now (``make demo`` runs ``.venv/bin/darksocial``)."""
-    script = Path(sys.argv[0])
-    if script.name == "darksocial" and script.exists():
-        on_path = shutil.which("darksocial")
-        if on_path and Path(on_path).resolve() == script.resolve():
-            return "darksocial"
-        return shlex.quote(os.path.relpath(script))
-    return f"{shlex.quote(sys.executable)} -m darksocial.cli"
-
-
 def serve_later(workdir: Path, site_port: int, reports_port: int) -> list[str]:
     """How to serve what --no-wait built: the same ports, since the built pages send events to that collector."""
     db, site = shlex.quote(str(workdir / "darksocial.db")), shlex.quote(str(workdir / "site"))
@@ -384,7 +377,7 @@ def serve_later(workdir: Path, site_port: int, reports_port: int) -> list[str]:
         "",
         "--no-wait: nothing is served any more. To look at the demo later, run these two (the built pages send",
         "their events to the collector on this reports port, so keep the ports):",
-        f"  {darksocial_command()} serve {db} --port {reports_port}",
+        f"  {command()} serve {db} --port {reports_port}",
         f"  python3 -m http.server {site_port} --bind 127.0.0.1 --directory {site}",
         f"then open http://127.0.0.1:{site_port}/ (the demo site) and the sign-in link `darksocial serve` prints",
         f"(the reports, on http://127.0.0.1:{reports_port}/).",

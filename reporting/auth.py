@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shlex
 from collections.abc import Mapping
 
 PASSWORD_HASH_ENV = "DARKSOCIAL_ANALYST_PASSWORD_HASH"
@@ -120,6 +121,7 @@ def sign_in_hint(datasette, host: str, port: int) -> str:
     restart, in a second browser or with cleared cookies). With a password: the analyst login too.
     """
     from darksocial.analysts import login_link
+    from darksocial.cli import command
 
     from . import collect
 
@@ -129,7 +131,7 @@ def sign_in_hint(datasette, host: str, port: int) -> str:
         lines.append(f"darksocial: sign in on this machine (one-time link): {login_link(path, host, port)}")
         # The same host and port, or the printed command would mint links for a server that is not this one.
         where = (f" --host {host}" if host != "127.0.0.1" else "") + (f" --port {port}" if port != 8001 else "")
-        lines.append(f"darksocial: another link any time: darksocial login-link {path}{where}")
+        lines.append(f"darksocial: another link any time: {command()} login-link {shlex.quote(str(path))}{where}")
     if password_hash() or not lines:
         lines.append(f"darksocial: analysts sign in as '{ANALYST}' at http://{host}:{port}/-/login")
     return "\n".join(lines)

@@ -49,10 +49,15 @@ group by goal order by visitors desc, reached desc, goal limit 20
 """
 
 
-def change(current, previous) -> dict:
-    """The change of one headline number: its sign and a percentage (None when there is nothing to compare)."""
+def change(current, previous, kind: str = "count") -> dict:
+    """The change of one headline number: its sign and a percentage (None when there is nothing to compare); a
+    percentage's change is in points (22.1% after 26.1% is -4.0 points, not -15.3%)."""
     if current is None or previous is None:
         return {"direction": "none", "text": "no earlier data"}
+    if kind == "pct":
+        points = current - previous
+        direction = "up" if points > 0.05 else "down" if points < -0.05 else "none"
+        return {"direction": direction, "text": f"{points:+.1f} points vs previous period"}
     if previous == 0:
         return {"direction": "up" if current else "none", "text": "new" if current else "no change"}
     pct = 100.0 * (current - previous) / previous
@@ -87,7 +92,7 @@ async def dashboard_view(request, datasette) -> Response:
     now = await headline(datasette, db, since, until, site)
     before = await headline(datasette, db, since - dt.timedelta(days=length), since - dt.timedelta(days=1), site)
     numbers = [{"key": key, "label": label, "kind": kind, "value": now[key], "previous": before[key],
-                "change": change(now[key], before[key] if before["visits"] or before["shares"] else None)}
+                "change": change(now[key], before[key] if before["visits"] or before["shares"] else None, kind)}
                for key, label, kind in HEADLINES]
 
     days = svg.days_between(since, until)

@@ -142,7 +142,8 @@ def render_cell(row, value, column: str, table, database: str | None, datasette)
     if database is None or database != database_name(datasette):
         return None
     if isinstance(value, float):
-        return ratio(value, 1 if column.endswith("pct") else 2)  # the same rounding on every page
+        percent = column.endswith("pct") or column.startswith("pct_")
+        return ratio(value, 1 if percent else 2)  # the same rounding on every page
     if not isinstance(value, str):
         return None
     if column in PERSON_COLUMNS and PERSON_RE.fullmatch(value):

@@ -665,6 +665,9 @@ def test_dashboard_headline_numbers_and_change_against_previous_period(inproc, a
     # the previous 30 days hold Hank's one visit: 10 against 1
     visits = html[html.index('data-key="visits"'):html.index('data-key="dark_tracked"')]
     assert "+900.0%" in visits
+    # a percentage changes by points: 30.0% of visits tracked against 0.0% (Hank came from a search engine)
+    tracked = html[html.index('data-key="dark_tracked_pct"'):html.index('data-key="dark_estimated"')]
+    assert "+30.0 points vs previous period" in tracked
 
 
 def test_every_row_of_the_dashboard_opens(inproc, analyst):
