@@ -187,9 +187,16 @@ class FailureLog:
                   exc_info=exc if traceback else None)
 
 
-@lru_cache(maxsize=1024)
+MAX_ORIGIN = 512  # a scheme, a host name (at most 253 characters) and a port; a longer Origin names none
+
+
 def normalise_origin(value: str) -> str | None:
     """'scheme://host[:port]' with the default port dropped and the host lowercased; None if not an origin."""
+    return None if len(value) > MAX_ORIGIN else _normalised_origin(value)
+
+
+@lru_cache(maxsize=1024)  # keyed by what clients send: only values of bounded length
+def _normalised_origin(value: str) -> str | None:
     try:
         parts = urlsplit(value.strip())
         host, port = parts.hostname, parts.port
@@ -370,7 +377,7 @@ class Collector:
         declared = declared_length(content_length)
         if (declared is not None and declared > limit) or len(body) > limit:
             return Result(413, f"body: over the limit of {limit} bytes: send fewer events per request")
-        media_type = _media_type(content_type or "")
+        media_type = _media_type((content_type or "")[:MAX_CONTENT_TYPE])
         if media_type not in ACCEPTED_MEDIA_TYPES:
             return Result(415, f"Content-Type: must be text/plain or application/json; got {ascii(media_type)[:60]}")
         try:
@@ -490,13 +497,21 @@ def declared_length(value: str | int | None) -> int | None:
     return int(value) if len(value) <= 12 else 10**12
 
 
-@lru_cache(maxsize=8192)
 def _agent_columns(user_agent: str) -> tuple[str, str, str | None] | None:
-    """(browser family, device class, in-app browser) of a user agent, or None for a bot (user agents repeat)."""
+    """(browser family, device class, in-app browser) of a user agent, or None for a bot (user agents repeat: the
+    answers are cached, never for an agent longer than a browser's, which a client could make a megabyte long)."""
     if useragents.is_bot(user_agent):
         return None
+    return _described(user_agent)
+
+
+@lru_cache(maxsize=8192)
+def _described(user_agent: str) -> tuple[str, str, str | None]:
     described = useragents.describe(user_agent)
     return described.browser, described.device, described.in_app
+
+
+MAX_CONTENT_TYPE = 256  # what is looked at of a Content-Type (its media type comes first): the cache holds no more
 
 
 @lru_cache(maxsize=64)

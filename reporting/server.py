@@ -10,6 +10,9 @@ what it lacks for a public collector:
 - **a cap on open connections** (``max_connections``): past it, the connection that has been waiting longest for
   its request (idle, or still sending headers) is closed to make room, so a flood of slow sockets cannot lock out
   real visitors, and the process never runs out of file descriptors (whose soft limit it raises to the hard one);
+- **a cap on a request's line and headers** (``MAX_HEAD_BYTES``): past it the request is answered 431 and the
+  connection closed. httptools sets no limit, and uvicorn appends each piece of the URL and of a header value to
+  what came before (a copy of it all per piece): a 16 MB header sent in small pieces held the event loop 24 s;
 - uvicorn's keep-alive timeout still closes idle connections ``timeout_keep_alive`` seconds after a response;
 - no access log: it would write every visitor's IP address to the terminal or a log file;
 - **beacons answered in the protocol** (``direct``, on by default): ``POST /-/darksocial/collect`` in its usual
@@ -40,6 +43,10 @@ READ_TIMEOUT = 10.0  # seconds for a request's headers and body to arrive
 KEEP_ALIVE_TIMEOUT = 5.0  # seconds an idle keep-alive connection stays open
 MAX_CONNECTIONS = 2000
 FD_RESERVE = 128  # file descriptors kept for the database, the salts file, logs and outgoing work
+MAX_HEAD_BYTES = 64 * 1024  # a request's line and headers (nginx allows 4 lines of 8 KB by default)
+HEAD_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                  b"connection: close\r\ncontent-length: 65\r\n\r\n"
+                  b"headers: the request line and headers are limited to 65,536 bytes")
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +65,7 @@ class GuardedProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._deadline = None
         self._waiting_since: float | None = self.loop.time()  # None while the app handles a request
+        self._head_bytes = 0  # bytes received while waiting for a request's line and headers
         self._arm()
         if len(self.connections) > self.max_connections:
             _close_longest_waiting(self.connections)
@@ -75,8 +83,30 @@ class GuardedProtocol(HttpToolsProtocol):
             self.url, self.headers, self.expect_100_continue = b"", [], False
         self._arm()  # a keep-alive connection's next request: a new deadline from its first byte
 
+    def data_received(self, data: bytes) -> None:
+        if self._waiting_since is not None:
+            if self._head_bytes > MAX_HEAD_BYTES:
+                return  # refused: what the client still sends is dropped until the connection closes
+            end = data.find(b"\r\n\r\n")  # a body sent along with its headers is not part of them
+            self._head_bytes += len(data) if end < 0 else end
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse_head()
+                return
+        super().data_received(data)
+
+    def _refuse_head(self) -> None:
+        # Answer, stop sending, and close a moment later: closing at once, with the client's bytes unread, would
+        # reset the connection and the client might never read why.
+        if self.transport.is_closing():
+            return
+        self.transport.write(HEAD_TOO_LARGE)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(1.0, self.transport.close)
+
     def on_headers_complete(self) -> None:
         self._waiting_since = None
+        self._head_bytes = 0
         if self.collect_into is not None:
             if direct.start(self, self.collect_into):
                 return

@@ -9,6 +9,7 @@ import json
 import sqlite3
 
 import pytest
+from crawlerdetect import CrawlerDetect
 
 from darksocial import events, privacy, store, useragents
 from darksocial.collector import Collector, normalise_origin
@@ -240,7 +241,7 @@ def test_a_sites_url_rules_apply(collector):
 def test_in_app_browsers_are_people_even_when_the_crawler_list_names_their_app(collector):
     whatsapp = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
                 "Mobile/15E148 WhatsApp/2.24.1")
-    assert useragents._crawlers.isCrawler(whatsapp)  # what made them 202 before
+    assert CrawlerDetect().is_crawler(whatsapp)  # what made them 202 before
     assert send(collector, view(), user_agent=whatsapp).status == 204
     assert (rows(collector)[0]["browser"], rows(collector)[0]["in_app"]) == ("WhatsApp", "whatsapp")
 

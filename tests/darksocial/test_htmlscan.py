@@ -381,3 +381,19 @@ def test_inject_keeps_lone_surrogates_and_non_ascii_offsets():
     out = inject(page, CONFIGS["after-h1"], URL, "T")
     assert out.startswith("<html><head>" + _stylesheet_tag(CONFIGS["after-h1"]))
     assert "\ud800</h1>" + share_bar(CONFIGS["after-h1"], URL, "T") + "<p>\u00e9</p>" in out
+
+
+def test_text_strips_markup_as_before_but_in_one_pass_when_a_tag_never_closes():
+    # The former rule, whose unclosed-tag branch was tried again from every "<" after it (quadratic: a title of
+    # 16,000 "<a" took 290 ms): the new one gives the same text on every input, reading each character once.
+    former = re.compile(r"<!--.*?(?:-->|\Z)|<(script|style)(?=[\s/>]).*?(?:</\1\s*>|\Z)|</?[a-z!?][^>]*>",
+                        re.S | re.I)
+    rng = random.Random(3)
+    bits = ["<", ">", "a", " ", "<a", "</", "<!--", "-->", "<script", "</script>", "<style>", "</STYLE >", "!", "?",
+            "/", "<b", "x", "\n", "-", "<scriptx", "&amp;"]
+    for _ in range(20000):
+        markup = "".join(rng.choice(bits) for _ in range(rng.randint(0, 25)))
+        assert htmlscan._MARKUP_IN_TEXT.sub(htmlscan._markup_removed, markup) == former.sub("", markup), markup
+    page = "<title>" + "<a" * 8000 + "</title>"
+    tags = htmlscan.scan(page, ["title"])
+    assert htmlscan.text(page, tags, tags[0]) == "<a" * 8000

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from darksocial import reports as queries
 from darksocial import tables
-from darksocial.cli import cli
+from darksocial.cli import cli, command
 from reporting import auth
 
 PRIVATE = ["events", "sites", "links", "visits", "shares", "influencers", "cascades", "cascade_people",
@@ -117,12 +117,17 @@ def test_the_collector_route_stays_public(live_server):
         assert anonymous.get("/-/darksocial/darksocial.js").status_code == 200
 
 
+def inproc_path(datasette) -> str:
+    return str(datasette.databases["darksocial"].path)
+
+
 def test_the_printed_sign_in_hint_is_one_line_per_way_and_never_root(datasette):
     hint = auth.sign_in_hint(datasette, "127.0.0.1", 8001)
     assert "\\n" not in hint and "/-/auth-token" not in hint
     lines = hint.splitlines()
     assert lines[0].startswith("darksocial: sign in on this machine (one-time link): http://127.0.0.1:8001/-/darksocial/sign-in?token=")
-    assert "darksocial login-link " in lines[1]
+    # a command that runs from this shell: the bare name only when it is this installation's (see cli.command)
+    assert f"{command()} login-link {inproc_path(datasette)}" in lines[1]
     assert lines[2] == "darksocial: analysts sign in as 'analyst' at http://127.0.0.1:8001/-/login"  # a password is set
     assert auth.sign_in_hint(datasette, "0.0.0.0", 8001) == "darksocial: analysts sign in as 'analyst' at http://0.0.0.0:8001/-/login"
 
