@@ -225,6 +225,20 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # no access log: it would print visitors' addresses
         pass
 
+    def send_error(self, code, message=None, explain=None):
+        # A missing page is the site's own not-found page (MkDocs builds 404.html), as on any real host.
+        page = Path(self.directory) / "404.html"
+        if code != 404 or not page.is_file():
+            return super().send_error(code, message, explain)
+        body = page.read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        return None
+
 
 @contextmanager
 def serve_in_thread(server: socketserver.BaseServer, name: str):

@@ -286,10 +286,12 @@ CONVERSIONS_BY_SHARER = Report(
     "Conversions by sharer: whose audience reaches goals",
     "People whose shares (in the cascades they shared into in the window) led people further down to reach a "
     "goal (signup, purchase...) after their first click into the cascade: conversions are distinct (person, goal) "
-    "pairs and amplified reach distinct people, never sums over shares; conversion rate is conversions per click.",
+    "pairs and amplified reach distinct people, never sums over shares; converted is the people among them who "
+    "reached a goal, and conversion rate the share of the amplified reach they are (at most 100%: conversions "
+    "per click mixed everybody below with direct clicks).",
     f"""
 with c as (  -- a member counts the most goals any of their rows in the window holds: only rows with goals matter
-  select person, sum(conversions) as conversions from (
+  select person, sum(conversions) as conversions, count(*) as converted from (
     select person, member, max(conversions) as conversions from _ds_influence
     where conversions > 0 and {in_window("date", "site")}
     group by person, member
@@ -316,7 +318,8 @@ select
   coalesce(s.clicks, 0) as clicks,
   a.amplified_reach,
   c.conversions,
-  round(100.0 * c.conversions / nullif(s.clicks, 0), 1) as conversion_rate_pct
+  c.converted,
+  round(100.0 * c.converted / nullif(a.amplified_reach, 0), 1) as conversion_rate_pct
 from c join a on a.person = c.person left join s on s.sharer = c.person left join influencers i on i.person = c.person
 order by c.conversions desc, clicks desc, c.person
 limit 100

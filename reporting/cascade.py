@@ -170,7 +170,7 @@ def tree_spec(nodes: list[dict], root: str) -> dict:
 
 async def cascade_view(request, datasette) -> Response:
     db = pages.database_name(datasette)
-    await pages.require_report(datasette, request, db, queries.LARGEST_CASCADES)
+    await pages.require_report(datasette, request, db, queries.LARGEST_CASCADES, "The cascades page")
     try:
         window = pages.window_params(request)
         share = pages.text_param(request, "share")

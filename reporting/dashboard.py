@@ -77,7 +77,7 @@ async def headline(datasette, db: str, since: dt.date, until: dt.date, site: str
 
 async def dashboard_view(request, datasette) -> Response:
     db = pages.database_name(datasette)
-    await pages.require_report(datasette, request, db, queries.HEADLINE)
+    await pages.require_report(datasette, request, db, queries.HEADLINE, "The dashboard")
     try:
         window = pages.window_params(request)
     except pages.BadParameter as exc:

@@ -290,11 +290,12 @@ async def may_run(datasette, request, db: str, report: queries.Report) -> bool:
     return await datasette.permission_allowed(request.actor, "view-query", resource=(db, report.name), default=True)
 
 
-async def require_report(datasette, request, db: str | None, report: queries.Report) -> None:
+async def require_report(datasette, request, db: str | None, report: queries.Report, page: str) -> None:
+    """Refuse ``page`` (as the analyst knows it: "The dashboard") unless the actor may read ``report``, its data."""
     if db is None:
         raise Forbidden("There is no darksocial database on this server")
     if not await may_run(datasette, request, db, report):
-        raise Forbidden(f"'{report.title}' shows per-visitor data.")
+        raise Forbidden(f"{page} shows per-visitor data.")
 
 
 async def rows(datasette, db: str, sql: str, params: dict) -> list[dict]:

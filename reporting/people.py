@@ -55,7 +55,7 @@ STORY_TITLE = "select coalesce(title, url) as title, site from stories where url
 
 async def influencer_view(request, datasette) -> Response:
     db = pages.database_name(datasette)
-    await pages.require_report(datasette, request, db, queries.INFLUENCER)
+    await pages.require_report(datasette, request, db, queries.INFLUENCER, "A person's page")
     if request.method == "POST":
         return await save_label(request, datasette, db)
     try:

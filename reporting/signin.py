@@ -197,11 +197,21 @@ class Guard:
         path = scope.get("path", "")
         if path == LOGIN_PATH and scope.get("method") == "POST":
             return await self.login(scope, receive, send)
+        if path == LOGIN_PATH and not auth.password_hash():
+            return await self.no_password(send)
         if path == PASSWORD_TOOL_PATH:
             return await self.password_tool(scope, receive, send)
         if path.removesuffix(".json") in ANALYST_ONLY_PAGES and not signed_in(self.datasette, scope):
             return await self.deny(scope, receive, send)
         return await self.app(scope, receive, send)
+
+    async def no_password(self, send):
+        # datasette-auth-passwords would show a form that no password opens ("no configured accounts").
+        body = ("<p>No analyst password is set on this server: sign in with a one-time link instead. On the "
+                "server's machine, run <code>darksocial login-link DATABASE</code> and open the link it prints "
+                "(<code>darksocial serve</code> printed one when it started).</p>"
+                f'<p><a href="{escape(self.datasette.urls.instance())}">What is public</a></p>')
+        await Response.html(f"<!DOCTYPE html><title>Sign in</title><h1>Sign in</h1>{body}").asgi_send(send)
 
     async def deny(self, scope, receive, send):
         body = sign_in_page(self.datasette, "Server details are not public.")

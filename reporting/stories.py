@@ -46,7 +46,7 @@ def all_time_channels(story: dict) -> list[dict]:
 
 async def story_view(request, datasette) -> Response:
     db = pages.database_name(datasette)
-    await pages.require_report(datasette, request, db, queries.TOP_STORIES)
+    await pages.require_report(datasette, request, db, queries.TOP_STORIES, "The story page")
     analyst = await pages.may_run(datasette, request, db, queries.LARGEST_CASCADES)
     try:
         window = pages.window_params(request)

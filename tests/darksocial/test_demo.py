@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -253,6 +254,18 @@ def test_serve_in_thread_serves_until_the_block_ends_then_frees_the_port(tmp_pat
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", port))
         again.listen()
+
+
+def test_the_demo_site_answers_a_missing_page_with_its_own_not_found_page(tmp_path, free_port):
+    (tmp_path / "index.html").write_text("<title>home</title>", encoding="utf-8")
+    (tmp_path / "404.html").write_text("<title>Not found: the Harbour Lane</title>", encoding="utf-8")
+    with demo.serve_directory(tmp_path, free_port()) as url:
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(url + "no/such/page/", timeout=10)
+        assert missing.value.code == 404
+        assert missing.value.read() == b"<title>Not found: the Harbour Lane</title>"
+        with urllib.request.urlopen(url, timeout=10) as home:
+            assert home.read() == b"<title>home</title>"
 
 
 def test_the_demo_serves_until_ctrl_c_with_links_that_work(tmp_path, free_port):

@@ -73,6 +73,9 @@ def test_a_denied_page_offers_the_sign_in(inproc):
     page = inproc.get("/-/darksocial/dashboard")
     assert page.status_code == 403
     assert 'href="/-/login"' in page.text and "darksocial login-link" in page.text
+    assert "The dashboard shows per-visitor data" in page.text  # the page asked for, not the report it reads
+    person = inproc.get("/-/darksocial/influencer", person="v:x")
+    assert person.status_code == 403 and "A person&#39;s page shows per-visitor data" in person.text
     home = inproc.get("/").text
     assert "darksocial dashboard" not in home and "Top stories" in home  # the menu offers what is open
     assert "darksocial dashboard" in inproc.get("/", signed_in=True).text

@@ -180,9 +180,10 @@ def test_largest_cascades(inproc, scenario):
 def test_conversions_by_sharer(inproc, scenario):
     s, report = scenario, inproc.report
     rows = report("conversions_by_sharer")
-    assert pick(rows, "person", "clicks", "amplified_reach", "conversions", "conversion_rate_pct") == [
-        (s.ALICE_PERSON, 2, 4, 1, 50.0),
-        (s.BOB_PERSON, 1, 1, 1, 100.0),
+    # Dan (below Bob, below Alice) signed up: one of Alice's 4 people downstream, Bob's only one
+    assert pick(rows, "person", "clicks", "amplified_reach", "conversions", "converted", "conversion_rate_pct") == [
+        (s.ALICE_PERSON, 2, 4, 1, 1, 25.0),
+        (s.BOB_PERSON, 1, 1, 1, 1, 100.0),
     ]
 
 
@@ -270,7 +271,8 @@ limit 100
 """
 CONVERSIONS_BY_SHARER_GROUPED = f"""
 with a as (
-  select person, count(*) as amplified_reach, sum(conversions) as conversions from (
+  select person, count(*) as amplified_reach, sum(conversions) as conversions,
+    sum(conversions > 0) as converted from (
     select person, member, max(conversions) as conversions from _ds_influence where {WINDOW} group by person, member
   ) group by person
   having sum(conversions) > 0 order by conversions desc, person limit 100
@@ -280,8 +282,8 @@ s as (
   from shares where sharer is not null and {WINDOW} group by sharer
 )
 select a.person, coalesce(s.sharer_name, i.name) as name, i.tier, coalesce(s.shares, 0) as shares,
-  coalesce(s.clicks, 0) as clicks, a.amplified_reach, a.conversions,
-  round(100.0 * a.conversions / nullif(s.clicks, 0), 1) as conversion_rate_pct
+  coalesce(s.clicks, 0) as clicks, a.amplified_reach, a.conversions, a.converted,
+  round(100.0 * a.converted / nullif(a.amplified_reach, 0), 1) as conversion_rate_pct
 from a left join s on s.sharer = a.person left join influencers i on i.person = a.person
 order by a.conversions desc, clicks desc, a.person
 limit 100

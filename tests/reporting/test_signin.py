@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from darksocial.cli import cli
-from reporting import signin
+from reporting import auth, signin
 
 
 def test_login_link_signs_in_once_as_analyst_without_internal(live_server, scenario_db):
@@ -111,3 +111,13 @@ def test_the_throttle_forgets_old_failures_and_bounds_its_memory():
     for i in range(signin.MAX_CLIENTS_TRACKED + 5):
         failures.record(str(i))
     assert len(failures.failures) == signin.MAX_CLIENTS_TRACKED
+
+
+def test_without_a_password_the_login_page_says_how_to_sign_in(inproc, monkeypatch):
+    # datasette-auth-passwords' form, with no account configured, would take a password that nothing accepts.
+    with_password = inproc.get("/-/login")
+    assert with_password.status_code == 200 and 'name="password"' in with_password.text
+    monkeypatch.delenv(auth.PASSWORD_HASH_ENV)
+    page = inproc.get("/-/login")
+    assert page.status_code == 200 and "darksocial login-link DATABASE" in page.text
+    assert 'name="password"' not in page.text
