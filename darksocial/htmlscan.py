@@ -21,8 +21,11 @@ from typing import NamedTuple
 RAW_TEXT = ("script", "style")  # their content is text, never tags
 
 # A tag's attributes: quoted values may contain ">". Written as an unrolled loop (runs of plain characters
-# between quoted values) so that each character has one way to match: linear, and no per-character branch.
-_ATTRIBUTES = r"""[^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*"""
+# between quoted values) so that each character has one way to match: linear, and no per-character branch. A
+# value whose quote never closes, or a tag whose ">" never comes, runs to the end of the page, as in a browser:
+# failing there instead had the search try again from every later "<" (quadratic: 32,000 characters of
+# "<meta " took 3.7 s).
+_ATTRIBUTES = r"""[^>"']*(?:(?:"[^"]*(?:"|\Z)|'[^']*(?:'|\Z))[^>"']*)*"""
 _ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 # In text, "<" starts markup only before a letter, "/", "!" or "?": "a < b" is text. A tag may run to the end of
 # the text (no ">" follows): then it stops there instead of being tried again from every "<" after it, which made
@@ -130,7 +133,7 @@ def _tag_pattern(names: tuple[str, ...], kind: type) -> re.Pattern:
     pattern = (
         rf"<(?:!--|/(?P<end>{_alternatives(wanted)})|{raw_text}|{_alternatives(wanted)})"
         rf"(?:(?<=!--)[^-]*(?:-(?!->)[^-]*)*(?:-->)?"  # a comment: up to the first "-->", or to the end
-        rf"|(?=[\s/>])(?P<attributes>{_ATTRIBUTES})>"
+        rf"|(?=[\s/>])(?P<attributes>{_ATTRIBUTES})(?:>|\Z)"
         + "".join(f"(?({name}){_raw_text_after(name)})" for name in RAW_TEXT)
         + ")"
     )
@@ -143,13 +146,16 @@ def scan(data: str | bytes, names: Iterable[str]) -> list[Tag]:
     """The start and end tags called ``names`` in ``data`` (str, or UTF-8 bytes), in document order.
 
     ``<script>`` and ``<style>`` start tags are always reported (their end tags are not: the raw text is
-    skipped up to them); tags inside comments or raw text are not tags and are left out.
+    skipped up to them); tags inside comments or raw text are not tags and are left out, and so is everything
+    after a start tag that never closes (no ">", or a quote that never ends), as a browser reads it.
     """
     tags = []
     for match in _tag_pattern(tuple(sorted(names)), type(data)).finditer(data):
         attributes_start, attributes_stop = match.span("attributes")
         if attributes_start < 0:  # a comment
             continue
+        if attributes_stop == len(data):  # its ">" never comes: no tag, and nothing after it is one
+            break
         end_name = match.group("end")
         name = data[match.start() + 1:attributes_start] if end_name is None else end_name
         tags.append(Tag(
