@@ -106,7 +106,22 @@ def test_the_window_and_the_site_filter(inproc, scenario):
     before = (s.DAY - s.dt.timedelta(days=1)).date().isoformat()
     assert report("top_influencers", since="2000-01-01", until="2000-12-31") == []
     assert len(report("top_influencers", since=before)) == 4
-    assert report("top_influencers", site="another-site") == []
+    # A site that is not here is a mistake to name, not an empty report (the analyst would read zeros as news)
+    unknown = inproc.get("/darksocial/top_influencers.json", signed_in=True, site="another-site")
+    assert unknown.status_code == 400 and "site: no site 'another-site' here (sites: blog)" in unknown.text
+    for page in ("/-/darksocial/dashboard", "/-/darksocial/story"):
+        assert inproc.get(page, signed_in=True, site="another-site", url=s.STORY_A).status_code == 400, page
+    assert len(report("top_influencers", site="blog")) == 4
+    # A site removed with `site remove` keeps its reports: it has figures
+    path = inproc.ds.databases["darksocial"].path
+    with sqlite3.connect(path) as conn:
+        registered = conn.execute("SELECT * FROM sites WHERE site = 'blog'").fetchall()
+        conn.execute("DELETE FROM sites WHERE site = 'blog'")
+    try:
+        assert len(report("top_influencers", site="blog")) == 4
+    finally:
+        with sqlite3.connect(path) as conn:
+            conn.executemany(f"INSERT INTO sites VALUES ({', '.join('?' * len(registered[0]))})", registered)
     # Hank's visit sixty days ago is outside the default window, inside an explicit one.
     default = report("top_stories")
     wide = report("top_stories", since=s.OLD_DAY.date().isoformat())
