@@ -77,6 +77,7 @@ WEEKLY_RHYTHM = (1.12, 1.15, 1.12, 1.08, 1.0, 0.72, 0.68)
 DAILY_RHYTHM = (2, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 9, 9, 10, 10, 9, 9, 8, 8, 9, 9, 7, 5, 3)
 CLICK_DELAY_HOURS = 3.0  # mean delay between a share and one of its clicks (exponential)
 RELOAD_RATE = 0.04  # page views reloaded, or returned to with back/forward or a restored tab
+CLICK_AGAIN_RATE = 0.06  # clicks followed, later, by a second click on the same link by the same person
 
 
 @dataclass
@@ -119,6 +120,7 @@ class Simulation:
         self.rng = random.Random(self.seed)
         # Reloads draw from their own stream: the rest of the traffic is the same with or without them.
         self.reload_rng = random.Random(f"{self.seed}:reloads")
+        self.again_rng = random.Random(f"{self.seed}:clicks-again")  # likewise for second clicks
         self.visitors: list[Visitor] = []
         self.named = 0
         self.origin = self.base_url.split("/", 3)[0] + "//" + self.base_url.split("/", 3)[2]
@@ -200,6 +202,18 @@ class Simulation:
             reload = {"k": "view", "u": view["u"], "t": tokens.mint(rng), "n": view["n"], "o": shown}
             sent.append(self._request(visitor, reload, ts + dt.timedelta(seconds=5 + rng.expovariate(1 / 600))))
 
+    def _maybe_click_again(self, visitor: Visitor, path: str, referrer: str, incoming: str, first: dt.datetime,
+                           sent: list) -> None:
+        """Now and then a person opens the same message again, hours or days later: a second click on the same
+        share by the same person, so that clicks outnumber the people reached, as they do in life."""
+        rng = self.again_rng
+        if rng.random() < CLICK_AGAIN_RATE:
+            view = {"k": "view", "u": self.base_url + path.lstrip("/"), "t": tokens.mint(rng),
+                    "n": dict(self.pages).get(path, ""), "i": incoming}
+            if referrer:
+                view["r"] = referrer
+            sent.append(self._request(visitor, view, first + dt.timedelta(seconds=600 + rng.expovariate(1 / 86400))))
+
     def _after(self, ts: dt.datetime, mean_seconds: float) -> dt.datetime:
         return ts + dt.timedelta(seconds=1 + self.rng.expovariate(1 / mean_seconds))
 
@@ -251,5 +265,6 @@ class Simulation:
                 queue.append((self._after(shared_at, 30), visitor, bare_path, "", f"{share_token}.{code}", depth + 1))
             incoming = share_token if code == "ab" else f"{share_token}.{code}"
             for _ in range(clicks):
-                queue.append((self._after(shared_at, CLICK_DELAY_HOURS * 3600), self._new_visitor(), bare_path,
-                              CHANNEL_REFERRER.get(code, ""), incoming, depth + 1))
+                arrival, clicker = self._after(shared_at, CLICK_DELAY_HOURS * 3600), self._new_visitor()
+                queue.append((arrival, clicker, bare_path, CHANNEL_REFERRER.get(code, ""), incoming, depth + 1))
+                self._maybe_click_again(clicker, bare_path, CHANNEL_REFERRER.get(code, ""), incoming, arrival, sent)
