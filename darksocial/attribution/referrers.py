@@ -68,10 +68,11 @@ ANDROID_APPS: dict[str, str] = {
 
 
 def _web_host(host: str) -> str:
-    """``host``, or for an Android app (android-app:<package>) the web host it stands for, where it has one."""
+    """``host`` without ``www.``, or for an Android app (android-app:<package>) the web host it stands for, where it
+    has one."""
     if host.startswith(ANDROID_APP):
-        return ANDROID_APPS.get(host[len(ANDROID_APP):], host)
-    return host
+        host = ANDROID_APPS.get(host[len(ANDROID_APP):], host)
+    return _bare(host)
 
 
 def _bare(host: str) -> str:
@@ -82,7 +83,7 @@ def _bare(host: str) -> str:
 @lru_cache(maxsize=65536)
 def social_channel(host: str) -> tuple[bool, str | None]:
     """(is a social or chat host, its channel code if it has one)."""
-    bare = _bare(_web_host(host))
+    bare = _web_host(host)
     if bare in SOCIAL_HOSTS:
         return True, SOCIAL_HOSTS[bare]
     if bare in MAIL_HOSTS:
@@ -92,9 +93,9 @@ def social_channel(host: str) -> tuple[bool, str | None]:
 
 @lru_cache(maxsize=65536)
 def is_search(host: str) -> bool:
-    if host.startswith(ANDROID_APP) and host[len(ANDROID_APP):] not in ANDROID_APPS:
-        return False  # com.google.android.apps.docs names Google, but is no search engine
-    bare = _bare(_web_host(host))
+    bare = _web_host(host)
+    if bare.startswith(ANDROID_APP):
+        return False  # an app not listed: com.google.android.apps.docs names Google, but is no search engine
     return bare in SEARCH_HOSTS or any(label in SEARCH_LABELS for label in bare.split(".")[:-1])
 
 
@@ -102,7 +103,7 @@ def is_search(host: str) -> bool:
 def channel_for_host(host: str) -> str:
     """The channel a referrer host stands for: a channel code where known (t.co → x), else the host itself."""
     _, code = social_channel(host)
-    return code or _bare(_web_host(host))
+    return code or _web_host(host)
 
 
 # Campaign parameters: Google's utm_* (any of them marks a campaign), and Matomo's (mtm_*, and pk_* from its Piwik
@@ -174,10 +175,8 @@ def classify(referrer_host: str | None, url: str | None, campaign_query: str | N
         return "internal", None
     social, code = social_channel(referrer_host)  # first: mail.google.com is webmail, not search
     if social:
-        return "social", code or _bare(_web_host(referrer_host))
-    if is_search(referrer_host):
-        return "search", _bare(_web_host(referrer_host))
-    return "referral", _bare(_web_host(referrer_host))
+        return "social", code or _web_host(referrer_host)
+    return ("search" if is_search(referrer_host) else "referral"), _web_host(referrer_host)
 
 
 @lru_cache(maxsize=65536)
