@@ -105,7 +105,7 @@ async def influencer_view(request, datasette) -> Response:
         found = await pages.rows(datasette, db, STORY_TITLE, {"url": p["top_story"]})
         top_story = {"url": p["top_story"], "title": found[0]["title"] if found else p["top_story"],
                      "site": found[0]["site"] if found else None}
-    display = (label or {}).get("name") or p.get("name") or await names.display_name(datasette, db, person)
+    display = await names.display_name(datasette, db, person)  # the label first, as everywhere
     return Response.html(await datasette.render_template(
         "darksocial_influencer.html",
         pages.page_context(

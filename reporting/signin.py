@@ -211,12 +211,11 @@ class Guard:
                 "server's machine, run <code>darksocial login-link DATABASE</code> and open the link it prints "
                 "(<code>darksocial serve</code> printed one when it started).</p>"
                 f'<p><a href="{escape(self.datasette.urls.instance())}">What is public</a></p>')
-        await Response.html(f"<!DOCTYPE html><title>Sign in</title><h1>Sign in</h1>{body}").asgi_send(send)
+        await _sign_in_response(body).asgi_send(send)
 
     async def deny(self, scope, receive, send):
         body = sign_in_page(self.datasette, "Server details are not public.")
-        await Response.html(f"<!DOCTYPE html><title>Sign in</title><h1>Sign in</h1>{body}", status=403) \
-            .asgi_send(send)
+        await _sign_in_response(body, status=403).asgi_send(send)
 
     async def _verify(self, password: str, hashed: str) -> bool:
         async with self.hashing:
@@ -282,6 +281,10 @@ class Guard:
         html = await self.datasette.render_template("password_tool.html", {"hashed_password": hashed},
                                                     request=request)
         return await Response.html(html).asgi_send(send)
+
+
+def _sign_in_response(body: str, status: int = 200) -> Response:
+    return Response.html(f"<!DOCTYPE html><title>Sign in</title><h1>Sign in</h1>{body}", status=status)
 
 
 def asgi_wrapper(datasette):
