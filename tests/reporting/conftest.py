@@ -82,18 +82,29 @@ def scenario_events() -> list[dict]:
     ]
 
 
+def write_events(path, events, site: str | None = None) -> None:
+    """Store ``events`` (dicts keyed by events' columns; ``site`` where they name none) through the store's writer."""
+    defaults = {"site": site} if site else {}
+    writer = store.Writer(path)
+    try:
+        writer.write_sync([tuple({**defaults, **event}.get(c) for c in store.EVENT_COLUMNS) for event in events])
+    finally:
+        writer.close()
+
+
+@pytest.fixture(scope="session")
+def event_writer():
+    """:func:`write_events`, for test modules (which cannot import conftest)."""
+    return write_events
+
+
 def build_database(path) -> None:
     """Write the scenario's events through the store's writer, the ambassador link, then run attribution."""
     db = store.open_db(path)
     store.register_site(db, SITE, [ORIGIN])
     db["links"].insert({"token": LINK_J, "site": SITE, "name": "Jane", "url": STORY_B, "channel": "em",
                         "created": _ts(DAY)})
-    writer = store.Writer(path)
-    try:
-        rows = [tuple({"site": SITE, **event}.get(c) for c in store.EVENT_COLUMNS) for event in scenario_events()]
-        writer.write_sync(rows)
-    finally:
-        writer.close()
+    write_events(path, scenario_events(), site=SITE)
     attribution.attribute(db)
     db.close()
 

@@ -143,7 +143,8 @@ def test_the_influencer_page_never_shows_a_person_as_their_own_source(inproc, sc
     assert "Who they reached" in page and "Who passed it on" in page and "open the tree" in page
 
 
-def test_a_person_who_clicked_but_never_shared_has_a_page_and_their_name(inproc, scenario, tmp_path, analyst_env):
+def test_a_person_who_clicked_but_never_shared_has_a_page_and_their_name(inproc, scenario, tmp_path, analyst_env,
+                                                                           event_writer):
     # Every person the influencer and cascade pages list opens, and shows by the name they identified with.
     assert inproc.get("/-/darksocial/influencer", signed_in=True, person=f"v:{scenario.DAN}").status_code == 200
     assert inproc.get("/-/darksocial/influencer", signed_in=True, person="v:nobody").status_code == 404
@@ -166,11 +167,7 @@ def test_a_person_who_clicked_but_never_shared_has_a_page_and_their_name(inproc,
          "in_channel": "wa", "ts": next(when)},
         {"kind": "identify", "visitor": "dan", "external_id": "dan-7", "name": "Dan Dare", "ts": next(when)},
     ]
-    writer = store.Writer(path)
-    try:
-        writer.write_sync([tuple({"site": "blog", **e}.get(c) for c in store.EVENT_COLUMNS) for e in events])
-    finally:
-        writer.close()
+    event_writer(path, events, site="blog")
     attribution.attribute(db)
     db.close()
     ds = server.make_datasette(path, attribute_every=None)

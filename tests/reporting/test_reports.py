@@ -64,7 +64,7 @@ def test_top_influencers_ranks_people_by_reach(inproc, scenario):
     ]
 
 
-def test_equal_reach_ranks_the_sharer_whose_share_was_reshared_first(tmp_path, scenario):
+def test_equal_reach_ranks_the_sharer_whose_share_was_reshared_first(tmp_path, scenario, event_writer):
     """A shares, B opens it and re-shares, C opens B's: both reach one person with one click, but A's share went
     further (amplified reach 2 against 1), so A ranks first although A's id sorts after B's."""
     from darksocial import attribution, store
@@ -86,12 +86,7 @@ def test_equal_reach_ranks_the_sharer_whose_share_was_reshared_first(tmp_path, s
     path = tmp_path / "ties.db"
     db = store.open_db(path)
     store.register_site(db, scenario.SITE, [scenario.ORIGIN])
-    writer = store.Writer(path)
-    try:
-        writer.write_sync([tuple({"site": scenario.SITE, **e}.get(col) for col in store.EVENT_COLUMNS)
-                           for e in events])
-    finally:
-        writer.close()
+    event_writer(path, events, site=scenario.SITE)
     attribution.attribute(db)
     db.close()
     with sqlite3.connect(path) as conn:

@@ -116,15 +116,11 @@ def _events() -> list[dict]:
     ]
 
 
-def _build(path: Path) -> None:
+def _build(path: Path, write_events) -> None:
     db = store.open_db(path)
     store.register_site(db, "blog", [ORIGIN])
     store.register_site(db, "news", [NEWS])
-    writer = store.Writer(path)
-    try:
-        writer.write_sync([tuple(event.get(c) for c in store.EVENT_COLUMNS) for event in _events()])
-    finally:
-        writer.close()
+    write_events(path, _events())
     attribution.attribute(db)
     db.close()
 
@@ -143,9 +139,9 @@ def _login_link(db: Path, port: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def db_path(tmp_path_factory) -> Path:
+def db_path(tmp_path_factory, event_writer) -> Path:
     path = tmp_path_factory.mktemp("promises") / "darksocial.db"
-    _build(path)
+    _build(path, event_writer)
     return path
 
 
@@ -876,7 +872,7 @@ def test_cascades_table(inproc, analyst):
             round(cascade["structural_virality"], 4)) == (SHARE_A, 4, 2, 2, 3, round(20 / 12, 4))
 
 
-def _build_big_cascade(path: Path) -> None:
+def _build_big_cascade(path: Path, write_events) -> None:
     """One cascade of 161 people: a root sharer, 10 people who clicked and re-shared, 15 clicks on each of theirs."""
     db = store.open_db(path)
     store.register_site(db, "blog", [ORIGIN])
@@ -898,20 +894,16 @@ def _build_big_cascade(path: Path) -> None:
                     "in_token": f"sM{i:08d}", "in_channel": "tg", "ts": at()} for j in range(15)]
     events += [{"kind": "view", "visitor": f"home{i:08d}", "url": ORIGIN + "/", "token": f"vHOME{i:05d}",
                 "referrer_host": "www.google.com", "ts": at()} for i in range(5)]  # the home page: 5 visits
-    writer = store.Writer(path)
-    try:
-        writer.write_sync([tuple({"site": "blog", **e}.get(c) for c in store.EVENT_COLUMNS) for e in events])
-    finally:
-        writer.close()
+    write_events(path, events, site="blog")
     attribution.attribute(db)
     db.close()
 
 
-def test_a_tree_of_more_than_150_people_is_drawn_from_the_top(inproc, tmp_path):
+def test_a_tree_of_more_than_150_people_is_drawn_from_the_top(inproc, tmp_path, event_writer):
     from reporting import server
 
     path = tmp_path / "darksocial.db"
-    _build_big_cascade(path)
+    _build_big_cascade(path, event_writer)
     client = Client(server.make_datasette(path, attribute_every=None))
     try:
         signed_in = client.get(_login_link(path, 8001))
