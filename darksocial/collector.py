@@ -100,6 +100,8 @@ class Site:
             return self.pages[url]
         except KeyError:
             pass
+        if len(url) > events.MAX_URL:  # rare, and each as long as 4 usual ones: not worth the cache's memory
+            return _canonical(url, self)
         if len(self.pages) >= PAGES_CACHED_PER_SITE:
             self.pages.clear()
         page = self.pages[url] = _canonical(url, self)
@@ -407,6 +409,10 @@ class Collector:
             if page is None:
                 field = "u" if single else f"event[{index}].u"
                 return Result(403, f"{field}: {ascii(event.url)[:80]} is not on an origin of site {site.site!r}")
+            if len(page[0]) > events.MAX_URL:
+                field = "u" if single else f"event[{index}].u"
+                return Result(400, f"{field}: {len(page[0])} characters without its tracking parameters; the "
+                                   f"limit is {events.MAX_URL}")
             pages.append(page)
 
         agent = user_agent or ""
@@ -478,6 +484,9 @@ def _canonical(url: str, site: Site) -> tuple[str, str | None] | None:
         page, campaign = urls.canonical_url(url, site.strip, site.keep)
     except ValueError:
         return None
+    if campaign and len(campaign) > events.MAX_URL:
+        # Padding, not a campaign: the whole parameters that fit are kept (utm_source comes first when it is there).
+        campaign = campaign[:events.MAX_URL + 1].rpartition("&")[0] or None
     return (page, campaign) if _origin_of(page) in site.origins else None
 
 

@@ -16,7 +16,9 @@ key    meaning                                      kinds
                                                     goal (optional)
 ``t``  token: the page-view token (view, goal) or   view, share (required);
        the share token (share)                      goal (optional)
-``r``  referrer URL (only its host is kept), or     view (optional)
+``r``  referrer: its origin (the tracker sends      view (optional)
+       no more; only the host is kept, so a
+       longer URL is read up to its path), or
        ``android-app://<package>/`` (a page opened
        from an Android app: kept as
        ``android-app:<package>``)
@@ -48,6 +50,10 @@ event can be is refused before it is parsed (``n: arrays and objects are not all
 integers of more than 40 digits and floats beyond ±1e308 are not finite numbers, and
 lone surrogates (``"\\ud800"``) are refused in every text field.
 
+URLs may arrive up to ``MAX_SENT_URL`` characters: the limit of ``MAX_URL`` applies to what is stored, the page
+URL without its tracking parameters (the collector checks it once it has canonicalised the URL), so a visit is
+not lost because an ad or a mail tool padded its link.
+
 Text is cleaned, not refused, where a person wrote it: in titles (``n`` of a view) and
 display names (``n`` of identify), control characters (C0, DEL, C1) and the invisible
 bidirectional overrides are replaced by spaces and runs of whitespace collapse to one;
@@ -74,7 +80,8 @@ from .channels import CHANNELS
 KINDS = ("view", "share", "identify", "goal")
 MAX_EVENTS_PER_REQUEST = 25
 MAX_BODY_BYTES = 32 * 1024
-MAX_URL = 2048
+MAX_URL = 2048  # a stored page URL: once canonicalised (darksocial.collector checks it)
+MAX_SENT_URL = 8192  # a URL as sent, tracking parameters and all
 MAX_TITLE = 300
 MAX_NAME = 200
 MAX_EXTERNAL_ID = 200
@@ -201,7 +208,7 @@ _DECODER = json.JSONDecoder(parse_int=_parse_int)  # one decoder: json.loads wit
 _Site = Annotated[str, msgspec.Meta(pattern=rf"\A(?:{SITE_RE.pattern})\Z")]
 _Visitor = Annotated[str, msgspec.Meta(pattern=rf"\A(?:{VISITOR_RE.pattern})\Z")]
 _Token = Annotated[str, msgspec.Meta(max_length=40)]
-_Url = Annotated[str, msgspec.Meta(max_length=MAX_URL)]
+_Url = Annotated[str, msgspec.Meta(max_length=MAX_SENT_URL)]
 
 
 def _at_most(limit: int) -> type:
@@ -277,7 +284,7 @@ def _from_wire(w) -> Event | None:
         elif w.o == "" and not w.i:
             reloaded = 1  # a return whose address bar held no token: attribution finds the view it repeats
         if w.r:
-            problem, referrer_host = _inspect_url(w.r)
+            problem, referrer_host = _inspect_url(_origin_part(w.r))
             if problem:
                 return None
         if w.i:
@@ -310,6 +317,11 @@ def _from_wire(w) -> Event | None:
 
 def _is_http_url(value: str) -> bool:
     return bool(value) and _inspect_url(value)[0] is None
+
+
+def _origin_part(url: str) -> str:
+    """``url`` up to its path, query or fragment (``scheme://host:port``): all of a referrer that is kept."""
+    return _ORIGIN_PART_RE.match(url)[0]
 
 
 def _check_nesting(text: str) -> None:
@@ -495,16 +507,25 @@ def _token(obj: dict, key: str) -> str:
 
 
 def _http_url(obj: dict, key: str) -> str:
-    value = _string(obj, key, MAX_URL)
+    value = _string(obj, key, MAX_SENT_URL)
     problem, _ = _inspect_url(value)
     if problem:
         raise EventError(key, problem)
     return value
 
 
-@lru_cache(maxsize=4096)  # page and referrer URLs repeat on every view: parse each once
 def _inspect_url(value: str) -> tuple[str | None, str | None]:
     """(what is wrong with ``value`` as an absolute http(s) URL or None, its lowercased host)."""
+    # The cache holds URLs of a usual length only: 4,096 keys of MAX_SENT_URL would be 32 MB of a client's text.
+    return _inspect_usual_url(value) if len(value) <= MAX_URL else _inspected_url(value)
+
+
+@lru_cache(maxsize=4096)  # page and referrer URLs repeat on every view: parse each once
+def _inspect_usual_url(value: str) -> tuple[str | None, str | None]:
+    return _inspected_url(value)
+
+
+def _inspected_url(value: str) -> tuple[str | None, str | None]:
     if CONTROL_RE.search(value):
         return "contains control characters", None
     try:
@@ -521,17 +542,22 @@ def _inspect_url(value: str) -> tuple[str | None, str | None]:
 # What Chrome on Android reports as the referrer of a page an app opened (Gmail, WhatsApp, Slack): the app's package.
 ANDROID_APP_RE = re.compile(r"android-app://([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)/?(?:[/?#].*)?", re.S | re.I)
 ANDROID_APP = "android-app:"  # referrer_host of such a view: android-app:com.google.android.gm
+_ORIGIN_PART_RE = re.compile(r"[^/?#]*(?://[^/?#]*)?")
 
 
 def _referrer_host(obj: dict) -> str:
-    # Only the host is kept: the path of a referrer can identify a person (webmail, search queries).
-    value = _string(obj, "r", MAX_URL)
+    # Only the host is kept: the path of a referrer can identify a person (webmail, search queries), and is
+    # never read (an old tracker sent it whole).
+    value = _origin_part(_string(obj, "r", MAX_SENT_URL))
     app = ANDROID_APP_RE.fullmatch(value)
     if app:
         return ANDROID_APP + app[1].lower()
     if value[:len(ANDROID_APP)].lower() == ANDROID_APP:
         raise EventError("r", f"an app referrer must be android-app://<package>/; got {_show(value)}")
-    return _inspect_url(_http_url(obj, "r"))[1]
+    problem, host = _inspect_url(value)
+    if problem:
+        raise EventError("r", problem)
+    return host
 
 
 def host_of(url: str) -> str:

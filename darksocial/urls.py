@@ -56,6 +56,7 @@ _PATH_SESSION_RE = re.compile(r";jsessionid=[^/;?#]*", re.I)
 # `[^@\s]+@` the engine rescans a long run of letters from each of its positions: 12 ms for 2,000 of them).
 _EMAIL_RE = re.compile(r"[^@\s]@[^@\s]+\.[^@\s]")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_CACHED_URL_LENGTH = 2048
 
 
 class _Matcher:
@@ -91,7 +92,8 @@ def canonical_url(url: str, strip: Iterable[str] = DEFAULT_STRIP,
     """
     strip = strip if isinstance(strip, frozenset) else frozenset(strip)
     keep = None if keep is None else (keep if isinstance(keep, frozenset) else frozenset(keep))
-    return _canonical(url, strip, keep)
+    # The cache holds URLs of a usual length only: a client may send a few KB of them.
+    return (_canonical if len(url) <= _CACHED_URL_LENGTH else _canonical.__wrapped__)(url, strip, keep)
 
 
 @lru_cache(maxsize=8192)  # page URLs repeat on every view

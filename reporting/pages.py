@@ -37,6 +37,7 @@ DEFAULT_DAYS = 30
 
 PERSON_RE = re.compile(r"[vxa]:.+")
 PERSON_COLUMNS = ("person", "sharer", "got_it_from", "parent_person")
+NAME_BESIDE = {"person": "name", "sharer": "sharer_name"}  # a person's column → the column of their name
 SHARE_COLUMNS = ("root", "share")
 CHANNEL_LABELS = {code: channel.label for code, channel in CHANNELS.items()}
 # Words for column names that a rule (underscores to spaces, "pct" to "%") would not get right.
@@ -137,7 +138,8 @@ def story_href(url: str, site: str | None = None) -> str:
 
 
 def render_cell(row, value, column: str, table, database: str | None, datasette):
-    """People show their name and link to their page, share tokens to their cascade, stories to their page;
+    """People show their name and link to their page (beside a column of their name, their short id does, and so
+    does the name), share tokens to their cascade, stories to their page;
     timestamps show to the minute, ratios with two decimals (percentages one)."""
     if database is None or database != database_name(datasette):
         return None
@@ -147,12 +149,17 @@ def render_cell(row, value, column: str, table, database: str | None, datasette)
     if not isinstance(value, str):
         return None
     if column in PERSON_COLUMNS and PERSON_RE.fullmatch(value):
+        if NAME_BESIDE.get(column) in row.keys():  # the name has its own column: this one tells namesakes apart
+            return _person_link(value, names.short_id(value))
+
         async def person_cell():
             name = await names.display_name(datasette, database, value)
-            label = escape(name) if name else escape(names.short_id(value))
-            return Markup(f'<a href="{escape(influencer_href(value))}" title="{escape(value)}">{label}</a>')
+            return _person_link(value, name or names.short_id(value))
 
         return person_cell
+    person = next((row[p] for p, name in NAME_BESIDE.items() if name == column and p in row.keys()), None)
+    if isinstance(person, str) and PERSON_RE.fullmatch(person):
+        return _person_link(person, value)
     if column in SHARE_COLUMNS and value:
         return Markup(f'<a href="{escape(cascade_href(value))}" title="cascade">{escape(value)}</a>')
     if ((column == "story" and table is None) or (column == "title" and table == "stories")) \
@@ -164,6 +171,10 @@ def render_cell(row, value, column: str, table, database: str | None, datasette)
     if TIMESTAMP_RE.fullmatch(value):
         return minute(value)
     return None
+
+
+def _person_link(person: str, label: str) -> Markup:
+    return Markup(f'<a href="{escape(influencer_href(person))}" title="{escape(person)}">{escape(label)}</a>')
 
 
 def menu_links(datasette, actor) -> list[dict]:

@@ -114,7 +114,7 @@ def test_user_agents_are_reduced_to_family_device_and_in_app(ua, expected):
     ([view()] * (events.MAX_EVENTS_PER_REQUEST + 1), {}, 400, "limit"),
     (view(u=["https://example.com/"]), {}, 400, "must be a string"),
     (view(u="javascript:alert(1)"), {}, 400, "http(s)"),
-    (view(u="https://" + "a" * 5000 + ".com/"), {}, 400, "limit"),
+    (view(u="https://" + "a" * 9000 + ".com/"), {}, 400, "limit"),
     (view(t="short"), {}, 400, "token"),
     (view(i="AAAA!"), {}, 400, "incoming"),
     (view(zz=1), {}, 400, "unknown field"),
@@ -226,6 +226,27 @@ def test_urls_are_stored_canonical_with_tracking_parameters_apart(collector):
     assert (stored["url"], stored["campaign_query"]) == (f"{ORIGIN}/post?id=7&page=2", "utm_source=news&fbclid=AbC")
     assert send(collector, view(u="HTTPS://EXAMPLE.com:443/post", t="BBBBBBBBBB")).status == 204
     assert rows(collector)[1]["url"] == f"{ORIGIN}/post" and rows(collector)[1]["campaign_query"] is None
+
+
+def test_a_url_padded_by_tracking_parameters_is_judged_without_them(collector):
+    # An ad's or a mail tool's link can be longer than the 2,048 characters a page URL may have once stored.
+    padded = f"{ORIGIN}/post?id=7&utm_source=news&fbclid={'F' * 3000}&utm_content={'c' * 3000}"
+    assert send(collector, view(u=padded, v="visitor0001")).status == 204
+    stored = rows(collector)[0]
+    assert stored["url"] == f"{ORIGIN}/post?id=7"
+    # the campaign query keeps the whole parameters that fit in 2,048 characters
+    assert stored["campaign_query"] == "utm_source=news"
+    too_long = send(collector, view(u=f"{ORIGIN}/{'p' * 2100}?fbclid=x", t="BBBBBBBBBB"))
+    assert (too_long.status, too_long.reason.split(" characters")[0]) == (400, "u: 2120")
+    assert "without its tracking parameters" in too_long.reason and len(rows(collector)) == 1
+    in_batch = send(collector, [view(t="CCCCCCCCCC"), view(u=f"{ORIGIN}/{'p' * 2100}", t="DDDDDDDDDD")])
+    assert in_batch.status == 400 and in_batch.reason.startswith("event[1].u: ") and len(rows(collector)) == 1
+
+
+def test_a_long_referrer_keeps_its_host_without_its_path_being_read(collector):
+    referrer = "https://Mail.Example.org/inbox/" + "x" * 6000 + "\x01"
+    assert send(collector, view(r=referrer)).status == 204
+    assert rows(collector)[0]["referrer_host"] == "mail.example.org"
 
 
 def test_a_sites_url_rules_apply(collector):

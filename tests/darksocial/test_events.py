@@ -66,7 +66,7 @@ def test_incoming_token_with_unknown_channel_keeps_the_token():
         ({**VIEW, "v": "short"}, "visitor id"),
         ({**VIEW, "u": "javascript:alert(1)"}, "absolute http(s) URL"),
         ({**VIEW, "u": "/relative"}, "absolute http(s) URL"),
-        ({**VIEW, "u": "https://example.com/" + "a" * 3000}, "limit"),
+        ({**VIEW, "u": "https://example.com/" + "a" * 9000}, "limit"),
         ({**VIEW, "t": "abc"}, "base62 token"),
         ({**VIEW, "t": 12345}, "must be a string"),
         ({**VIEW, "i": "abc"}, "incoming token"),

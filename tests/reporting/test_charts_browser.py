@@ -90,6 +90,10 @@ def test_every_canned_report(signed_in_page, live_server, scenario, report):
     assert page.locator("#sql-query").count() == 0
     if report == "top_influencers":
         assert page.locator(f'td a:text-is("{NAMED}")').count() == 1
+        # Person and Name columns: the id tells namesakes apart, the name; both open the person's page
+        links = page.locator(f'td a[title="{scenario.CAROL_PERSON}"]')
+        assert links.all_inner_texts() == [names.short_id(scenario.CAROL_PERSON), NAMED]
+        assert len(set(links.evaluate_all("links => links.map(a => a.href)"))) == 1
 
 
 @pytest.mark.parametrize("table", ["visits", "shares", "influencers", "stories", "cascades", "cascade_people"])

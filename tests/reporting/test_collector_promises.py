@@ -421,7 +421,7 @@ def test_a_view_opened_from_an_android_app_is_stored_with_the_apps_host(server, 
     assert [r["referrer_host"] for r in rows(server, "token = ?", t)] == [host]
 
 
-@pytest.mark.parametrize("bad", ["not a url", 7, ORIGIN + "/" + "a" * 5000])
+@pytest.mark.parametrize("bad", ["not a url", 7, ORIGIN + "/" + "a" * 9000])
 def test_a_malformed_referrer_is_refused_naming_r(server, bad):
     refused_and_not_stored(server, view(r=bad), 400, "r")
 

@@ -49,13 +49,13 @@
   }
 
   // base62 from a cryptographic source: 6 random bits, values 62 and 63 rejected (no modulo bias);
-  // 0-35 are 0-9a-z in base 36, 36-61 map to A-Z.
+  // 0-35 are 0-9a-z in base 36, 36-61 are the character codes of A-Z less 29.
   function mint(length = 10) {
     var out = '';
     var n;
     while (out.length < length) {
       n = crypto.getRandomValues(new Uint8Array(1))[0] & 63;
-      if (n < 62) out += n < 36 ? n.toString(36) : (n - 26).toString(36).toUpperCase();
+      if (n < 62) out += n < 36 ? n.toString(36) : String.fromCharCode(n + 29);
     }
     return out;
   }
@@ -90,7 +90,7 @@
         return pair && !drop.test(name) && !/^[^@]*@.*\./.test(value); // anchored: linear in a hostile link
       })
       .join('&');
-    return loc.origin + loc.pathname + (query ? '?' + query : '');
+    return loc.origin + loc.pathname.replace(/;jsessionid=[^/;]*/, '') + (query ? '?' + query : '');
   }
 
   var page; // the canonical address: what is shared
@@ -132,7 +132,9 @@
       k: 'view',
       u: address(/^ds$/), // with its campaign parameters, which classify the visit
       t: view,
-      r: /^(https?|android-app):/.test(previous) ? previous : '', // android-app://<package>/: the app that opened it
+      // Only the referrer's origin leaves the browser (its path can name a person: webmail, searches);
+      // android-app://<package>: the app that opened the page.
+      r: /^(https?|android-app):\/*[^/]*/.exec(previous)?.[0],
       [returned ? 'o' : 'i']: incoming,
       n: oldTitle
     });
@@ -221,7 +223,8 @@
           node.closest('input,textarea,code,pre,nav,[contenteditable]') ||
           (!node.closest(content) && doc.querySelector(content))
       );
-      if (outside || !data || text.trim().split(/\s+/).length < 7) return;
+      // fewer than 7 words (splitting on the words leaves one piece more than there are words): no link added
+      if (outside || !data || text.split(/\S+/).length < 8) return;
       var token = mint();
       var url = link(token, 'ct');
       var box = doc.createElement('div');
