@@ -243,6 +243,8 @@ def attribute(db, full):
     else:
         click.echo(f"attributed {stats['events']:,} events ({stats['mode']}): {stats['visits']:,} visits, "
                    f"{stats['shares']:,} shares updated in {stats['seconds']:.2f}s")
+    if stats["stories_retitled"]:
+        click.echo(f"stories retitled from the imported page manifest: {stats['stories_retitled']:,}")
 
 
 @cli.group()

@@ -261,17 +261,27 @@ def _rel(tag: htmlscan.Tag) -> list[str]:
 
 def _opted_out(page: _Page) -> bool:
     for meta in page.start_tags("meta"):
-        if not meta.mentions("darksocial"):  # most meta tags: skip parsing their attributes
-            continue
-        attributes = meta.attributes()
-        if attributes.get("name", "").strip().lower() == "darksocial":
-            return attributes.get("content", "").strip().lower() == "off"
+        if meta.mentions("darksocial"):  # most meta tags mention neither: their attributes are never parsed
+            attributes = meta.attributes()
+            if attributes.get("name", "").strip().lower() == "darksocial":
+                return attributes.get("content", "").strip().lower() == "off"
+        elif meta.mentions("refresh") and _redirects(meta.attributes()):
+            return True
     return False
 
 
+def _redirects(attributes: dict) -> bool:
+    """A redirect stub (mkdocs-redirects, Material's redirect template): no story of its own to share. A refresh
+    without a URL (a live page reloading itself) is a page like any other."""
+    return (attributes.get("http-equiv", "").strip().lower() == "refresh"
+            and "url=" in attributes.get("content", "").replace(" ", "").lower())
+
+
 def is_opted_out(html: str) -> bool:
-    """True when the page carries ``<meta name="darksocial" content="off">``."""
-    if "darksocial" not in html.lower():  # cheap: most pages never mention it
+    """True when the page carries ``<meta name="darksocial" content="off">`` or redirects at once
+    (``<meta http-equiv="refresh" content="0; url=…">``)."""
+    lowered = html.lower()
+    if "darksocial" not in lowered and "refresh" not in lowered:  # cheap: most pages mention neither
         return False
     return _opted_out(_Page(html))
 

@@ -48,12 +48,8 @@ def _site_for(db, url: str, site: str | None) -> str:
 
 def _canonical_page(db, url: str, site: str) -> str:
     """The page as the collector keys it: tracking and private parameters never ride along in a handed-out link."""
-    conn = getattr(db, "conn", db)
-    row = conn.execute("SELECT strip_params, keep_params FROM sites WHERE site = ?", (site,)).fetchone()
-    strip, keep = row if row else (None, None)
     try:
-        page, _campaign = urls.canonical_url(url, urls.strip_rules(json.loads(strip or "[]")),
-                                             frozenset(json.loads(keep)) if keep else None)
+        page, _campaign = urls.canonical_url(url, *store.site_url_rules(db, site))
     except ValueError as error:
         raise LinkError(f"--url {url!r} is not a valid page URL ({error})") from None
     return page

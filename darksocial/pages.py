@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
-from . import store
+from . import store, urls
 from .events import MAX_TITLE, MAX_URL, SITE_RE
 
 FORMAT = "darksocial-pages"
@@ -175,6 +175,7 @@ def import_pages(db, manifest_path: str | os.PathLike, *, base_url: str | None =
     manifest = read_manifest(manifest_path)
     if base_url is not None and not _is_http_url(base_url):
         raise ManifestError(f"--base-url must be an absolute http(s) URL like https://example.org/; got {base_url!r}")
+    rules = store.site_url_rules(db, manifest.site)
     base = (base_url or manifest.site_url or "").rstrip("/")
     built = (manifest.site_url or "").rstrip("/")
     pages = []
@@ -189,6 +190,8 @@ def import_pages(db, manifest_path: str | os.PathLike, *, base_url: str | None =
             url = base + url
         elif base_url is not None and built and url.startswith(built + "/"):
             url = base + url[len(built):]  # the same build served elsewhere (a staging host, the demo)
+        if _is_http_url(url):  # as the collector keys the page's visits (upsert_pages refuses any other)
+            url = urls.canonical_url(url, *rules)[0]
         pages.append(PageEntry(url, page.title, page.description, page.date))
     upsert_pages(db, manifest.site, pages)
     return Manifest(site=manifest.site, site_url=manifest.site_url, pages=tuple(pages))

@@ -384,8 +384,14 @@ r as (  -- the clicks of the shares minted in the window, in person order from t
     select 1 from visits where click = 1 and {in_window("share_date", "share_site")} group by person
   )
 ),
+-- Distinct (person, goal) pairs: a person in several of the cascades counts the goals reached after their first
+-- click into any of them, the most any of their rows holds (a goal counts by the last time it was reached).
 c as (
-  select coalesce(sum(conversions), 0) as conversions from cascades where {in_window("started", "site")}
+  select coalesce(sum(conversions), 0) as conversions from (
+    select max(p.conversions) as conversions from cascades c join cascade_people p on p.root = c.root
+    where {in_window("c.started", "c.site")} and p.conversions > 0
+    group by p.person
+  )
 )
 select
   v.visits,
@@ -402,7 +408,7 @@ select
   c.conversions
 from v, s, r, c
 """,
-    ("daily", "shares", "visits", "cascades"),
+    ("daily", "shares", "visits", "cascades", "cascade_people"),
 )
 
 REPORTS: tuple[Report, ...] = (

@@ -368,6 +368,17 @@ def register_site(db: sqlite_utils.Database, site: str, origins: Iterable[str], 
     return row
 
 
+def site_url_rules(db, site: str) -> tuple[frozenset[str], frozenset[str] | None]:
+    """``site``'s URL rules as :func:`darksocial.urls.canonical_url` takes them (strip, keep); the defaults for a
+    site not registered."""
+    from . import urls
+
+    conn = getattr(db, "conn", db)
+    row = conn.execute("SELECT strip_params, keep_params FROM sites WHERE site = ?", (site,)).fetchone()
+    strip, keep = row if row else (None, None)
+    return urls.strip_rules(json.loads(strip or "[]")), frozenset(json.loads(keep)) if keep else None
+
+
 def utc_timestamp(now: dt.datetime | None = None) -> str:
     """The `events.ts` format: 'YYYY-MM-DDTHH:MM:SS.ffffffZ'."""
     utc = now or dt.datetime.now(dt.timezone.utc)

@@ -3,12 +3,15 @@
 A page is keyed (stories, visits) and shared by its canonical URL:
 
 - the fragment is dropped (``#ds=…`` tokens and in-page anchors alike);
-- scheme and host are lowercased, the default port and any ``user:password@`` are dropped, an empty path is ``/``;
+- scheme and host are lowercased, the default port and any ``user:password@`` are dropped, an empty path is ``/``,
+  and a path ending in ``/index.html`` ends in ``/`` (a folder's page: MkDocs without directory URLs links to
+  ``…/index.html`` while visitors type ``…/``; every web server serves the one as the other);
 - **tracking parameters** are removed and returned apart, as a query string, so that attribution can still
   classify the visit by them (a campaign, or the network of a click id): every ``utm_*`` parameter and the known
   click ids (:data:`DEFAULT_STRIP`);
 - **private parameters** are removed and not returned at all: the ``ds`` token of query mode, names that carry
-  secrets or people (:data:`PRIVATE_PARAMS`: ``email``, ``token``, ``password``, ``session``…) and any parameter
+  secrets or people (:data:`PRIVATE_PARAMS`: ``email``, ``token``, ``password``, ``session``…), names with such a
+  word in them (:data:`PRIVATE_WORDS`: ``auth_token``, ``sessionToken``, ``X-Amz-Signature``) and any parameter
   whose value is an e-mail address: a password-reset link must not become a public story; so is a session id a
   Java servlet wrote into the path (``/cart;jsessionid=…``);
 - every other parameter stays, in its original order and encoding: it selects content (``?page=2``, ``?id=7``).
@@ -49,6 +52,14 @@ PRIVATE_PARAMS: frozenset[str] = frozenset({
     "password", "passwd", "pwd", "pass", "secret", "api_key", "apikey", "key", "session", "sessionid", "sid",
     "code", "state", "signature", "sig", "otp", "reset_token", "phone", "tel", "phpsessid", "jsessionid", "sessid",
 })
+# Words that make any name private, however it is spelt around them: auth_token, sessionToken, X-Amz-Signature,
+# client_secret, api-key (a name's words are split at punctuation and at camelCase humps).
+PRIVATE_WORDS: frozenset[str] = frozenset({
+    "token", "secret", "password", "passwd", "pwd", "passcode", "session", "sessionid", "sessid", "signature",
+    "jwt", "otp", "auth", "apikey", "key", "credential", "credentials", "email", "uid", "magic",
+})
+_WORD_RE = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
 # A Java servlet's session id rewritten into the path (/cart;jsessionid=…) when the browser keeps no cookie.
 _PATH_SESSION_RE = re.compile(r";jsessionid=[^/;?#]*", re.I)
 
@@ -109,6 +120,8 @@ def _canonical(url: str, strip: frozenset[str], keep: frozenset[str] | None) -> 
     path = parts.path or ("/" if netloc else "")
     if ";" in path:
         path = _PATH_SESSION_RE.sub("", path)
+    if path.endswith("/index.html"):  # the folder's page, however a link names it (MkDocs without directory URLs)
+        path = path[:-len("index.html")]
     query, campaign = _split_query(parts.query, _matcher(strip), None if keep is None else _matcher(keep))
     canonical = f"{scheme}://{netloc}{path}" if scheme else f"{netloc and '//' + netloc}{path}"
     return canonical + (f"?{query}" if query else ""), campaign or None
@@ -122,7 +135,8 @@ def _split_query(query: str, strip: _Matcher, keep: _Matcher | None) -> tuple[st
         if not pair:
             continue
         raw_name, _, raw_value = pair.partition("=")
-        name = unquote_plus(raw_name).strip().lower()
+        decoded = unquote_plus(raw_name).strip()
+        name = decoded.lower()
         if name == "ds":
             continue
         if keep is not None and name in keep:
@@ -131,8 +145,12 @@ def _split_query(query: str, strip: _Matcher, keep: _Matcher | None) -> tuple[st
                 tracking.append(pair)
         elif name in strip:
             tracking.append(pair)
-        elif keep is not None or name in PRIVATE_PARAMS or _EMAIL_RE.search(unquote_plus(raw_value)):
+        elif keep is not None or _is_private(name, decoded) or _EMAIL_RE.search(unquote_plus(raw_value)):
             continue
         else:
             kept.append(pair)
     return "&".join(kept), "&".join(tracking)
+
+
+def _is_private(name: str, decoded: str) -> bool:
+    return name in PRIVATE_PARAMS or any(word.lower() in PRIVATE_WORDS for word in _WORD_RE.findall(decoded))

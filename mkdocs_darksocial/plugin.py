@@ -21,11 +21,11 @@ import re
 from urllib.parse import urlsplit
 
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin, get_plugin_logger
+from mkdocs.plugins import BasePlugin, event_priority, get_plugin_logger
 from mkdocs.structure.files import File, Files
 from mkdocs.utils import get_relative_url
 
-from darksocial import inject, pages
+from darksocial import inject, pages, urls
 
 from .config import DarksocialConfig
 
@@ -53,12 +53,17 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
     def __init__(self) -> None:
         self.tracker: inject.TrackerConfig | None = None
         self._trackers: dict[tuple[str, str], inject.TrackerConfig] = {}
-        self._pages: list[pages.PageEntry] = []
+        self._pages: dict[str, pages.PageEntry] = {}
         self._dirty = False
+        # Builds under way: the i18n plugin builds each further language inside the first build's on_post_build,
+        # and the manifest lists the pages of all of them.
+        self._builds = 0
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
         self._dirty = dirty
 
+    # After other plugins' on_config (the i18n plugin's, at -100, sets the language's site_name).
+    @event_priority(-110)
     def on_config(self, config):
         if not self.config.enabled:
             return
@@ -107,7 +112,9 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
         except inject.InjectError as exc:
             raise PluginError(f"darksocial: {exc}") from None
         self._trackers.clear()
-        self._pages.clear()
+        if not self._builds:
+            self._pages.clear()
+        self._builds += 1
 
     def on_files(self, files: Files, *, config) -> Files | None:
         if not self.config.enabled:
@@ -123,11 +130,12 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
         if not self.config.enabled or page.meta.get("darksocial") is False or self._excluded(page.file.src_uri) \
                 or page.file.src_uri == NOT_FOUND_PAGE:
             return output
-        url = page.canonical_url or "/" + page.url
+        # The manifest names a page as the collector keys it (…/index.html is its folder's page).
+        url = urls.canonical_url(page.canonical_url or "/" + page.url, urls.strip_rules(self.tracker.strip_params))[0]
         title = _plain_text(page.title or "") or config.site_name
         result = inject.inject(output, self._tracker_for(page.url), url, title)
         if result != output:  # else a theme opted the page out with <meta name="darksocial" content="off">
-            self._pages.append(
+            self._pages[url] = (
                 pages.PageEntry(
                     url=url,
                     title=pages.clean_text(title, pages.MAX_TITLE),
@@ -139,17 +147,23 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
             )
         return result
 
+    @event_priority(-110)  # after the i18n plugin's, which builds the other languages
     def on_post_build(self, *, config) -> None:
-        if not self.config.enabled or not self.config.manifest:
+        if not self.config.enabled:
+            return
+        self._builds -= 1
+        if self._builds or not self.config.manifest:
             return
         if self._dirty:  # only the changed pages were built: a manifest of those would drop the others
             log.info("dirty build: the page manifest is left as it was")
             return
         path = os.path.join(config.site_dir, self.config.manifest)
-        pages.write_manifest(
-            path, pages.Manifest(site=self.tracker.site, site_url=config.site_url or None, pages=tuple(self._pages))
-        )
+        pages.write_manifest(path, pages.Manifest(site=self.tracker.site, site_url=config.site_url or None,
+                                                  pages=tuple(self._pages.values())))
         log.debug(f"wrote {len(self._pages)} pages to {path}")
+
+    def on_build_error(self, *, error: Exception) -> None:
+        self._builds = 0  # the next build (mkdocs serve goes on) starts a new manifest
 
     def _excluded(self, src_uri: str) -> bool:
         return any(fnmatch.fnmatchcase(src_uri, pattern) for pattern in self.config.exclude)

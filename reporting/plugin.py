@@ -12,7 +12,7 @@ from datasette import hookimpl
 from darksocial import analysts
 from darksocial import reports as queries
 
-from . import accesslog, auth, collect, indexes, metadata, pages, report_guard, signin
+from . import accesslog, auth, collect, csv_guard, form_guard, indexes, metadata, pages, report_guard, signin
 
 log = logging.getLogger(__name__)
 accesslog.install()  # before uvicorn logs its first request, whichever way the server was started
@@ -49,7 +49,9 @@ def asgi_wrapper(datasette):
     collector_first = collect.asgi_wrapper(datasette)
     guard = signin.asgi_wrapper(datasette)
     window_checked = report_guard.asgi_wrapper(datasette)
-    return lambda app: collector_first(guard(window_checked(app)))
+    csv_neutralised = csv_guard.asgi_wrapper(datasette)
+    no_multipart = form_guard.asgi_wrapper(datasette)
+    return lambda app: collector_first(no_multipart(guard(window_checked(csv_neutralised(app)))))
 
 
 # -- reports, charts and access control (reporting.metadata, .pages, .auth) -----------------------------------------

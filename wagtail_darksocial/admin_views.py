@@ -29,7 +29,7 @@ from wagtail.admin.ui.tables import Column, TitleColumn
 from wagtail.admin.views.reports import ReportView
 from wagtail.admin.widgets import AdminDateInput
 
-from darksocial import reports
+from darksocial import reports, spreadsheets
 
 from . import attribution
 from .database import read_connection
@@ -126,6 +126,11 @@ class DarkSocialReportView(ReportView):
 
     def get_filename(self):
         return f"darksocial-{self.report_name}-{dt.date.today().isoformat()}"
+
+    def preprocess_field_value(self, field, value, export_format):
+        # Wagtail makes formulas text in XLSX only; titles and names come from anyone who can send an event.
+        value = super().preprocess_field_value(field, value, export_format)
+        return spreadsheets.neutralised(value) if export_format == self.FORMAT_CSV else value
 
 
 class TopInfluencersView(DarkSocialReportView):

@@ -11,6 +11,15 @@ from .sites import register_site
 
 
 def mint_or_rename(link) -> None:
+    if link.token:  # the token is already handed out (its page may be gone): only the name shown can change
+        with open_database() as db:
+            try:
+                links.rename_link(db, link.token, link.name)
+            except links.LinkError as exc:
+                raise ValidationError(str(exc)) from None
+        return
+    if link.page is None:
+        raise ValidationError("choose the page the link opens")
     page = link.page.specific_deferred if hasattr(link.page, "specific_deferred") else link.page
     site = page.get_site()
     if site is None:
@@ -18,9 +27,6 @@ def mint_or_rename(link) -> None:
     with open_database() as db:
         site_id = register_site(db, site)
         try:
-            if link.token:  # the token is already handed out: only the name the reports show can change
-                links.rename_link(db, link.token, link.name)
-                return
             link.token, link.url = links.create_link(db, link.name, page.full_url, site=site_id,
                                                      channel=link.channel or None)
         except links.LinkError as exc:

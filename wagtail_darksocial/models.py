@@ -123,7 +123,9 @@ class AmbassadorLink(models.Model):
     """A tracked link minted ahead of time for a named person (``darksocial.links``)."""
 
     name = models.CharField(max_length=200, help_text="Who the link is for, as it will appear in the reports.")
-    page = models.ForeignKey(PAGE_MODEL, on_delete=models.PROTECT, related_name="+")
+    # A deleted page keeps its links: they were handed out, and their visits and re-shares stay credited.
+    page = models.ForeignKey(PAGE_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                             help_text="The page the link opens (kept in the link once minted).")
     channel = models.CharField(
         max_length=10, blank=True, help_text="The channel the person will use, if known.")
     token = models.CharField(max_length=20, unique=True, editable=False)
@@ -159,7 +161,9 @@ class AmbassadorLink(models.Model):
 
     def clean(self):
         super().clean()
-        if self.page_id and self.page.get_site() is None:
+        if not self.token and not self.page_id:
+            raise ValidationError({"page": "choose the page the link opens"})
+        if not self.token and self.page.get_site() is None:
             raise ValidationError({"page": "this page is not under any site's home page, so it has no address"})
 
     def save(self, *args, **kwargs):

@@ -63,7 +63,7 @@ from .cascades import (
     resolve_shares,
 )
 from .rebuild import Progress, drop_shadows, full_rebuild, incremental_run
-from .rollups import DEFAULT_TIERS, daily_rows, influencer_rows, story_rows
+from .rollups import DEFAULT_TIERS, daily_rows, influencer_rows, retitle_stories, story_rows
 from .sqlrows import high_water, main_path, read_state
 from .visits import write_visits
 
@@ -89,7 +89,7 @@ def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DE
     started = time.perf_counter()
     done, links_done = read_state(conn, "events_id"), read_state(conn, "links_rowid")
     if not full and (done or links_done) and high_water(conn) == (done, links_done):
-        return {"events": 0, "seconds": 0.0, "mode": "up to date"}
+        return {"events": 0, "seconds": 0.0, "mode": "up to date", "stories_retitled": retitle_stories(conn)}
     # Millions of small tuples and no reference cycles: the cyclic GC would rescan them again and again.
     gc_was_enabled = gc.isenabled()
     gc.disable()
@@ -104,6 +104,7 @@ def attribute(db, full: bool = False, progress: Progress | None = None, tiers=DE
         drop_shadows(conn)
         if gc_was_enabled:
             gc.enable()
+    stats["stories_retitled"] = retitle_stories(conn)  # a manifest imported while the run computed
     stats["seconds"] = round(time.perf_counter() - started, 3)
     return stats
 

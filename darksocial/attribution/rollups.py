@@ -250,6 +250,30 @@ def story_rows(page_visits: dict, shares, cascades, titles: dict, summed: dict |
     return out
 
 
+# Stories whose imported title differs from theirs (a manifest imported since the run that wrote them).
+_RETITLED = """FROM stories WHERE EXISTS (SELECT 1 FROM pages p WHERE p.site = stories.site AND p.url = stories.url
+    AND p.title IS NOT NULL AND p.title IS NOT stories.title)"""
+
+
+def retitle_stories(conn) -> int:
+    """Give stories the titles of the page manifest imported since their run, in one short write transaction (none
+    when nothing changed): an import shows at the next run, new events or not, as a full rebuild would show it."""
+    try:
+        if not conn.execute(f"SELECT EXISTS (SELECT 1 {_RETITLED})").fetchone()[0]:
+            return 0
+    except sqlite3.OperationalError:  # a bare database without the store's tables
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        changed = conn.execute(f"""UPDATE stories SET title = (SELECT p.title FROM pages p
+            WHERE p.site = stories.site AND p.url = stories.url) WHERE rowid IN (SELECT rowid {_RETITLED})""").rowcount
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return changed
+
+
 def _page_titles(conn) -> dict:
     """Titles from the imported page manifest (`pages`, the store's table) win over titles seen by the tracker."""
     try:

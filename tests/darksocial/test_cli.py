@@ -118,3 +118,24 @@ def test_import_pages_warns_when_the_site_is_not_registered(tmp_path):
 
     run("site", "add", "docs", "--origin", "https://docs.example", db)
     assert "warning" not in run("import-pages", manifest, db).output
+
+
+def test_a_manifest_imported_after_the_visits_retitles_their_stories_at_the_next_run(scenario, tmp_path):
+    # README: "Load it into the reporting database so stories have titles": also once visits have titled them.
+    store.register_site(scenario.db, "blog", [scenario.ORIGIN])
+    scenario.view("A", "/story")
+    scenario.flush()
+    assert run("attribute", scenario.path).exit_code == 0
+    assert scenario.row("stories", url=scenario.ORIGIN + "/story")["title"] == "Title of /story"
+    manifest = tmp_path / "darksocial-pages.json"
+    manifest.write_text(json.dumps({"format": "darksocial-pages", "version": 1, "site": "blog",
+                                    "site_url": scenario.ORIGIN + "/",
+                                    "pages": [{"url": scenario.ORIGIN + "/story", "title": "The story"}]}))
+    assert run("import-pages", manifest, scenario.path).exit_code == 0
+    again = run("attribute", scenario.path)  # no new event: up to date, and the titles move all the same
+    assert again.exit_code == 0 and "stories retitled from the imported page manifest: 1" in again.output
+    assert scenario.row("stories", url=scenario.ORIGIN + "/story")["title"] == "The story"
+    full = scenario.row("stories", url=scenario.ORIGIN + "/story")
+    assert run("attribute", "--full", scenario.path).exit_code == 0
+    assert scenario.row("stories", url=scenario.ORIGIN + "/story") == full  # as a full rebuild has it
+    assert "retitled" not in run("attribute", scenario.path).output

@@ -162,6 +162,19 @@ def test_opt_out_leaves_the_page_untouched():
     assert not is_opted_out(commented) and inject(commented, CONFIG, URL, "T") != commented
 
 
+@pytest.mark.parametrize("meta", ['<meta http-equiv="refresh" content="0; url=../new/">',
+                                  "<META HTTP-EQUIV='Refresh' CONTENT='0;URL=https://example.org/new/'>"])
+def test_a_redirect_stub_is_left_untouched(meta):
+    # mkdocs-redirects' stubs and Material's redirect template: the page is gone at once, no story to share.
+    page = PLAIN.replace("<title>", meta + "<title>")
+    assert is_opted_out(page) and inject(page, CONFIG, URL, "T") is page
+
+
+def test_a_page_that_refreshes_itself_is_a_page_like_any_other():
+    page = PLAIN.replace("<title>", '<meta http-equiv="refresh" content="300"><title>')
+    assert not is_opted_out(page) and inject(page, CONFIG, URL, "T") != page
+
+
 def test_existing_parts_are_not_added_twice():
     # A template that already renders the bar itself only gets the head tags.
     page = PLAIN.replace("<p>", share_bar(CONFIG, URL, "T") + "<p>")

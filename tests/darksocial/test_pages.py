@@ -28,3 +28,17 @@ def test_upsert_pages_refuses_a_bad_site_or_a_relative_url_and_writes_nothing(sc
                                                  pages.PageEntry("/b", "B")])
     assert scenario.rows("pages") == []
 
+
+
+def test_import_keys_pages_as_the_collector_keys_their_visits(scenario, tmp_path):
+    # …/index.html is its folder's page, and the site's own URL rules apply: titles meet the stories.
+    from darksocial import store
+
+    store.register_site(scenario.db, "blog", [scenario.ORIGIN], keep_params=["id"])
+    manifest = tmp_path / "darksocial-pages.json"
+    pages.write_manifest(manifest, pages.Manifest(site="blog", site_url=scenario.ORIGIN + "/", pages=(
+        pages.PageEntry(scenario.ORIGIN + "/docs/index.html", "Docs"),
+        pages.PageEntry(scenario.ORIGIN + "/item?id=7&view=full", "Item 7"))))
+    pages.import_pages(scenario.db, manifest)
+    assert sorted(scenario.db.execute("SELECT url, title FROM pages").fetchall()) == [
+        (scenario.ORIGIN + "/docs/", "Docs"), (scenario.ORIGIN + "/item?id=7", "Item 7")]

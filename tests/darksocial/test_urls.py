@@ -34,6 +34,33 @@ def test_private_parameters_and_email_values_are_never_kept():
     assert (url, campaign) == ("https://x.org/reset?id=3", None)
 
 
+@pytest.mark.parametrize("name", ["auth_token", "session_id", "access_key", "reset_key", "login_token", "magic", "jwt",
+                                  "X-Amz-Signature", "api-key", "client_secret", "invite_token", "sessionToken", "uid",
+                                  "passcode", "APIKey", "user_email", "oauth_token"])
+def test_a_name_with_a_private_word_in_it_is_never_kept(name):
+    # A magic-link or password-reset page is a story too: its secret must not be part of it (stories are public).
+    assert canonical_url(f"https://x.example/login?{name}=s3cret&next=%2Fhome") == (
+        "https://x.example/login?next=%2Fhome", None)
+
+
+@pytest.mark.parametrize("name", ["author", "author_id", "keys", "keyword", "tokens", "hotel", "monkey", "sessions",
+                                  "page", "sort_by", "mailbox", "secretary"])
+def test_a_private_word_inside_another_word_keeps_the_parameter(name):
+    assert canonical_url(f"https://x.example/?{name}=1")[0] == f"https://x.example/?{name}=1"
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("https://x.example/docs/index.html", "https://x.example/docs/"),
+    ("https://x.example/index.html?page=2#top", "https://x.example/?page=2"),
+    ("https://x.example/docs/guide.html", "https://x.example/docs/guide.html"),
+    ("https://x.example/docs/myindex.html", "https://x.example/docs/myindex.html"),
+    ("/docs/index.html", "/docs/"),
+])
+def test_a_folders_index_html_is_the_folders_page(url, expected):
+    # MkDocs without directory URLs links to …/index.html, visitors type …/: one page, one story.
+    assert canonical_url(url)[0] == expected
+
+
 def test_site_rules_extend_the_strip_list_and_keep_is_an_allowlist():
     strip = strip_rules(["ref", "aff_*"])
     assert canonical_url("https://x.org/?ref=tw&aff_id=9&p=1", strip) == ("https://x.org/?p=1", "ref=tw&aff_id=9")

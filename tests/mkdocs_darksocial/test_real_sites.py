@@ -160,7 +160,12 @@ class Built:
         return BeautifulSoup(self.html("plugged", src), "html.parser")
 
     def canonical(self, src: str) -> str:
+        """The page as the theme's <link rel="canonical"> names it."""
         return SITE_URL + page_url(src, self.flavour.directory_urls)
+
+    def shared(self, src: str) -> str:
+        """The page as the collector keys it and the bar shares it: …/index.html is its folder's page."""
+        return self.canonical(src).removesuffix("index.html")
 
 
 @pytest.fixture(scope="module", params=FLAVOURS, ids=lambda flavour: flavour.id)
@@ -247,9 +252,9 @@ def test_the_bar_follows_the_page_heading_inside_the_content(built):
 
 def test_share_links_carry_the_absolute_canonical_url_and_the_escaped_title(built):
     for src in tracked():
-        page, url = built.soup(src), built.canonical(src)
+        page, url = built.soup(src), built.shared(src)
         bar = page.select_one("nav.ds-bar")
-        assert page.select_one("link[rel=canonical]")["href"] == url  # the theme's own canonical
+        assert page.select_one("link[rel=canonical]")["href"] == built.canonical(src)  # the theme's own
         assert bar.select_one("a[data-ds=cl]")["href"] == url + "#ds=.cl", src
         whatsapp = parse_qs(urlsplit(bar.select_one("a[data-ds=wa]")["href"]).query)
         assert whatsapp == {"text": [f"{PAGES[src].title} — {SITE_NAME} {url}#ds=.wa"]}, src
@@ -300,9 +305,9 @@ def test_manifest_lists_exactly_the_tracked_pages(built):
     assert manifest["site"] == "example.org" and manifest["site_url"] == SITE_URL
     by_url = {entry["url"]: entry for entry in manifest["pages"]}
     assert len(by_url) == len(manifest["pages"])
-    assert sorted(by_url) == sorted(built.canonical(src) for src in tracked())
+    assert sorted(by_url) == sorted(built.shared(src) for src in tracked())
     for src in tracked():
-        page, entry = PAGES[src], by_url[built.canonical(src)]
+        page, entry = PAGES[src], by_url[built.shared(src)]
         assert entry["description"] == page.description and entry["date"] == page.date, src
         if src == "long.md":
             # cut to the events' 300-character title limit, which the README does not mention

@@ -182,6 +182,22 @@ def inproc(datasette):
     client.loop.call_soon_threadsafe(client.loop.stop)
 
 
+@pytest.fixture
+def inproc_for(analyst_env):
+    """A factory: :class:`InProcess` over another database, for tests that need events of their own."""
+    from reporting import server
+
+    clients = []
+
+    def make(path) -> InProcess:
+        clients.append(InProcess(server.make_datasette(path, attribute_every=None)))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.loop.call_soon_threadsafe(client.loop.stop)
+
+
 @pytest.fixture(scope="session")
 def scenario():
     """The scenario's names and dates (see the module docstring)."""

@@ -69,6 +69,18 @@ def test_the_site_picker_shows_site_names(inproc, scenario_db):
     assert "since must be a date" in inproc.get("/-/darksocial/dashboard", signed_in=True, since="x").text
 
 
+@pytest.mark.parametrize("path", ["/-/darksocial/story", "/-/darksocial/dashboard"])
+def test_a_window_of_more_than_ten_years_is_refused_before_any_work(inproc, scenario_db, path):
+    # A chart has a point per day: 0001..9999 held the event loop (and so the collector) for seconds per request.
+    params = {"url": "https://blog.example/story-a", "since": "0001-01-01", "until": "9999-12-31"}
+    refused = inproc.get(path, signed_in=True, **params)
+    assert refused.status_code == 400 and "at most 3,653 days (10 years)" in refused.text
+    assert inproc.get(path, signed_in=True, **{**params, "since": "2016-01-01", "until": "2025-12-31"}).status_code \
+        == 200
+    assert inproc.get(path, signed_in=True, **{**params, "since": "2026-03-02", "until": "2026-03-01"}).status_code \
+        == 400
+
+
 def test_a_denied_page_offers_the_sign_in(inproc):
     page = inproc.get("/-/darksocial/dashboard")
     assert page.status_code == 403

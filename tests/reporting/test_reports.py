@@ -35,6 +35,7 @@ def test_every_report_is_titled_described_and_takes_the_window(inproc):
     ({"since": "2026-02-30"}, "since must be a date"),
     ({"since": "2026-03-02", "until": "2026-03-01"}, "since must not be after until"),
     ({"site": "s" * 101}, "site is at most 100 characters"),
+    ({"since": "0001-01-01", "until": "9999-12-31"}, "since makes a window of 3,652,059 days"),
 ])
 @pytest.mark.parametrize("name", ["headline", "top_stories", "top_influencers"])
 @pytest.mark.parametrize("suffix", ["", ".json", ".csv"])
@@ -385,3 +386,44 @@ def test_influencer_reports_rank_and_count_as_the_joined_sql_did(tmp_path, seed)
                     assert conn.execute(new, params).fetchall() == expected, (report.name, since, until, site, cut)
     assert max(counted_people) > 5
     assert kinds == {(0,), (1,)}
+
+
+def test_headline_conversions_are_distinct_person_goal_pairs_across_cascades(tmp_path, event_writer):
+    # README: "A conversion is a distinct (person, goal) pair". Bea clicks Ann's share of one story and Zed's share
+    # of another (two cascades started in the window), then signs up and subscribes: 2 conversions, not 2 per
+    # cascade. Cal, who clicked only Zed's share, signs up once: 3 in all.
+    from darksocial import attribution, store
+
+    path = tmp_path / "darksocial.db"
+    db = store.open_db(path)
+    store.register_site(db, "blog", ["https://blog.example"])
+    day = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    clock = itertools.count(1)
+
+    def at() -> str:
+        return store.utc_timestamp(day - dt.timedelta(days=1) + dt.timedelta(minutes=next(clock)))
+
+    def view(visitor, story, token, came_with=None):
+        return {"kind": "view", "visitor": visitor, "url": f"https://blog.example/{story}", "token": token,
+                "in_token": came_with, "in_channel": "wa" if came_with else None, "ts": at()}
+
+    def share(visitor, story, token, parent):
+        return {"kind": "share", "visitor": visitor, "url": f"https://blog.example/{story}", "token": token,
+                "parent": parent, "channel": "wa", "ts": at()}
+
+    ann, zed, bea, cal = "annAAAAAAAAA", "zedZZZZZZZZZ", "beaBBBBBBBBB", "calCCCCCCCCC"
+    event_writer(path, [
+        view(ann, "one", "vAnn000000"), share(ann, "one", "sAnn000000", "vAnn000000"),
+        view(zed, "two", "vZed000000"), share(zed, "two", "sZed000000", "vZed000000"),
+        view(bea, "one", "vBea000001", "sAnn000000"), view(bea, "two", "vBea000002", "sZed000000"),
+        view(cal, "two", "vCal000001", "sZed000000"),
+        *({"kind": "goal", "visitor": who, "goal": goal, "ts": at()}
+          for who, goal in ((bea, "signup"), (bea, "subscribe"), (cal, "signup"))),
+    ], site="blog")
+    attribution.attribute(db)
+    with sqlite3.connect(path) as conn:
+        columns, [row] = queries.run(conn, "headline")
+        per_cascade = dict(conn.execute("SELECT url, conversions FROM cascades"))
+    assert per_cascade == {"https://blog.example/one": 2, "https://blog.example/two": 3}
+    assert dict(zip(columns, row, strict=True))["conversions"] == 3
+    db.close()

