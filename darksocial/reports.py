@@ -19,6 +19,7 @@ SINCE = "coalesce(nullif(trim(:since), ''), date('now', '-29 days'))"
 BEFORE = "date(coalesce(nullif(trim(:until), ''), date('now')), '+1 day')"
 SITE = "trim(:site)"
 WINDOW_PARAMS = ("since", "until", "site")
+MAX_WINDOW_DAYS = 3653  # 10 years: the pages that show a window draw a point per day
 WINDOW_HELP = (
     " Window: since/until are dates (YYYY-MM-DD), both inclusive; leave them blank for the last 30 days."
     " Leave site blank for every site."
@@ -81,8 +82,8 @@ with s as (
   limit 300
 ),
 -- A person all of whose shares are in the window (as many as influencers counts over all time), on every site, has
--- the window's figures in influencers: their clicks carry their shares' dates, their credit rows the dates of their
--- first shares in the cascades. Counting theirs again would read the largest sharers' index entries for nothing.
+-- the window's figures in influencers: their clicks and their credit rows carry the dates of their shares that
+-- brought them. Counting theirs again would read the largest sharers' index entries for nothing.
 t as (
   select s.*, i.name, i.tier, i.top_channel, {SITE} = '' and i.shares = s.shares as whole,
     i.reach as reach_all_time, i.amplified_reach as amplified_reach_all_time, i.conversions as conversions_all_time

@@ -374,8 +374,9 @@ INFLUENCE = Table(
     "influencers' amplified reach and conversions are distinct counts over these rows.",
     (
         _c("root", "TEXT", "Root share token"),
-        _c("site", "TEXT", "Site of the person's first share in the cascade"),
-        _c("date", "TEXT", "UTC date of the person's first share in the cascade"),
+        _c("site", "TEXT", "Site of the person's share that brought the member (the share through which the "
+                           "person just below them on the way first arrived)"),
+        _c("date", "TEXT", "UTC date that share was minted"),
         _c("person", "TEXT", "The sharer credited"),
         _c("member", "TEXT", "A person below them"),
         _c("arrived", "TEXT", "When the member first clicked into the cascade"),

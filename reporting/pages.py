@@ -34,7 +34,6 @@ TIMESTAMP_RE = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?
 MAX_PARAM = 2048
 PRESETS = (7, 30, 90)
 DEFAULT_DAYS = 30
-MAX_WINDOW_DAYS = 3653  # 10 years
 
 PERSON_RE = re.compile(r"[vxa]:.+")
 PERSON_COLUMNS = ("person", "sharer", "got_it_from", "parent_person")
@@ -260,10 +259,10 @@ def checked_window(args, **given) -> dict:
     since, until = resolved_dates(params)
     if since > until:
         raise BadParameter("since must not be after until")
-    if (until - since).days >= MAX_WINDOW_DAYS:
+    if (until - since).days >= queries.MAX_WINDOW_DAYS:
         # Each day of a window is a point of the pages' charts: a window of millions of days is work for nothing.
         raise BadParameter(f"since makes a window of {(until - since).days + 1:,} days; a window is at most "
-                           f"{MAX_WINDOW_DAYS:,} days (10 years)")
+                           f"{queries.MAX_WINDOW_DAYS:,} days (10 years)")
     site = (args.get("site") or "").strip()
     if len(site) > 100:
         raise BadParameter("site is at most 100 characters")

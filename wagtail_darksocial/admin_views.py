@@ -54,6 +54,20 @@ def known_sites() -> list[str]:
         return [row[0] for row in conn.execute("SELECT site FROM sites ORDER BY site")]
 
 
+class WindowForm(forms.Form):
+    """The window checked as the reporting server checks it (darksocial.reports): an impossible one is an error,
+    never an empty or unfiltered report."""
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("since", "must not be after Until")
+        elif since and until and (until - since).days >= reports.MAX_WINDOW_DAYS:
+            self.add_error("since", f"a window is at most {reports.MAX_WINDOW_DAYS:,} days (10 years)")
+        return data
+
+
 class WindowFilterSet(WagtailFilterSet):
     since = django_filters.DateFilter(label="From", widget=AdminDateInput, method="keep")
     until = django_filters.DateFilter(label="Until", widget=AdminDateInput, method="keep")
@@ -67,6 +81,9 @@ class WindowFilterSet(WagtailFilterSet):
 
     def keep(self, queryset, name, value):
         return queryset
+
+    class Meta:
+        form = WindowForm
 
 
 def _date(value) -> str:
@@ -112,6 +129,8 @@ class DarkSocialReportView(ReportView):
         return {}
 
     def get_queryset(self):
+        if self.filters and not self.filters.is_valid():
+            return []  # the form says what is wrong; the rows of another window would mislead
         return run_report(self.report_name, **self.window(), **self.extra_params())
 
     def filter_queryset(self, queryset):

@@ -1,5 +1,5 @@
-"""Receivers: publishing a page registers its story; saving a Site or its settings updates the collector's site
-registry. Each opens the darksocial database only when it has something to write."""
+"""Receivers: publishing a page registers its story; saving or deleting a Site, or saving its settings, updates the
+collector's site registry. Each opens the darksocial database only when it has something to write."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 from wagtail.models import Site
 from wagtail.signals import page_published
@@ -15,7 +15,7 @@ from wagtail.signals import page_published
 from . import tracking
 from .database import open_database
 from .models import DarkSocialSettings, PageOptOut
-from .sites import register_site
+from .sites import register_site, release_site_id, stored_site_id
 from .stories import register_pages
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,35 @@ def register_published_story(sender, instance, **kwargs):
         log.warning("darksocial: page %s not registered as a story: %s", instance.pk, exc)
 
 
+@receiver(pre_save, sender=Site)
+@receiver(pre_save, sender=DarkSocialSettings)
+@receiver(pre_delete, sender=Site)
+def remember_site_id(sender, instance, **kwargs):
+    site = instance if isinstance(instance, Site) else instance.site
+    instance._darksocial_previous_id = stored_site_id(site)
+
+
 @receiver(post_save, sender=Site)
 @receiver(post_save, sender=DarkSocialSettings)
 def register_site_with_collector(sender, instance, **kwargs):
     site = instance if isinstance(instance, Site) else instance.site
     try:
         with open_database() as db:
-            register_site(db, site)
+            site_id = register_site(db, site)
+            previous = getattr(instance, "_darksocial_previous_id", None)
+            if previous and previous != site_id:
+                release_site_id(db, previous)
     except (ImproperlyConfigured, DatabaseError) as exc:
         log.warning("darksocial: site %s not registered with the collector: %s", site, exc)
+
+
+@receiver(post_delete, sender=Site)
+def unregister_deleted_site(sender, instance, **kwargs):
+    previous = getattr(instance, "_darksocial_previous_id", None)
+    if not previous:
+        return
+    try:
+        with open_database() as db:
+            release_site_id(db, previous, leaving=instance)
+    except (ImproperlyConfigured, DatabaseError) as exc:
+        log.warning("darksocial: site %s not unregistered from the collector: %s", previous, exc)

@@ -192,9 +192,14 @@ def page_full_url(page, site, request) -> str:
     key = (page.pk, page.url_path, page.locale_id, site.pk, site.root_url, site.root_page_id)
     url = _full_urls.get(key)
     if url is None:
+        url = page.get_full_url(request)
+        if url is None:
+            # Wagtail's cache of site roots can lag behind a Site added by another process (up to an hour): the
+            # page is where the visitor asked for it, until Wagtail knows its address again (not remembered).
+            return request.build_absolute_uri(request.path)
         if len(_full_urls) > 10_000:
             _full_urls.clear()
-        url = _full_urls[key] = page.get_full_url(request)
+        _full_urls[key] = url
     return url
 
 

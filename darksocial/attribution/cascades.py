@@ -430,6 +430,7 @@ def cascade_rows(shares: dict[str, Share], world: World, roots: Iterable[str]):
                 person, name = person_of(view.visitor, ids), visitor_name(view.visitor, ids)
                 if person is not None and name is not None:
                     names[person] = max(names.get(person, name), name)
+        by_token = {share.token: share for share in group}
         first_share: dict[str, tuple] = {}  # a person's first share in the cascade: (time, site)
         for share in group:
             if share.sharer is not None and share.ts is not None:
@@ -447,14 +448,17 @@ def cascade_rows(shares: dict[str, Share], world: World, roots: Iterable[str]):
             # Credit up the tree, at most MAX_CREDIT_HOPS people hops.
             if node.parent is None or person.startswith("?"):
                 continue
-            up, hops = node.parent, 0
+            below, up, hops = person, node.parent, 0
             while up is not None and hops < MAX_CREDIT_HOPS:
                 if not up.startswith("#"):
-                    shared = first_share.get(up)
-                    # Dated and sited by that first share, as the reports window and filter a person's shares.
+                    # Dated and sited by the share of theirs that brought this person (the share the person just
+                    # below them on the way first arrived through), as the reports window a person's shares: a
+                    # share counts on the day it was minted, with everyone below it.
+                    via = by_token.get(nodes[below].via)
+                    shared = (via.ts, via.site or "") if via is not None and via.ts else first_share.get(up)
                     influence.append((root_token, (shared[1] or None) if shared else root.site,
                                       shared[0][:10] if shared else None, up, person, node.arrived, converted))
-                up, hops = nodes[up].parent, hops + 1
+                below, up, hops = up, nodes[up].parent, hops + 1
 
         for share in group:
             reshares = sum(1 for c in children.get(share.token, ()) if c.clicks)

@@ -427,3 +427,56 @@ def test_headline_conversions_are_distinct_person_goal_pairs_across_cascades(tmp
     assert per_cascade == {"https://blog.example/one": 2, "https://blog.example/two": 3}
     assert dict(zip(columns, row, strict=True))["conversions"] == 3
     db.close()
+
+
+def test_a_window_credits_the_people_a_share_brought_to_the_day_it_was_minted(tmp_path, event_writer):
+    # README: "a share counts on the day it was minted, with every click it got", and a share's amplified reach is
+    # everyone below it. Bea arrives through Ann's share on day 1 and shares (nobody clicks); back on day 5 (a
+    # restored tab) she shares again, and Dan clicks that and signs up: Bea's day 5 brought Dan, her day 1 nobody.
+    from darksocial import attribution, store
+
+    path = tmp_path / "darksocial.db"
+    db = store.open_db(path)
+    store.register_site(db, "blog", ["https://blog.example"])
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    day1, day5 = today - dt.timedelta(days=9), today - dt.timedelta(days=5)
+    ts = itertools.count(1)
+
+    def at(day) -> str:
+        return store.utc_timestamp(day + dt.timedelta(minutes=next(ts)))
+
+    url = "https://blog.example/story"
+    ann, bea, dan = "annAAAAAAAAA", "beaBBBBBBBBB", "danDDDDDDDDD"
+    event_writer(path, [
+        {"kind": "view", "visitor": ann, "url": url, "token": "vAnn000001", "ts": at(day1)},
+        {"kind": "share", "visitor": ann, "url": url, "token": "sAnn000001", "parent": "vAnn000001", "channel": "wa",
+         "ts": at(day1)},
+        {"kind": "view", "visitor": bea, "url": url, "token": "vBea000001", "in_token": "sAnn000001",
+         "in_channel": "wa", "ts": at(day1)},
+        {"kind": "share", "visitor": bea, "url": url, "token": "sBea000001", "parent": "vBea000001", "channel": "tg",
+         "ts": at(day1)},
+        {"kind": "view", "visitor": bea, "url": url, "token": "vBea000002", "in_token": "vBea000001", "reloaded": 1,
+         "ts": at(day5)},
+        {"kind": "share", "visitor": bea, "url": url, "token": "sBea000002", "parent": "vBea000002", "channel": "wa",
+         "ts": at(day5)},
+        {"kind": "view", "visitor": dan, "url": url, "token": "vDan000001", "in_token": "sBea000002",
+         "in_channel": "wa", "ts": at(day5)},
+        {"kind": "goal", "visitor": dan, "goal": "signup", "ts": at(day5)},
+    ], site="blog")
+    attribution.attribute(db)
+    figures = ("shares", "clicks", "amplified_reach", "conversions")  # both reports have these
+
+    def bea_in(day, report="top_influencers") -> tuple | None:
+        with sqlite3.connect(path) as conn:
+            columns, rows = queries.run(conn, report, since=day.date().isoformat(), until=day.date().isoformat())
+        rows = [dict(zip(columns, row, strict=True)) for row in rows]
+        return next((tuple(r[k] for k in figures) for r in rows if r["person"] == "v:" + bea), None)
+
+    assert bea_in(day5) == (1, 1, 1, 1) == bea_in(day5, "conversions_by_sharer")
+    assert bea_in(day1) == (1, 0, 0, 0) and bea_in(day1, "conversions_by_sharer") is None
+    with sqlite3.connect(path) as conn:  # Ann's share of day 1 brought Bea, and Dan through her: Ann's day 1
+        columns, rows = queries.run(conn, "top_influencers", since=day1.date().isoformat(),
+                                    until=day1.date().isoformat())
+    ann_row = next(dict(zip(columns, r, strict=True)) for r in rows if r[columns.index("person")] == "v:" + ann)
+    assert (ann_row["reach"], ann_row["amplified_reach"], ann_row["conversions"]) == (1, 2, 1)
+    db.close()

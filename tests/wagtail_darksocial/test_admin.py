@@ -73,6 +73,18 @@ def test_a_csv_export_carries_a_formula_someone_sent_as_text(reporter, darksocia
     assert rows[0]["name"] == "'" + formula and rows[0]["reach"] == "2"
 
 
+@pytest.mark.parametrize(("query", "error"), [
+    ("since=2026-03-02&until=2026-03-01", "must not be after Until"),
+    ("since=1900-01-01&until=2026-01-01", "a window is at most 3,653 days"),
+    ("since=2026-02-30", "Enter a valid date"),
+    ("site=nowhere", "Select a valid choice"),
+])
+def test_an_impossible_window_is_an_error_and_shows_no_rows(reporter, attributed, query, error):
+    # The reporting server answers 400; here the form says why, and no other window's rows stand in.
+    html = signed_in(reporter).get(reverse("wagtail_darksocial_admin:top_stories") + "?" + query).content.decode()
+    assert error in html and "Harbour lights" not in html
+
+
 def test_date_and_site_filters_feed_the_report(reporter, attributed):
     client = signed_in(reporter)
     url = reverse("wagtail_darksocial_admin:top_stories")

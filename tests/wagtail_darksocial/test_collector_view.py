@@ -94,6 +94,37 @@ def test_the_wagtail_site_is_registered_with_the_collector_automatically(darksoc
                 origin="https://evil.example").status_code == 403
 
 
+def test_a_site_that_changes_its_id_or_goes_gives_the_old_one_up(darksocial_db):
+    # The collector must not go on taking events for an address no Site has any more (its past stays).
+    from wagtail.models import Page, Site
+
+    from darksocial import sites
+    from wagtail_darksocial.models import DarkSocialSettings
+
+    def registered() -> dict:
+        with sqlite3.connect(darksocial_db) as conn:
+            return {row["site"]: row["origins"] for row in sites.list_sites(conn)}
+
+    root = Page.objects.get(depth=2)
+    extra = Site.objects.create(hostname="news.example", port=8001, root_page=root, site_name="News")
+    assert registered()["news.example"] == ["http://news.example:8001", "https://news.example:8001"]
+    extra.hostname = "press.example"
+    extra.save()
+    assert "news.example" not in registered() and "press.example" in registered()
+    config = DarkSocialSettings.for_site(extra)
+    config.collector_site_id = "press"
+    config.save()
+    assert "press.example" not in registered() and "press" in registered()
+    twin = Site.objects.create(hostname="press.example", port=8002, root_page=root)
+    DarkSocialSettings.objects.filter(site=twin).update(collector_site_id="press")
+    DarkSocialSettings.for_site(twin).save()  # two Sites of one id: both their origins
+    assert len(registered()["press"]) == 4
+    extra.delete()
+    assert registered()["press"] == ["http://press.example:8002", "https://press.example:8002"]
+    twin.delete()
+    assert "press" not in registered() and "localhost" in registered()
+
+
 def test_a_missing_or_unwritable_database_setting_is_improperly_configured(settings, tmp_path):
     settings.DARKSOCIAL_DATABASE = None
     with pytest.raises(ImproperlyConfigured, match="DARKSOCIAL_DATABASE is not set"):

@@ -32,6 +32,17 @@ def test_a_served_page_carries_the_head_tags_and_the_bar_exactly_once(article):
     assert int(response["Content-Length"]) == len(response.content)  # set after the bar was added
 
 
+def test_a_page_wagtail_cannot_place_yet_is_shared_at_the_address_asked_for(article, monkeypatch):
+    # Wagtail's cache of site roots lags behind a Site another process added: get_full_url() is None until then.
+    tracking._full_urls.clear()
+    monkeypatch.setattr(type(article), "get_full_url", lambda page, request=None: None)
+    response, html = get(article.url, HTTP_HOST="localhost:8000")
+    assert response.status_code == 200 and html.count(BAR) == 1
+    assert "http%3A%2F%2Flocalhost%3A8000%2Fharbour-lights%2F" in html
+    monkeypatch.undo()
+    assert get(article.url)[1].count(BAR) == 1 and tracking._full_urls  # Wagtail's own address, remembered again
+
+
 def test_the_home_page_and_every_article_get_it(db):
     from wagtail.models import Page
 
