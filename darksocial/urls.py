@@ -11,7 +11,8 @@ A page is keyed (stories, visits) and shared by its canonical URL:
   click ids (:data:`DEFAULT_STRIP`);
 - **private parameters** are removed and not returned at all: the ``ds`` token of query mode, names that carry
   secrets or people (:data:`PRIVATE_PARAMS`: ``email``, ``token``, ``password``, ``session``…), names with such a
-  word in them (:data:`PRIVATE_WORDS`: ``auth_token``, ``sessionToken``, ``X-Amz-Signature``) and any parameter
+  word in them (:data:`PRIVATE_WORDS`: ``auth_token``, ``sessionToken``, ``X-Amz-Signature``) or such an ending
+  (:data:`PRIVATE_ENDINGS`: ``accesstoken``) and any parameter
   whose value is an e-mail address: a password-reset link must not become a public story; so is a session id a
   Java servlet wrote into the path (``/cart;jsessionid=…``);
 - every other parameter stays, in its original order and encoding: it selects content (``?page=2``, ``?id=7``).
@@ -56,8 +57,12 @@ PRIVATE_PARAMS: frozenset[str] = frozenset({
 # client_secret, api-key (a name's words are split at punctuation and at camelCase humps).
 PRIVATE_WORDS: frozenset[str] = frozenset({
     "token", "secret", "password", "passwd", "pwd", "passcode", "session", "sessionid", "sessid", "signature",
-    "jwt", "otp", "auth", "apikey", "key", "credential", "credentials", "email", "uid", "magic",
+    "jwt", "otp", "auth", "apikey", "key", "credential", "credentials", "email", "uid", "magic", "nonce", "hmac",
+    "phone",
 })
+# ... and endings that make a name private when its words run together (accesstoken, resetpassword, authkey).
+PRIVATE_ENDINGS = ("token", "secret", "password", "passwd", "signature", "sessionid", "apikey", "authkey",
+                   "sessionkey", "passkey")
 _WORD_RE = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 # A Java servlet's session id rewritten into the path (/cart;jsessionid=…) when the browser keeps no cookie.
@@ -153,4 +158,5 @@ def _split_query(query: str, strip: _Matcher, keep: _Matcher | None) -> tuple[st
 
 
 def _is_private(name: str, decoded: str) -> bool:
-    return name in PRIVATE_PARAMS or any(word.lower() in PRIVATE_WORDS for word in _WORD_RE.findall(decoded))
+    return (name in PRIVATE_PARAMS or name.endswith(PRIVATE_ENDINGS)
+            or any(word.lower() in PRIVATE_WORDS for word in _WORD_RE.findall(decoded)))

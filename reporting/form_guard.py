@@ -14,10 +14,9 @@ REFUSAL = "415 Unsupported Media Type: Content-Type: multipart/form-data is not 
 
 
 def is_multipart(scope) -> bool:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-type":
-            return value[:19].lower() == b"multipart/form-data"
-    return False
+    # Every Content-Type header: asgi-csrf reads the last one sent, a proxy may read the first.
+    return any(name == b"content-type" and value.lstrip()[:19].lower() == b"multipart/form-data"
+               for name, value in scope.get("headers", ()))
 
 
 def asgi_wrapper(datasette):

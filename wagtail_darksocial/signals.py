@@ -41,6 +41,11 @@ def register_published_story(sender, instance, **kwargs):
 @receiver(pre_save, sender=DarkSocialSettings)
 @receiver(pre_delete, sender=Site)
 def remember_site_id(sender, instance, **kwargs):
+    # A new row had no id of its own (a Site's settings are created with the defaults: the hostname, unchanged).
+    # No read for it: inside get_or_create's transaction, a read before the INSERT lets two processes' transactions
+    # deadlock on SQLite ("database is locked" at once, as gunicorn's workers start together).
+    if instance.pk is None:
+        return
     site = instance if isinstance(instance, Site) else instance.site
     instance._darksocial_previous_id = stored_site_id(site)
 

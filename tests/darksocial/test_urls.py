@@ -36,7 +36,8 @@ def test_private_parameters_and_email_values_are_never_kept():
 
 @pytest.mark.parametrize("name", ["auth_token", "session_id", "access_key", "reset_key", "login_token", "magic", "jwt",
                                   "X-Amz-Signature", "api-key", "client_secret", "invite_token", "sessionToken", "uid",
-                                  "passcode", "APIKey", "user_email", "oauth_token"])
+                                  "passcode", "APIKey", "user_email", "oauth_token", "accesstoken", "authkey",
+                                  "resetpassword", "sessionkey", "nonce", "phone_number", "X-Hmac"])
 def test_a_name_with_a_private_word_in_it_is_never_kept(name):
     # A magic-link or password-reset page is a story too: its secret must not be part of it (stories are public).
     assert canonical_url(f"https://x.example/login?{name}=s3cret&next=%2Fhome") == (

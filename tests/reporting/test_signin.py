@@ -129,3 +129,19 @@ def test_a_multipart_post_is_refused_with_a_415_not_a_500(inproc, path):
     # traceback in the log that anyone could repeat. No form here is multipart.
     response = inproc._run(inproc.ds.client.post(path, files={"f": ("a.txt", b"x")}, cookies={"ds_csrftoken": "t"}))
     assert response.status_code == 415 and "Content-Type: multipart/form-data" in response.text
+
+
+def test_a_multipart_content_type_sent_after_another_is_refused_too(live_server):
+    # asgi-csrf reads the last Content-Type header: a guard reading only the first let the 500 through.
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(live_server)
+    with socket.create_connection((where.hostname, where.port)) as sock:
+        sock.sendall(b"POST /-/login HTTP/1.1\r\nHost: x\r\nCookie: ds_csrftoken=t\r\n"
+                     b"Content-Type: text/plain\r\nContent-Type: multipart/form-data; boundary=zz\r\n"
+                     b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 415"), answer[:200]
