@@ -65,6 +65,7 @@ from . import events, privacy, store, urls, useragents
 log = logging.getLogger(__name__)
 
 ACCEPTED_MEDIA_TYPES = ("text/plain", "application/json")
+REGISTER_HINT = "register it with `darksocial site add`"
 SITES_TTL = 2.0  # seconds a read of the sites table is trusted (`darksocial site add` shows up this fast)
 UNKNOWN_SITE_RELOAD = 0.5  # an unknown site triggers a reload, at most this often
 FAILURE_LOG_EVERY = 10.0  # seconds between two log lines about server-side failures
@@ -219,11 +220,14 @@ class Collector:
 
     ``rate_limit``: a :class:`RateLimit` (the default: 4 requests/s per client, bursts of 20), or None for none.
     It runs on the collector's clock, so events ingested with a simulated clock are limited in simulated time.
+    ``register_hint`` ends the refusal of an unknown site: how sites get registered where this collector runs.
     """
 
     def __init__(self, path: str | Path, *, writer: store.Writer | None = None,
-                 clock: Callable[[], dt.datetime] | None = None, rate_limit: RateLimit | None = RateLimit()):
+                 clock: Callable[[], dt.datetime] | None = None, rate_limit: RateLimit | None = RateLimit(),
+                 register_hint: str = REGISTER_HINT):
         self.path = Path(path)
+        self.register_hint = register_hint
         store.open_db(self.path).close()  # create or migrate before the first event
         self.writer = writer or store.Writer(self.path)
         self._clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
@@ -393,7 +397,8 @@ class Collector:
         for site_id in (parsed[0].site,) if single else dict.fromkeys(e.site for e in parsed):
             site = self._site(site_id)
             if site is None:
-                return Result(403, f"s: unknown site {site_id!r}: register it with `darksocial site add`")
+                field = "s" if single else f"event[{next(i for i, e in enumerate(parsed) if e.site == site_id)}].s"
+                return Result(403, f"{field}: unknown site {site_id!r}: {self.register_hint}")
             if origin is None:
                 return Result(403, "Origin: missing; send it with one of the site's origins")
             if request_origin not in site.origins:

@@ -189,7 +189,8 @@ def parse_body(body: bytes) -> list[Event]:
         except EventError as exc:
             if len(items) == 1:
                 raise
-            raise EventError(f"event[{index}].{exc.field}", exc.problem) from None
+            whole = exc.field == "body"  # the item itself is no event: it has no field to name
+            raise EventError(f"event[{index}]" if whole else f"event[{index}].{exc.field}", exc.problem) from None
     return out
 
 

@@ -129,7 +129,10 @@ def rename_link(db, token: str, name: str) -> str:
     name = _clean_name(name)
     conn = getattr(db, "conn", db)
     with conn:
-        renamed = conn.execute("UPDATE links SET name = ? WHERE token = ?", (name, token)).rowcount
+        # The row moves to the end of the table: an incremental attribution run takes the links past its
+        # high-water mark as new, and so rebuilds what this one credits under its new name.
+        renamed = conn.execute("UPDATE links SET name = ?, rowid = (SELECT MAX(rowid) + 1 FROM links) "
+                               "WHERE token = ?", (name, token)).rowcount
     if not renamed:
         raise LinkError(f"no ambassador link has the token {token!r}: give a token from `darksocial link list DB`")
     return name

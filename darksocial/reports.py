@@ -161,8 +161,8 @@ TOP_STORIES = Report(
     "top_stories",
     "Top stories: which pages spread",
     "Pages by visits in the window, with where the visits came from: tracked dark social (a private channel with "
-    "a share token), estimated dark social (untracked: first view, no referrer, deep page), open social networks and "
-    "everything else; the shares minted in the window and the clicks they got.",
+    "a share token, or a channel code alone), estimated dark social (untracked: first view, no referrer, deep "
+    "page), open social networks and everything else; the shares minted in the window and the clicks they got.",
     f"""
 with v as (
   select site, url, sum(visits) as visits,
@@ -364,11 +364,11 @@ select * from (
 HEADLINE = Report(
     "headline",
     "Headline numbers: visits, dark social, shares and what they brought",
-    "One row for the window: visits; dark social tracked (through a private channel with a share token) and "
-    "estimated (first view, no referrer, deep page), as counts and as % of visits; shares minted in the window, "
-    "the clicks they got per share and amplification K (re-shares per click); people reached through those shares "
-    "(distinct people who clicked one, whenever); and conversions (distinct visitor-goal pairs) in the "
-    "cascades started in the window.",
+    "One row for the window: visits; dark social tracked (through a private channel with a share token or a "
+    "channel code alone) and estimated (first view, no referrer, deep page), as counts and as % of visits; shares "
+    "minted in the window, the clicks they got per share and amplification K (re-shares per click); people reached "
+    "through those shares (distinct people who clicked one, whenever); and conversions (distinct visitor-goal "
+    "pairs) in the cascades started in the window.",
     f"""
 with v as (
   select coalesce(sum(visits), 0) as visits,

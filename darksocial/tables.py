@@ -114,6 +114,8 @@ VISITS = Table(
                                  "clicks in the window of the day it was minted"),
         _c("share_site", "TEXT", "Site the share clicked was minted on (shares.site), which a pasted link can make "
                                  "differ from the visit's"),
+        _c("share_url", "TEXT", "Page the share clicked was made of (shares.url): the story the click counts for "
+                                "(stories.reach), which a redirect or an edited link can make differ from url"),
     ),
     # Keyed by the event's id, which only grows: an incremental run's new visits go to the right edge of the
     # table instead of one random page each, and it finds a visit through the raw events' own indexes (token,
@@ -147,7 +149,8 @@ SHARES = Table(
                               "its visits (code, referrer host, or ab)"),
         _c("medium", "TEXT", "dark or open (a referrer host counts as open)"),
         _c("parent_view", "TEXT", "Page-view token the share was made from"),
-        _c("parent", "TEXT", "Parent share token (the share that brought the sharer); NULL for a root"),
+        _c("parent", "TEXT", "Parent share token: the share the page view shared from came through (a person's "
+                              "first arrival may be another); NULL for a root"),
         _c("root", "TEXT", "Root share token of the cascade"),
         _c("depth", "INTEGER", "People hops: the sharer's depth in the people tree (cascade_people.depth); 1 for "
                                "the root sharer's shares"),
@@ -206,7 +209,8 @@ STORIES = Table(
         _c("visits", "INTEGER", "Page views"),
         _c("visitors", "INTEGER", "Distinct visitors"),
         _c("reach", "INTEGER", "Distinct people who arrived through shares of this page (tracked clicks)"),
-        _c("visits_dark_tracked", "INTEGER", "Views arriving through a private channel with a token (tracked)"),
+        _c("visits_dark_tracked", "INTEGER", "Views arriving through a private channel with a share token or a "
+                                             "channel code alone (tracked)"),
         _c("visits_dark_estimated", "INTEGER", "Untracked dark social (estimated): first view, no referrer, deep page"),
         _c("visits_open", "INTEGER", "Views from public networks (tracked shares and social referrers)"),
         _c("visits_search", "INTEGER", "Views from search engines"),
@@ -328,7 +332,8 @@ STORY_DAILY = Table(
         _c("site", "TEXT", "Site id"),
         _c("url", "TEXT", "Page URL, as in visits.url"),
         _c("visits", "INTEGER", "Page views of this page that day"),
-        _c("visits_dark_tracked", "INTEGER", "Of those, views through a private channel with a token (tracked)"),
+        _c("visits_dark_tracked", "INTEGER", "Of those, views through a private channel with a share token or a "
+                                             "channel code alone (tracked)"),
         _c("visits_dark_estimated", "INTEGER", "Of those, untracked dark social views (estimated)"),
         _c("visits_open", "INTEGER", "Of those, views from public networks (medium open)"),
         _c("visits_other", "INTEGER", "Of those, views by any other medium (search, referral, campaign, internal, "

@@ -258,6 +258,9 @@ def checked_window(args, **given) -> dict:
         params[name] = value
     since, until = resolved_dates(params)
     if since > until:
+        if not params["since"]:  # the blank since (the last 30 days) is after the until given: that is the one
+            raise BadParameter(f"until must not be before since, and a blank since is {since.isoformat()} (30 days "
+                               "before today): give since too")
         raise BadParameter("since must not be after until")
     if (until - since).days >= queries.MAX_WINDOW_DAYS:
         # Each day of a window is a point of the pages' charts: a window of millions of days is work for nothing.

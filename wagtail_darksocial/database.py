@@ -20,6 +20,10 @@ from darksocial import store
 from darksocial.collector import Collector
 
 SETTING = "DARKSOCIAL_DATABASE"
+# Every Wagtail Site registers itself (sites.py): an unknown id is a Site deleted or renamed, or a page cached
+# from before that.
+REGISTER_HINT = ("no Wagtail Site has this id (its hostname, or the site id in Settings → Dark social): add or "
+                 "restore the Site under Settings → Sites")
 _collectors: dict[Path, Collector] = {}
 _lock = threading.Lock()
 
@@ -53,7 +57,7 @@ def collector() -> Collector:
         if existing is None:
             with migration_lock(path):
                 try:
-                    existing = Collector(path)  # creates or migrates the file
+                    existing = Collector(path, register_hint=REGISTER_HINT)  # creates or migrates the file
                 except store.ForeignDatabase:
                     raise ImproperlyConfigured(
                         f"{SETTING} = {str(path)!r} is another application's SQLite database (the site's own?): "

@@ -108,7 +108,7 @@ def _distinct_changes(conn, visitors: set, persons: set, old_event_ids: dict) ->
     views = "site, url, date, medium, channel, visitor"
     kept = where_in(conn, f"SELECT rowid, {views} FROM main.visits WHERE visitor IS NOT NULL", "id", ids)
     added = conn.execute(f"SELECT NULL, {views} FROM temp.visits__new WHERE visitor IS NOT NULL").fetchall()
-    clicks = "site, url, channel, person"
+    clicks = "share_site, share_url, channel, person"  # a click counts for the story shared, wherever it landed
     clicked = where_in(conn, f"SELECT rowid, {clicks} FROM main.visits WHERE click = 1", "person", persons)
     clicked_added = [r for r in conn.execute(f"SELECT NULL, {clicks} FROM temp.visits__new WHERE click = 1")
                      if r[4] in persons]
@@ -119,7 +119,7 @@ def _distinct_changes(conn, visitors: set, persons: set, old_event_ids: dict) ->
             out["story_visitors"][site, url] += sign
         for date, site, medium, channel, _ in {(r[3], r[1], r[4], r[5] or "", r[6]) for r in rows}:
             out["daily_visitors"][date, site, medium, channel] += sign
-        for site, url, _ in {(r[1], r[2], r[4]) for r in click_rows}:
+        for site, url, _ in {(r[1], r[2], r[4]) for r in click_rows if r[2] is not None}:
             out["story_reach"][site, url] += sign
         for channel, _ in {(r[3], r[4]) for r in click_rows if r[3] is not None}:
             out["channel_reach"][channel] += sign

@@ -54,7 +54,7 @@ from .sqlrows import (
     where_in,
     write_state,
 )
-from .visits import SCOPE_EVENTS, first_kept_views, kept_copies, scope_views, write_visits
+from .visits import SCOPE_EVENTS, VISIT_SHARE_COLUMNS, first_kept_views, kept_copies, scope_views, write_visits
 
 Progress = Callable[[str], None]
 
@@ -201,6 +201,7 @@ class _Followers:
         self.conn = conn
         self.returns_exist = returns_exist(conn)
         self._returns: dict = {}  # view token → the returns after it
+        self._carrying: dict = {}  # token → the views that came with it
 
     def returns_after(self, tokens: set) -> set:
         if not self.returns_exist:
@@ -212,9 +213,32 @@ class _Followers:
         return {later for token in tokens for later in self._returns[token]}
 
     def __call__(self, tokens: set) -> set:
-        return _scalars(self.conn, "SELECT token FROM events WHERE kind = 'view'", "in_token", tokens,
-                        events_where_in) | \
-            self.returns_after(tokens)
+        missing = tokens - self._carrying.keys()
+        self._carrying.update(dict.fromkeys(missing, ()))
+        for in_token, token in events_where_in(self.conn, "SELECT in_token, token FROM events WHERE kind = 'view' "
+                                                          "AND token IS NOT NULL", "in_token", missing):
+            self._carrying[in_token] += (token,)
+        return {view for token in tokens for view in self._carrying[token]} | self.returns_after(tokens)
+
+    def closure(self, tokens: set) -> set:
+        """``tokens`` and every view that follows from them, through any number of steps."""
+        found, frontier = set(tokens), set(tokens)
+        while frontier:
+            frontier = self(frontier) - found
+            found |= frontier
+        return found
+
+
+_VISIT_SHARE = itemgetter(*(S[column] for column in VISIT_SHARE_COLUMNS))
+
+
+def _unmoved_shares(conn, tokens: set, share_rows: list[tuple]) -> set:
+    """The tokens among ``tokens`` that were shares before this run and stay shares whose columns the visits rows of
+    their clicks copy or depend on are the same."""
+    new = {row[S["token"]]: _VISIT_SHARE(row) for row in share_rows}
+    columns = ", ".join(VISIT_SHARE_COLUMNS)
+    return {row[0] for row in where_in(conn, f"SELECT token, {columns} FROM shares", "token", tokens)
+            if new.get(row[0]) == row[1:]}
 
 
 # A visit is found through its event (visits.id = events.id): `visits` keeps no index on its tokens (see
@@ -411,8 +435,9 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
                 pending_tokens.add(up)
 
     # Views to (re)classify: new ones, a visitor's first view before and after when a new view moved it (a view
-    # arriving late), every view of people whose identity changed, every view carrying a token of a rebuilt
-    # cascade, and the reloads of all of those (they copy their first view's row).
+    # arriving late), every view of people whose identity changed, and the reloads of all of those (they copy their
+    # first view's row). Every view carrying a token of a rebuilt cascade is read too (the cascade is rebuilt from
+    # them); which of those are reclassified is known once the shares are (below).
     wanted_views = {r[0] for r in events_where_in(
         conn, "SELECT token FROM events WHERE kind = 'view' AND token IS NOT NULL", "visitor", changed_ids)}
     wanted_views |= new_view_tokens
@@ -423,15 +448,12 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     view_visitors |= _scalars(conn, "SELECT visitor FROM events WHERE kind = 'view'", "id", copy_ids)
     moved, first_views, old_event_ids = _moved_first_views(conn, view_visitors - changed_ids, new_views, done, high)
     wanted_views |= moved
-    wanted_views |= {v.token for v in world.views.values() if v.in_token in loaded_tokens}
-    frontier = set(wanted_views)
-    while frontier:
-        frontier = followers(frontier) - wanted_views
-        wanted_views |= frontier
+    carrying = {v.token for v in world.views.values() if v.in_token in loaded_tokens}
+    in_world = followers.closure(wanted_views | carrying)
     # Only views that carry a token or repeat one matter below; but every copy of a token sent twice is read, so
     # that the copy kept is the one a full rebuild keeps, whichever it is.
     copies: dict = {}
-    keep_first(events_where_in(conn, VIEW_SQL, "token", wanted_views - set(world.views)), copies, View._make)
+    keep_first(events_where_in(conn, VIEW_SQL, "token", in_world - set(world.views)), copies, View._make)
     world.views.update((token, view) for token, view in copies.items()
                        if view.in_token is not None or view.reloaded == 1)
     load_view_chains(conn, world, list(world.views.values()))
@@ -449,6 +471,13 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     attach_clicks(shares, [v for v in world.views.values() if v.in_token in shares], world, reloads)
     new_roots = {s.root for s in shares.values()}
     share_rows, cascade_rows_, people_rows, influence = cascade_rows(shares, world, new_roots)
+    # Every view above is needed to rebuild the cascades, but a click's visits row follows from its share's row
+    # alone (visits.VISIT_SHARE_COLUMNS): the clicks on a share whose row did not move there keep theirs. A new
+    # click on a large cascade then rewrites its cascade rows, not every visit in it.
+    unmoved = _unmoved_shares(conn, loaded_tokens, share_rows)
+    still = {v.token for v in world.views.values() if v.in_token in unmoved and v.token not in touched
+             and not v.reloaded}
+    wanted_views = followers.closure(wanted_views | (carrying - still))
     say(f"rebuilding {len(cascade_rows_):,} cascades and {len(wanted_views):,} visits")
 
     # Scope of the rollups: everything the old and the new rows touch.

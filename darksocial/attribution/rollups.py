@@ -36,7 +36,7 @@ def aggregate(conn, tiers, built: tuple) -> None:
     # (NULL only when no visit of the page has a title).
     page_visits, titles, seen = {}, {}, []
     for r in conn.execute("""
-        SELECT site, url, COUNT(*), COUNT(DISTINCT visitor), COUNT(DISTINCT CASE WHEN click = 1 THEN person END),
+        SELECT site, url, COUNT(*), COUNT(DISTINCT visitor), 0,
                SUM(tracked = 1 AND medium = 'dark'), SUM(estimated), SUM(medium = 'open'), SUM(medium = 'search'),
                SUM(medium = 'referral'), SUM(medium = 'campaign'), SUM(medium = 'internal'), SUM(medium = 'direct'),
                title, MAX(CASE WHEN title IS NOT NULL THEN ts || char(1) || token END)
@@ -46,6 +46,11 @@ def aggregate(conn, tiers, built: tuple) -> None:
             titles[r[0], r[1]] = r[13]
         if r[14] is not None and (r[0], r[1]) != (None, None):
             seen.append((r[0], r[1], r[14], r[13]))
+    # A story's reach: the people who clicked shares of it, wherever they landed (a redirect, an edited link).
+    for site, url, reach in conn.execute("SELECT share_site, share_url, COUNT(DISTINCT person) FROM visits "
+                                         "WHERE click = 1 AND share_url IS NOT NULL GROUP BY 1, 2"):
+        figures = page_visits.get((site, url), (0,) * 11)
+        page_visits[site, url] = (*figures[:2], reach, *figures[3:])
     insert_rows(conn, tables.TITLES, seen)  # what an incremental run moves the latest title from
     titles.update(_page_titles(conn))
     insert_rows(conn, tables.STORIES, story_rows(page_visits, shares_, cascades, titles))

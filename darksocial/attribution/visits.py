@@ -43,11 +43,12 @@ SELECT id, token, ts, substr(ts, 1, 10), site, url, title, visitor, person,
     referrer_host, in_app, browser, device, in_token, is_click,
     CASE WHEN is_click THEN sharer END, CASE WHEN is_click THEN sharer_name END,
     CASE WHEN is_click THEN depth END, CASE WHEN is_click THEN root END,
-    CASE WHEN is_click THEN share_date END, CASE WHEN is_click THEN share_site END
+    CASE WHEN is_click THEN share_date END, CASE WHEN is_click THEN share_site END,
+    CASE WHEN is_click THEN share_url END
 FROM (
     SELECT e.id, e.token, e.ts, e.site, e.url, e.title, e.visitor, e.referrer_host, e.in_app, e.browser, e.device,
         e.in_token, e.in_channel, e.person, s.sharer, s.sharer_name, s.depth, s.root,
-        s.date AS share_date, s.site AS share_site,
+        s.date AS share_date, s.site AS share_site, s.url AS share_url,
         (s.token IS NOT NULL AND NOT COALESCE(s.sharer_visitor IS NOT NULL AND e.visitor IS NOT NULL
             AND (e.visitor = s.sharer_visitor OR e.person = s.sharer), 0)) AS is_click,
         (e.in_token IS NULL AND e.in_channel IS NOT NULL) AS bare_code,
@@ -72,13 +73,18 @@ FROM (
 """
 
 
+# The columns of `shares` a click's row above depends on: when none of them moves, neither does the row.
+VISIT_SHARE_COLUMNS = ("origin", "channel", "sharer", "sharer_name", "sharer_visitor", "depth", "root", "date", "site",
+                       "url")
+
+
 # A reload of one's own page (temp.reloads: its token → the first view of the chain) is credited as that first
 # view was, and is never a click. Runs after _VISITS_SQL, which has written the first views' rows.
 _RELOADS_SQL = f"""
 INSERT INTO {{target}}
 SELECT e.id, e.token, e.ts, substr(e.ts, 1, 10), e.site, e.url, e.title, e.visitor, {_PERSON}, u.source, u.medium,
     u.channel, u.tracked, u.estimated, u.campaign, e.referrer_host, e.in_app, e.browser, e.device, u.share_token, 0,
-    u.sharer, u.sharer_name, u.depth, u.root, u.share_date, u.share_site
+    u.sharer, u.sharer_name, u.depth, u.root, u.share_date, u.share_site, u.share_url
 FROM temp.reloads r CROSS JOIN {{reload_events}}
 LEFT JOIN {{identities}} i ON i.visitor = e.visitor
 JOIN temp.origins u ON u.token = r.origin
@@ -90,7 +96,7 @@ WHERE r.origin != r.token AND e.kind = 'view' AND e.id NOT IN (SELECT id FROM te
 _ORIGINS_SQL = f"""
 INSERT INTO temp.origins
 SELECT token, source, medium, channel, tracked, estimated, campaign, share_token, sharer, sharer_name, depth, root,
-    share_date, share_site
+    share_date, share_site, share_url
 FROM visits WHERE id IN ({keys.ids_where("token", "SELECT origin FROM temp.reloads WHERE origin != token")})
 """
 # The reloads' own events: in scope_events by its token index, in `events` (a full rebuild, whose lookup file holds
@@ -137,7 +143,7 @@ def write_visits(conn, reloads: dict, scope: str = "", first_views: dict | None 
                           ("origins", "token TEXT PRIMARY KEY, source TEXT, medium TEXT, channel TEXT, "
                                       "tracked INTEGER, estimated INTEGER, campaign TEXT, share_token TEXT, "
                                       "sharer TEXT, sharer_name TEXT, depth INTEGER, root TEXT, share_date TEXT, "
-                                      "share_site TEXT")):
+                                      "share_site TEXT, share_url TEXT")):
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
         # Keyed lookups only: one B-tree (no rowid table behind the key index) is one search per visit, not two.
         rowid = "" if name in ("first_views", "losers") else " WITHOUT ROWID"

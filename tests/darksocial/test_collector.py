@@ -127,6 +127,8 @@ def test_user_agents_are_reduced_to_family_device_and_in_app(ua, expected):
     (view(), {"origin": None}, 403, "Origin: missing"),
     (view(u="https://evil.example/phish-login"), {}, 403, "u: 'https://evil.example/phish-login' is not on an origin"),
     ([view(), view(u="http://example.com/post")], {}, 403, "event[1].u:"),
+    ([view(), view(), view(s="elsewhere")], {}, 403, "event[2].s: unknown site 'elsewhere'"),
+    ([view(), "x"], {}, 400, "event[1]: an event must be a JSON object, not a string"),
     (view(), {"origin": "null"}, 403, "not allowed"),
 ])
 def test_bad_input_gets_a_4xx_with_a_reason_and_stores_nothing(collector, payload, headers, status, reason):

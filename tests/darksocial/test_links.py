@@ -87,6 +87,31 @@ def test_rename_link_changes_the_credited_name_not_the_token(scenario):
     assert scenario.row("influencers", person="a:Rosa Díaz-Ortiz")["reach"] == 1
 
 
+def test_a_rename_after_the_clicks_reaches_the_next_incremental_run(scenario):
+    from darksocial import links
+    from darksocial.attribution import attribute
+
+    from .attribution.test_attribution import snapshot
+
+    store.register_site(scenario.db, "blog", ["https://blog.example"])
+    other, _ = links.create_link(scenario.db, "Amy", "https://blog.example/other")
+    token, _ = links.create_link(scenario.db, "Rosa Diaz", "https://blog.example/story")
+    b = scenario.view("B", came_with=token)
+    scenario.view("C", came_with=scenario.share("B", b, "wa"), channel="wa")
+    scenario.view("D", came_with=other)
+    scenario.attribute()
+    for renamed, name in ((token, "Rosa Díaz-Ortiz"), (other, "Amy Santiago")):  # the newest link, then an older one
+        links.rename_link(scenario.db, renamed, name)
+        assert scenario.attribute()["mode"] == "incremental"
+        assert scenario.row("influencers", person=f"a:{name}")["reach"] == 1
+    assert scenario.rows("influencers", person="a:Rosa Diaz") == scenario.rows("influencers", person="a:Amy") == []
+    credited = {r["sharer"] for r in scenario.rows("visits", click=1)}
+    assert credited == {"a:Rosa Díaz-Ortiz", "a:Amy Santiago", "v:" + scenario.visitor("B")}
+    incremental = snapshot(scenario.db)
+    attribute(scenario.db, full=True)
+    assert snapshot(scenario.db) == incremental
+
+
 def test_rename_link_checks_the_name_as_create_does_and_names_unknown_tokens(scenario):
     from darksocial import events, links
 

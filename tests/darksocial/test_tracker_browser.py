@@ -8,21 +8,18 @@ that would leave 127.0.0.1 is aborted and reported; the share services' pages (w
 from __future__ import annotations
 
 import html
-import json
 import re
-import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
 from darksocial import channels, events, tokens
-from darksocial.inject import STATIC_DIR, TrackerConfig, inject
+from darksocial.inject import TrackerConfig, inject
+
+from .tracker_site import Site, browser_contexts, clipboard, select, serving, settle, wait_events
 
 TITLE = 'Dark social "><script>alert(1)</script> explained'
-CSP = "default-src 'self'"
 VISITOR_RE = re.compile(r"[0-9A-Za-z]{16}")
 STUBBED_HOSTS = {"wa.me"}  # share services the tests click through to: answered locally, never contacted
 
@@ -53,164 +50,36 @@ BODY = """<!doctype html>
 """
 
 
-@dataclass
-class Site:
-    base: str
-    received: list = field(default_factory=list)  # one dict per POST: content type, raw body, events or error, time
-    fetched: list = field(default_factory=list)  # one (path, Sec-Purpose header, time) per GET
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def events(self) -> list[dict]:
-        return [e for r in self.received for e in r["events"]]
-
-
-def make_handler(site: Site):
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):  # keep pytest output clean
-            pass
-
-        def send(self, status: int, body: bytes = b"", content_type: str = "text/plain", csp: bool = False,
-                 store: bool = False):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            if not store:
-                self.send_header("Cache-Control", "no-store")
-            if csp:
-                self.send_header("Content-Security-Policy", CSP)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self):
-            path = urlsplit(self.path).path
-            site.fetched.append((path, self.headers.get("Sec-Purpose"), time.monotonic()))
-            if path == "/prerender-from/":
-                return self.send(200, prerendering_page(parse_qs(urlsplit(self.path).query)), "text/html")
-            if path.startswith("/static/"):
-                name = path.removeprefix("/static/")
-                kind = {"darksocial.js": "text/javascript", "darksocial.css": "text/css"}.get(name)
-                return self.send(200, (STATIC_DIR / name).read_bytes(), kind) if kind else self.send(404)
-            if path == "/favicon.ico":
-                return self.send(204)
-            variant = path.strip("/").split("/")[0] or "articles"
-            if variant not in VARIANTS:
-                return self.send(404, b"no such page")
-            config = TrackerConfig(
-                collector="/collect", site="test-site", script_url="/static/darksocial.js",
-                css_url="/static/darksocial.css", **VARIANTS[variant],
-            )
-            title = f"Page {path}" if variant == "spa" else TITLE
-            page = inject(BODY.format(title=html.escape(title)), config, site.base + self.path, title)
-            self.send(200, page.encode(), "text/html; charset=utf-8", csp=True, store=variant == "restorable")
-
-        def do_POST(self):
-            if self.path != "/collect":
-                return self.send(404)
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            record = {"type": self.headers.get("Content-Type"), "raw": json.loads(body), "events": [],
-                      "at": time.monotonic()}
-            try:
-                events.parse_body(body)
-                raw = record["raw"]
-                record["events"] = raw if isinstance(raw, list) else [raw]
-            except events.EventError as exc:
-                record["error"] = str(exc)
-            site.received.append(record)
-            self.send(204)
-
-    return Handler
-
-
-def prerendering_page(query: dict) -> bytes:
-    """A page whose speculation rules prerender ``to``; with ``after``, it goes there that many seconds later."""
-    to = query["to"][0]
-    rules = json.dumps({"prerender": [{"source": "list", "urls": [to]}]})
-    refresh = (f'<meta http-equiv="refresh" content="{int(query["after"][0])};url={html.escape(to)}">'
-               if "after" in query else "")
-    return (f'<!doctype html><title>Prerendering</title><script type="speculationrules">{rules}</script>'
-            f"{refresh}<p>Prerendering {html.escape(to)}</p>").encode()
+def render(site: Site, path_and_query: str):
+    variant = urlsplit(path_and_query).path.strip("/").split("/")[0] or "articles"
+    if variant not in VARIANTS:
+        return None
+    config = TrackerConfig(
+        collector="/collect", site="test-site", script_url="/static/darksocial.js",
+        css_url="/static/darksocial.css", **VARIANTS[variant],
+    )
+    title = f"Page {urlsplit(path_and_query).path}" if variant == "spa" else TITLE
+    return inject(BODY.format(title=html.escape(title)), config, site.base + path_and_query, title), \
+        variant == "restorable"
 
 
 @pytest.fixture(scope="module")
 def site():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), None)
-    site = Site(f"http://127.0.0.1:{server.server_address[1]}")
-    server.RequestHandlerClass = make_handler(site)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield site
-    server.shutdown()
-    server.server_close()
-
-
-@dataclass
-class Watch:
-    """What every context saw that a test must never see."""
-
-    left_machine: list = field(default_factory=list)
-    console_errors: list = field(default_factory=list)
-    dialogs: list = field(default_factory=list)
-    stubbed: list = field(default_factory=list)
+    with serving(render) as site:
+        yield site
 
 
 @pytest.fixture
 def new_context(browser, site):
     """Factory of browser contexts that keep every request on this machine and record errors."""
-    watch = Watch()
-    contexts = []
-
-    def guard(route):
-        url = route.request.url
-        host = urlsplit(url).hostname
-        if host == "127.0.0.1":
-            route.continue_()
-        elif host in STUBBED_HOSTS:
-            watch.stubbed.append(url)
-            route.fulfill(status=200, content_type="text/html", body="<title>stub</title>share service stub")
-        else:
-            watch.left_machine.append(url)
-            route.abort()
-
-    def watch_page(page):
-        page.on("console", lambda m: m.type == "error" and watch.console_errors.append(m.text))
-        page.on("pageerror", lambda e: watch.console_errors.append(str(e)))
-        page.on("dialog", lambda d: (watch.dialogs.append(d.message), d.dismiss()))
-
-    def make(browser=browser, **options):
-        context = browser.new_context(**options)
-        context.route("**/*", guard)
-        context.on("page", watch_page)
-        contexts.append(context)
-        return context
-
-    make.watch = watch
-    yield make
-    for context in contexts:
-        context.close()
+    with browser_contexts(browser, STUBBED_HOSTS) as make:
+        yield make
+    watch = make.watch
     assert watch.left_machine == [], "requests tried to leave the machine"
-    assert watch.console_errors == [], "console errors (a CSP violation logs one)"
+    assert watch.console_errors + watch.page_errors == [], "console errors (a CSP violation logs one)"
     assert watch.dialogs == [], "a dialog opened: injected script ran"
     invalid = [r for r in site.received if "error" in r]
     assert invalid == [], "the tracker sent events the collector would reject"
-
-
-def wait_events(page, site: Site, predicate, count: int = 1, timeout: float = 5.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [e for e in site.events() if predicate(e)]
-        if len(found) >= count:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"expected {count} matching event(s); received {site.events()}")
-        page.wait_for_timeout(50)
-
-
-def settle(page, ms: int = 400) -> None:
-    """Let the tracker run and any beacon arrive, before asserting that nothing was sent."""
-    page.wait_for_function("() => window.darksocial !== undefined")
-    page.wait_for_timeout(ms)
 
 
 def open_page(context, site: Site, path: str, suffix: str = ""):
@@ -219,22 +88,6 @@ def open_page(context, site: Site, path: str, suffix: str = ""):
     page.goto(url + suffix)
     view = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == url)[-1]
     return page, url, view
-
-
-def select(page, selector: str) -> None:
-    page.evaluate(
-        """(selector) => {
-            const range = document.createRange();
-            range.selectNodeContents(document.querySelector(selector));
-            getSelection().removeAllRanges();
-            getSelection().addRange(range);
-        }""",
-        selector,
-    )
-
-
-def clipboard(page) -> str:
-    return page.evaluate("() => navigator.clipboard.readText()")
 
 
 CLIPBOARD = {"permissions": ["clipboard-read", "clipboard-write"]}
@@ -316,7 +169,7 @@ def test_copying_ten_words_appends_a_read_more_line(site, new_context):
     page.keyboard.press("Control+A")
     page.keyboard.press("Control+C")
     assert clipboard(page) == "north south east west up down left right in out"
-    settle(page)
+    settle(page, 400)
     assert len([e for e in site.events() if e["k"] == "share" and e["u"] == url]) == 1
 
 
@@ -325,7 +178,7 @@ def test_copy_attribution_can_be_turned_off(site, new_context):
     select(page, "#ten")
     page.keyboard.press("Control+C")
     assert clipboard(page) == "one two three four five six seven eight nine ten"
-    settle(page)
+    settle(page, 400)
     assert not [e for e in site.events() if e["k"] == "share" and e["u"] == url]
 
 
@@ -402,7 +255,7 @@ def test_do_not_track_and_global_privacy_control_are_honoured_when_configured(si
     page = context.new_page()
     url = site.url(f"/dnt/{signal}/")
     page.goto(url)
-    settle(page)
+    settle(page, 400)
     assert page.url == url  # no token added
     assert not [e for e in site.events() if e.get("u") == url]
 
@@ -601,7 +454,7 @@ def test_in_page_navigation_sends_a_view_per_page_and_shares_follow(site, new_co
     assert back["t"] not in (first["t"], second["t"])
     # An in-page anchor is not a navigation.
     page.evaluate("() => { location.hash = '#install' }")
-    settle(page)
+    settle(page, 400)
     assert len([e for e in site.events() if e["k"] == "view" and e["u"] in (first_url, second_url)]) == 3
     # The tracker asks for nothing but its events: every other request is the test's (pages, the tracker's two
     # files, the share service's stubbed popup).

@@ -10,20 +10,17 @@ from __future__ import annotations
 import html
 import json
 import re
-import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from darksocial import events as event_schema
-from darksocial.inject import STATIC_DIR, TrackerConfig, inject
+from darksocial.inject import TrackerConfig, inject
 from darksocial.urls import canonical_url
 
+from .tracker_site import CSP, Site, browser_contexts, clipboard, select, serving, settle, wait_events
+
 SITE_ID = "promise-site"
-CSP = "default-src 'self'"
 TOKEN_RE = re.compile(r"[0-9A-Za-z]{10}")
 TITLE = "Dark social explained"
 SEVEN = "alpha bravo charlie delta echo foxtrot golf"
@@ -78,181 +75,45 @@ BODY = """<!doctype html>
 """
 
 
-@dataclass
-class Site:
-    base: str
-    received: list = field(default_factory=list)  # one dict per POST to /collect
-    status: int = 204  # what /collect answers
-    title: str | None = None  # overrides the page title
-    collector: str = "/collect"  # what the pages' data-collector says
-    csp: str = CSP
-    fetched: list = field(default_factory=list)  # (path, Sec-Purpose header, time) per page GET
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def events(self) -> list[dict]:
-        return [e for r in self.received for e in r["events"]]
-
-
-def make_handler(site: Site):
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def send(self, status: int, body: bytes = b"", content_type: str = "text/plain", csp: bool = False,
-                 store: bool = False, extra: dict | None = None):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            if not store:
-                self.send_header("Cache-Control", "no-store")
-            if csp:
-                self.send_header("Content-Security-Policy", site.csp)
-            for k, v in (extra or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self):
-            path = urlsplit(self.path).path
-            if path.startswith("/static/"):
-                name = path.removeprefix("/static/")
-                kind = {"darksocial.js": "text/javascript", "darksocial.css": "text/css"}.get(name)
-                return self.send(200, (STATIC_DIR / name).read_bytes(), kind) if kind else self.send(404)
-            if path == "/favicon.ico":
-                return self.send(204)
-            site.fetched.append((path, self.headers.get("Sec-Purpose"), time.monotonic()))
-            if path == "/prerender-from/":
-                to = parse_qs(urlsplit(self.path).query)["to"][0]
-                rules = json.dumps({"prerender": [{"source": "list", "urls": [to]}]})
-                refresh = f'<meta http-equiv="refresh" content="2;url={html.escape(to)}">'
-                body = (f'<!doctype html><title>Prerendering</title><script type="speculationrules">{rules}'
-                        f"</script>{refresh}<p>Soon: {html.escape(to)}</p>")
-                return self.send(200, body.encode(), "text/html")
-            variant = path.strip("/").split("/")[0] or "a"
-            if variant not in VARIANTS:
-                return self.send(404, b"no such page")
-            config = TrackerConfig(collector=site.collector, site=SITE_ID, script_url="/static/darksocial.js",
-                                   css_url="/static/darksocial.css", **VARIANTS[variant])
-            title = site.title if site.title is not None else (f"Page {path}" if variant == "spa" else TITLE)
-            body = BODY.format(title=html.escape(title), seven=SEVEN, six=SIX,
-                               next=html.escape(f"/{variant}/next/"))
-            page = inject(body, config, site.base + self.path, title)
-            if variant == "content":
-                page = page.replace(" data-collector=", ' data-content="#only" data-collector=', 1)
-            cacheable = variant in ("restorable", "rnoab")
-            self.send(200, page.encode(), "text/html; charset=utf-8", csp=True, store=cacheable)
-
-        def do_OPTIONS(self):
-            site.received.append({"method": "OPTIONS", "events": [], "at": time.monotonic()})
-            self.send(204)
-
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            record = {"method": "POST", "path": self.path, "type": self.headers.get("Content-Type"),
-                      "origin": self.headers.get("Origin"), "cookie": self.headers.get("Cookie"),
-                      "body": body, "events": [], "at": time.monotonic()}
-            try:
-                raw = json.loads(body)
-                event_schema.parse_body(body)
-                record["events"] = raw if isinstance(raw, list) else [raw]
-            except (ValueError, event_schema.EventError) as exc:
-                record["error"] = str(exc)
-            site.received.append(record)
-            status = site.status
-            self.send(status, extra={"Retry-After": "1"} if status == 429 else None)
-
-    return Handler
+def render(site: Site, path_and_query: str):
+    path = urlsplit(path_and_query).path
+    variant = path.strip("/").split("/")[0] or "a"
+    if variant not in VARIANTS:
+        return None
+    config = TrackerConfig(collector=site.collector, site=SITE_ID, script_url="/static/darksocial.js",
+                           css_url="/static/darksocial.css", **VARIANTS[variant])
+    title = site.title if site.title is not None else (f"Page {path}" if variant == "spa" else TITLE)
+    body = BODY.format(title=html.escape(title), seven=SEVEN, six=SIX, next=html.escape(f"/{variant}/next/"))
+    page = inject(body, config, site.base + path_and_query, title)
+    if variant == "content":
+        page = page.replace(" data-collector=", ' data-content="#only" data-collector=', 1)
+    return page, variant in ("restorable", "rnoab")  # cacheable: may enter the back/forward cache
 
 
 @pytest.fixture(scope="module")
 def site():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), None)
-    site = Site(f"http://127.0.0.1:{server.server_address[1]}")
-    server.RequestHandlerClass = make_handler(site)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield site
-    server.shutdown()
-    server.server_close()
+    with serving(render) as site:
+        yield site
 
 
 @pytest.fixture(autouse=True)
 def _reset_site(site):
-    site.status = 204
-    site.title = None
-    site.collector = "/collect"
-    site.csp = CSP
+    site.reset()
     yield
-
-
-@dataclass
-class Watch:
-    left_machine: list = field(default_factory=list)
-    console_errors: list = field(default_factory=list)
-    page_errors: list = field(default_factory=list)
-    dialogs: list = field(default_factory=list)
-    requests: list = field(default_factory=list)  # (method, url, resource type)
-
-
-def _stub_service(route):
-    route.fulfill(status=200, content_type="text/html", body="<title>stub</title>share service stub")
 
 
 @pytest.fixture
 def new_context(browser, site):
     """Browser contexts (fresh profile each) whose requests never leave 127.0.0.1; errors are recorded."""
-    watch = Watch()
-    contexts = []
-    services = {host for host, _ in HTTPS_SERVICES.values()}
-
-    def guard(route):
-        host = urlsplit(route.request.url).hostname
-        if host == "127.0.0.1":
-            route.continue_()
-        elif host in services:
-            _stub_service(route)
-        else:
-            watch.left_machine.append(route.request.url)
-            route.abort()
-
-    def watch_page(page):
-        page.on("console", lambda m: m.type == "error" and watch.console_errors.append(m.text))
-        page.on("pageerror", lambda e: watch.page_errors.append(str(e)))
-        page.on("dialog", lambda d: (watch.dialogs.append(d.message), d.dismiss()))
-        page.on("request", lambda r: watch.requests.append((r.method, r.url, r.resource_type)))
-
-    def make(browser=browser, route=True, **options):
-        context = browser.new_context(**options)
-        if route:
-            context.route("**/*", guard)
-        context.on("page", watch_page)
-        contexts.append(context)
-        return context
-
-    make.watch = watch
-    yield make
-    for context in contexts:
-        context.close()
+    with browser_contexts(browser, {host for host, _ in HTTPS_SERVICES.values()}) as make:
+        yield make
+    watch = make.watch
     assert watch.left_machine == [], "requests tried to leave the machine"
     assert watch.page_errors == [], "the tracker threw"
     assert watch.dialogs == [], "a dialog opened: injected script ran"
     invalid = [r for r in site.received if "error" in r]
     site.received[:] = [r for r in site.received if "error" not in r]
     assert invalid == [], "the tracker sent a body the collector's schema rejects"
-
-
-def wait_events(page, site: Site, predicate, count: int = 1, timeout: float = 20.0, since: int = 0) -> list[dict]:
-    """The events (after the first ``since``) matching ``predicate``, once there are ``count`` of them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [e for e in site.events()[since:] if predicate(e)]
-        if len(found) >= count:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"expected {count} matching event(s); received {site.events()[-8:]}")
-        page.wait_for_timeout(50)
 
 
 def views_of(site: Site, url: str) -> list[dict]:
@@ -266,11 +127,6 @@ def sent_by(site: Site, view: dict) -> list[dict]:
     return [e for e in site.events() if view["t"] in (e.get("t"), e.get("p"))]
 
 
-def settle(page, ms: int = 250) -> None:
-    page.wait_for_function("() => window.darksocial !== undefined")
-    page.wait_for_timeout(ms)
-
-
 def open_page(context, site: Site, path: str, suffix: str = "", view_url: str | None = None):
     """Open ``path`` + ``suffix``; return (page, the page URL without suffix, its view event)."""
     page = context.new_page()
@@ -280,18 +136,6 @@ def open_page(context, site: Site, path: str, suffix: str = "", view_url: str | 
     expected = view_url or url
     view = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == expected, since=since)[0]
     return page, url, view
-
-
-def select(page, selector: str) -> None:
-    page.evaluate(
-        """(selector) => {
-            const range = document.createRange();
-            range.selectNodeContents(document.querySelector(selector));
-            getSelection().removeAllRanges();
-            getSelection().addRange(range);
-        }""",
-        selector,
-    )
 
 
 def copy(page, selector: str) -> str:
@@ -341,10 +185,6 @@ def press(context, page, code: str) -> str:
     url = popup.url
     popup.close()
     return url
-
-
-def clipboard(page) -> str:
-    return page.evaluate("() => navigator.clipboard.readText()")
 
 
 def share_of(page, site: Site, view: dict, code: str) -> dict:
@@ -1007,7 +847,7 @@ def test_a_prerendered_page_sends_its_view_only_once_it_is_shown(site, unattache
         return bool(views_of(site, target))
 
     link = quote(f"{target}#ds=LkJhGfDsAq.wa", safe="")  # a shared link, prerendered with its token
-    unattached_chromium(site.url(f"/prerender-from/?to={link}"), done, timeout=12)
+    unattached_chromium(site.url(f"/prerender-from/?to={link}&after=2"), done, timeout=12)
     assert prerendered(), "Chromium did not prerender the page: the test proves nothing"
     assert len([p for p, _, _ in site.fetched if p == "/a/prerendered/"]) == 1, "shown from the prerender, not reloaded"
     loaded = min(t for p, _, t in site.fetched if p == "/a/prerendered/")

@@ -25,7 +25,8 @@ ORIGIN = "https://example.com"
 EXAMPLES = 2_000
 FIELDS = ("k", "s", "v", "u", "t", "r", "i", "n", "p", "c", "x", "g", "gv")
 # The first word of a 4xx reason: a field (k, event[3].gv, 'weird key') or a header.
-NAMED = re.compile(r"^(?:event\[\d+\]\.)?(?:[a-z]{1,2}|'.*'|body|Origin|Content-Type|client):")
+# A field, a header, or an item of an array that is no event at all ("event[3]: an event must be a JSON object").
+NAMED = re.compile(r"^(?:event\[\d+\]:|(?:event\[\d+\]\.)?(?:[a-z]{1,2}|'.*'|body|Origin|Content-Type|client):)")
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)  # lone surrogates included

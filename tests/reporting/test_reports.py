@@ -34,6 +34,7 @@ def test_every_report_is_titled_described_and_takes_the_window(inproc):
     ({"until": "2026-13-01"}, "until must be a date"),
     ({"since": "2026-02-30"}, "since must be a date"),
     ({"since": "2026-03-02", "until": "2026-03-01"}, "since must not be after until"),
+    ({"until": "1900-01-01"}, "until must not be before since, and a blank since is"),
     ({"site": "s" * 101}, "site is at most 100 characters"),
     ({"since": "0001-01-01", "until": "9999-12-31"}, "since makes a window of 3,652,059 days"),
 ])

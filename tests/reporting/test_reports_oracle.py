@@ -115,8 +115,8 @@ class Tables:
 
     @staticmethod
     def split(visits: list[dict]) -> dict:
-        """Visits split as stories/story_daily describe them: tracked dark social (a private channel with a token),
-        estimated dark social, open social (medium open), and the rest."""
+        """Visits split as stories/story_daily describe them: tracked dark social (a private channel with a share
+        token or a channel code alone), estimated dark social, open social (medium open), and the rest."""
         tracked = sum(1 for v in visits if v["medium"] == "dark" and v["tracked"])
         estimated = sum(1 for v in visits if v["estimated"])
         open_ = sum(1 for v in visits if v["medium"] == "open")

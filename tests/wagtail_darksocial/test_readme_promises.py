@@ -220,6 +220,13 @@ def test_every_refusal_names_its_field_first_and_stores_nothing(darksocial_db, p
     assert count(darksocial_db) == 1
 
 
+def test_an_unknown_site_is_refused_with_the_wagtail_way_to_register_it(darksocial_db):
+    assert post(view(t="WARMUPWARM")).status_code == 204  # the collector is up, with the site registered
+    reason = post(view(s="nope")).content.decode()
+    assert reason.startswith("s: unknown site 'nope'") and "Settings → Sites" in reason
+    assert "darksocial site add" not in reason  # a CLI command does not register a Wagtail site
+
+
 def test_a_beacon_needs_no_csrf_token(darksocial_db):
     assert post(view(), client=Client(enforce_csrf_checks=True)).status_code == 204
     assert count(darksocial_db) == 1

@@ -401,7 +401,7 @@ def oracle(actions: list, tiers=DEFAULT_TIERS) -> dict:
             # no token, or "counts as arriving with no token" (a reload of an untokened view keeps its source)
             c.source, c.via = classified(view)
 
-    # The share tree. shares.parent: "Parent share token (the share that brought the sharer)"; a share made from a
+    # The share tree. shares.parent: "the share the page view shared from came through"; a share made from a
     # reload "is a re-share of the share that view came from"; an address-bar share's parent is the share its view
     # came with; a link is a root.
     parent: dict[str, str | None] = {}
@@ -634,14 +634,10 @@ def oracle(actions: list, tiers=DEFAULT_TIERS) -> dict:
             "visitors": len({v.who for v in views.values() if v.path == path}),
             "shares": len(tokens), "clicks": sum(len(clickers[t]) for t in tokens), "cascades": len(tops),
         }
-        # stories.reach: "Distinct people who arrived through shares of this page (tracked clicks)". A forged copy of
-        # a page-view token can name another page than the views that carry it: then "of this page" could be the
-        # share's page or the click's, and the engine counts clicks by the one and reach by the other; stated only
-        # where both readings agree.
-        by_share = {person(v.who) for v in clicks if page[credit[v.token].share] == path}
-        by_click = {person(v.who) for v in clicks if v.path == path}
-        if by_share == by_click:
-            out_stories[url]["reach"] = len(by_share)
+        # stories.reach: "Distinct people who arrived through shares of this page (tracked clicks)": the page shared,
+        # as for its clicks, wherever they landed (a forged copy of a page-view token can name another page than the
+        # views that carry it; a redirect or an edited link lands elsewhere too).
+        out_stories[url]["reach"] = len({person(v.who) for v in clicks if page[credit[v.token].share] == path})
         if tops:  # stories.deepest_cascade: "Depth of its deepest cascade (people hops)"
             out_stories[url]["deepest_cascade"] = max(out_cascades[t]["depth"] for t in tops)
         story = out_stories[url]
@@ -792,7 +788,7 @@ def oracle(actions: list, tiers=DEFAULT_TIERS) -> dict:
         d = story_day(row["date"], view.path)
         d["visits"] += 1
         if row["medium"] == "dark" and row["tracked"]:
-            d["visits_dark_tracked"] += 1  # "views through a private channel with a token (tracked)"
+            d["visits_dark_tracked"] += 1  # "through a private channel with a share token or a channel code alone"
         elif row["estimated"]:
             d["visits_dark_estimated"] += 1
         elif row["medium"] == "open":

@@ -253,6 +253,29 @@ def test_person_figures_are_distinct_people_not_sums_over_shares(scenario):
     same_after_full_rebuild(scenario)
 
 
+def test_a_story_reaches_the_people_who_clicked_its_shares_wherever_they_landed(make_scenario):
+    def play(sc, split: bool):
+        a = sc.view("A", "/old-slug")
+        s = sc.share("A", a, "wa", "/old-slug")
+        sc.view("B", "/new-slug", came_with=s, channel="wa")  # the CMS redirected; the #ds= fragment went along
+        if split:
+            sc.attribute()
+        sc.view("C", "/new-slug?page=2", came_with=s, channel="wa")  # an edited link
+        sc.view("B", "/new-slug", came_with=s, channel="wa")  # B again: one person
+        sc.attribute()
+
+    for split in (False, True):
+        sc = make_scenario(f"split{split}")
+        play(sc, split)
+        old = sc.row("stories", url=sc.ORIGIN + "/old-slug")
+        assert (old["shares"], old["clicks"], old["reach"]) == (1, 3, 2)
+        landed = [sc.row("stories", url=sc.ORIGIN + path) for path in ("/new-slug", "/new-slug?page=2")]
+        figures = [(r["visits"], r["shares"], r["reach"], r["virality_score"]) for r in landed]
+        assert figures == [(2, 0, 0, 0), (1, 0, 0, 0)]
+        assert old["virality_score"] == 100
+        same_after_full_rebuild(sc)
+
+
 # -- 5. A conversion follows the click --------------------------------------------------------------------------------
 def test_only_goals_after_the_first_click_convert(scenario):
     a = scenario.view("A")
@@ -323,6 +346,31 @@ def test_late_share_events_and_identities_give_the_same_tables(make_scenario, la
     late_run = make_scenario("late")
     assert play(late_run, hold_back=True)["mode"] == "incremental"
     assert snapshot(late_run.db) == snapshot(reference.db)
+
+
+def test_a_new_click_rewrites_its_cascade_but_only_the_visits_whose_share_moved(scenario):
+    a = scenario.view("A")
+    root = scenario.share("A", a, "wa")
+    clicks = [scenario.view(f"P{i:03d}", came_with=root, channel="wa") for i in range(60)]
+    reshare = scenario.share("P000", clicks[0], "sms")
+    for i in range(5):
+        scenario.view(f"Q{i:03d}", came_with=reshare, channel="sms")
+    scenario.attribute()
+    scenario.view("LATE", came_with=root, channel="wa")
+    stats = scenario.attribute()
+    assert stats["mode"] == "incremental" and stats["visits"] == 1  # the new click, not the cascade's 66 others
+    assert scenario.row("cascades", root=root)["size"] == 67 and scenario.row("shares", token=root)["clicks"] == 61
+    same_after_full_rebuild(scenario)
+
+    # The share event arrives late: every click on the share moves to its channel and is reclassified.
+    late = scenario.view("B")
+    pending = scenario.view("C", came_with="LateTokenA", channel=None, referrer="t.co")
+    assert scenario.attribute()["visits"] == 2
+    assert scenario.rows("visits", token=pending)[0]["channel"] == "x"  # t.co's channel, until the share says
+    scenario.share("B", late, "em", token="LateTokenA")
+    assert scenario.attribute()["visits"] >= 1
+    assert scenario.rows("visits", token=pending)[0]["channel"] == "em"
+    same_after_full_rebuild(scenario)
 
 
 # -- 6. One page, one story -------------------------------------------------------------------------------------------
