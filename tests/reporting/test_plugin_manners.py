@@ -55,11 +55,28 @@ def test_a_database_named_by_the_setting_or_holding_events_is_taken(tmp_path, sc
     assert metadata.darksocial_database(ds) == "darksocial"  # it holds darksocial's events: taken without a setting
 
 
+def test_malformed_requests_log_one_line_a_minute_with_the_count_left_out(caplog):
+    now = [1000.0]
+    logger = logging.getLogger("test.uvicorn.error")
+    logger.addFilter(accesslog.ThrottleMalformed(clock=lambda: now[0]))
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        for _ in range(500):  # uvicorn's own call, once per request it cannot parse
+            logger.warning(accesslog.MALFORMED)
+        logger.warning("Something else")  # other warnings pass
+        now[0] += accesslog.MALFORMED_LOG_EVERY
+        logger.warning(accesslog.MALFORMED)
+    assert [r.getMessage() for r in caplog.records if r.name == logger.name] == [
+        "Invalid HTTP request received.", "Something else",
+        "Invalid HTTP request received. (499 more since the last such line, not logged)"]
+
+
 def test_the_access_log_never_shows_a_client_address(caplog):
     accesslog.install()
     accesslog.install()  # idempotent
     logger = logging.getLogger(accesslog.ACCESS_LOGGER)
     assert sum(isinstance(f, accesslog.RedactClients) for f in logger.filters) == 1
+    errors = logging.getLogger(accesslog.ERROR_LOGGER)
+    assert sum(isinstance(f, accesslog.ThrottleMalformed) for f in errors.filters) == 1
     with caplog.at_level(logging.INFO, logger=accesslog.ACCESS_LOGGER):
         # uvicorn's own format and arguments (uvicorn.protocols.http.*: access_logger.info(...))
         logger.info('%s - "%s %s HTTP/%s" %d', "198.51.100.7:5123", "POST", "/-/darksocial/collect", "1.1", 204)

@@ -41,6 +41,7 @@ import io
 import json
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -981,6 +982,18 @@ def test_serve_a_link_used_at_once_by_many_requests_signs_in_once(live, db_path)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright's sync API may hold this thread's loop
         statuses = sorted(r.status_code for r in pool.submit(asyncio.run, race()).result())
     assert statuses == [302] + [403] * 7
+
+
+def test_serve_logs_malformed_requests_once_not_at_the_rate_they_come(live):
+    base, _, out = live
+    host, port = urlsplit(base).hostname, urlsplit(base).port
+    for n in range(30):  # each a request uvicorn cannot parse: its own 400, and a warning
+        with socket.create_connection((host, port), timeout=5) as conn:
+            conn.sendall(b"POST /-/darksocial/collect HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+                         b"Content-Length: 2\r\n\r\nab")
+            assert conn.recv(200).startswith(b"HTTP/1.1 400"), n
+    assert httpx.get(base + "/-/darksocial/darksocial.css").status_code == 200  # and the server goes on
+    assert out.read_text().count("Invalid HTTP request received.") == 1
 
 
 def test_serve_anonymous_users_are_refused_private_pages_over_http(live):
