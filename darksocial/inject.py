@@ -312,12 +312,36 @@ def _bar_offset(page: _Page, position: str) -> int:
         if end is not None:
             return end.stop
         position = "content-end"
-    names = ("article", "main", "body", "html") if position == "content-end" else ("body", "html")
-    for name in names:
+    if position == "content-end":
+        for name in ("article", "main"):
+            end = page.end_tag(page.first(name))
+            if end is not None:
+                return end.start
+        end = _role_main_end(page.html)
+        if end is not None:
+            return end
+    for name in ("body", "html"):
         end = page.end_tag(page.first(name))
         if end is not None:
             return end.start
     return len(page.html)
+
+
+# Themes without <article> or <main> mark their content with role="main" (MkDocs' own theme: a <div>). Scanned
+# only when a page has neither: every <div> of every page would double the scan.
+ROLE_MAIN_TAGS = ("div", "section")
+
+
+def _role_main_end(html: str) -> int | None:
+    """Where the first element with role="main" ends (before its end tag), if it has one."""
+    if "main" not in html:
+        return None
+    tags = htmlscan.scan(html, ROLE_MAIN_TAGS)
+    for tag in tags:
+        if not tag.is_end and tag.mentions("main") and tag.attributes().get("role", "").strip().lower() == "main":
+            end = htmlscan.end_tag(tags, tag)
+            return end.start if end is not None else None
+    return None
 
 
 def _page_title(page: _Page) -> str:

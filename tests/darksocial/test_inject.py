@@ -77,6 +77,19 @@ def test_content_end_is_before_the_article_end_tag_not_the_one_in_a_script():
     assert before.endswith("<p>x</p>") and after == "</main></body></html>"
 
 
+def test_content_end_without_article_or_main_is_the_end_of_the_role_main_element():
+    # MkDocs' own theme: the content is a <div role="main"> among nested divs, the footer after it
+    page = ('<html><body><div class="navbar"><div>menu</div></div><div class="container"><div class="row">'
+            '<div class="col-md-3"><div>toc</div></div><div class="col-md-9" ROLE=" Main "><h1>T</h1><div>'
+            '<p>x</p></div></div></div></div><footer>main footer</footer></body></html>')
+    config = TrackerConfig(**{**CONFIG.__dict__, "position": "content-end"})
+    before, after = around_bar(inject(page, config, URL, "T"))
+    assert before.endswith("<p>x</p></div>") and after.startswith("</div></div></div><footer>")
+    plain = page.replace(' ROLE=" Main "', "")  # no role="main": the end of the body
+    before, after = around_bar(inject(plain, config, URL, "T"))
+    assert before.endswith("<footer>main footer</footer>") and after == "</body></html>"
+
+
 def test_body_end_is_before_the_last_body_end_tag():
     config = TrackerConfig(**{**CONFIG.__dict__, "position": "body-end"})
     before, after = around_bar(inject(MESSY, config, URL, "T"))

@@ -239,8 +239,10 @@ def test_the_bar_follows_the_page_heading_inside_the_content(built):
         if expected is None and material:
             expected = PAGES[src].title  # Material writes the title as the page's <h1>
         if expected is None:
-            # no <h1>, no <article>/<main> in these themes: after-h1 falls back to content-end, then body-end
-            assert bar.parent.name == "body" and bar.find_next_sibling(True) is None, src
+            # no <h1>, and no <article>/<main> in these themes: after-h1 falls back to content-end, the end of
+            # their role="main" element (the content column, before the footer)
+            assert bar.parent.get("role") == "main" and bar.find_next_sibling(True) is None, src
+            assert bar.find_parent("footer") is None and bar.find_next("footer") is not None, src
             continue
         heading = bar.find_previous_sibling(True)
         assert heading.name == "h1" and heading.get_text().strip() == expected, (src, heading)
