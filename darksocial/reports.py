@@ -332,8 +332,8 @@ CASCADE_TREE = Report(
     "cascade_tree",
     "Cascade tree: who passed a story on to whom",
     "The tree of shares below one share token (share), or below every root share of one page (url) minted in the "
-    "window: each node is a share with its sharer, channel and clicks; its parent is the share that brought the "
-    "sharer. Fill in share or url.",
+    "window: each node is a share with its sharer, channel and clicks; its parent is the share the sharer's page "
+    "view came through. Fill in share or url.",
     f"""
 with recursive tree(token, parent, depth) as (
   select token, 'top', 0 from shares

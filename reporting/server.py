@@ -234,7 +234,8 @@ def running(datasette: Datasette, *, host: str = "127.0.0.1", port: int = 0, dir
     thread = threading.Thread(target=server.run, name=f"darksocial-serve:{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
-    while not server.started:
+    # Not `started`: uvicorn sets it inside startup(), a moment before Server.startup reads the port it listens on.
+    while server.port is None:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"the reporting server did not start on {host}:{port}")
         time.sleep(0.02)

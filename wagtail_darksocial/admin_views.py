@@ -29,7 +29,7 @@ from wagtail.admin.ui.tables import Column, TitleColumn
 from wagtail.admin.views.reports import ReportView
 from wagtail.admin.widgets import AdminDateInput
 
-from darksocial import reports, spreadsheets
+from darksocial import events, reports, spreadsheets
 
 from . import attribution
 from .database import read_connection
@@ -250,17 +250,22 @@ class CascadeView(DarkSocialReportView):
     def share(self) -> str:
         return self.request.GET.get("share", "")[:40]
 
+    @property
+    def url(self) -> str:
+        """A story: the trees of its root shares minted in the window (the report's other way in)."""
+        return self.request.GET.get("url", "")[:events.MAX_URL]
+
     def extra_params(self) -> dict:
-        return {"share": self.share, "url": ""}
+        return {"share": self.share, "url": self.url}
 
     def get_queryset(self):
         return [row for row in super().get_queryset() if row.id != "top"]
 
     def get_index_url(self):
-        return super().get_index_url() + "?" + urlencode({"share": self.share})
+        return super().get_index_url() + "?" + urlencode(self.extra_params())
 
     def get_index_results_url(self):
-        return super().get_index_results_url() + "?" + urlencode({"share": self.share})
+        return super().get_index_results_url() + "?" + urlencode(self.extra_params())
 
 
 class OptOutForm(forms.Form):
@@ -295,20 +300,21 @@ class PageFiguresView(TemplateView):
         return redirect("wagtail_darksocial_admin:page", self.page.pk)
 
     def get_context_data(self, **kwargs):
-        from .stories import story_entry
+        from .stories import story_entries
 
         context = super().get_context_data(**kwargs)
         opted_out = PageOptOut.objects.filter(page=self.page).exists()
-        story = None
-        entry = story_entry(self.page, {})
-        if self.can_view_reports and entry is not None:
-            site, page_entry = entry
+        stories = None  # one (site id, the story's figures) per Site that serves the page
+        entries = story_entries(self.page, {})
+        if self.can_view_reports and entries:
+            stories = []
             with read_connection() as conn:
                 conn.row_factory = sqlite3.Row
-                found = conn.execute("SELECT * FROM stories WHERE site = ? AND url = ?",
-                                     (site, page_entry.url)).fetchone()
-            story = [(key, found[key]) for key in found.keys()] if found else []
-        context.update(page=self.page, story=story, opted_out=opted_out, can_edit=self.can_edit,
+                for site, page_entry in entries:
+                    found = conn.execute("SELECT * FROM stories WHERE site = ? AND url = ?",
+                                         (site, page_entry.url)).fetchone()
+                    stories.append((site, [(key, found[key]) for key in found.keys()] if found else []))
+        context.update(page=self.page, stories=stories, opted_out=opted_out, can_edit=self.can_edit,
                        form=OptOutForm(initial={"tracked": not opted_out}), page_title=self.page.title,
                        header_icon="crosshairs")
         return context

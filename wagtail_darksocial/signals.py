@@ -16,7 +16,7 @@ from . import tracking
 from .database import open_database
 from .models import DarkSocialSettings, PageOptOut
 from .sites import register_site, release_site_id, stored_site_id
-from .stories import register_pages
+from .stories import register_pages, register_site_pages
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,13 @@ def remember_site_id(sender, instance, **kwargs):
         return
     site = instance if isinstance(instance, Site) else instance.site
     instance._darksocial_previous_id = stored_site_id(site)
+    if isinstance(instance, Site):
+        instance._darksocial_previous_address = _address(Site.objects.filter(pk=site.pk).first())
+
+
+def _address(site) -> tuple | None:
+    """What a Site's page URLs are made of."""
+    return site and (site.hostname, site.port, site.root_page_id)
 
 
 @receiver(post_save, sender=Site)
@@ -60,6 +67,11 @@ def register_site_with_collector(sender, instance, **kwargs):
             previous = getattr(instance, "_darksocial_previous_id", None)
             if previous and previous != site_id:
                 release_site_id(db, previous)
+            moved = isinstance(instance, Site) and getattr(instance, "_darksocial_previous_address", None) not in (
+                None, _address(site))
+            if moved or (previous and previous != site_id):
+                # The stories it serves, at their new URLs or under its new id (the old rows stay, for past visits).
+                register_site_pages(db, site)
     except (ImproperlyConfigured, DatabaseError) as exc:
         log.warning("darksocial: site %s not registered with the collector: %s", site, exc)
 

@@ -105,6 +105,11 @@ def test_influencer_detail_and_cascade(reporter, attributed):
     assert rows[0].startswith("1 SHaaaaaaaa") and rows[1].startswith("2 SHbbbbbbbb")  # A's share, then B's re-share
     assert rows[1].endswith("SHaaaaaaaa") and " 1 1 " in rows[1]  # B's re-share of A's got C's click
     assert "&lt;script&gt;" in cascade and HOSTILE not in cascade
+    # The report's other way in: a story's URL, every root share of it minted in the window.
+    by_story = client.get(reverse("wagtail_darksocial_admin:cascade"), {"url": URL, "since": "2000-01-01"})
+    story_rows = [" ".join(re.sub(r"<[^>]+>", " ", row).split())
+                  for row in re.findall(r"<tr.*?</tr>", by_story.content.decode(), re.S)]
+    assert [row for row in story_rows if "SH" in row] == rows
 
 
 def test_attribution_runs_from_the_admin_by_post_with_csrf(reporter, editor, darksocial_db):

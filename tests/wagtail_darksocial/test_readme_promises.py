@@ -323,6 +323,35 @@ def test_a_second_site_gets_its_own_site_id_and_is_registered_for_http_and_https
         assert {row[0] for row in conn.execute("SELECT site FROM events")} == {"news.example"}
 
 
+def test_a_page_under_two_sites_is_tracked_and_registered_as_the_one_it_is_served_by(article, darksocial_db,
+                                                                                     admin_user, monkeypatch):
+    from wagtail.models import Site
+
+    Site.objects.create(hostname="section.example", port=80, root_page=article, site_name="Section")
+    stories = lambda: {row[0]: row[1] for row in sqlite3.connect(darksocial_db).execute(  # noqa: E731
+        "SELECT url, site FROM pages")}
+    article.save_revision().publish()
+    assert stories() == {"http://localhost:8000/harbour-lights/": "localhost",
+                         "http://section.example/": "section.example"}
+    for template in (None, "tags_article.html"):  # automatic injection, then the template tags
+        if template:
+            monkeypatch.setattr(type(article), "template", template, raising=False)
+        html = get("/", HTTP_HOST="section.example", SERVER_PORT="80")[1].decode()
+        assert 'data-site="section.example"' in html and "section.example/#ds=.cl" in html, template
+        html = get("/harbour-lights/")[1].decode()
+        assert 'data-site="localhost"' in html and "localhost:8000/harbour-lights/#ds=.cl" in html, template
+
+    # The page's figures in the admin: one table per Site that serves it.
+    figures = signed_in(admin_user).get(reverse("wagtail_darksocial_admin:page", args=[article.pk]))
+    assert "On site localhost" in figures.content.decode() and "On site section.example" in figures.content.decode()
+
+    # The Site moves to another port: its stories are registered at their new URLs (the old rows stay).
+    site = Site.objects.get(hostname="section.example")
+    site.port = 8080
+    site.save()
+    assert stories()["http://section.example:8080/"] == "section.example"
+
+
 def test_a_routable_sub_route_rendered_later_gets_the_bar_once(article, monkeypatch):
     from django.template.response import TemplateResponse
     from wagtail.url_routing import RouteResult

@@ -22,9 +22,11 @@ def _setup(context):
         return None
     setattr(request, tracking.TAGS_USED, True)
     page = context.get("page")
-    from wagtail.models import Site
-
-    site = page.get_site() if page is not None and hasattr(page, "get_site") else Site.find_for_request(request)
+    # The Site serving the request, as automatic injection uses: a page under two Sites (a section that is also
+    # the root of another) is tracked as the one the visitor came to, with its origins and settings.
+    site = tracking.current_site(request)
+    if site is None and hasattr(page, "get_site"):
+        site = page.get_site()
     if site is None:
         return None
     config = tracking.active_settings(site, page)
