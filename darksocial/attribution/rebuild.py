@@ -241,6 +241,27 @@ def _unmoved_shares(conn, tokens: set, share_rows: list[tuple]) -> set:
             if new.get(row[0]) == row[1:]}
 
 
+# The columns of `shares` an influencer's row is made of (rollups.influencer_rows).
+INFLUENCER_SHARE_COLUMNS = ("sharer", "sharer_name", "ts", "clicks", "reshares", "channel", "url")
+
+
+def _moved_influencers(conn) -> set:
+    """The people whose influencer rows the overlay's changes move: sharers of shares gone, added or changed in an
+    influencer column, sharers of clicks gone or added, and people whose credit rows changed."""
+    columns = ", ".join(INFLUENCER_SHARE_COLUMNS)
+    old = {r[0]: r[1:] for r in conn.execute(f"SELECT token, {columns} FROM main.shares "
+                                             "WHERE rowid IN (SELECT rowid FROM temp.shares__gone)")}
+    new = {r[0]: r[1:] for r in conn.execute(f"SELECT token, {columns} FROM temp.shares__new")}
+    persons = {values[0] for token in old.keys() | new.keys() if old.get(token) != new.get(token)
+               for values in (old.get(token), new.get(token)) if values is not None}
+    persons.update(r[0] for r in conn.execute(
+        "SELECT sharer FROM main.visits WHERE click = 1 AND rowid IN (SELECT rowid FROM temp.visits__gone) "
+        "UNION SELECT sharer FROM temp.visits__new WHERE click = 1 "
+        "UNION SELECT person FROM main._ds_influence WHERE rowid IN (SELECT rowid FROM temp._ds_influence__gone) "
+        "UNION SELECT person FROM temp._ds_influence__new"))
+    return persons
+
+
 # A visit is found through its event (visits.id = events.id): `visits` keeps no index on its tokens (see
 # tables.VISITS). The views in scope are copied from events once (visits.scope_views).
 _WANTED_IDS = f"SELECT id FROM {SCOPE_EVENTS}"
@@ -510,13 +531,14 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     insert_rows(conn, tables.CASCADE_PEOPLE, people_rows)
     insert_rows(conn, tables.INFLUENCE, influence)
     write_visits(conn, reloads, "wanted", first_views)
-    scope_persons |= {row[S["sharer"]] for row in share_rows}
     share_pages |= {(row[S["site"]], row[S["url"]]) for row in share_rows}
-    scope_persons |= {r[0] for r in conn.execute("SELECT sharer FROM temp.visits__new")}
-    scope_persons |= {row[3] for row in influence}
     share_pages |= {(row[1], row[2]) for row in cascade_rows_}
+    # A cascade's rows are rewritten whole; the rows that did not change drop out of the overlay here, and only the
+    # people whose shares, clicks or credit moved get their influencer rows again (one new click at the end of a
+    # long chain moves every share's amplified reach, but the credit of a few people).
+    cancel_unchanged(conn, (tables.SHARES, tables.INFLUENCE, tables.VISITS))
     say("updating influencers, stories, channels and daily rollups")
-    update_influencers(conn, scope_persons - {None}, tiers)
+    update_influencers(conn, _moved_influencers(conn) - {None}, tiers)
     update_rollups(conn, share_pages - {(None, None)}, old_event_ids)
     refresh_virality_scores(conn)
     return {"mode": "incremental", "events": len(new), "visits": len(wanted_views), "shares": len(share_rows)}
