@@ -330,18 +330,38 @@ def _bar_offset(page: _Page, position: str) -> int:
 # Themes without <article> or <main> mark their content with role="main" (MkDocs' own theme: a <div>). Scanned
 # only when a page has neither: every <div> of every page would double the scan.
 ROLE_MAIN_TAGS = ("div", "section")
+ROLE_MAIN_HINT = re.compile(r"role\s*=\s*[\"']?\s*main", re.IGNORECASE)  # a cheap test before the scan
+# Elements whose content is no part of the page's layout: a title's and a textarea's are text, a template's inert.
+INERT = ("template", "textarea", "title")
 
 
 def _role_main_end(html: str) -> int | None:
     """Where the first element with role="main" ends (before its end tag), if it has one."""
-    if "main" not in html:
+    if ROLE_MAIN_HINT.search(html) is None:
         return None
-    tags = htmlscan.scan(html, ROLE_MAIN_TAGS)
+    tags = _outside_inert(htmlscan.scan(html, ROLE_MAIN_TAGS + INERT))
     for tag in tags:
         if not tag.is_end and tag.mentions("main") and tag.attributes().get("role", "").strip().lower() == "main":
             end = htmlscan.end_tag(tags, tag)
             return end.start if end is not None else None
     return None
+
+
+def _outside_inert(tags: list[htmlscan.Tag]) -> list[htmlscan.Tag]:
+    """The div and section tags that are not inside a title, textarea or template (one pass)."""
+    kept, inside, depth = [], None, 0
+    for tag in tags:
+        if inside == "template":  # templates nest
+            if tag.name == "template":
+                depth += -1 if tag.is_end else 1
+                inside = None if depth == 0 else inside
+        elif inside is not None:  # a title's or a textarea's text ends at the first end tag of its name
+            inside = None if tag.is_end and tag.name == inside else inside
+        elif tag.name in INERT:
+            inside, depth = (None, 0) if tag.is_end else (tag.name, 1)
+        else:
+            kept.append(tag)
+    return kept
 
 
 def _page_title(page: _Page) -> str:

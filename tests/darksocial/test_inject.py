@@ -80,14 +80,20 @@ def test_content_end_is_before_the_article_end_tag_not_the_one_in_a_script():
 def test_content_end_without_article_or_main_is_the_end_of_the_role_main_element():
     # MkDocs' own theme: the content is a <div role="main"> among nested divs, the footer after it
     page = ('<html><body><div class="navbar"><div>menu</div></div><div class="container"><div class="row">'
-            '<div class="col-md-3"><div>toc</div></div><div class="col-md-9" ROLE=" Main "><h1>T</h1><div>'
-            '<p>x</p></div></div></div></div><footer>main footer</footer></body></html>')
+            '<div class="col-md-3"><div>toc</div></div><div class="col-md-9" ROLE=" MAIN "><h1>T</h1><div>'
+            '<p>x</p></div></div></div></div><footer>the footer</footer></body></html>')
     config = TrackerConfig(**{**CONFIG.__dict__, "position": "content-end"})
     before, after = around_bar(inject(page, config, URL, "T"))
     assert before.endswith("<p>x</p></div>") and after.startswith("</div></div></div><footer>")
-    plain = page.replace(' ROLE=" Main "', "")  # no role="main": the end of the body
-    before, after = around_bar(inject(plain, config, URL, "T"))
-    assert before.endswith("<footer>main footer</footer>") and after == "</body></html>"
+    for other in ('data-role=" MAIN "', 'title="role=main"'):  # "main" elsewhere in the tag is no role
+        before, after = around_bar(inject(page.replace('ROLE=" MAIN "', other), config, URL, "T"))
+        assert before.endswith("<footer>the footer</footer>") and after == "</body></html>", other
+    # Tags in a title's or a textarea's text, or in a template, are none of the page's: the end of the body.
+    for inert in ('<title><div role="main">t</div></title>', '<textarea><div role="main">typed</div></textarea>',
+                  '<template><template></template><div role="main">later</div></template>'):
+        before, after = around_bar(inject(f"<html><head></head><body>{inert}<p>x</p></body></html>", config, URL,
+                                          "T"))
+        assert before.endswith("<p>x</p>") and after == "</body></html>", inert
 
 
 def test_body_end_is_before_the_last_body_end_tag():
