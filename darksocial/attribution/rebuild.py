@@ -241,18 +241,6 @@ def _unmoved_shares(conn, tokens: set, share_rows: list[tuple]) -> set:
             if new.get(row[0]) == row[1:]}
 
 
-def _replace_credit(conn, where: str, rows: list[tuple]) -> None:
-    """Replace the stored credit rows ``where`` selects by ``rows``, through the overlay, writing only the rows that
-    differ: a long cascade has hundreds of thousands, which one new click leaves nearly all as they were."""
-    name = tables.INFLUENCE.name
-    columns = ", ".join(f"[{c}]" for c in tables.INFLUENCE.column_names())
-    stored = {tuple(r[1:]): r[0] for r in conn.execute(f"SELECT rowid, {columns} FROM main.[{name}] WHERE {where}")}
-    wanted = set(map(tuple, rows))
-    conn.executemany(f"INSERT OR IGNORE INTO temp.[{name}__gone] VALUES (?)",
-                     [(rowid,) for rowid in sorted(rowid for row, rowid in stored.items() if row not in wanted)])
-    insert_rows(conn, tables.INFLUENCE, [row for row in rows if tuple(row) not in stored])
-
-
 # The columns of `shares` an influencer's row is made of (rollups.influencer_rows).
 INFLUENCER_SHARE_COLUMNS = ("sharer", "sharer_name", "ts", "clicks", "reshares", "channel", "url")
 
@@ -535,12 +523,13 @@ def _compute_incremental(conn, done: int, links_done: int, high: int, links_high
     # one of the cascade's shares, all of whom scope_persons holds.
     credited = key_table(conn, "credited", ("person",), [(p,) for p in scope_persons if p is not None])
     rebuilt = key_table(conn, "rebuilt_roots", ("root",), [(r,) for r in all_roots])
-    _replace_credit(conn, f"person IN (SELECT person FROM {credited}) AND root IN (SELECT root FROM {rebuilt})",
-                    influence)
+    delete_rows(conn, tables.INFLUENCE.name,
+                f"person IN (SELECT person FROM {credited}) AND root IN (SELECT root FROM {rebuilt})")
     delete_rows(conn, "visits", f"id IN ({_WANTED_IDS})")
     insert_rows(conn, tables.SHARES, share_rows)
     insert_rows(conn, tables.CASCADES, cascade_rows_)
     insert_rows(conn, tables.CASCADE_PEOPLE, people_rows)
+    insert_rows(conn, tables.INFLUENCE, influence)
     write_visits(conn, reloads, "wanted", first_views)
     share_pages |= {(row[S["site"]], row[S["url"]]) for row in share_rows}
     share_pages |= {(row[1], row[2]) for row in cascade_rows_}
