@@ -47,9 +47,10 @@ def remember_site_id(sender, instance, **kwargs):
     if instance.pk is None:
         return
     site = instance if isinstance(instance, Site) else instance.site
-    instance._darksocial_previous_id = stored_site_id(site)
+    stored = Site.objects.filter(pk=site.pk).first()
+    instance._darksocial_previous_id = stored_site_id(stored)
     if isinstance(instance, Site):
-        instance._darksocial_previous_address = _address(Site.objects.filter(pk=site.pk).first())
+        instance._darksocial_previous_address = _address(stored)
 
 
 def _address(site) -> tuple | None:
@@ -65,11 +66,11 @@ def register_site_with_collector(sender, instance, **kwargs):
         with open_database() as db:
             site_id = register_site(db, site)
             previous = getattr(instance, "_darksocial_previous_id", None)
-            if previous and previous != site_id:
+            renamed = previous is not None and previous != site_id
+            if renamed:
                 release_site_id(db, previous)
-            moved = isinstance(instance, Site) and getattr(instance, "_darksocial_previous_address", None) not in (
-                None, _address(site))
-            if moved or (previous and previous != site_id):
+            moved = getattr(instance, "_darksocial_previous_address", None) not in (None, _address(site))
+            if moved or renamed:
                 # The stories it serves, at their new URLs or under its new id (the old rows stay, for past visits).
                 register_site_pages(db, site)
     except (ImproperlyConfigured, DatabaseError) as exc:

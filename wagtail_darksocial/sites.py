@@ -41,13 +41,11 @@ def register_site(db, site, leaving=None) -> str:
     return site_id
 
 
-def stored_site_id(site) -> str | None:
-    """The collector site id ``site`` has in the database, before a change being saved (None: a new Site)."""
-    from wagtail.models import Site
-
+def stored_site_id(stored) -> str | None:
+    """The collector site id of ``stored``, a Site as the database holds it before a change being saved (None: a
+    new Site)."""
     from .models import DarkSocialSettings
 
-    stored = Site.objects.filter(pk=site.pk).first() if site.pk else None
     if stored is None:
         return None
     config = DarkSocialSettings.objects.filter(site=stored).first()
