@@ -125,11 +125,17 @@ def share_bar(config: TrackerConfig, page_url: str, title: str) -> str:
     """
     _check_url(page_url, "page_url")
     try:
-        url = urls.canonical_url(page_url, _strip_rules(config.strip_params))[0]
+        url = canonical_page_url(page_url, config)
     except ValueError:
         raise InjectError(f"page_url is not a valid URL: {page_url!r}") from None
     template = _share_bar_template(config, config.query_mode and "?" in url)
     return template.format(url=quote(url, safe=""), title=quote(title, safe=""), page=_attr(url))
+
+
+def canonical_page_url(page_url: str, config: TrackerConfig) -> str:
+    """The page as it is shared, and as the collector keys its visits: darksocial.urls.canonical_url with the
+    site's own tracking parameters (``ValueError`` for a URL that cannot be parsed)."""
+    return urls.canonical_url(page_url, _strip_rules(config.strip_params))[0]
 
 
 @functools.lru_cache(maxsize=16)

@@ -33,6 +33,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from urllib.parse import unquote_plus, urlsplit
 
+from .events import MAX_URL
+
 # Tracking parameters: removed from the page's identity, kept apart as its campaign query.
 DEFAULT_STRIP: frozenset[str] = frozenset({
     "utm_*",
@@ -72,7 +74,6 @@ _PATH_SESSION_RE = re.compile(r";jsessionid=[^/;?#]*", re.I)
 # `[^@\s]+@` the engine rescans a long run of letters from each of its positions: 12 ms for 2,000 of them).
 _EMAIL_RE = re.compile(r"[^@\s]@[^@\s]+\.[^@\s]")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_CACHED_URL_LENGTH = 2048
 
 
 class _Matcher:
@@ -109,7 +110,7 @@ def canonical_url(url: str, strip: Iterable[str] = DEFAULT_STRIP,
     strip = strip if isinstance(strip, frozenset) else frozenset(strip)
     keep = None if keep is None else (keep if isinstance(keep, frozenset) else frozenset(keep))
     # The cache holds URLs of a usual length only: a client may send a few KB of them.
-    return (_canonical if len(url) <= _CACHED_URL_LENGTH else _canonical.__wrapped__)(url, strip, keep)
+    return (_canonical if len(url) <= MAX_URL else _canonical.__wrapped__)(url, strip, keep)
 
 
 @lru_cache(maxsize=8192)  # page URLs repeat on every view

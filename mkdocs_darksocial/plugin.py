@@ -25,7 +25,7 @@ from mkdocs.plugins import BasePlugin, event_priority, get_plugin_logger
 from mkdocs.structure.files import File, Files
 from mkdocs.utils import get_relative_url
 
-from darksocial import inject, pages, urls
+from darksocial import inject, pages
 
 from .config import DarksocialConfig
 
@@ -131,7 +131,7 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
                 or page.file.src_uri == NOT_FOUND_PAGE:
             return output
         # The manifest names a page as the collector keys it (…/index.html is its folder's page).
-        url = urls.canonical_url(page.canonical_url or "/" + page.url, urls.strip_rules(self.tracker.strip_params))[0]
+        url = inject.canonical_page_url(page.canonical_url or "/" + page.url, self.tracker)
         title = _plain_text(page.title or "") or config.site_name
         result = inject.inject(output, self._tracker_for(page.url), url, title)
         if result != output:  # else a theme opted the page out with <meta name="darksocial" content="off">
