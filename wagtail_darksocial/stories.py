@@ -25,6 +25,10 @@ def story_entries(page, site_ids: dict) -> list[tuple[str, pages.PageEntry]]:
     """(darksocial site id, the page's entry) for each Site that serves the page, at its URL there."""
     from django.http import HttpRequest
 
+    published = page.first_published_at or page.last_published_at
+    title = pages.clean_text(page_title(page), MAX_TITLE)
+    description = pages.clean_text(getattr(page, "search_description", "") or None, pages.MAX_DESCRIPTION)
+    date = published.isoformat() if published else None
     out = []
     for site in serving_sites(page):
         # The page's URL as a request to that Site gets it (Wagtail's own routing, custom get_url_parts included).
@@ -36,13 +40,8 @@ def story_entries(page, site_ids: dict) -> list[tuple[str, pages.PageEntry]]:
         if site.pk not in site_ids:
             site_ids[site.pk] = DarkSocialSettings.for_site(site).darksocial_site()
         url, _campaign = urls.canonical_url(parts[1] + parts[2])
-        published = page.first_published_at or page.last_published_at
-        out.append((site_ids[site.pk], pages.PageEntry(
-            url=url,
-            title=pages.clean_text(page_title(page), MAX_TITLE) or url,
-            description=pages.clean_text(getattr(page, "search_description", "") or None, pages.MAX_DESCRIPTION),
-            date=published.isoformat() if published else None,
-        )))
+        out.append((site_ids[site.pk], pages.PageEntry(url=url, title=title or url, description=description,
+                                                       date=date)))
     return out
 
 
