@@ -48,7 +48,7 @@ about: ``u: must be an absolute http(s) URL…``, ``event[3].gv: must be a finit
 ``body: not JSON…``. Hostile input is cheap to refuse: JSON nested deeper than an
 event can be is refused before it is parsed (``n: arrays and objects are not allowed``),
 integers of more than 40 digits and floats beyond ±1e308 are not finite numbers, and
-lone surrogates (``"\\ud800"``) are refused in every text field.
+lone surrogates (``"\\ud800"``) are refused in every text field but free text.
 
 URLs may arrive up to ``MAX_SENT_URL`` characters: the limit of ``MAX_URL`` applies to what is stored, the page
 URL without its tracking parameters (the collector checks it once it has canonicalised the URL), so a visit is
@@ -56,7 +56,8 @@ not lost because an ad or a mail tool padded its link.
 
 Text is cleaned, not refused, where a person wrote it: in titles (``n`` of a view) and
 display names (``n`` of identify), control characters (C0, DEL, C1) and the invisible
-bidirectional overrides are replaced by spaces and runs of whitespace collapse to one;
+bidirectional overrides are replaced by spaces, lone surrogates (half an emoji, cut off) are dropped and runs
+of whitespace collapse to one;
 a title longer than ``MAX_TITLE`` characters is cut there, and a title or name left blank
 (``"\u00a0"``: a page titled ``&nbsp;``) is dropped, never the event.
 Identifiers are refused when they hold such characters: the external id ``x`` and
@@ -92,6 +93,7 @@ SITE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 VISITOR_RE = re.compile(r"[0-9A-Za-z]{10,32}")
 # C0 and C1 control characters, DEL, and the bidirectional embeddings, overrides and isolates that reorder text.
 CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+SURROGATE_RE = re.compile("[\ud800-\udfff]")  # JSON decodes an escaped pair to one code point: these are lone
 # A host name, IPv4 or bracket-less IPv6 address as urlsplit returns it: no spaces or delimiters.
 HOST_RE = re.compile(r"[^\s/?#@\\<>\"'`]+")
 # What json.loads needs to see to decide the nesting depth: strings (skipped whole), brackets, colons and commas.
@@ -448,7 +450,9 @@ def _show(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _string(obj: dict, key: str, limit: int) -> str:
+def _string(obj: dict, key: str, limit: int, *, drop_surrogates: bool = False) -> str:
+    """``drop_surrogates``: lone surrogates are dropped instead of refused (text a person wrote, which a tracker
+    may have cut between the two halves of an emoji)."""
     value = obj[key]
     if not isinstance(value, str):
         raise EventError(key, f"must be a string; got {_json_type(value)}")
@@ -458,7 +462,9 @@ def _string(obj: dict, key: str, limit: int) -> str:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise EventError(key, "contains a lone surrogate (not valid Unicode text)") from None
+            if not drop_surrogates:
+                raise EventError(key, "contains a lone surrogate (not valid Unicode text)") from None
+            value = SURROGATE_RE.sub("", value)
     return value
 
 
@@ -467,9 +473,9 @@ def _text(obj: dict, key: str, limit: int, *, cut: bool = False) -> str:
     than ``limit`` characters is cut there (a page's title: the view is worth keeping) instead of refused."""
     if cut:
         # Cut before cleaning too: the cleaning is cached, and must not hold bodies' worth of text.
-        value = _cleaned(_string(obj, key, MAX_BODY_BYTES)[:2 * limit])[:limit].rstrip()
+        value = _cleaned(_string(obj, key, MAX_BODY_BYTES, drop_surrogates=True)[:2 * limit])[:limit].rstrip()
     else:
-        value = _cleaned(_string(obj, key, limit))
+        value = _cleaned(_string(obj, key, limit, drop_surrogates=True))
     return value  # blank once cleaned (a title of "&nbsp;"): the event is kept, without it
 
 

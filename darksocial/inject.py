@@ -25,8 +25,12 @@ STATIC_DIR = pathlib.Path(__file__).parent / "static"
 # Bytes of the shipped assets after gzip -9 (the test and `python -m bench tracker` read them). DESIGN.md said
 # 1,700 for the script: reload credit (the o field) and back/forward-cache returns took 45 more, waiting for a
 # prerendered page to be shown 29; leaving every tracking and private parameter of darksocial.urls (not only the
-# common click ids) and e-mail values out of shared links and the address bar 240, an Android app's referrer 7.
-ASSET_BUDGETS = {"darksocial.js": 2048, "darksocial.css": 1024}
+# common click ids) and e-mail values out of shared links and the address bar 240, an Android app's referrer 7. A
+# browser audit's fixes took 44 more: share buttons that rewrite only the share URL's own ds= (never ?coords=51.5),
+# the address bar left alone once a router or an anchor moved it, shares of the address the visitor is at, beacons
+# resolved against the page rather than a <base href> on another origin, an element named "darksocial" (a heading's
+# anchor) taken for no earlier tracker, and a browser without sendBeacon.
+ASSET_BUDGETS = {"darksocial.js": 2100, "darksocial.css": 1024}
 POSITIONS = ("after-h1", "content-end", "body-end")
 STYLES = ("text", "icons")  # buttons with icon and label | compact round icon buttons (labels for screen readers)
 BAR_LABEL = "Share this page"
@@ -235,7 +239,8 @@ class _Page:
 
     def __init__(self, html: str):
         self.html = html
-        self.tags = htmlscan.scan(html, LOCATED_TAGS)
+        # An <h1> written as text in a textarea (or inert in a template) is no heading to put the bar after.
+        self.tags = _outside_inert(htmlscan.scan(html, LOCATED_TAGS + INERT), keep=("title",))
 
     def first(self, name: str, within: htmlscan.Tag | None = None) -> htmlscan.Tag | None:
         if within is None:
@@ -353,8 +358,9 @@ def _role_main_end(html: str) -> int | None:
     return None
 
 
-def _outside_inert(tags: list[htmlscan.Tag]) -> list[htmlscan.Tag]:
-    """The div and section tags that are not inside a title, textarea or template (one pass)."""
+def _outside_inert(tags: list[htmlscan.Tag], keep: tuple[str, ...] = ()) -> list[htmlscan.Tag]:
+    """The tags that are not inside a title, textarea or template (one pass); the inert elements' own tags are
+    left out too, but for those named in ``keep``."""
     kept, inside, depth = [], None, 0
     for tag in tags:
         if inside == "template":  # templates nest
@@ -366,6 +372,9 @@ def _outside_inert(tags: list[htmlscan.Tag]) -> list[htmlscan.Tag]:
         elif tag.name in INERT:
             inside, depth = (None, 0) if tag.is_end else (tag.name, 1)
         else:
+            kept.append(tag)
+            continue
+        if tag.name in keep and tag.name == (inside or tag.name):
             kept.append(tag)
     return kept
 

@@ -9,6 +9,7 @@ was minted (its clicks and reach count whenever they came), a cascade by the day
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from .analysts import LABELS_TABLE
@@ -20,10 +21,31 @@ BEFORE = "date(coalesce(nullif(trim(:until), ''), date('now')), '+1 day')"
 SITE = "trim(:site)"
 WINDOW_PARAMS = ("since", "until", "site")
 MAX_WINDOW_DAYS = 3653  # 10 years: the pages that show a window draw a point per day
+DEFAULT_DAYS = 30  # a blank since: the last 30 days, today included (SINCE says the same in SQL)
 WINDOW_HELP = (
     " Window: since/until are dates (YYYY-MM-DD), both inclusive; leave them blank for the last 30 days."
     " Leave site blank for every site."
 )
+
+
+def resolved_window(since: dt.date | None, until: dt.date | None, today: dt.date) -> tuple[dt.date, dt.date]:
+    """A window's first and last day (inclusive), blanks (None) resolved as the reports' SQL resolves them."""
+    return (since or today - dt.timedelta(days=DEFAULT_DAYS - 1)), (until or today)
+
+
+def window_problem(since: dt.date | None, until: dt.date | None, today: dt.date) -> str | None:
+    """Why a window (blanks are None) cannot be reported on, naming the field to change; None when it can. An
+    impossible window is an error, never an empty report (or one of millions of days: a point per day is drawn)."""
+    first, last = resolved_window(since, until, today)
+    if first > last:
+        if since is None:  # the blank since (the last 30 days) is after the until given: that is the one to change
+            return (f"until must not be before since, and a blank since is {first.isoformat()} ({DEFAULT_DAYS} days "
+                    "before today): give since too")
+        return "since must not be after until"
+    if (last - first).days >= MAX_WINDOW_DAYS:
+        return (f"since makes a window of {(last - first).days + 1:,} days; a window is at most "
+                f"{MAX_WINDOW_DAYS:,} days (10 years)")
+    return None
 
 
 def labelled(person_column: str, *names: str) -> str:
@@ -161,8 +183,9 @@ TOP_STORIES = Report(
     "top_stories",
     "Top stories: which pages spread",
     "Pages by visits in the window, with where the visits came from: tracked dark social (a private channel with "
-    "a share token, or a channel code alone), estimated dark social (untracked: first view, no referrer, deep "
-    "page), open social networks and everything else; the shares minted in the window and the clicks they got.",
+    "a share token, or a channel code alone), untracked dark social (a private channel's referrer without a "
+    "token, or estimated: first view, no referrer, deep page), open social networks and everything else; the "
+    "shares minted in the window and the clicks they got.",
     f"""
 with v as (
   select site, url, sum(visits) as visits,
@@ -231,9 +254,9 @@ DARK_SOCIAL_OVER_TIME = Report(
     "dark_social_over_time",
     "Dark social over time: how much 'direct' traffic is really dark social",
     "Visits per day in the window split into tracked dark social (arrived through a private channel with a share "
-    "token), estimated dark social (untracked: first view, no referrer, deep page — what other tools call "
-    "'direct'), open social networks, and the rest (search, referral, campaign, internal, direct); with dark "
-    "social's percentage of all visits.",
+    "token), untracked dark social (a private channel's referrer without a token, or estimated: first view, no "
+    "referrer, deep page — what other tools call 'direct'), open social networks, and the rest (search, "
+    "referral, campaign, internal, direct); with dark social's percentage of all visits.",
     f"""
 select
   date,

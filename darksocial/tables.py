@@ -22,8 +22,9 @@ Vocabulary used in the descriptions:
   back/forward, restored tab). It makes no share and no click, and is credited as
   the first view of that page was.
 * *tracked*: the visit carried a share token or channel code; *estimated*:
-  untracked dark social, a visitor's first view, with no referrer, of a page that
-  is not the home page.
+  untracked dark social, a view with a private channel's own referrer (WhatsApp
+  Web, a webmail, a messaging app) and no token, or a visitor's first view, with
+  no referrer, of a page that is not the home page.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class Column:
 
 # Changed whenever attribution computes a figure of these tables differently: a database made before then rebuilds
 # them from its events on its next migration (darksocial.store), instead of mixing old and new figures.
-RULES = "2026-11-30: dropped copies are no first view; channel clicks by channel; click ids; influence by share site"
+RULES = ("2026-12-01: dropped copies are no first view; channel clicks by channel; click ids; influence by share site; "
+         "private channels' referrers are untracked dark social")
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,9 @@ VISITS = Table(
         _c("tracked", "INTEGER", "1 if the visit is a click of a share or carried a channel code alone (tracked, "
                                  "not estimated); 0 for a sharer opening their own link, classified as a view "
                                  "without a token is"),
-        _c("estimated", "INTEGER", "1 if counted as untracked dark social (estimated: first view, no referrer, "
-                                   "deep page)"),
+        _c("estimated", "INTEGER", "1 if counted as untracked dark social: a private channel's own referrer "
+                                   "(WhatsApp Web, a webmail, a messaging app) without a token, or estimated "
+                                   "(first view, no referrer, deep page)"),
         _c("campaign", "TEXT", "utm_campaign (or Matomo's mtm_campaign) of a visit classified campaign (from the "
                                "tracking parameters the collector cut from the page URL), if any"),
         _c("referrer_host", "TEXT", "Host of the referrer (never the full referrer URL)"),
@@ -211,7 +214,8 @@ STORIES = Table(
         _c("reach", "INTEGER", "Distinct people who arrived through shares of this page (tracked clicks)"),
         _c("visits_dark_tracked", "INTEGER", "Views arriving through a private channel with a share token or a "
                                              "channel code alone (tracked)"),
-        _c("visits_dark_estimated", "INTEGER", "Untracked dark social (estimated): first view, no referrer, deep page"),
+        _c("visits_dark_estimated", "INTEGER", "Untracked dark social: a private channel's referrer without a "
+                                               "token, or estimated (first view, no referrer, deep page)"),
         _c("visits_open", "INTEGER", "Views from public networks (tracked shares and social referrers)"),
         _c("visits_search", "INTEGER", "Views from search engines"),
         _c("visits_referral", "INTEGER", "Views from other sites"),

@@ -33,7 +33,7 @@ DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TIMESTAMP_RE = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(?:Z|\+00:00)")
 MAX_PARAM = 2048
 PRESETS = (7, 30, 90)
-DEFAULT_DAYS = 30
+DEFAULT_DAYS = queries.DEFAULT_DAYS
 
 PERSON_RE = re.compile(r"[vxa]:.+")
 PERSON_COLUMNS = ("person", "sharer", "got_it_from", "parent_person")
@@ -256,16 +256,10 @@ def checked_window(args, **given) -> dict:
                 raise BadParameter(f"{name} must be a date like 2026-01-31 (or blank for the last 30 days), "
                                    f"not {value!r}") from None
         params[name] = value
-    since, until = resolved_dates(params)
-    if since > until:
-        if not params["since"]:  # the blank since (the last 30 days) is after the until given: that is the one
-            raise BadParameter(f"until must not be before since, and a blank since is {since.isoformat()} (30 days "
-                               "before today): give since too")
-        raise BadParameter("since must not be after until")
-    if (until - since).days >= queries.MAX_WINDOW_DAYS:
-        # Each day of a window is a point of the pages' charts: a window of millions of days is work for nothing.
-        raise BadParameter(f"since makes a window of {(until - since).days + 1:,} days; a window is at most "
-                           f"{queries.MAX_WINDOW_DAYS:,} days (10 years)")
+    problem = queries.window_problem(*(dt.date.fromisoformat(params[n]) if params[n] else None
+                                       for n in ("since", "until")), today())
+    if problem:
+        raise BadParameter(problem)
     site = (args.get("site") or "").strip()
     if len(site) > 100:
         raise BadParameter("site is at most 100 characters")
@@ -275,10 +269,8 @@ def checked_window(args, **given) -> dict:
 
 def resolved_dates(window: dict) -> tuple[dt.date, dt.date]:
     """The window's first and last day (inclusive), blanks resolved as the reports resolve them."""
-    until = dt.date.fromisoformat(window["until"]) if window.get("until") else today()
-    since = (dt.date.fromisoformat(window["since"]) if window.get("since")
-             else today() - dt.timedelta(days=DEFAULT_DAYS - 1))
-    return since, until
+    return queries.resolved_window(*(dt.date.fromisoformat(window[n]) if window.get(n) else None
+                                     for n in ("since", "until")), today())
 
 
 def report_params(window: dict, **extra) -> dict:

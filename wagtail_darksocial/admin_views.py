@@ -19,7 +19,7 @@ import swapper
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponseForbidden
+from django.http import HttpResponseBadRequest, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -60,11 +60,11 @@ class WindowForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        since, until = data.get("since"), data.get("until")
-        if since and until and since > until:
-            self.add_error("since", "must not be after Until")
-        elif since and until and (until - since).days >= reports.MAX_WINDOW_DAYS:
-            self.add_error("since", f"a window is at most {reports.MAX_WINDOW_DAYS:,} days (10 years)")
+        if "since" in data and "until" in data:  # each a valid date or blank (else the field has its own error)
+            today = dt.datetime.now(dt.timezone.utc).date()  # the reports' date('now') is UTC
+            problem = reports.window_problem(data["since"], data["until"], today)
+            if problem:
+                self.add_error("until" if problem.startswith("until") else "since", problem)
         return data
 
 
@@ -132,6 +132,14 @@ class DarkSocialReportView(ReportView):
         if self.filters and not self.filters.is_valid():
             return []  # the form says what is wrong; the rows of another window would mislead
         return run_report(self.report_name, **self.window(), **self.extra_params())
+
+    def render_to_response(self, context, **response_kwargs):
+        if self.is_export and self.filters and not self.filters.is_valid():
+            # A file of headings alone would read as "nothing happened then": say what is wrong instead.
+            problems = "; ".join(f"{field}: {' '.join(errors)}" if field != "__all__" else " ".join(errors)
+                                 for field, errors in self.filters.errors.items())
+            return HttpResponseBadRequest(f"No export: {problems}", content_type="text/plain; charset=utf-8")
+        return super().render_to_response(context, **response_kwargs)
 
     def filter_queryset(self, queryset):
         return queryset  # the window is applied in SQL by the report itself

@@ -59,14 +59,18 @@ def collector() -> Collector:
                 try:
                     existing = Collector(path, register_hint=REGISTER_HINT)  # creates or migrates the file
                 except store.ForeignDatabase:
-                    raise ImproperlyConfigured(
-                        f"{SETTING} = {str(path)!r} is another application's SQLite database (the site's own?): "
-                        "give darksocial a file of its own, e.g. BASE_DIR / 'darksocial.db'") from None
+                    raise _foreign(path) from None
             from .sites import register_all_sites
 
             register_all_sites()
             _collectors[path] = existing
         return existing
+
+
+def _foreign(path: Path) -> ImproperlyConfigured:
+    return ImproperlyConfigured(
+        f"{SETTING} = {str(path)!r} is another application's SQLite database (the site's own?): "
+        "give darksocial a file of its own, e.g. BASE_DIR / 'darksocial.db'")
 
 
 @contextmanager
@@ -91,7 +95,10 @@ def open_database():
     """A sqlite-utils Database on the file (created and migrated on first use), closed afterwards."""
     path = database_path()
     with migration_lock(path):
-        db = store.open_db(path)
+        try:
+            db = store.open_db(path)
+        except store.ForeignDatabase:
+            raise _foreign(path) from None
     try:
         yield db
     finally:

@@ -4,6 +4,7 @@ collector's site registry. Each opens the darksocial database only when it has s
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
@@ -20,6 +21,10 @@ from .stories import register_pages, register_site_pages
 
 log = logging.getLogger(__name__)
 
+# What the darksocial database can raise (a file that is not a database, a full disk, a lock held too long): logged,
+# never raised into Wagtail's publishing or a Site's save, whose other receivers (aliases, workflows) must still run.
+DATABASE_FAILURES = (ImproperlyConfigured, DatabaseError, sqlite3.Error)
+
 
 @receiver(post_save, sender=DarkSocialSettings)
 @receiver(post_save, sender=PageOptOut)
@@ -33,7 +38,7 @@ def register_published_story(sender, instance, **kwargs):
     try:
         with open_database() as db:
             register_pages(db, [instance])
-    except ImproperlyConfigured as exc:
+    except DATABASE_FAILURES as exc:
         log.warning("darksocial: page %s not registered as a story: %s", instance.pk, exc)
 
 
@@ -73,7 +78,7 @@ def register_site_with_collector(sender, instance, **kwargs):
             if moved or renamed:
                 # The stories it serves, at their new URLs or under its new id (the old rows stay, for past visits).
                 register_site_pages(db, site)
-    except (ImproperlyConfigured, DatabaseError) as exc:
+    except DATABASE_FAILURES as exc:
         log.warning("darksocial: site %s not registered with the collector: %s", site, exc)
 
 
@@ -85,5 +90,5 @@ def unregister_deleted_site(sender, instance, **kwargs):
     try:
         with open_database() as db:
             release_site_id(db, previous, leaving=instance)
-    except (ImproperlyConfigured, DatabaseError) as exc:
+    except DATABASE_FAILURES as exc:
         log.warning("darksocial: site %s not unregistered from the collector: %s", previous, exc)

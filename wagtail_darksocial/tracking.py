@@ -163,7 +163,7 @@ def attach(response, page, request) -> None:
             tracker = tracker_config(config, site)
             text = rendered.content.decode(rendered.charset)
             out = inject.inject(text, tracker, page_url=page_full_url(page, site, request), title=page_title(page))
-        except (inject.InjectError, UnicodeDecodeError) as exc:
+        except (inject.InjectError, UnicodeError, LookupError) as exc:  # LookupError: a charset Python lacks
             log.warning("darksocial: page %s served without the share bar: %s", page.pk, exc)
             return None
         identity = identity_tag(request, config)
@@ -172,7 +172,7 @@ def attach(response, page, request) -> None:
             out = out.replace(head, head + identity, 1)
             mark_personal(rendered)
         if out != text:
-            rendered.content = out.encode(rendered.charset)
+            rendered.content = out.encode(rendered.charset)  # what inject adds is ASCII (a title: percent-encoded)
             if rendered.has_header("Content-Length"):
                 rendered["Content-Length"] = str(len(rendered.content))
         return None

@@ -66,10 +66,11 @@ def _answer(result: Result) -> HttpResponse:
 
 
 def client_ip(meta) -> str | None:
-    """The peer's address; behind a reverse proxy on this machine, the address it forwarded."""
-    peer = meta.get("REMOTE_ADDR")
+    """The peer's address; behind a reverse proxy on this machine, the address it forwarded. A peer on a Unix
+    socket (gunicorn behind nginx: REMOTE_ADDR is blank) is on this machine too."""
+    peer = meta.get("REMOTE_ADDR") or None
     forwarded = meta.get("HTTP_X_FORWARDED_FOR")
-    if forwarded and peer and _is_loopback(peer):
+    if forwarded and (peer is None or _is_loopback(peer)):
         return forwarded.split(",")[-1].strip() or peer
     return peer
 

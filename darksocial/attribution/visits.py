@@ -25,7 +25,8 @@ _PERSON = ("CASE WHEN e.visitor IS NULL THEN NULL WHEN i.external_id IS NOT NULL
 # One `visits` row per page view, computed by SQLite (a million rows would take seconds more in Python).
 # The rules, in order: a click on a share (not the sharer's own view) is tracked and credited; a bare channel code
 # ("#ds=.wa", no-JS share link) is tracked without a sharer; anything else is classified by campaign parameters and
-# referrer, and a visitor's first view with no referrer on a deep page is estimated dark social.
+# referrer; untracked dark social (`estimated`) is a view with a private channel's own referrer (WhatsApp Web, a
+# webmail, a messaging app) and no token, or a visitor's first view with no referrer on a deep page.
 _VISITS_SQL = f"""
 INSERT INTO {{target}}
 SELECT id, token, ts, substr(ts, 1, 10), site, url, title, visitor, person,
@@ -38,7 +39,8 @@ SELECT id, token, ts, substr(ts, 1, 10), site, url, title, visitor, person,
          ELSE class_medium END,
     CASE WHEN is_click THEN click_channel WHEN bare_code THEN in_channel ELSE class_channel END,
     CASE WHEN is_click OR bare_code THEN 1 ELSE 0 END,
-    CASE WHEN NOT is_click AND NOT bare_code AND source = 'none' AND is_first AND NOT home THEN 1 ELSE 0 END,
+    CASE WHEN is_click OR bare_code THEN 0
+         WHEN class_medium = 'dark' OR (source = 'none' AND is_first AND NOT home) THEN 1 ELSE 0 END,
     CASE WHEN is_click OR bare_code THEN NULL ELSE campaign END,
     referrer_host, in_app, browser, device, in_token, is_click,
     CASE WHEN is_click THEN sharer END, CASE WHEN is_click THEN sharer_name END,

@@ -96,6 +96,23 @@ def test_content_end_without_article_or_main_is_the_end_of_the_role_main_element
         assert before.endswith("<p>x</p>") and after == "</body></html>", inert
 
 
+def test_a_heading_or_article_written_in_a_textarea_or_kept_in_a_template_is_none_of_the_pages():
+    # after-h1: the page's own <h1>, not one typed into a comment box or waiting in a template; content-end: the
+    # page's own <article>. The title stays the page's title.
+    for inert in ("<textarea><h1>typed</h1><article>a</article></textarea>",
+                  "<template><template></template><h1>later</h1><article>a</article></template>"):
+        page = f"<html><head><title>Page</title></head><body><main>{inert}<h1>Real</h1><p>x</p></main></body></html>"
+        before, after = around_bar(inject(page, CONFIG, URL, None))
+        assert before.endswith("<h1>Real</h1>") and after.startswith("<p>x</p>"), inert
+        end = TrackerConfig(**{**CONFIG.__dict__, "position": "content-end"})
+        before, after = around_bar(inject(page, end, URL, None))
+        assert before.endswith("<p>x</p>") and after.startswith("</main>"), inert
+    page = "<html><head><title>The <h1> tag</title></head><body><article><p>x</p></article></body></html>"
+    before, after = around_bar(inject(page, CONFIG, URL, None))  # no h1 of the page's: the end of the article
+    assert before.endswith("<p>x</p>") and after.startswith("</article>")
+    assert "?text=The%20" in inject(page, CONFIG, URL, None)  # the title is still the page's title
+
+
 def test_body_end_is_before_the_last_body_end_tag():
     config = TrackerConfig(**{**CONFIG.__dict__, "position": "body-end"})
     before, after = around_bar(inject(MESSY, config, URL, "T"))

@@ -58,7 +58,9 @@ def test_tracker_drops_every_tracking_and_private_parameter_and_keeps_content_on
     names = set()
     for name in urls.DEFAULT_STRIP | urls.PRIVATE_PARAMS:
         names |= {name[:-1] + "source", name[:-1] + "x"} if name.endswith("*") else {name}
-    for name in sorted(names) + ["UTM_Campaign", "FBCLID"]:
+    # and every name with a private ending, however it is spelt around it (client_secret, sessionToken)
+    names |= {f"{prefix}{ending}" for ending in urls.PRIVATE_ENDINGS for prefix in ("x", "client_", "X-Amz-")}
+    for name in sorted(names) + ["UTM_Campaign", "FBCLID", "sessionToken", "X-Amz-Signature", "resetPassword"]:
         assert pattern.match(name), name
         assert urls.canonical_url(f"https://x.example/?{name}=1")[0] == "https://x.example/", name
     for name in ("page", "id", "q", "p", "s", "t", "lang", "sort", "tab", "v", "hs", "clid", "ref", "source",

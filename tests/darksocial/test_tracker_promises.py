@@ -53,7 +53,11 @@ VARIANTS = {
     "content": {},  # data-content="#only" added after injection
     "spa": {},
     "icons": {"style": "icons"},
+    "named": {},  # a heading whose anchor id is "darksocial"
+    "based": {},  # <base href> on another origin
 }
+# Where a page's <base href> points: another origin, which nothing may be sent to.
+ELSEWHERE = "http://127.0.0.2:9/"
 
 BODY = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -68,6 +72,7 @@ BODY = """<!doctype html>
 <textarea id="box">{seven} hotel</textarea>
 <input id="field" value="{seven} hotel">
 <div id="editable" contenteditable="true">{seven} hotel</div>
+<p id="prose">{seven} <code>hotel</code></p>
 <p><a id="next" href="{next}">next page</a></p>
 <h2 id="install">Install</h2>
 </article></main>
@@ -80,13 +85,18 @@ def render(site: Site, path_and_query: str):
     variant = path.strip("/").split("/")[0] or "a"
     if variant not in VARIANTS:
         return None
-    config = TrackerConfig(collector=site.collector, site=SITE_ID, script_url="/static/darksocial.js",
-                           css_url="/static/darksocial.css", **VARIANTS[variant])
+    assets = site.base if variant == "based" else ""  # the site's own assets, named absolutely beside <base>
+    config = TrackerConfig(collector=site.collector, site=SITE_ID, script_url=f"{assets}/static/darksocial.js",
+                           css_url=f"{assets}/static/darksocial.css", **VARIANTS[variant])
     title = site.title if site.title is not None else (f"Page {path}" if variant == "spa" else TITLE)
     body = BODY.format(title=html.escape(title), seven=SEVEN, six=SIX, next=html.escape(f"/{variant}/next/"))
     page = inject(body, config, site.base + path_and_query, title)
     if variant == "content":
         page = page.replace(" data-collector=", ' data-content="#only" data-collector=', 1)
+    elif variant == "named":
+        page = page.replace("<h1>", '<h2 id="darksocial">darksocial</h2><h1>', 1)
+    elif variant == "based":
+        page = page.replace("<head>", f'<head><base href="{ELSEWHERE}">', 1)
     return page, variant in ("restorable", "rnoab")  # cacheable: may enter the back/forward cache
 
 
@@ -421,6 +431,26 @@ def test_in_page_navigation_after_an_arrival_and_a_return_to_the_first_page(site
     assert back.get("o") == first["t"] and not back.get("i")
 
 
+def test_a_router_moving_the_address_meanwhile_keeps_its_address_and_shares_share_where_the_visitor_is(
+        site, new_context):
+    # The tracker waits (up to 3 s) for an in-page navigation's title before it shows the view's token: a router's
+    # replaceState (filters, a tab) or an in-page anchor in that time is the address the visitor is at, and stays.
+    context = new_context(**CLIPBOARD)
+    page, url, first = open_page(context, site, "/spa/router/")
+    page.evaluate("""() => { history.pushState({}, '', '/spa/tabs/');
+                             setTimeout(() => history.replaceState({}, '', '/spa/tabs/?tab=2'), 300); }""")
+    [view] = wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == site.url("/spa/tabs/"))
+    assert page.url == site.url("/spa/tabs/?tab=2")
+    page.click("nav.ds-bar [data-ds=cl]")
+    share = share_of(page, site, view, "cl")
+    assert clipboard(page) == site.url(f"/spa/tabs/?tab=2#ds={share['t']}.cl")
+    assert share["u"] == site.url("/spa/tabs/?tab=2")
+    page.evaluate("""() => { history.pushState({}, '', '/spa/anchored/');
+                             setTimeout(() => { location.hash = '#install'; }, 300); }""")
+    wait_events(page, site, lambda e: e["k"] == "view" and e["u"] == site.url("/spa/anchored/"))
+    assert page.url == site.url("/spa/anchored/#install")
+
+
 # --- share buttons ------------------------------------------------------------------------------------------
 
 
@@ -520,6 +550,23 @@ def test_copies_from_code_inputs_editable_regions_or_outside_the_content_are_lef
     assert sent_by(site, view) == [view]
 
 
+def test_a_copy_of_prose_that_ends_in_inline_code_is_attributed(site, new_context):
+    # README leaves code blocks alone, not a word of prose set in <code>.
+    page, url, view = open_page(new_context(**CLIPBOARD), site, "/a/copy-prose/")
+    page.evaluate("""() => {
+        const range = document.createRange();
+        range.setStart(document.querySelector('#prose').firstChild, 0);
+        range.setEnd(document.querySelector('#prose code').firstChild, 5);
+        getSelection().removeAllRanges();
+        getSelection().addRange(range);
+    }""")
+    page.evaluate("() => navigator.clipboard.writeText('EMPTY')")
+    page.keyboard.press("Control+C")
+    page.wait_for_function("() => navigator.clipboard.readText().then(t => t !== 'EMPTY')", polling=30)
+    share = share_of(page, site, view, "ct")
+    assert clipboard(page).rstrip().endswith(f"Read more: {url}#ds={share['t']}.ct")
+
+
 def test_data_no_copy_and_data_content_decide_where_copies_are_attributed(site, new_context):
     context = new_context(**CLIPBOARD)
     page, _, view = open_page(context, site, "/nocopy/story/")
@@ -600,6 +647,42 @@ def test_shared_links_drop_matomo_campaign_parameters_and_encoded_names(site, ne
     path = "/a/matomo/?mtm_campaign=spring&pk_kwd=k&gclsrc=aw.ds&srsltid=S&utm%5Fsource=x&id=9"
     _, link = copied_link(new_context(**CLIPBOARD), site, path)
     assert link == canonical_url(site.url(path))[0] == site.url("/a/matomo/?id=9")
+
+
+def test_shared_links_drop_names_with_a_private_ending_however_they_are_spelt(site, new_context):
+    path = "/a/endings/?client_secret=c&sessionToken=t&X-Amz-Signature=z&resetPassword=p&authkey=k&page=2"
+    _, link = copied_link(new_context(**CLIPBOARD), site, path)
+    assert link == canonical_url(site.url(path))[0] == site.url("/a/endings/?page=2")
+
+
+def test_a_page_whose_query_selects_content_keeps_its_incoming_token_its_reloads_and_address_bar_copies(
+        site, new_context):
+    # README: content parameters such as ?page=2 stay; an incoming #ds= is sent along and replaced; a reload names
+    # the view it repeats.
+    context = new_context()
+    page, url, view = open_page(context, site, "/a/paged/?page=2", "#ds=AbCdEfGhIj.wa")
+    assert view["i"] == "AbCdEfGhIj.wa" and page.url == f"{url}#ds={view['t']}"
+    page.reload()
+    [again] = wait_events(page, site, lambda e: e["k"] == "view" and e.get("o") == view["t"])
+    assert not again.get("i") and again["u"] == url
+    page.wait_for_url(f"{url}#ds={again['t']}")
+    friend = new_context().new_page()
+    friend.goto(page.url)  # the address bar, copied
+    [clicked] = wait_events(friend, site, lambda e: e["k"] == "view" and e.get("i") == again["t"])
+    assert clicked["u"] == url and clicked["v"] != view["v"]
+
+
+def test_share_buttons_never_rewrite_a_content_parameter_whose_name_ends_in_ds(site, new_context):
+    context = new_context(**MOBILE)
+    context.add_init_script("""addEventListener('click', e => { const a = e.target.closest('a');
+        window.__followed = a && a.href; });""")
+    page, url, view = open_page(context, site, "/a/coords/?coords=51.5&keywords=.net&ids=3.5")
+    for code, param in (("wa", "text"), ("tg", "url")):
+        link = shared_link_in(press(context, page, code), param)
+        assert link == f"{url}#ds={share_of(page, site, view, code)['t']}.{code}", code
+    page.click("nav.ds-bar [data-ds=em]")
+    link = shared_link_in(page.evaluate("() => window.__followed"), "body")
+    assert link == f"{url}#ds={share_of(page, site, view, 'em')['t']}.em"
 
 
 def test_query_mode_puts_tokens_in_the_query_and_its_reload_names_the_view_it_repeats(site, new_context):
@@ -808,6 +891,47 @@ def test_the_real_collector_stores_what_the_tracker_sends_from_another_origin(si
         page.wait_for_timeout(50)
     assert answers == [204, 204]
     assert not any(m == "OPTIONS" for m, _, _ in new_context.watch.requests)
+
+
+def test_a_title_cut_between_the_halves_of_an_emoji_still_brings_its_view(site, new_context, real_collector):
+    # README: a title over 300 characters is cut there, and an event is never lost for its title.
+    base, path = real_collector
+    site.collector = f"{base}/-/darksocial/collect"
+    site.csp = f"{CSP}; connect-src 'self' {base}"
+    site.title = "a" * 299 + "\U0001f600 and the rest"  # the 300th UTF-16 unit is the emoji's first half
+    page = new_context(route=False, user_agent=USER_AGENT).new_page()
+    page.goto(site.url("/a/emoji-title/"))
+    page.wait_for_function(f"() => /#ds={TOKENED}$/.test(location.href)")
+    [view] = stored(path, "SELECT * FROM events WHERE kind = 'view' AND token = ?", [page.url.rsplit("=", 1)[1]])
+    assert view["title"] == "a" * 299
+
+
+def test_an_element_named_darksocial_neither_stops_the_tracker_nor_hides_its_api(site, new_context):
+    # A heading "darksocial" gets id="darksocial" from Markdown's toc: the browser makes it window.darksocial.
+    page, url, view = open_page(new_context(), site, "/named/story/")
+    assert page.url == f"{url}#ds={view['t']}"
+    page.evaluate("() => darksocial.goal('read')")
+    assert wait_events(page, site, lambda e: e["k"] == "goal" and e.get("t") == view["t"])
+
+
+def test_a_base_href_on_another_origin_sends_nothing_there(site, new_context):
+    # README: no third-party requests; a root-relative collector is the page's own origin's.
+    page, url, view = open_page(new_context(), site, "/based/story/")
+    assert view["u"] == url and page.url == f"{url}#ds={view['t']}"
+    assert not [u for _, u, _ in new_context.watch.requests if u.startswith(ELSEWHERE)]
+
+
+def test_a_browser_without_send_beacon_keeps_the_page_and_its_share_buttons_working(site, new_context):
+    context = new_context(**CLIPBOARD)
+    context.add_init_script("delete Navigator.prototype.sendBeacon")
+    page = context.new_page()
+    page.goto(site.url("/a/no-beacon/"))
+    page.wait_for_function(f"() => /#ds={TOKENED}$/.test(location.href)")
+    page.click("nav.ds-bar [data-ds=cl]")
+    page.wait_for_function("() => navigator.clipboard.readText().then(t => t.endsWith('.cl'))")
+    assert page.evaluate("() => darksocial.goal('x')") is None  # the API is there, and throws nothing
+    settle(page, 200)
+    assert not [e for e in site.events() if e.get("u", "").startswith(site.url("/a/no-beacon/"))]
 
 
 HOSTILE_TITLE = 'Q&A: "quotes" <script>alert(1)</script> \u00e9\u4e2d\U0001f600 \u200f\u202e end'

@@ -4,6 +4,7 @@ a page's figures and opt-out, and ambassador links as snippets."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import sqlite3
@@ -74,15 +75,23 @@ def test_a_csv_export_carries_a_formula_someone_sent_as_text(reporter, darksocia
 
 
 @pytest.mark.parametrize(("query", "error"), [
-    ("since=2026-03-02&until=2026-03-01", "must not be after Until"),
+    ("since=2026-03-02&until=2026-03-01", "since must not be after until"),
     ("since=1900-01-01&until=2026-01-01", "a window is at most 3,653 days"),
     ("since=2026-02-30", "Enter a valid date"),
     ("site=nowhere", "Select a valid choice"),
+    # one side given: the other is the reports' default (the last 30 days, today included), checked the same way
+    ("since=2999-01-01", "since must not be after until"),
+    ("until=2000-01-01", "a blank since is"),
+    ("since=0001-01-01", "a window is at most 3,653 days"),
 ])
 def test_an_impossible_window_is_an_error_and_shows_no_rows(reporter, attributed, query, error):
-    # The reporting server answers 400; here the form says why, and no other window's rows stand in.
-    html = signed_in(reporter).get(reverse("wagtail_darksocial_admin:top_stories") + "?" + query).content.decode()
+    # The reporting server answers 400; here the form says why, and no other window's rows stand in; an export
+    # of it is refused with the reason rather than a file of headings alone.
+    client = signed_in(reporter)
+    html = client.get(reverse("wagtail_darksocial_admin:top_stories") + "?" + query).content.decode()
     assert error in html and "Harbour lights" not in html
+    exported = client.get(reverse("wagtail_darksocial_admin:top_stories") + "?export=csv&" + query)
+    assert exported.status_code == 400 and error in exported.content.decode()
 
 
 def test_date_and_site_filters_feed_the_report(reporter, attributed):
@@ -106,7 +115,8 @@ def test_influencer_detail_and_cascade(reporter, attributed):
     assert rows[1].endswith("SHaaaaaaaa") and " 1 1 " in rows[1]  # B's re-share of A's got C's click
     assert "&lt;script&gt;" in cascade and HOSTILE not in cascade
     # The report's other way in: a story's URL, every root share of it minted in the window.
-    by_story = client.get(reverse("wagtail_darksocial_admin:cascade"), {"url": URL, "since": "2000-01-01"})
+    a_year_ago = (dt.date.today() - dt.timedelta(days=365)).isoformat()
+    by_story = client.get(reverse("wagtail_darksocial_admin:cascade"), {"url": URL, "since": a_year_ago})
     story_rows = [" ".join(re.sub(r"<[^>]+>", " ", row).split())
                   for row in re.findall(r"<tr.*?</tr>", by_story.content.decode(), re.S)]
     assert [row for row in story_rows if "SH" in row] == rows

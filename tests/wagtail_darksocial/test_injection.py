@@ -110,6 +110,55 @@ def test_a_template_using_a_tag_is_not_injected_at_all(article, monkeypatch):
     assert html.count("darksocial.js?v=") == 1 and BAR not in html  # the site chose where (here: nowhere) the bar goes
 
 
+def test_previews_and_drafts_carry_no_tracker_whether_injected_or_written_with_the_tags(article, monkeypatch,
+                                                                                      django_user_model):
+    # The editor's preview panel reloads on every edit: a tracker there would record admin URLs as views.
+    from django.test import Client
+
+    admin = django_user_model.objects.create_superuser("chief", "chief@example.com", "pw")
+    client = Client()
+    client.force_login(admin)
+    for template in (None, "tags_article.html"):  # automatic injection, then the template tags
+        if template:
+            monkeypatch.setattr(type(article), "template", template, raising=False)
+        for html in (article.make_preview_request().content.decode(),
+                     client.get(f"/admin/pages/{article.pk}/view_draft/").content.decode()):
+            assert "darksocial.js" not in html and BAR not in html and "harbour" in html.lower(), template
+        assert get(article.url)[1].count(BAR) == 1  # the page itself has its bar
+
+
+def test_the_share_bar_tag_on_a_page_under_no_site_shares_the_address_it_was_served_at(article):
+    # A page outside every Site's root, rendered by a view of the site's own: Wagtail knows no URL for it.
+    from demo_pages.models import ArticlePage
+    from django.template import engines
+    from django.test import RequestFactory
+    from wagtail.models import Page
+
+    orphan = Page.get_first_root_node().add_child(instance=ArticlePage(title="Orphan", slug="orphan", summary="s"))
+    request = RequestFactory().get("/elsewhere/orphan/", HTTP_HOST="localhost:8000")
+    html = engines["django"].from_string("{% load darksocial %}{% darksocial_share_bar %}").render(
+        {"page": orphan, "request": request})
+    assert BAR in html and "http%3A%2F%2Flocalhost%3A8000%2Felsewhere%2Forphan%2F%23ds%3D.wa" in html
+
+
+def test_a_page_in_a_charset_python_does_not_know_is_served_as_it_was_and_latin_1_gets_its_bar(article,
+                                                                                              monkeypatch):
+    from django.http import HttpResponse
+
+    article.title = "Harbour \u4e2d lights"  # a title latin-1 cannot spell: the bar writes it percent-encoded
+    article.save_revision().publish()
+    body = b"<html><head></head><body><article><h1>Harbour lights</h1></article></body></html>"
+    for charset in ("x-user-defined", "latin-1"):
+        monkeypatch.setattr(type(article), "serve", lambda self, request, *args, charset=charset, **kwargs:
+                            HttpResponse(body, content_type=f"text/html; charset={charset}"))
+        response = Client(raise_request_exception=False).get(article.url)
+        assert response.status_code == 200, charset
+        if charset == "latin-1":
+            assert response.content.decode("latin-1").count(BAR) == 1
+        else:
+            assert response.content == body
+
+
 def test_template_tags_render_nothing_on_an_opted_out_page(article, monkeypatch):
     from wagtail_darksocial.models import PageOptOut
 

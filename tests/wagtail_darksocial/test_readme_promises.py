@@ -401,6 +401,9 @@ def test_the_rate_limit_holds_per_client_and_a_local_proxy_forwards_the_address(
     assert over.status_code == 429 and over.content.decode().startswith("client:")
     assert int(over["Retry-After"]) >= 1  # README "## Collector": a 429 "with `Retry-After`"
     assert post(view(t="OTHER00000"), REMOTE_ADDR="198.51.100.7").status_code == 204  # others are unaffected
+    # nginx in front of gunicorn on a Unix socket: the peer has no address (REMOTE_ADDR blank), and is local
+    assert burst("UNIX", REMOTE_ADDR="", HTTP_X_FORWARDED_FOR="192.0.2.44") == [204] * 20 + [429]
+    assert post(view(t="UNIXOTHER0"), REMOTE_ADDR="", HTTP_X_FORWARDED_FOR="192.0.2.45").status_code == 204
 
 
 def test_two_sites_with_their_own_site_ids_on_one_hostname_each_keep_their_origins(darksocial_db):

@@ -32,6 +32,30 @@ def test_publishing_registers_the_story_and_unpublish_or_delete_keep_it(article,
     assert url in stories(darksocial_db)
 
 
+@pytest.mark.parametrize("broken", [b"not a database " * 100, "foreign"])
+def test_a_broken_darksocial_database_never_breaks_publishing_or_saving_a_site(article, darksocial_db, broken, caplog):
+    # A corrupt file, a full disk, a lock held too long, another application's database: Wagtail's own receivers
+    # (aliases, workflows) run after ours, so ours log and carry on.
+    from wagtail.models import Site
+
+    if broken == "foreign":
+        with sqlite3.connect(darksocial_db) as conn:
+            conn.execute("CREATE TABLE auth_user (id INTEGER PRIMARY KEY)")
+    else:
+        darksocial_db.write_bytes(broken)
+    article.title = "Harbour lights, revised"
+    article.save_revision().publish()
+    article.refresh_from_db()
+    assert article.title == "Harbour lights, revised" and article.live_revision == article.latest_revision
+    site = Site.objects.get(is_default_site=True)
+    site.site_name = "Renamed"
+    site.save()
+    site.delete()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "wagtail_darksocial.signals"]
+    assert len(warnings) == 3 and all(w.startswith("darksocial: ") for w in warnings), warnings
+    assert all(("another application's" if broken == "foreign" else "not a database") in w for w in warnings)
+
+
 def test_import_pages_registers_every_live_page(darksocial_db):
     from wagtail.models import Page
 

@@ -18,7 +18,8 @@ register = template.Library()
 
 def _setup(context):
     request = context.get("request")
-    if request is None:
+    # A preview (the editor's panel, "view draft") is no visit: nothing is tracked, as automatic injection does.
+    if request is None or getattr(request, "is_preview", False):
         return None
     setattr(request, tracking.TAGS_USED, True)
     page = context.get("page")
@@ -54,7 +55,7 @@ def darksocial_share_bar(context):
         return ""
     request, page, site, config = found
     if page is not None and hasattr(page, "get_full_url"):
-        url, title = page.get_full_url(request), tracking.page_title(page)
+        url, title = tracking.page_full_url(page, site, request), tracking.page_title(page)
     else:
         url, title = request.build_absolute_uri(), str(context.get("title", ""))
     return mark_safe(inject.share_bar(tracking.tracker_config(config, site), url, title))  # noqa: S308 (escaped)

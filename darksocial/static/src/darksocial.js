@@ -28,16 +28,17 @@
   var loc = location;
   var hist = history;
   // Query parameters that never ride along in a shared link or the address bar: every tracking parameter of
-  // darksocial.urls.DEFAULT_STRIP (utm_*, click ids) and every private one of PRIVATE_PARAMS (ds, e-mail, tokens,
-  // passwords), compactly (tests/darksocial/test_tracker_assets.py holds it to both lists, and to keeping every
+  // darksocial.urls.DEFAULT_STRIP (utm_*, click ids), every private one of PRIVATE_PARAMS (ds, e-mail, tokens,
+  // passwords) and every name with one of PRIVATE_ENDINGS (client_secret, sessionToken, X-Amz-Signature), compactly (tests/darksocial/test_tracker_assets.py holds it to both lists, and to keeping every
   // content parameter they keep). data-strip adds a site's own, as an alternation darksocial.inject.strip_pattern writes.
   var STRIP =
     'utm_.*|.+cl(ick|k)?id|[gw]braid|mc_[ce]id|_+hs.*|hsctatracking|igsh(id)?|_gl|srsltid|gclsrc|li_fat_id|(rdt|s)_cid|' +
     'mkt_tok|oly_(anon|enc)_id|vero_(id|conv)|epik|(pk|mtm|matomo|piwik)_.*|_branch_match_id|_kx|wickedid|' +
-    'ref_src|(e-?)?mail|((access|id|refresh|reset)_)?token|auth(orization)?|pass(wd|word)?|pwd|secret|api_?key|key|' +
-    '(php|j)?sess(ion)?(id)?|sid|code|state|sig(nature)?|otp|phone|tel';
-  // A site that runs head scripts again (or includes the tag twice) keeps the first tracker.
-  if (win.darksocial) return;
+    'ref_src|(e-?)?mail|.*(token|secret|passw(or)?d|signature|sessionid|(api|auth|session|pass)key)|auth(orization)?|' +
+    'pass|pwd|api_key|key|(php|j)?sess(ion)?(id)?|sid|code|state|sig|otp|phone|tel';
+  // A site that runs head scripts again (or includes the tag twice) keeps the first tracker. (Only its API: an
+  // element with id="darksocial", a heading's anchor, is a property of window too.)
+  if (win.darksocial?.goal) return;
   var conf = doc.currentScript.dataset;
   var collector = conf.collector;
   var noop = () => {};
@@ -47,6 +48,8 @@
   if (!collector || ('dnt' in conf && (nav.doNotTrack == 1 || nav.globalPrivacyControl))) {
     return;
   }
+  // Resolved against the page, not against a <base href> that may name another origin (a CDN).
+  collector = new URL(collector, loc);
 
   // base62 from a cryptographic source: 6 random bits, values 62 and 63 rejected (no modulo bias);
   // 0-35 are 0-9a-z in base 36, 36-61 are the character codes of A-Z less 29.
@@ -72,7 +75,9 @@
     event.v = visitor;
     // A string body goes as text/plain, a CORS-safelisted type: no preflight. The beacon survives the page
     // being left. (No fetch fallback: it only helps when 64 KB of beacons are in flight, and costs bytes.)
-    nav.sendBeacon(collector, JSON.stringify(event));
+    // Where beacons are switched off (Firefox's beacon.enabled), events are lost but the page and its share
+    // buttons work.
+    nav.sendBeacon?.(collector, JSON.stringify(event));
   }
 
   var queryMode = 'query' in conf;
@@ -93,13 +98,15 @@
     return loc.origin + loc.pathname.replace(/;jsessionid=[^/;]*/, '') + (query ? '?' + query : '');
   }
 
-  var page; // the canonical address: what is shared
+  var page; // the canonical address of the current view
   var view; // the page-view token
   var previous = doc.referrer;
   var waiting; // a view sent once its page's title is in (in-page navigation swaps the title in later)
 
-  function link(token, code) {
-    return page + (queryMode ? (page.includes('?') ? '&' : '?') : '#') + 'ds=' + token + (code ? '.' + code : '');
+  // What is shared: the address now, which a router's replaceState (no new view: filters, search as you type)
+  // may have moved since the view.
+  function link(token, code, here = address()) {
+    return here + (queryMode ? (here.includes('?') ? '&' : '?') : '#') + 'ds=' + token + (code ? '.' + code : '');
   }
 
   function flush() {
@@ -114,9 +121,10 @@
 
   function pageView(oldTitle, returned) {
     flush();
+    var at = loc.href;
     var hash = loc.hash;
     var path = loc.pathname;
-    var incoming = /[#?&]ds=([^&#]*)/.exec(hash + loc.search)?.[1];
+    var incoming = /[#?&]ds=([^&#]*)/.exec(loc.search + hash)?.[1]; // query first: the capture stops at "#"
     // Only an arrival brings a token (i). A reload, back/forward or restored tab and an in-page return
     // (`returned`) show the visitor's own page-view token, which the address bar holds: never an incoming share,
     // but the view this one repeats (o), credited as that one was. No other in-page navigation brings a token.
@@ -150,7 +158,8 @@
     (function check() {
       if (event == waiting) {
         if (doc.title != oldTitle || !tries--) {
-          hist.replaceState(hist.state, '', shown);
+          // unless the address moved meanwhile (a router's replaceState, an in-page anchor): that one stays
+          if (loc.href == at) hist.replaceState(hist.state, '', shown);
           flush();
         } else setTimeout(check, 100);
       }
@@ -176,7 +185,7 @@
   addEventListener('pageshow', (event) => event.persisted && pageView(null, 1));
 
   function share(code, token) {
-    send({ k: 'share', u: page, t: token, p: view, c: code });
+    send({ k: 'share', u: address(), t: token, p: view, c: code });
   }
 
   // Share bars are rendered with the native share button hidden: without this API it would do nothing.
@@ -206,7 +215,7 @@
       share(code, token);
       // The server-rendered link carries ds=.<code> (or %3D when inside a share URL): put the token in
       // before the browser follows it. Every share mints a new token, so a repeated click replaces the last.
-      button.href = button.href.replace(/(ds(=|%3D))\w*(?=\.)/g, '$1' + token);
+      button.href = button.href.replace(/([#?&]|%2[36]|%3F)(ds(=|%3D))\w*(?=\.)/g, '$1$2' + token);
     }
   });
 
@@ -220,7 +229,7 @@
       var outside = [event.target, end?.closest ? end : end?.parentElement].some(
         (node) =>
           !node?.closest ||
-          node.closest('input,textarea,code,pre,nav,[contenteditable]') ||
+          node.closest('input,textarea,pre,nav,[contenteditable]') ||
           (!node.closest(content) && doc.querySelector(content))
       );
       // fewer than 7 words (splitting on the words leaves one piece more than there are words): no link added

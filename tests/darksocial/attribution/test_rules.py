@@ -374,6 +374,35 @@ def test_a_new_click_rewrites_its_cascade_but_only_the_visits_whose_share_moved(
 
 
 # -- 6. One page, one story -------------------------------------------------------------------------------------------
+def test_every_visit_falls_in_exactly_one_part_of_the_split_and_a_private_channels_referrer_is_dark(scenario):
+    # No token, but a private channel's own referrer (WhatsApp Web, a webmail, Telegram Web): untracked dark social,
+    # counted with the estimated ones; the parts of a story's and a day's split add up to its visits.
+    private = {"web.whatsapp.com": "wa", "mail.google.com": "em", "web.telegram.org": "tg"}
+    for n, host in enumerate(private):
+        scenario.view(f"P{n}", referrer=host)
+    scenario.view("S", referrer="www.google.com")
+    scenario.view("H", referrer="news.ycombinator.com")
+    scenario.view("E")  # a first view with no referrer on a deep page: estimated
+    a = scenario.view("A", "/")
+    scenario.view("B", came_with=scenario.share("A", a, "sms"), channel="sms")
+    scenario.attribute()
+
+    for host, channel in private.items():
+        visit = scenario.row("visits", referrer_host=host)
+        assert (visit["source"], visit["medium"], visit["channel"], visit["tracked"], visit["estimated"]) == (
+            "social", "dark", channel, 0, 1)
+    story = scenario.row("stories", url=scenario.ORIGIN + "/story")
+    parts = ("dark_tracked", "dark_estimated", "open", "search", "referral", "campaign", "internal", "direct")
+    assert (story["visits"], story["visits_dark_tracked"], story["visits_dark_estimated"]) == (7, 1, 4)
+    assert sum(story[f"visits_{part}"] for part in parts) == story["visits"]
+    [top] = [r for r in report(scenario, "top_stories") if r["url"] == scenario.ORIGIN + "/story"]
+    assert top["dark_tracked"] + top["dark_estimated"] + top["open_social"] + top["other"] == top["visits"] == 7
+    assert top["dark_social_pct"] == round(100 * 5 / 7, 1)
+    [day] = report(scenario, "dark_social_over_time")
+    assert day["dark_tracked"] + day["dark_estimated"] + day["open_social"] + day["other"] == day["visits"] == 8
+    same_after_full_rebuild(scenario)
+
+
 def test_campaign_parameters_classify_from_the_campaign_query_and_the_manifest_title_wins(scenario):
     page = scenario.ORIGIN + "/story"
     # What the collector stores: the canonical URL, and the tracking parameters it cut from it.
