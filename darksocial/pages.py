@@ -98,6 +98,11 @@ def write_manifest(path: str | os.PathLike, manifest: Manifest) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".darksocial-pages.", dir=path.parent)
     try:
+        # mkstemp makes the file owner-only; the manifest is published with the site (and read by whoever
+        # imports it), so it gets the mode any new file gets here: 0666 less the umask, as the site's pages.
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(data, out, ensure_ascii=False, indent=1)
             out.write("\n")

@@ -17,6 +17,7 @@ import dataclasses
 import fnmatch
 import html
 import os
+import pathlib
 import re
 from urllib.parse import urlsplit
 
@@ -74,6 +75,12 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
                 f"collector, for example:{COLLECTOR_EXAMPLE}"
             )
         site = self.config.site or urlsplit(config.site_url or "").hostname
+        if site and not self.config.site:
+            try:  # an internationalised domain: browsers send its punycode Origin, the site id is that form
+                site = site.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise PluginError(f"darksocial: site_url's host {site!r} is no domain name: set site_url to the "
+                                  "address the site is published at, or the plugin's 'site' option") from None
         if not site:
             raise PluginError(
                 "darksocial: no site id: set 'site_url' in mkdocs.yml (its host becomes the site id) or the "
@@ -90,6 +97,11 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
         ):
             log.warning(BODY_END_INSTANT_WARNING)
         options = self.config
+        manifest = pathlib.PurePath(options.manifest)
+        if options.manifest and (manifest.is_absolute() or ".." in manifest.parts):
+            raise PluginError(f"darksocial: 'manifest' is a path inside site_dir, written with the site; got "
+                              f"{options.manifest!r}: give a relative path without '..' (or '' for no manifest), "
+                              "and copy the file on from there")
         try:
             self.tracker = inject.TrackerConfig(
                 collector=collector,

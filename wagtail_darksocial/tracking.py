@@ -18,12 +18,15 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings as django_settings
+from django.core.exceptions import DisallowedHost
 from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from darksocial import inject
+from darksocial.collector import normalise_origin
 
 from .models import DarkSocialSettings, PageOptOut, parse_channel_list
+from .sites import origins_of
 
 log = logging.getLogger(__name__)
 TAGS_USED = "_darksocial_tags_used"  # request attribute set by the template tags: auto-injection steps aside
@@ -43,7 +46,31 @@ def active_settings(site, page):
 def current_site(request):
     from wagtail.models import Site
 
-    return Site.find_for_request(request)  # cached on the request by Wagtail's own routing
+    site = Site.find_for_request(request)  # cached on the request by Wagtail's own routing
+    if site is not None:
+        warn_if_served_elsewhere(site, request)
+    return site
+
+
+warned_addresses: set[tuple[int, str]] = set()
+
+
+def warn_if_served_elsewhere(site, request) -> None:
+    """Say (once per process and address) when a page is served at an address that is not its Site's: Wagtail
+    serves the default Site for any hostname (a new project's is localhost:80, browsed at runserver's
+    127.0.0.1:8000), and then share links point at the Site's address and the collector refuses the page's
+    beacons, whose Origin is not one of the Site's. Nothing in the browser shows it."""
+    try:
+        origin = normalise_origin(f"{request.scheme}://{request.get_host()}")
+    except DisallowedHost:
+        return
+    if not origin or (site.pk, origin) in warned_addresses or origin in origins_of(site):
+        return
+    warned_addresses.add((site.pk, origin))
+    log.warning("darksocial: a page of the Site %r was served at %s, which is not the Site's address (%s): its "
+                "share links point there, and the collector refuses its visitors' events (403 Origin). Set the "
+                "Site's hostname and port under Settings → Sites to the address visitors use.",
+                str(site), origin, site.root_url)
 
 
 # Settings and opt-outs are read on every page view, and change rarely: each process keeps them for a short

@@ -24,8 +24,13 @@ STORY = {**ONE_PAGE, "story.md": ("# A story\n\nText.\n", "A story", "story/")}
         ({"collector": "https://s.example/c"}, None, "set 'site_url' in mkdocs.yml"),
         ({"collector": "javascript:alert(1)"}, "https://example.org/", "collector must be an http(s) URL"),
         ({"collector": "https://s.example/c", "site": "no spaces allowed"}, "https://example.org/", "site must be"),
+        ({"collector": "https://s.example/c", "manifest": "/srv/pages.json"}, "https://example.org/",
+         "'manifest' is a path inside site_dir"),
+        ({"collector": "https://s.example/c", "manifest": "../pages.json"}, "https://example.org/",
+         "give a relative path without '..'"),
     ],
-    ids=["missing-collector", "unknown-channel", "bad-position", "no-site", "bad-collector", "bad-site"],
+    ids=["missing-collector", "unknown-channel", "bad-position", "no-site", "bad-collector", "bad-site",
+         "absolute-manifest", "manifest-outside"],
 )
 def test_bad_config_fails_the_build_with_the_message(tmp_path, sites, plugin, site_url, message):
     sites.write(tmp_path, plugin=plugin, site_url=site_url, pages=ONE_PAGE)
@@ -35,6 +40,16 @@ def test_bad_config_fails_the_build_with_the_message(tmp_path, sites, plugin, si
     assert "darksocial" in result.stderr
     if "position" in plugin:
         assert all(position in result.stderr for position in inject.POSITIONS)
+
+
+def test_the_manifest_is_as_readable_as_the_pages_and_an_international_domain_is_its_punycode(tmp_path, sites):
+    config = sites.write(tmp_path, plugin={"collector": "https://s.example/c"}, site_url="https://münchen.de/",
+                         pages=ONE_PAGE)
+    site_dir = sites.build(config, tmp_path / "site")
+    manifest = site_dir / "darksocial-pages.json"
+    assert manifest.stat().st_mode & 0o777 == (site_dir / "index.html").stat().st_mode & 0o777
+    assert json.loads(manifest.read_text())["site"] == "xn--mnchen-3ya.de"  # the Origin browsers send
+    assert script_tag(site_dir)[0]["data-site"] == "xn--mnchen-3ya.de"
 
 
 def test_missing_collector_message_shows_an_example(tmp_path, sites):

@@ -169,3 +169,16 @@ def test_the_system_check_names_the_setting(settings):
     settings.DARKSOCIAL_DATABASE = None
     errors = [e for e in checks.run_checks() if e.id == "wagtail_darksocial.E001"]
     assert errors and "DARKSOCIAL_DATABASE" in errors[0].msg
+
+
+def test_the_system_check_names_the_missing_settings_app(monkeypatch):
+    from django.apps import apps
+
+    from wagtail_darksocial.checks import site_settings_app_is_installed
+
+    assert site_settings_app_is_installed(None) == []
+    # (Uninstalling the app for real reloads every URLconf of the test project: as if it were not installed.)
+    installed = apps.is_installed
+    monkeypatch.setattr(apps, "is_installed", lambda name: name != "wagtail.contrib.settings" and installed(name))
+    [error] = site_settings_app_is_installed(None)
+    assert error.id == "wagtail_darksocial.E002" and "'wagtail.contrib.settings'" in error.hint

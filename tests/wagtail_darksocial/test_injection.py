@@ -159,6 +159,21 @@ def test_a_page_in_a_charset_python_does_not_know_is_served_as_it_was_and_latin_
             assert response.content == body
 
 
+def test_a_page_served_at_an_address_that_is_not_its_sites_says_so_once_in_the_log(article, caplog):
+    # Wagtail serves the default Site for any hostname: at 127.0.0.1:8000 (runserver), the Site localhost:8000's
+    # share links are dead and its collector refuses the beacons. The owner learns it from the log, once.
+    from wagtail_darksocial import tracking
+
+    tracking.warned_addresses.clear()
+    for _ in range(2):
+        get(article.url, HTTP_HOST="127.0.0.1:8000")
+    get(article.url, HTTP_HOST="localhost:8000")  # the Site's own address
+    get(article.url, HTTP_HOST="localhost:8000", secure=True)  # behind a proxy that speaks TLS, the same origin
+    warnings = [r.getMessage() for r in caplog.records if r.name == "wagtail_darksocial.tracking"]
+    assert len(warnings) == 1 and "served at http://127.0.0.1:8000" in warnings[0]
+    assert "Settings → Sites" in warnings[0]
+
+
 def test_template_tags_render_nothing_on_an_opted_out_page(article, monkeypatch):
     from wagtail_darksocial.models import PageOptOut
 
