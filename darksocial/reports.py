@@ -388,7 +388,8 @@ HEADLINE = Report(
     "headline",
     "Headline numbers: visits, dark social, shares and what they brought",
     "One row for the window: visits; dark social tracked (through a private channel with a share token or a "
-    "channel code alone) and estimated (first view, no referrer, deep page), as counts and as % of visits; shares "
+    "channel code alone) and untracked (a private channel's referrer without a token, or estimated: first view, "
+    "no referrer, deep page), as counts and as % of visits; shares "
     "minted in the window, the clicks they got per share and amplification K (re-shares per click); people reached "
     "through those shares (distinct people who clicked one, whenever); and conversions (distinct visitor-goal "
     "pairs) in the cascades started in the window.",
