@@ -78,6 +78,11 @@ def serve(db, host, port, attribute_every, rate_limit, rate_burst, read_timeout,
     refusal = auth.bind_refusal(host)  # off loopback, analysts must sign in: checked before touching anything
     if refusal:
         raise click.UsageError(refusal)
+    # A taken port or a --host that is not this machine's is a usage error naming the fix, before the server starts
+    # (uvicorn would only log it) and before the database is created. With --port 0 only the host is checked.
+    from .demo import claim_port
+
+    claim_port(port, "the reporting server", "--port", host=host)
     database = store.open_db(db)
     try:  # the server writes (events, its indexes): a read-only file fails here, not in a traceback at startup
         database.conn.execute("BEGIN IMMEDIATE")
@@ -85,10 +90,6 @@ def serve(db, host, port, attribute_every, rate_limit, rate_burst, read_timeout,
         database.conn.rollback()
     finally:
         database.close()
-    if port:  # a taken port is a usage error naming the fix, before the server starts (uvicorn would only log it)
-        from .demo import claim_port
-
-        claim_port(port, "the reporting server", "--port", host=host)
     datasette = server.make_datasette(db, attribute_every=attribute_every or None, metadata={
         "plugins": {"darksocial": {"rate_limit": rate_limit, "rate_burst": rate_burst}}})
 

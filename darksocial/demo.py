@@ -15,6 +15,7 @@ core keeps importing no framework.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import http.server
 import importlib.util
 import json
@@ -85,22 +86,37 @@ def claim_port(port: int, what: str, option: str, avoid: int | None = None, host
     """
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    except OSError:
-        family = socket.AF_INET  # a host that does not resolve: the bind below says so
+    except OSError as exc:  # gaierror: a name the resolver does not know
+        raise click.UsageError(
+            f"--host {host} cannot be resolved ({exc.strerror or exc}): give an address of this machine, like "
+            "127.0.0.1 (this machine only) or 0.0.0.0 (every interface), or a name that resolves to one"
+        ) from None
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise click.UsageError(
-                f"port {port} for {what} is already in use on {host} ({exc.strerror or exc}; another demo or "
-                f"server is listening there): stop it, or choose another port with {option} PORT ({option} 0 picks "
-                "a free one)"
-            ) from None
+            raise click.UsageError(bind_failure(exc, port, what, option, host)) from None
         chosen = sock.getsockname()[1]
     if chosen == avoid:
         return claim_port(0, what, option, avoid, host) if port == 0 else chosen
     return chosen
+
+
+def bind_failure(exc: OSError, port: int, what: str, option: str, host: str) -> str:
+    """Why ``port`` on ``host`` cannot be bound, and the fix: only an address-in-use error is a taken port."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {port} for {what} is already in use on {host} ({reason}; another demo or server is listening "
+                f"there): stop it, or choose another port with {option} PORT ({option} 0 picks a free one)")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (f"--host {host} is not an address of this machine ({reason}): give one of its own addresses, like "
+                "127.0.0.1 (this machine only) or 0.0.0.0 (every interface)")
+    if exc.errno == errno.EACCES:
+        return (f"port {port} for {what} needs privileges on {host} ({reason}; ports below 1024 are reserved): "
+                f"choose a port from 1024 up with {option} PORT, or put a reverse proxy in front")
+    return (f"cannot listen on {host} port {port} for {what} ({reason}): check --host, or choose another port "
+            f"with {option} PORT")
 
 
 def build_site(workdir: Path, site_url: str, collector_url: str) -> Path:

@@ -306,6 +306,22 @@ def test_serve_on_a_taken_port_fails_fast(db, taken_port):
     assert "choose another port with --port PORT (--port 0 picks a free one)" in done.stderr
 
 
+@pytest.mark.parametrize(("host", "phrases"), [
+    ("nosuch.invalid", ["--host nosuch.invalid cannot be resolved", "give an address of this machine"]),
+    # TEST-NET-1 (RFC 5737): an address no machine running the tests has.
+    ("192.0.2.1", ["--host 192.0.2.1 is not an address of this machine", "give one of its own addresses"]),
+])
+@pytest.mark.parametrize("port", [8687, 0])
+def test_serve_on_a_host_that_is_not_this_machine_names_the_host_not_the_port(tmp_path, monkeypatch, host, phrases,
+                                                                               port):
+    monkeypatch.setenv("DARKSOCIAL_ANALYST_PASSWORD_HASH", "pbkdf2_sha256$480000$c2FsdA$aGFzaA")
+    target = tmp_path / "ds.db"
+    result = run("serve", target, "--host", host, "--port", port)
+    refused(result, 2, *phrases, "127.0.0.1")
+    assert "in use" not in result.output
+    assert not target.exists()
+
+
 @pytest.mark.parametrize("which", ["--site-port", "--port"])
 def test_demo_on_a_taken_port_says_which_and_stops(tmp_path, taken_port, which):
     other = "--port" if which == "--site-port" else "--site-port"
