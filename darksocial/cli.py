@@ -212,6 +212,9 @@ def site_remove(site_id, db, yes):
                                  f"(registered: {', '.join(known) or 'none'}); see `darksocial site list DB`",
                                  param_hint="SITE")
     if not yes:
+        if not stdin_is_a_terminal():  # a script or CI: a prompt would only end in a bare "Aborted!"
+            raise click.UsageError(f"removing site {site_id!r} asks for confirmation, and there is no terminal to "
+                                   "ask on: pass --yes to remove it without asking")
         click.confirm(f"Refuse events from site {site_id!r} from now on?", abort=True)
     sites.remove_site(database, site_id)
     click.echo(f"site {site_id!r} removed: its events are refused from now on; past events and reports stay")
@@ -391,6 +394,13 @@ def demo(workdir, site_port, reports_port, seed, no_wait, no_browser, wagtail):
         return
     demo_module.run(Path(workdir), site_port, reports_port, seed, wait=not no_wait, open_browser=not no_browser)
 
+
+
+def stdin_is_a_terminal() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):  # no stdin at all, or a closed one
+        return False
 
 
 def command() -> str:

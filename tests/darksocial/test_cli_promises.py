@@ -210,6 +210,19 @@ def test_a_read_only_database_refuses_writes_and_still_lists(db):
 
 
 # -- site remove / link --------------------------------------------------------------------------------------------
+def test_site_remove_without_a_terminal_asks_for_yes_instead_of_prompting(db):
+    """A script or CI has no terminal to answer the prompt on: it is told to pass --yes, and nothing changes."""
+    before = state(db)
+    refused(run("site", "remove", "blog", db), 2, "removing site 'blog' asks for confirmation",
+            "no terminal", "pass --yes")
+    assert state(db) == before
+    done = subprocess.run([str(DARKSOCIAL), "site", "remove", "blog", str(db)], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "pass --yes" in done.stderr and "Aborted" not in done.stderr, done.stderr
+    assert state(db) == before
+    assert run("site", "remove", "blog", db, "--yes").exit_code == 0
+
+
 def test_removing_an_unknown_site_names_the_registered_ones(db):
     before = state(db)
     refused(run("site", "remove", "shop", db, "--yes"), 2, "no site 'shop' is registered", "(registered: blog)",
