@@ -32,6 +32,25 @@ class ExplainedDatabaseErrors(click.Group):
                                        "file that `darksocial site add` or `darksocial serve` created") from None
 
 
+class ExistingDatabase(click.Path):
+    """The DB argument of a command that reads or adds to a database: a path that does not exist is refused, not
+    created, since a mistyped path would leave an empty database behind and a misleading "no site is registered"."""
+
+    name = "database"
+
+    def __init__(self):
+        super().__init__(dir_okay=False)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        if not os.path.exists(path):
+            shown = shlex.quote(click.format_filename(path))
+            self.fail(f"{click.format_filename(path)!r} does not exist: check the path, or create the database "
+                      f"with `darksocial site add SITE --origin URL {shown}` (it registers the site the collector "
+                      "accepts events from)", param, ctx)
+        return path
+
+
 @click.group(cls=ExplainedDatabaseErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="darksocial")
 def cli():
@@ -103,7 +122,7 @@ def serve(db, host, port, attribute_every, rate_limit, rate_burst, read_timeout,
 
 
 @cli.command("login-link")
-@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("db", type=ExistingDatabase())
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the reporting server listens on.")
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535),
               help="Port the reporting server listens on.")
@@ -173,7 +192,7 @@ def site_add(site_id, origins, respect_dnt, name, strip_params, keep_params, db)
 
 
 @site.command("list")
-@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("db", type=ExistingDatabase())
 def site_list(db):
     """List the sites registered in DB: id, name, origins, whether Do Not Track is respected, events so far.
 
@@ -193,7 +212,7 @@ def site_list(db):
 
 @site.command("remove")
 @click.argument("site_id", metavar="SITE")
-@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("db", type=ExistingDatabase())
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def site_remove(site_id, db, yes):
     """Unregister SITE in DB: the collector refuses its events from then on (within seconds, even while
@@ -222,7 +241,7 @@ def site_remove(site_id, db, yes):
 
 # -- attribute and link create (attribution) --------------------------------------------------------------------------
 @cli.command()
-@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("db", type=ExistingDatabase())
 @click.option("--full", is_flag=True, help="Rebuild every analyst table from all events instead of only new ones.")
 def attribute(db, full):
     """Turn the events that arrived since the last run into visits, shares, influencers, stories, channels,
@@ -266,7 +285,7 @@ def link():
 @click.option("--url", "page_url", required=True, metavar="PAGE_URL", help="The page the link points to.")
 @click.option("--site", help="Site id (default: the registered site whose origin matches PAGE_URL).")
 @click.option("--channel", metavar="CODE", help="Channel code the link will travel through (wa, em, sms...).")
-@click.argument("db", type=click.Path(dir_okay=False))
+@click.argument("db", type=ExistingDatabase())
 def link_create(name, page_url, site, channel, db):
     """Mint an ambassador link to PAGE_URL for NAME in DB and print it: PAGE_URL#ds=<token>.
 
@@ -284,7 +303,7 @@ def link_create(name, page_url, site, channel, db):
 
 
 @link.command("list")
-@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("db", type=ExistingDatabase())
 @click.option("--site", help="Only the links of this site id.")
 def link_list(db, site):
     """List the ambassador links in DB: the link, who it credits, when it was created or revoked.
@@ -293,9 +312,17 @@ def link_list(db, site):
     Example:
       darksocial link list darksocial.db --site blog
     """
-    from . import links, store
+    from . import links, sites, store
 
-    rows = links.list_links(store.open_db(db), site=site)
+    database = store.open_db(db)
+    if site:
+        # A removed site's links stay listed, so the sites that have links count as known too.
+        known = sorted({row["site"] for row in sites.list_sites(database)}
+                       | {row[0] for row in database.conn.execute("SELECT DISTINCT site FROM links")})
+        if site not in known:
+            raise click.BadParameter(f"no site {site!r} in {db} (known: {', '.join(known) or 'none'}); "
+                                     "see `darksocial site list DB`", param_hint="--site")
+    rows = links.list_links(database, site=site)
     if not rows:
         click.echo("no ambassador link" + (f" for site {site!r}" if site else "")
                    + ": mint one with `darksocial link create --name NAME --url PAGE_URL DB`")
@@ -306,7 +333,7 @@ def link_list(db, site):
 
 @link.command("revoke")
 @click.argument("token", metavar="TOKEN_OR_LINK")
-@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("db", type=ExistingDatabase())
 def link_revoke(token, db):
     """Mark the ambassador link TOKEN_OR_LINK revoked in DB (`link list` shows when). Nothing is deleted: the
     visits and re-shares it brought until now stay credited to its ambassador; from now on the collector stores
@@ -328,7 +355,7 @@ def link_revoke(token, db):
 # -- import-pages (the page manifest an MkDocs build writes) ----------------------------------------------------------
 @cli.command("import-pages")
 @click.argument("manifest", type=click.Path(dir_okay=False, exists=True))
-@click.argument("db", type=click.Path(dir_okay=False))
+@click.argument("db", type=ExistingDatabase())
 @click.option("--base-url", metavar="URL",
               help="The address the site is served at, when it differs from the build's site_url (or there was none).")
 def import_pages(manifest, db, base_url):

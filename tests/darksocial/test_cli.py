@@ -109,6 +109,7 @@ def test_import_pages_warns_when_the_site_is_not_registered(tmp_path):
     manifest.write_text(json.dumps({"format": "darksocial-pages", "version": 1, "site": "docs",
                                     "site_url": "https://docs.example/",
                                     "pages": [{"url": "https://docs.example/a/", "title": "A"}]}))
+    assert run("site", "add", "blog", "--origin", "https://blog.example", db).exit_code == 0
     unregistered = run("import-pages", manifest, db)
     assert unregistered.exit_code == 0
     assert ("warning: site 'docs' is not registered" in unregistered.output

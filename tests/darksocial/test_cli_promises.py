@@ -138,14 +138,19 @@ def test_site_add_without_origin_is_a_usage_error(db):
 # -- the DB argument ------------------------------------------------------------------------------------------------
 EXISTING_DB_COMMANDS = (["site", "list"], ["site", "remove", "blog", "--yes"], ["attribute"], ["attribute", "--full"],
                         ["link", "list"], ["link", "revoke", "AAAAAAAAAA"], ["login-link"])
+# These created a database at a mistyped path, then said no site was registered in it.
+ADDING_DB_COMMANDS = (["link", "create", "--name", "R", "--url", "https://x.example/"], ["import-pages", "MANIFEST"])
 
 
-@pytest.mark.parametrize("args", EXISTING_DB_COMMANDS)
+@pytest.mark.parametrize("args", [*EXISTING_DB_COMMANDS, *ADDING_DB_COMMANDS])
 def test_a_missing_database_is_refused_without_creating_it(tmp_path, args):
     missing = tmp_path / "missing.db"
-    # click's own message names the problem; "does not exist" implies the fix (give an existing path).
-    refused(run(*args, missing), 2, "Invalid value for 'DB'", "does not exist")
-    assert not missing.exists()
+    manifest = tmp_path / "darksocial-pages.json"
+    manifest.write_text('{"format": "darksocial-pages", "version": 1, "site": "x", "pages": []}')
+    args = [str(manifest) if arg == "MANIFEST" else arg for arg in args]
+    refused(run(*args, missing), 2, "Invalid value for 'DB'", f"{str(missing)!r} does not exist", "check the path",
+            f"create the database with `darksocial site add SITE --origin URL {missing}`")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["darksocial-pages.json"]
 
 
 @pytest.mark.parametrize("args", [*EXISTING_DB_COMMANDS, ["site", "add", "x", "--origin", "https://x.example"],
@@ -252,9 +257,24 @@ def test_link_create_refusals_name_the_fix(db, args, phrases):
 
 def test_link_create_on_a_database_without_sites(tmp_path):
     fresh = tmp_path / "fresh.db"
+    assert run("site", "add", "gone", "--origin", "https://gone.example", fresh).exit_code == 0
+    assert run("site", "remove", "gone", fresh, "--yes").exit_code == 0
     refused(run("link", "create", "--name", "Rosa", "--url", "https://blog.example/s", fresh), 2,
             "no site is registered", "darksocial site add SITE --origin URL DB")
     assert state(fresh) == ([], [])
+
+
+def test_link_list_of_an_unknown_site_names_the_known_ones(db):
+    assert run("link", "create", "--name", "Rosa", "--url", "https://blog.example/s", db).exit_code == 0
+    refused(run("link", "list", "--site", "nosuch", db), 2, "no site 'nosuch'", "known: blog",
+            "darksocial site list DB")
+    assert run("site", "remove", "blog", db, "--yes").exit_code == 0
+    # A removed site's links are still listed: the site stays known through them.
+    listed = run("link", "list", "--site", "blog", db)
+    assert listed.exit_code == 0 and "Rosa" in listed.output
+    assert run("site", "add", "docs", "--origin", "https://docs.example", db).exit_code == 0
+    empty = run("link", "list", "--site", "docs", db)
+    assert empty.exit_code == 0 and "no ambassador link for site 'docs'" in empty.output
 
 
 @pytest.mark.parametrize("url", ["https://shop.example/p", "https://elsewhere.example/p"])
