@@ -404,11 +404,11 @@ def demo(workdir, site_port, reports_port, seed, no_wait, no_browser, wagtail):
 
     from . import demo as demo_module
 
-    missing = demo_module.missing_extras()
+    missing = demo_module.missing_extras(wagtail=wagtail)
     if missing:
         raise click.ClickException(
-            f"the demo needs the {' and '.join(repr(extra) for extra in missing)} extra"
-            f"{'s' if len(missing) > 1 else ''}: pip install 'darksocial[{','.join(missing)}]'"
+            f"the {'Wagtail ' if wagtail else ''}demo needs the {' and '.join(repr(extra) for extra in missing)} "
+            f"extra{'s' if len(missing) > 1 else ''}: pip install 'darksocial[{','.join(missing)}]'"
         )
     if wagtail:
         try:

@@ -60,14 +60,17 @@ class DemoResult:
 
 
 # The modules each extra brings that the demo runs (the `reporting` package itself ships in the core wheel).
-EXTRA_MODULES = {"mkdocs": ("mkdocs",), "reporting": ("datasette", "uvicorn")}
+EXTRA_MODULES = {"mkdocs": ("mkdocs",), "wagtail": ("django", "wagtail", "swapper"),
+                 "reporting": ("datasette", "uvicorn")}
 
 
-def missing_extras() -> list[str]:
-    """The extras the demo needs that are not installed, e.g. ``["reporting"]``."""
+def missing_extras(wagtail: bool = False) -> list[str]:
+    """The extras the demo needs that are not installed, e.g. ``["reporting"]``: the MkDocs demo needs mkdocs and
+    reporting, the Wagtail demo (``wagtail``) wagtail and reporting."""
+    needed = ("wagtail" if wagtail else "mkdocs", "reporting")
     missing = []
-    for extra, modules in EXTRA_MODULES.items():
-        for module in modules:
+    for extra in needed:
+        for module in EXTRA_MODULES[extra]:
             try:
                 found = importlib.util.find_spec(module) is not None
             except (ImportError, ValueError):

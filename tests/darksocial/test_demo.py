@@ -154,6 +154,24 @@ def test_without_the_reporting_extra_the_demo_names_the_install_command(tmp_path
     assert not (tmp_path / "demo").exists()
 
 
+@pytest.mark.parametrize(("flags", "absent", "install"), [
+    (["--wagtail"], ["django"], "the Wagtail demo needs the 'wagtail' extra: pip install 'darksocial[wagtail]'"),
+    (["--wagtail"], ["django", "wagtail", "swapper", "datasette", "uvicorn", "mkdocs"],
+     "the Wagtail demo needs the 'wagtail' and 'reporting' extras: pip install 'darksocial[wagtail,reporting]'"),
+    ([], ["django", "wagtail", "swapper", "datasette", "uvicorn", "mkdocs"],
+     "the demo needs the 'mkdocs' and 'reporting' extras: pip install 'darksocial[mkdocs,reporting]'"),
+])
+def test_without_extras_each_demo_names_every_extra_it_needs(tmp_path, flags, absent, install):
+    code = ("import sys; sys.modules.update(dict.fromkeys(sys.argv[2].split(','))); from darksocial.cli import cli; "
+            "cli(['demo', '--no-wait', '--no-browser', '--dir', sys.argv[1], *sys.argv[3:]])")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "demo"), ",".join(absent), *flags],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert install in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "demo").exists()
+
+
 def analyst_tables(db_path: Path) -> dict[str, list[tuple]]:
     conn = sqlite3.connect(db_path)
     try:
