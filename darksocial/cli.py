@@ -380,7 +380,8 @@ def import_pages(manifest, db, base_url):
 # -- demo ---------------------------------------------------------------------------------------------------------
 @cli.command()
 @click.option("--dir", "workdir", default="darksocial-demo", show_default=True, type=click.Path(file_okay=False),
-              help="Where the built site and the database go (the database is recreated on each run).")
+              help="Where the built site and the database go, recreated on each run (a folder holding a darksocial.db "
+                   "or site/ that the demo did not create is refused).")
 @click.option("--site-port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="Port of the demo site (0: any free port).")
 @click.option("--port", "reports_port", default=8001, show_default=True, type=click.IntRange(0, 65535),

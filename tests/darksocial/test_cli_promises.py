@@ -379,6 +379,33 @@ def test_demo_refuses_one_port_for_both_and_a_file_as_dir(tmp_path):
             "Invalid value for '--dir'", "is a file")
 
 
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("holds", [("db", "site"), ("site",), ("db",), ("demo-db-without-pages",)])
+def test_demo_refuses_a_dir_holding_a_database_or_site_it_did_not_create(tmp_path, holds):
+    """`--dir .` in someone's MkDocs project: the demo would delete their darksocial.db and empty their site/."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mkdocs.yml").write_text("site_name: Mine\n")
+    if "db" in holds:
+        assert run("site", "add", "blog", "--origin", "https://blog.example", project / "darksocial.db").exit_code == 0
+    if "demo-db-without-pages" in holds:  # the demo's site id alone does not make it the demo's database
+        assert run("site", "add", "harbour-lane", "--origin", "http://127.0.0.1:8000", project / "darksocial.db"
+                   ).exit_code == 0
+    if "site" in holds:
+        (project / "site").mkdir()
+        (project / "site" / "index.html").write_text("<h1>My site</h1>")
+    gc.collect()  # the in-process commands' connections closed: their WAL files gone, as after a real command
+    before = snapshot(project)
+    names = ", ".join(name for name in ("darksocial.db", "site/") if (project / name).exists())
+    refused(run("demo", "--no-wait", "--no-browser", "--dir", project, "--site-port", 0, "--port", 0), 2,
+            f"the folder {project} already holds {names}, which the demo did not create",
+            "choose another --dir (a new folder), or remove", "yourself")
+    assert snapshot(project) == before
+
+
 @pytest.mark.parametrize("command", [["site", "list"], ["link", "list"], ["login-link"], ["attribute"]])
 def test_another_applications_database_is_left_alone(tmp_path, command):
     """README (the plugin): "with any other database it changes nothing"; the CLI refuses it the same way."""
