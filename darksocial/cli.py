@@ -32,6 +32,25 @@ class ExplainedDatabaseErrors(click.Group):
                                        "file that `darksocial site add` or `darksocial serve` created") from None
 
 
+class ExistingDatabase(click.Path):
+    """The DB argument of a command that reads or adds to a database: a path that does not exist is refused, not
+    created, since a mistyped path would leave an empty database behind and a misleading "no site is registered"."""
+
+    name = "database"
+
+    def __init__(self):
+        super().__init__(dir_okay=False)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        if not os.path.exists(path):
+            shown = shlex.quote(click.format_filename(path))
+            self.fail(f"{click.format_filename(path)!r} does not exist: check the path, or create the database "
+                      f"with `darksocial site add SITE --origin URL {shown}` (it registers the site the collector "
+                      "accepts events from)", param, ctx)
+        return path
+
+
 @click.group(cls=ExplainedDatabaseErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="darksocial")
 def cli():
@@ -78,6 +97,11 @@ def serve(db, host, port, attribute_every, rate_limit, rate_burst, read_timeout,
     refusal = auth.bind_refusal(host)  # off loopback, analysts must sign in: checked before touching anything
     if refusal:
         raise click.UsageError(refusal)
+    # A taken port or a --host that is not this machine's is a usage error naming the fix, before the server starts
+    # (uvicorn would only log it) and before the database is created. With --port 0 only the host is checked.
+    from .demo import claim_port
+
+    claim_port(port, "the reporting server", "--port", host=host)
     database = store.open_db(db)
     try:  # the server writes (events, its indexes): a read-only file fails here, not in a traceback at startup
         database.conn.execute("BEGIN IMMEDIATE")
@@ -85,10 +109,6 @@ def serve(db, host, port, attribute_every, rate_limit, rate_burst, read_timeout,
         database.conn.rollback()
     finally:
         database.close()
-    if port:  # a taken port is a usage error naming the fix, before the server starts (uvicorn would only log it)
-        from .demo import claim_port
-
-        claim_port(port, "the reporting server", "--port", host=host)
     datasette = server.make_datasette(db, attribute_every=attribute_every or None, metadata={
         "plugins": {"darksocial": {"rate_limit": rate_limit, "rate_burst": rate_burst}}})
 
@@ -102,7 +122,7 @@ def serve(db, host, port, attribute_every, rate_limit, rate_burst, read_timeout,
 
 
 @cli.command("login-link")
-@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("db", type=ExistingDatabase())
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the reporting server listens on.")
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535),
               help="Port the reporting server listens on.")
@@ -172,7 +192,7 @@ def site_add(site_id, origins, respect_dnt, name, strip_params, keep_params, db)
 
 
 @site.command("list")
-@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("db", type=ExistingDatabase())
 def site_list(db):
     """List the sites registered in DB: id, name, origins, whether Do Not Track is respected, events so far.
 
@@ -192,7 +212,7 @@ def site_list(db):
 
 @site.command("remove")
 @click.argument("site_id", metavar="SITE")
-@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("db", type=ExistingDatabase())
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def site_remove(site_id, db, yes):
     """Unregister SITE in DB: the collector refuses its events from then on (within seconds, even while
@@ -211,6 +231,9 @@ def site_remove(site_id, db, yes):
                                  f"(registered: {', '.join(known) or 'none'}); see `darksocial site list DB`",
                                  param_hint="SITE")
     if not yes:
+        if not stdin_is_a_terminal():  # a script or CI: a prompt would only end in a bare "Aborted!"
+            raise click.UsageError(f"removing site {site_id!r} asks for confirmation, and there is no terminal to "
+                                   "ask on: pass --yes to remove it without asking")
         click.confirm(f"Refuse events from site {site_id!r} from now on?", abort=True)
     sites.remove_site(database, site_id)
     click.echo(f"site {site_id!r} removed: its events are refused from now on; past events and reports stay")
@@ -218,7 +241,7 @@ def site_remove(site_id, db, yes):
 
 # -- attribute and link create (attribution) --------------------------------------------------------------------------
 @cli.command()
-@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("db", type=ExistingDatabase())
 @click.option("--full", is_flag=True, help="Rebuild every analyst table from all events instead of only new ones.")
 def attribute(db, full):
     """Turn the events that arrived since the last run into visits, shares, influencers, stories, channels,
@@ -262,7 +285,7 @@ def link():
 @click.option("--url", "page_url", required=True, metavar="PAGE_URL", help="The page the link points to.")
 @click.option("--site", help="Site id (default: the registered site whose origin matches PAGE_URL).")
 @click.option("--channel", metavar="CODE", help="Channel code the link will travel through (wa, em, sms...).")
-@click.argument("db", type=click.Path(dir_okay=False))
+@click.argument("db", type=ExistingDatabase())
 def link_create(name, page_url, site, channel, db):
     """Mint an ambassador link to PAGE_URL for NAME in DB and print it: PAGE_URL#ds=<token>.
 
@@ -280,7 +303,7 @@ def link_create(name, page_url, site, channel, db):
 
 
 @link.command("list")
-@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("db", type=ExistingDatabase())
 @click.option("--site", help="Only the links of this site id.")
 def link_list(db, site):
     """List the ambassador links in DB: the link, who it credits, when it was created or revoked.
@@ -289,9 +312,17 @@ def link_list(db, site):
     Example:
       darksocial link list darksocial.db --site blog
     """
-    from . import links, store
+    from . import links, sites, store
 
-    rows = links.list_links(store.open_db(db), site=site)
+    database = store.open_db(db)
+    if site:
+        # A removed site's links stay listed, so the sites that have links count as known too.
+        known = sorted({row["site"] for row in sites.list_sites(database)}
+                       | {row[0] for row in database.conn.execute("SELECT DISTINCT site FROM links")})
+        if site not in known:
+            raise click.BadParameter(f"no site {site!r} in {db} (known: {', '.join(known) or 'none'}); "
+                                     "see `darksocial site list DB`", param_hint="--site")
+    rows = links.list_links(database, site=site)
     if not rows:
         click.echo("no ambassador link" + (f" for site {site!r}" if site else "")
                    + ": mint one with `darksocial link create --name NAME --url PAGE_URL DB`")
@@ -302,7 +333,7 @@ def link_list(db, site):
 
 @link.command("revoke")
 @click.argument("token", metavar="TOKEN_OR_LINK")
-@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("db", type=ExistingDatabase())
 def link_revoke(token, db):
     """Mark the ambassador link TOKEN_OR_LINK revoked in DB (`link list` shows when). Nothing is deleted: the
     visits and re-shares it brought until now stay credited to its ambassador; from now on the collector stores
@@ -324,7 +355,7 @@ def link_revoke(token, db):
 # -- import-pages (the page manifest an MkDocs build writes) ----------------------------------------------------------
 @cli.command("import-pages")
 @click.argument("manifest", type=click.Path(dir_okay=False, exists=True))
-@click.argument("db", type=click.Path(dir_okay=False))
+@click.argument("db", type=ExistingDatabase())
 @click.option("--base-url", metavar="URL",
               help="The address the site is served at, when it differs from the build's site_url (or there was none).")
 def import_pages(manifest, db, base_url):
@@ -349,7 +380,8 @@ def import_pages(manifest, db, base_url):
 # -- demo ---------------------------------------------------------------------------------------------------------
 @cli.command()
 @click.option("--dir", "workdir", default="darksocial-demo", show_default=True, type=click.Path(file_okay=False),
-              help="Where the built site and the database go (the database is recreated on each run).")
+              help="Where the built site and the database go, recreated on each run (a folder holding a darksocial.db "
+                   "or site/ that the demo did not create is refused).")
 @click.option("--site-port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="Port of the demo site (0: any free port).")
 @click.option("--port", "reports_port", default=8001, show_default=True, type=click.IntRange(0, 65535),
@@ -373,11 +405,11 @@ def demo(workdir, site_port, reports_port, seed, no_wait, no_browser, wagtail):
 
     from . import demo as demo_module
 
-    missing = demo_module.missing_extras()
+    missing = demo_module.missing_extras(wagtail=wagtail)
     if missing:
         raise click.ClickException(
-            f"the demo needs the {' and '.join(repr(extra) for extra in missing)} extra"
-            f"{'s' if len(missing) > 1 else ''}: pip install 'darksocial[{','.join(missing)}]'"
+            f"the {'Wagtail ' if wagtail else ''}demo needs the {' and '.join(repr(extra) for extra in missing)} "
+            f"extra{'s' if len(missing) > 1 else ''}: pip install 'darksocial[{','.join(missing)}]'"
         )
     if wagtail:
         try:
@@ -390,6 +422,13 @@ def demo(workdir, site_port, reports_port, seed, no_wait, no_browser, wagtail):
         return
     demo_module.run(Path(workdir), site_port, reports_port, seed, wait=not no_wait, open_browser=not no_browser)
 
+
+
+def stdin_is_a_terminal() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):  # no stdin at all, or a closed one
+        return False
 
 
 def command() -> str:

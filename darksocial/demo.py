@@ -15,6 +15,7 @@ core keeps importing no framework.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import http.server
 import importlib.util
 import json
@@ -25,6 +26,7 @@ import shutil
 import signal
 import socket
 import socketserver
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -59,14 +61,17 @@ class DemoResult:
 
 
 # The modules each extra brings that the demo runs (the `reporting` package itself ships in the core wheel).
-EXTRA_MODULES = {"mkdocs": ("mkdocs",), "reporting": ("datasette", "uvicorn")}
+EXTRA_MODULES = {"mkdocs": ("mkdocs",), "wagtail": ("django", "wagtail", "swapper"),
+                 "reporting": ("datasette", "uvicorn")}
 
 
-def missing_extras() -> list[str]:
-    """The extras the demo needs that are not installed, e.g. ``["reporting"]``."""
+def missing_extras(wagtail: bool = False) -> list[str]:
+    """The extras the demo needs that are not installed, e.g. ``["reporting"]``: the MkDocs demo needs mkdocs and
+    reporting, the Wagtail demo (``wagtail``) wagtail and reporting."""
+    needed = ("wagtail" if wagtail else "mkdocs", "reporting")
     missing = []
-    for extra, modules in EXTRA_MODULES.items():
-        for module in modules:
+    for extra in needed:
+        for module in EXTRA_MODULES[extra]:
             try:
                 found = importlib.util.find_spec(module) is not None
             except (ImportError, ValueError):
@@ -85,22 +90,99 @@ def claim_port(port: int, what: str, option: str, avoid: int | None = None, host
     """
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    except OSError:
-        family = socket.AF_INET  # a host that does not resolve: the bind below says so
+    except OSError as exc:  # gaierror: a name the resolver does not know
+        raise click.UsageError(
+            f"--host {host} cannot be resolved ({exc.strerror or exc}): give an address of this machine, like "
+            "127.0.0.1 (this machine only) or 0.0.0.0 (every interface), or a name that resolves to one"
+        ) from None
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise click.UsageError(
-                f"port {port} for {what} is already in use on {host} ({exc.strerror or exc}; another demo or "
-                f"server is listening there): stop it, or choose another port with {option} PORT ({option} 0 picks "
-                "a free one)"
-            ) from None
+            raise click.UsageError(bind_failure(exc, port, what, option, host)) from None
         chosen = sock.getsockname()[1]
     if chosen == avoid:
         return claim_port(0, what, option, avoid, host) if port == 0 else chosen
     return chosen
+
+
+def bind_failure(exc: OSError, port: int, what: str, option: str, host: str) -> str:
+    """Why ``port`` on ``host`` cannot be bound, and the fix: only an address-in-use error is a taken port."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {port} for {what} is already in use on {host} ({reason}; another demo or server is listening "
+                f"there): stop it, or choose another port with {option} PORT ({option} 0 picks a free one)")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (f"--host {host} is not an address of this machine ({reason}): give one of its own addresses, like "
+                "127.0.0.1 (this machine only) or 0.0.0.0 (every interface)")
+    if exc.errno == errno.EACCES:
+        return (f"port {port} for {what} needs privileges on {host} ({reason}; ports below 1024 are reserved): "
+                f"choose a port from 1024 up with {option} PORT, or put a reverse proxy in front")
+    return (f"cannot listen on {host} port {port} for {what} ({reason}): check --host, or choose another port "
+            f"with {option} PORT")
+
+
+# Written into DIR by every demo run: the files the demo deletes and rebuilds there (its database, the built site)
+# are then its own. Without it, a DIR holding such files may be someone's project (`--dir .` in an MkDocs folder).
+MARKER = ".darksocial-demo"
+MARKER_TEXT = ("This folder was made by `darksocial demo`: each run deletes and rebuilds the demo's files here.\n"
+               "Delete the folder when you no longer need the demo.\n")
+
+
+def guard_workdir(workdir: Path, owned: dict[str, list[Path]], earlier_demo: Callable[[], bool]) -> None:
+    """Refuse a ``workdir`` holding any of ``owned`` (what the demo deletes or rebuilds, by the name it is shown
+    under: a database with its WAL files is one) that it did not make: no marker there, and not an earlier demo's
+    by ``earlier_demo()`` (runs from before the marker left none)."""
+    if (workdir / MARKER).is_file():
+        return
+    present = [name for name, paths in owned.items() if any(path.exists() for path in paths)]
+    if not present or earlier_demo():
+        return
+    them = "them" if len(present) > 1 else "it"
+    raise click.UsageError(
+        f"the folder {workdir} already holds {', '.join(present)}, which the demo did not create (there is no "
+        f"{MARKER} file in it), and the demo would delete {them}: choose another --dir (a new folder), or remove "
+        f"{them} yourself if you want the demo there")
+
+
+def mark_workdir(workdir: Path) -> None:
+    (workdir / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+
+
+def is_demo_database(db_path: Path, site_id: str) -> bool:
+    """Whether ``db_path`` is a demo's database: ``site_id`` registered, with its pages imported. Opened immutable:
+    a database that is not the demo's is left as it was, not even given WAL files."""
+    if not db_path.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?immutable=1", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        registered = conn.execute("SELECT 1 FROM sites WHERE site = ?", (site_id,)).fetchone()
+        imported = conn.execute("SELECT 1 FROM pages WHERE site = ? LIMIT 1", (site_id,)).fetchone()
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return bool(registered and imported)
+
+
+def is_demo_site(site_dir: Path) -> bool:
+    """Whether ``site_dir`` is the demo site built by an earlier run: its page manifest names the demo's site."""
+    try:
+        manifest = json.loads((site_dir / "darksocial-pages.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("site") == SITE_ID
+
+
+def earlier_mkdocs_demo(workdir: Path) -> bool:
+    db_path, site_dir = workdir / "darksocial.db", workdir / "site"
+    db_files = [path for path in store.database_files(db_path) if path.exists()]
+    return ((not db_files or is_demo_database(db_path, SITE_ID))
+            and (not site_dir.exists() or is_demo_site(site_dir)))
 
 
 def build_site(workdir: Path, site_url: str, collector_url: str) -> Path:
@@ -308,12 +390,15 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
     site_url = f"http://127.0.0.1:{site_port}/"
     reports_url = f"http://127.0.0.1:{reports_port}/"
     collect_url = reports_url + "-/darksocial/collect"
+    db_path = workdir / "darksocial.db"
+    guard_workdir(workdir, {"darksocial.db": store.database_files(db_path), "site/": [workdir / "site"]},
+                  partial(earlier_mkdocs_demo, workdir))
     try:
         workdir.mkdir(parents=True, exist_ok=True)
+        mark_workdir(workdir)
     except OSError as exc:
         raise click.BadParameter(f"cannot create {workdir} ({exc.strerror}): choose a writable folder",
                                  param_hint="--dir") from None
-    db_path = workdir / "darksocial.db"
 
     click.echo(f"building the demo site into {workdir / 'site'} ...")
     site_dir = build_site(workdir, site_url, collect_url)

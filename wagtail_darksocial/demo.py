@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import sqlite3
 import sys
 from contextlib import contextmanager
 from functools import partial
@@ -85,15 +86,39 @@ def wagtail_running(port: int):
         yield url
 
 
+def earlier_demo(workdir: Path) -> bool:
+    """Whether the demo's files in ``workdir`` are an earlier Wagtail demo's, made before the demo marked its folder:
+    its darksocial.db has the demo's site and pages, its Django database (if any) the demo's collector site id."""
+    if not core_demo.is_demo_database(workdir / "darksocial.db", SITE_ID):
+        return False
+    project_db = workdir / "db.sqlite3"
+    if not project_db.exists():
+        return True
+    try:
+        conn = sqlite3.connect(f"{project_db.resolve().as_uri()}?immutable=1", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        return conn.execute("SELECT 1 FROM wagtail_darksocial_darksocialsettings WHERE collector_site_id = ?",
+                            (SITE_ID,)).fetchone() is not None
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
 def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool, open_browser: bool):
     from . import attribution
 
     site_port = core_demo.claim_port(site_port, "the Wagtail site", "--site-port")
     reports_port = core_demo.claim_port(reports_port, "the reports", "--port", avoid=site_port)
     site_url, reports_url = f"http://127.0.0.1:{site_port}/", f"http://127.0.0.1:{reports_port}/"
-    workdir.mkdir(parents=True, exist_ok=True)
     db_path = workdir / "darksocial.db"
-    for path in [*store.database_files(db_path), workdir / "db.sqlite3"]:
+    owned = {"darksocial.db": store.database_files(db_path), "db.sqlite3": [workdir / "db.sqlite3"]}
+    core_demo.guard_workdir(workdir, owned, partial(earlier_demo, workdir))
+    workdir.mkdir(parents=True, exist_ok=True)
+    core_demo.mark_workdir(workdir)
+    for path in [*owned["darksocial.db"], *owned["db.sqlite3"]]:
         path.unlink(missing_ok=True)
     setup_django(workdir, reports_url)
     click.echo(f"migrating the demo Wagtail project into {workdir} ...")

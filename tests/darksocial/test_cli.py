@@ -7,6 +7,7 @@ import json
 import click
 from click.testing import CliRunner
 
+from darksocial import cli as cli_module
 from darksocial import collector, store, tokens
 from darksocial.cli import cli
 
@@ -41,7 +42,8 @@ def test_a_file_that_is_not_a_database_is_named_with_the_fix(tmp_path):
         assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-def test_site_list_and_remove(tmp_path):
+def test_site_list_and_remove(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli_module, "stdin_is_a_terminal", lambda: True)  # the prompt, answered through input=
     db = tmp_path / "ds.db"
     assert run("site", "add", "blog", "--origin", "https://blog.example", "--name", "The Blog", db).exit_code == 0
     assert run("site", "add", "docs", "--origin", "https://docs.example", db).exit_code == 0
@@ -107,6 +109,7 @@ def test_import_pages_warns_when_the_site_is_not_registered(tmp_path):
     manifest.write_text(json.dumps({"format": "darksocial-pages", "version": 1, "site": "docs",
                                     "site_url": "https://docs.example/",
                                     "pages": [{"url": "https://docs.example/a/", "title": "A"}]}))
+    assert run("site", "add", "blog", "--origin", "https://blog.example", db).exit_code == 0
     unregistered = run("import-pages", manifest, db)
     assert unregistered.exit_code == 0
     assert ("warning: site 'docs' is not registered" in unregistered.output

@@ -138,14 +138,19 @@ def test_site_add_without_origin_is_a_usage_error(db):
 # -- the DB argument ------------------------------------------------------------------------------------------------
 EXISTING_DB_COMMANDS = (["site", "list"], ["site", "remove", "blog", "--yes"], ["attribute"], ["attribute", "--full"],
                         ["link", "list"], ["link", "revoke", "AAAAAAAAAA"], ["login-link"])
+# These created a database at a mistyped path, then said no site was registered in it.
+ADDING_DB_COMMANDS = (["link", "create", "--name", "R", "--url", "https://x.example/"], ["import-pages", "MANIFEST"])
 
 
-@pytest.mark.parametrize("args", EXISTING_DB_COMMANDS)
+@pytest.mark.parametrize("args", [*EXISTING_DB_COMMANDS, *ADDING_DB_COMMANDS])
 def test_a_missing_database_is_refused_without_creating_it(tmp_path, args):
     missing = tmp_path / "missing.db"
-    # click's own message names the problem; "does not exist" implies the fix (give an existing path).
-    refused(run(*args, missing), 2, "Invalid value for 'DB'", "does not exist")
-    assert not missing.exists()
+    manifest = tmp_path / "darksocial-pages.json"
+    manifest.write_text('{"format": "darksocial-pages", "version": 1, "site": "x", "pages": []}')
+    args = [str(manifest) if arg == "MANIFEST" else arg for arg in args]
+    refused(run(*args, missing), 2, "Invalid value for 'DB'", f"{str(missing)!r} does not exist", "check the path",
+            f"create the database with `darksocial site add SITE --origin URL {missing}`")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["darksocial-pages.json"]
 
 
 @pytest.mark.parametrize("args", [*EXISTING_DB_COMMANDS, ["site", "add", "x", "--origin", "https://x.example"],
@@ -210,6 +215,19 @@ def test_a_read_only_database_refuses_writes_and_still_lists(db):
 
 
 # -- site remove / link --------------------------------------------------------------------------------------------
+def test_site_remove_without_a_terminal_asks_for_yes_instead_of_prompting(db):
+    """A script or CI has no terminal to answer the prompt on: it is told to pass --yes, and nothing changes."""
+    before = state(db)
+    refused(run("site", "remove", "blog", db), 2, "removing site 'blog' asks for confirmation",
+            "no terminal", "pass --yes")
+    assert state(db) == before
+    done = subprocess.run([str(DARKSOCIAL), "site", "remove", "blog", str(db)], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "pass --yes" in done.stderr and "Aborted" not in done.stderr, done.stderr
+    assert state(db) == before
+    assert run("site", "remove", "blog", db, "--yes").exit_code == 0
+
+
 def test_removing_an_unknown_site_names_the_registered_ones(db):
     before = state(db)
     refused(run("site", "remove", "shop", db, "--yes"), 2, "no site 'shop' is registered", "(registered: blog)",
@@ -239,9 +257,24 @@ def test_link_create_refusals_name_the_fix(db, args, phrases):
 
 def test_link_create_on_a_database_without_sites(tmp_path):
     fresh = tmp_path / "fresh.db"
+    assert run("site", "add", "gone", "--origin", "https://gone.example", fresh).exit_code == 0
+    assert run("site", "remove", "gone", fresh, "--yes").exit_code == 0
     refused(run("link", "create", "--name", "Rosa", "--url", "https://blog.example/s", fresh), 2,
             "no site is registered", "darksocial site add SITE --origin URL DB")
     assert state(fresh) == ([], [])
+
+
+def test_link_list_of_an_unknown_site_names_the_known_ones(db):
+    assert run("link", "create", "--name", "Rosa", "--url", "https://blog.example/s", db).exit_code == 0
+    refused(run("link", "list", "--site", "nosuch", db), 2, "no site 'nosuch'", "known: blog",
+            "darksocial site list DB")
+    assert run("site", "remove", "blog", db, "--yes").exit_code == 0
+    # A removed site's links are still listed: the site stays known through them.
+    listed = run("link", "list", "--site", "blog", db)
+    assert listed.exit_code == 0 and "Rosa" in listed.output
+    assert run("site", "add", "docs", "--origin", "https://docs.example", db).exit_code == 0
+    empty = run("link", "list", "--site", "docs", db)
+    assert empty.exit_code == 0 and "no ambassador link for site 'docs'" in empty.output
 
 
 @pytest.mark.parametrize("url", ["https://shop.example/p", "https://elsewhere.example/p"])
@@ -306,6 +339,22 @@ def test_serve_on_a_taken_port_fails_fast(db, taken_port):
     assert "choose another port with --port PORT (--port 0 picks a free one)" in done.stderr
 
 
+@pytest.mark.parametrize(("host", "phrases"), [
+    ("nosuch.invalid", ["--host nosuch.invalid cannot be resolved", "give an address of this machine"]),
+    # TEST-NET-1 (RFC 5737): an address no machine running the tests has.
+    ("192.0.2.1", ["--host 192.0.2.1 is not an address of this machine", "give one of its own addresses"]),
+])
+@pytest.mark.parametrize("port", [8687, 0])
+def test_serve_on_a_host_that_is_not_this_machine_names_the_host_not_the_port(tmp_path, monkeypatch, host, phrases,
+                                                                               port):
+    monkeypatch.setenv("DARKSOCIAL_ANALYST_PASSWORD_HASH", "pbkdf2_sha256$480000$c2FsdA$aGFzaA")
+    target = tmp_path / "ds.db"
+    result = run("serve", target, "--host", host, "--port", port)
+    refused(result, 2, *phrases, "127.0.0.1")
+    assert "in use" not in result.output
+    assert not target.exists()
+
+
 @pytest.mark.parametrize("which", ["--site-port", "--port"])
 def test_demo_on_a_taken_port_says_which_and_stops(tmp_path, taken_port, which):
     other = "--port" if which == "--site-port" else "--site-port"
@@ -328,6 +377,33 @@ def test_demo_refuses_one_port_for_both_and_a_file_as_dir(tmp_path):
     afile.write_text("x")
     refused(run("demo", "--no-wait", "--no-browser", "--dir", afile, "--site-port", 0, "--port", 0), 2,
             "Invalid value for '--dir'", "is a file")
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("holds", [("db", "site"), ("site",), ("db",), ("demo-db-without-pages",)])
+def test_demo_refuses_a_dir_holding_a_database_or_site_it_did_not_create(tmp_path, holds):
+    """`--dir .` in someone's MkDocs project: the demo would delete their darksocial.db and empty their site/."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mkdocs.yml").write_text("site_name: Mine\n")
+    if "db" in holds:
+        assert run("site", "add", "blog", "--origin", "https://blog.example", project / "darksocial.db").exit_code == 0
+    if "demo-db-without-pages" in holds:  # the demo's site id alone does not make it the demo's database
+        assert run("site", "add", "harbour-lane", "--origin", "http://127.0.0.1:8000", project / "darksocial.db"
+                   ).exit_code == 0
+    if "site" in holds:
+        (project / "site").mkdir()
+        (project / "site" / "index.html").write_text("<h1>My site</h1>")
+    gc.collect()  # the in-process commands' connections closed: their WAL files gone, as after a real command
+    before = snapshot(project)
+    names = ", ".join(name for name in ("darksocial.db", "site/") if (project / name).exists())
+    refused(run("demo", "--no-wait", "--no-browser", "--dir", project, "--site-port", 0, "--port", 0), 2,
+            f"the folder {project} already holds {names}, which the demo did not create",
+            "choose another --dir (a new folder), or remove", "yourself")
+    assert snapshot(project) == before
 
 
 @pytest.mark.parametrize("command", [["site", "list"], ["link", "list"], ["login-link"], ["attribute"]])

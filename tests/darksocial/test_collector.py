@@ -216,9 +216,50 @@ def test_a_site_added_while_running_is_accepted_quickly(collector):
     ("ftp://example.com", None),
     ("https://example.com:99999", None),
     ("null", None),
+    # Internationalised hosts in the ASCII form browsers send (UTS #46 non-transitional: ß stays, as xn--fa-hia).
+    ("https://münchen.de", "https://xn--mnchen-3ya.de"),
+    ("HTTPS://MÜNCHEN.DE:443/", "https://xn--mnchen-3ya.de"),
+    ("https://XN--MNCHEN-3YA.de", "https://xn--mnchen-3ya.de"),
+    ("https://faß.de", "https://xn--fa-hia.de"),
+    ("https://例え。テスト:8443", "https://xn--r8jz45g.xn--zckzah:8443"),
 ])
 def test_origins_are_normalised(value, expected):
     assert normalise_origin(value) == expected
+
+
+IDN = "https://xn--mnchen-3ya.de"  # https://münchen.de, as browsers send it in Origin and location.href
+
+
+@pytest.mark.parametrize("registered", ["https://münchen.de", IDN])
+@pytest.mark.parametrize("sent", ["https://münchen.de", IDN])
+def test_an_internationalised_origin_matches_in_either_spelling(tmp_path, clock, registered, sent):
+    """A site registered with its Unicode name (as `site add` stored it before, or a row written directly) accepts
+    what browsers send, the punycode form, and the other way round."""
+    path = tmp_path / "ds.db"
+    db = store.open_db(path)
+    store.register_site(db, "idn", [registered])  # as stored by hand or by an earlier version
+    db.close()
+    c = Collector(path, clock=clock)
+    try:
+        result = send(c, view(s="idn", u=f"{sent}/straße/"), origin=sent)
+        assert result.status == 204, result.reason
+    finally:
+        c.close()
+    assert rows(c)[0]["site"] == "idn"
+
+
+def test_site_add_stores_an_internationalised_origin_as_browsers_send_it(tmp_path):
+    from click.testing import CliRunner
+
+    from darksocial.cli import cli
+
+    path = tmp_path / "ds.db"
+    added = CliRunner().invoke(cli, ["site", "add", "idn", "--origin", "https://münchen.de", str(path)])
+    assert added.exit_code == 0, added.output
+    assert f'["{IDN}"]' in added.output
+    made = CliRunner().invoke(cli, ["link", "create", "--name", "Rosa", "--url", "https://münchen.de/story",
+                                    str(path)])
+    assert made.exit_code == 0 and made.output.startswith("https://münchen.de/story#ds="), made.output
 
 
 def test_urls_are_stored_canonical_with_tracking_parameters_apart(collector):

@@ -16,8 +16,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from functools import partial
 from pathlib import Path
 
+import click
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
@@ -86,9 +88,15 @@ def test_demo_from_a_fresh_copy_with_relative_paths_and_stable_ports(tmp_path, f
     assert conn.execute("SELECT count(*) FROM pages WHERE title IS NOT NULL").fetchone()[0] >= 5
     conn.close()
 
-    # Right after (its connections still in TIME_WAIT), a re-run gets the same ports, so the same built URLs.
+    # Right after (its connections still in TIME_WAIT), a re-run gets the same ports, so the same built URLs. The
+    # folder is marked as the demo's; without the mark (a folder of a version from before it) the re-run still
+    # recognises its own database and site.
+    marker = copy / "darksocial-demo" / demo.MARKER
+    assert marker.is_file()
+    marker.unlink()
     second = run_demo(copy, *flags)
     assert second.returncode == 0, second.stdout + second.stderr
+    assert marker.is_file()
     assert f"--port {reports_port}" in second.stdout and f"http.server {site_port} " in second.stdout
 
     # The two commands --no-wait printed serve the site and a collector that takes its events.
@@ -154,6 +162,24 @@ def test_without_the_reporting_extra_the_demo_names_the_install_command(tmp_path
     assert not (tmp_path / "demo").exists()
 
 
+@pytest.mark.parametrize(("flags", "absent", "install"), [
+    (["--wagtail"], ["django"], "the Wagtail demo needs the 'wagtail' extra: pip install 'darksocial[wagtail]'"),
+    (["--wagtail"], ["django", "wagtail", "swapper", "datasette", "uvicorn", "mkdocs"],
+     "the Wagtail demo needs the 'wagtail' and 'reporting' extras: pip install 'darksocial[wagtail,reporting]'"),
+    ([], ["django", "wagtail", "swapper", "datasette", "uvicorn", "mkdocs"],
+     "the demo needs the 'mkdocs' and 'reporting' extras: pip install 'darksocial[mkdocs,reporting]'"),
+])
+def test_without_extras_each_demo_names_every_extra_it_needs(tmp_path, flags, absent, install):
+    code = ("import sys; sys.modules.update(dict.fromkeys(sys.argv[2].split(','))); from darksocial.cli import cli; "
+            "cli(['demo', '--no-wait', '--no-browser', '--dir', sys.argv[1], *sys.argv[3:]])")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "demo"), ",".join(absent), *flags],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert install in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "demo").exists()
+
+
 def analyst_tables(db_path: Path) -> dict[str, list[tuple]]:
     conn = sqlite3.connect(db_path)
     try:
@@ -204,6 +230,25 @@ def test_same_seed_same_tables_and_days_that_look_real(tmp_path):
     shares = [dark / visits for _, visits, dark in full_days]
     assert all(0.1 < share < 0.6 for share in shares), shares
     assert max(abs(b - a) for a, b in zip(shares, shares[1:], strict=False)) < 0.25, shares
+
+
+def test_only_the_demos_own_files_are_rebuilt_without_asking(tmp_path):
+    site_url = "http://127.0.0.1:8000/"
+    site_dir = demo.build_site(tmp_path, site_url, "http://127.0.0.1:8001/-/darksocial/collect")
+    demo.prepare_database(tmp_path / "darksocial.db", site_dir, site_url, seed=7,
+                          now=dt.datetime(2026, 3, 18, 9, 30, tzinfo=dt.timezone.utc))
+    owned = {"darksocial.db": store.database_files(tmp_path / "darksocial.db"), "site/": [site_dir]}
+    earlier = partial(demo.earlier_mkdocs_demo, tmp_path)
+    assert earlier()  # an earlier run's folder, before the marker: its database and site are recognised
+    demo.guard_workdir(tmp_path, owned, earlier)
+
+    manifest = site_dir / "darksocial-pages.json"
+    manifest.write_text(manifest.read_text().replace(f'"site": "{demo.SITE_ID}"', '"site": "mine"'))
+    assert not earlier()  # someone's own site/ beside it
+    with pytest.raises(click.UsageError, match=r"already holds darksocial\.db, site/, which the demo did not"):
+        demo.guard_workdir(tmp_path, owned, earlier)
+    demo.mark_workdir(tmp_path)  # what a run writes: from then on the folder is the demo's
+    demo.guard_workdir(tmp_path, owned, earlier)
 
 
 def test_an_unusable_dir_is_named_with_the_option(tmp_path):

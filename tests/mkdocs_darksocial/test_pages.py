@@ -20,8 +20,10 @@ def demo_build(tmp_path_factory, sites):
         return sites.build(sites.DEMO_SITE / "mkdocs.yml", site_dir)
 
 
-def import_pages(*args):
-    return CliRunner().invoke(cli, ["import-pages", *map(str, args)])
+def import_pages(manifest, db, *args):
+    """`darksocial import-pages`, into ``db`` created first (the command refuses a database that does not exist)."""
+    store.open_db(db).close()
+    return CliRunner().invoke(cli, ["import-pages", *map(str, (manifest, db, *args))])
 
 
 def test_demo_manifest_describes_every_tracked_story(demo_build):
