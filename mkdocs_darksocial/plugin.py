@@ -27,6 +27,7 @@ from mkdocs.structure.files import File, Files
 from mkdocs.utils import get_relative_url
 
 from darksocial import inject, pages
+from darksocial.collector import normalise_origin
 
 from .config import DarksocialConfig
 
@@ -75,12 +76,13 @@ class DarksocialPlugin(BasePlugin[DarksocialConfig]):
                 f"collector, for example:{COLLECTOR_EXAMPLE}"
             )
         site = self.config.site or urlsplit(config.site_url or "").hostname
-        if site and not self.config.site:
-            try:  # an internationalised domain: browsers send its punycode Origin, the site id is that form
-                site = site.encode("idna").decode("ascii")
-            except UnicodeError:
+        if site and not site.isascii() and not self.config.site:
+            # An internationalised domain: the site id is its ASCII (punycode) form, as browsers send its Origin.
+            origin = normalise_origin(f"https://{site}")
+            if origin is None:
                 raise PluginError(f"darksocial: site_url's host {site!r} is no domain name: set site_url to the "
-                                  "address the site is published at, or the plugin's 'site' option") from None
+                                  "address the site is published at, or the plugin's 'site' option")
+            site = origin.split("://", 1)[1]
         if not site:
             raise PluginError(
                 "darksocial: no site id: set 'site_url' in mkdocs.yml (its host becomes the site id) or the "
