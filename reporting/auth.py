@@ -101,15 +101,19 @@ def auth_plugin_config(environ: Mapping[str, str] | None = None) -> dict:
     return {f"{ANALYST}_password_hash": {"$env": PASSWORD_HASH_ENV}}
 
 
-def anonymous_denied(action: str, resource, private_query_names: frozenset[str]) -> bool:
-    """True when an anonymous actor must be refused ``action`` on ``resource``."""
+def anonymous_denied(action: str, resource, private_query_names: frozenset[str], database: str,
+                     crossdb: bool = False) -> bool:
+    """True when an anonymous actor must be refused ``action`` on ``resource``. Only the darksocial database
+    (``database``) is guarded: others served beside it are the operator's, with Datasette's rules. With ``crossdb``
+    the ``_memory`` database's SQL reads every attached file, the darksocial one too."""
     if action in ("execute-sql", "view-database-download"):
-        return True  # arbitrary SQL and the database file would both read the private tables
-    if action == "view-table" and resource is not None:
+        # Arbitrary SQL and the database file would both read the private tables.
+        return resource == database or (action == "execute-sql" and crossdb and resource == "_memory")
+    if action == "view-table" and resource is not None and resource[0] == database:
         # An allow-list: sqlite_stat1 and friends give the row counts of private tables away, and a table added
         # later is private until it is listed as open.
         return resource[1].lower() not in OPEN_TABLES
-    if action == "view-query" and resource is not None:
+    if action == "view-query" and resource is not None and resource[0] == database:
         return resource[1] in private_query_names
     return False
 

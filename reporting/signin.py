@@ -32,6 +32,7 @@ from markupsafe import escape
 from darksocial import analysts
 
 from . import auth
+from .metadata import darksocial_database
 
 LOGIN_PATH = "/-/login"
 PASSWORD_TOOL_PATH = "/-/password-tool"
@@ -192,7 +193,8 @@ class Guard:
         self.hashing = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
 
     async def __call__(self, scope, receive, send):
-        if scope.get("type") != "http":
+        if scope.get("type") != "http" or darksocial_database(self.datasette) is None:
+            # No darksocial database: Datasette's pages and the operator's sign-in are theirs, untouched.
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
         if path == LOGIN_PATH and scope.get("method") == "POST":
@@ -293,8 +295,6 @@ def asgi_wrapper(datasette):
 
 # -- /-/darksocial/sign-in?token=... --------------------------------------------------------------------------------
 async def sign_in_view(request, datasette) -> Response:
-    from .metadata import darksocial_database
-
     token = request.args.get("token", "")
     db = darksocial_database(datasette)
     redeemed = False
