@@ -118,6 +118,18 @@ def anonymous_denied(action: str, resource, private_query_names: frozenset[str],
     return False
 
 
+def http_host(host: str) -> str:
+    """``host`` as it goes in a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def login_link_options(host: str | None, port: int | None) -> str:
+    """The ``darksocial login-link`` options naming the server on ``host:port`` (none for the defaults): without
+    them the command mints links for a server that is not this one."""
+    return ((f" --host {shlex.quote(host.strip('[]'))}" if host and host.strip("[]") != "127.0.0.1" else "")
+            + (f" --port {port}" if port and port != 8001 else ""))
+
+
 def sign_in_hint(datasette, host: str, port: int) -> str:
     """What ``darksocial serve`` tells the operator about signing in, one line per way.
 
@@ -133,9 +145,8 @@ def sign_in_hint(datasette, host: str, port: int) -> str:
     path = collect.database_path(datasette)
     if is_loopback(host) and path is not None:
         lines.append(f"darksocial: sign in on this machine (one-time link): {login_link(path, host, port)}")
-        # The same host and port, or the printed command would mint links for a server that is not this one.
-        where = (f" --host {host}" if host != "127.0.0.1" else "") + (f" --port {port}" if port != 8001 else "")
-        lines.append(f"darksocial: another link any time: {command()} login-link {shlex.quote(str(path))}{where}")
+        lines.append(f"darksocial: another link any time: {command()} login-link {shlex.quote(str(path))}"
+                     f"{login_link_options(host, port)}")
     if password_hash() or not lines:
-        lines.append(f"darksocial: analysts sign in as '{ANALYST}' at http://{host}:{port}/-/login")
+        lines.append(f"darksocial: analysts sign in as '{ANALYST}' at http://{http_host(host)}:{port}/-/login")
     return "\n".join(lines)
