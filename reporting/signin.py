@@ -106,21 +106,28 @@ def _cookies(scope) -> dict[str, str]:
     return cookies
 
 
-def signed_in(datasette, scope) -> bool:
+def actor(datasette, scope) -> dict | None:
+    """The actor of ``scope``'s ``ds_actor`` cookie (Datasette's own), or None: for wrappers that answer before
+    Datasette resolves it."""
     actor_cookie = _cookies(scope).get("ds_actor")
     if not actor_cookie:
-        return False
+        return None
     try:
         value = datasette.unsign(actor_cookie, "actor")
     except BadSignature:
-        return False
+        return None
     expires = value.get("e") if isinstance(value, dict) else None
     if expires:
         from datasette.utils import baseconv
 
         if baseconv.base62.decode(expires) < time.time():
-            return False
-    return isinstance(value, dict) and bool(value.get("a"))
+            return None
+    found = value.get("a") if isinstance(value, dict) else None
+    return found if isinstance(found, dict) and found else None
+
+
+def signed_in(datasette, scope) -> bool:
+    return actor(datasette, scope) is not None
 
 
 def login_link_command(scope) -> str:

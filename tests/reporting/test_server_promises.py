@@ -846,7 +846,8 @@ def test_every_table_and_report_exports_for_analysts(inproc, analyst):
     for name in ANALYST_TABLES + PRIVATE_TABLES + PRIVATE_REPORTS + ["top_stories", "channel_mix"]:
         for ext in (".csv", ".json"):
             response = inproc.get(f"/darksocial/{name}{ext}", cookies=analyst,
-                                  params={"person": ALICE_PERSON} if name == "influencer" else None)
+                                  params={"influencer": {"person": ALICE_PERSON},
+                                          "cascade_tree": {"share": SHARE_A}}.get(name))
             statuses[name + ext] = (response.status_code, response.headers["content-type"].split(";")[0])
     assert {k: v for k, v in statuses.items() if v[0] != 200 or v[1] not in ("text/plain", "text/csv",
                                                                             "application/json")} == {}
@@ -1151,7 +1152,6 @@ def test_serve_ambassador_link_credits_by_name_until_revoked(live, live_analyst,
         assert cached["n"] == n - 1
         rows = client.get("/darksocial/top_influencers.json", params={"_shape": "array"}).json()
         assert [(r["clicks"], r["reach"]) for r in rows if r["name"] == "Rosa Diaz"] == [(n, n)]
-
 
 
 def test_serve_on_an_ipv6_address_prints_urls_that_open(tmp_path):
