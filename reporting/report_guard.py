@@ -106,17 +106,18 @@ async def subject_problem(datasette, scope, name: str, args: dict) -> str | None
     if name == "influencer":
         if not values["person"]:
             return "person is required: a person id from top_influencers, like v:abc123 or a:Jane"
-        checks = [(KNOWN_PERSON, "person", f"person: nobody {values['person']!r} shared or clicked (see the "
+        checks = [(KNOWN_PERSON, "person", f"person: nobody {args['person']!r} shared or clicked (see the "
                                            "top_influencers report)")]
     else:
         if not values["share"] and not values["url"]:
             return "share or url is required: a share token from largest_cascades, or a story's URL from top_stories"
-        checks = [(KNOWN_SHARE, "share", f"share: no share {values['share']!r} here (open one from the "
+        checks = [(KNOWN_SHARE, "share", f"share: no share {args['share']!r} here (open one from the "
                                          "largest_cascades report)")] if values["share"] else \
-            [(KNOWN_STORY, "url", f"url: no story {values['url']!r} here (see the top_stories report)")]
+            [(KNOWN_STORY, "url", f"url: no story {args['url']!r} here (see the top_stories report)")]
     for sql, key, reason in checks:
         try:
-            result = await datasette.execute(db, sql, {key: values[key]})
+            # As given, not stripped: the report's SQL compares it as it is.
+            result = await datasette.execute(db, sql, {key: args.get(key) or ""})
         except Exception:  # a database that never attributed has none of these tables: nothing to check against
             return None
         if not result.rows:

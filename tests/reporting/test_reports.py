@@ -65,6 +65,9 @@ def test_the_reports_about_one_thing_refuse_what_names_nothing_as_their_pages_do
     assert get("influencer", person=scenario.ALICE_PERSON).status_code == 200
     assert get("cascade_tree", share=scenario.SHARE_A).status_code == 200
     assert get("cascade_tree", url=scenario.STORY_A).status_code == 200
+    # The report's SQL compares the share as given: one with spaces around it is not found, and says so.
+    padded = get("cascade_tree", share=f" {scenario.SHARE_A} ")
+    assert padded.status_code == 404 and f"share: no share ' {scenario.SHARE_A} '" in padded.text
 
 
 def test_a_report_about_one_thing_keeps_its_form_and_tells_nobody_who_exists(inproc):
