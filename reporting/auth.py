@@ -101,17 +101,33 @@ def auth_plugin_config(environ: Mapping[str, str] | None = None) -> dict:
     return {f"{ANALYST}_password_hash": {"$env": PASSWORD_HASH_ENV}}
 
 
-def anonymous_denied(action: str, resource, private_query_names: frozenset[str]) -> bool:
-    """True when an anonymous actor must be refused ``action`` on ``resource``."""
+def anonymous_denied(action: str, resource, private_query_names: frozenset[str], database: str,
+                     crossdb: bool = False) -> bool:
+    """True when an anonymous actor must be refused ``action`` on ``resource``. Only the darksocial database
+    (``database``) is guarded: others served beside it are the operator's, with Datasette's rules. With ``crossdb``
+    the ``_memory`` database's SQL reads every attached file, the darksocial one too."""
     if action in ("execute-sql", "view-database-download"):
-        return True  # arbitrary SQL and the database file would both read the private tables
-    if action == "view-table" and resource is not None:
+        # Arbitrary SQL and the database file would both read the private tables.
+        return resource == database or (action == "execute-sql" and crossdb and resource == "_memory")
+    if action == "view-table" and resource is not None and resource[0] == database:
         # An allow-list: sqlite_stat1 and friends give the row counts of private tables away, and a table added
         # later is private until it is listed as open.
         return resource[1].lower() not in OPEN_TABLES
-    if action == "view-query" and resource is not None:
+    if action == "view-query" and resource is not None and resource[0] == database:
         return resource[1] in private_query_names
     return False
+
+
+def http_host(host: str) -> str:
+    """``host`` as it goes in a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def login_link_options(host: str | None, port: int | None) -> str:
+    """The ``darksocial login-link`` options naming the server on ``host:port`` (none for the defaults): without
+    them the command mints links for a server that is not this one."""
+    return ((f" --host {shlex.quote(host.strip('[]'))}" if host and host.strip("[]") != "127.0.0.1" else "")
+            + (f" --port {port}" if port and port != 8001 else ""))
 
 
 def sign_in_hint(datasette, host: str, port: int) -> str:
@@ -129,9 +145,8 @@ def sign_in_hint(datasette, host: str, port: int) -> str:
     path = collect.database_path(datasette)
     if is_loopback(host) and path is not None:
         lines.append(f"darksocial: sign in on this machine (one-time link): {login_link(path, host, port)}")
-        # The same host and port, or the printed command would mint links for a server that is not this one.
-        where = (f" --host {host}" if host != "127.0.0.1" else "") + (f" --port {port}" if port != 8001 else "")
-        lines.append(f"darksocial: another link any time: {command()} login-link {shlex.quote(str(path))}{where}")
+        lines.append(f"darksocial: another link any time: {command()} login-link {shlex.quote(str(path))}"
+                     f"{login_link_options(host, port)}")
     if password_hash() or not lines:
-        lines.append(f"darksocial: analysts sign in as '{ANALYST}' at http://{host}:{port}/-/login")
+        lines.append(f"darksocial: analysts sign in as '{ANALYST}' at http://{http_host(host)}:{port}/-/login")
     return "\n".join(lines)

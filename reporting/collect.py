@@ -242,7 +242,8 @@ def begin_post(datasette, ip: str | None, origin: str | None, content_length: st
                 Result(503, "server: the collector's database cannot be opened: see the server log"), cors)
         if collector is None:
             return cors, None, None, None, answer(
-                Result(503, "server: no database to collect into: serve a mutable database file"), cors)
+                Result(503, "server: no darksocial database to collect into: run `darksocial serve DB`, or name a "
+                            "mutable database file in the plugin setting database (-m metadata.json)"), cors)
         cached = _collector_cache[datasette] = (collector, body_timeout(datasette))
     collector, seconds = cached
     refusal = collector.admit(ip)  # before reading the body: a flood costs as little as possible

@@ -12,6 +12,8 @@ import urllib.parse
 
 from darksocial.spreadsheets import CsvNeutraliser
 
+from .metadata import darksocial_database
+
 
 def is_csv_export(scope) -> bool:
     query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -23,7 +25,8 @@ def is_csv_export(scope) -> bool:
 def asgi_wrapper(datasette):
     def wrap(app):
         async def neutralised(scope, receive, send):
-            if scope.get("type") != "http" or not is_csv_export(scope):
+            # Without a darksocial database the plugin changes nothing, the operator's exports included.
+            if scope.get("type") != "http" or not is_csv_export(scope) or darksocial_database(datasette) is None:
                 return await app(scope, receive, send)
             neutraliser = None
 

@@ -27,8 +27,9 @@ DESCRIPTION_HTML = (
     "<a href=\"/{db}/dark_social_over_time\">dark social over time</a>, "
     "<a href=\"/{db}/channel_mix\">channel mix</a> and the tables <code>stories</code>, <code>story_daily</code>, "
     "<code>channels</code> and <code>daily</code>. <strong>Analysts</strong> "
-    "(<a href=\"/-/login\">sign in</a>, or on the server run <code>darksocial login-link DATABASE</code>) also see "
-    "the <a href=\"/-/darksocial/dashboard\">dashboard</a>, people, cascades and every other report.</p>"
+    "(<a href=\"/-/login\">sign in</a>, or on the server run <code>darksocial login-link DATABASE</code> with "
+    "the server's <code>--port</code>) also see the <a href=\"/-/darksocial/dashboard\">dashboard</a>, people, "
+    "cascades and every other report.</p>"
 )
 
 # Sort and facets analysts want first; columns not listed here keep Datasette's defaults.

@@ -211,7 +211,7 @@ def forbidden(datasette, request, message):
     from .signin import sign_in_page
 
     async def page():
-        body = sign_in_page(datasette, message)
+        body = sign_in_page(datasette, message, request.scope)
         html = await datasette.render_template("darksocial_denied.html", {"body": Markup(body)}, request=request)
         return Response.html(html, status=403)
 

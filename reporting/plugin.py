@@ -15,6 +15,8 @@ from darksocial import reports as queries
 from . import accesslog, auth, collect, csv_guard, form_guard, indexes, metadata, pages, report_guard, signin
 
 log = logging.getLogger(__name__)
+# How to name the database under plain `datasette` (0.65 reads plugin settings from the metadata; it has no -s).
+METADATA_HINT = '{"plugins": {"darksocial": {"database": "NAME"}}}'
 accesslog.install()  # before uvicorn logs its first request, whichever way the server was started
 
 
@@ -33,8 +35,9 @@ def startup(datasette):
     async def inner():
         db = metadata.darksocial_database(datasette)
         if db is None:
-            log.warning("darksocial: no darksocial database here, so the plugin stays out of the way (name one "
-                        "with -s plugins.darksocial.database NAME, or run `darksocial serve DB`)")
+            log.warning("darksocial: no darksocial database here, so the plugin stays out of the way (name one in "
+                        "the metadata: datasette ... -m metadata.json with %s, or run `darksocial serve DB`)",
+                        METADATA_HINT)
             return
         await collect.startup(datasette)
         await indexes.ensure(datasette, db)
@@ -62,8 +65,12 @@ def get_metadata(datasette, key, database, table):
 
 @hookimpl
 def permission_allowed(datasette, actor, action, resource):
-    if actor is None and auth.anonymous_denied(action, resource, queries.private_report_names(auth.private_tables())):
-        return False
+    if actor is None:
+        db = metadata.darksocial_database(datasette)
+        # No darksocial database: Datasette's own rules for the operator's databases, untouched.
+        if db is not None and auth.anonymous_denied(action, resource, queries.private_report_names(
+                auth.private_tables()), db, crossdb=bool(getattr(datasette, "crossdb", False))):
+            return False
     return None
 
 

@@ -32,6 +32,7 @@ from markupsafe import escape
 from darksocial import analysts
 
 from . import auth
+from .metadata import darksocial_database
 
 LOGIN_PATH = "/-/login"
 PASSWORD_TOOL_PATH = "/-/password-tool"
@@ -105,21 +106,37 @@ def _cookies(scope) -> dict[str, str]:
     return cookies
 
 
-def signed_in(datasette, scope) -> bool:
+def actor(datasette, scope) -> dict | None:
+    """The actor of ``scope``'s ``ds_actor`` cookie (Datasette's own), or None: for wrappers that answer before
+    Datasette resolves it."""
     actor_cookie = _cookies(scope).get("ds_actor")
     if not actor_cookie:
-        return False
+        return None
     try:
         value = datasette.unsign(actor_cookie, "actor")
     except BadSignature:
-        return False
+        return None
     expires = value.get("e") if isinstance(value, dict) else None
     if expires:
         from datasette.utils import baseconv
 
         if baseconv.base62.decode(expires) < time.time():
-            return False
-    return isinstance(value, dict) and bool(value.get("a"))
+            return None
+    found = value.get("a") if isinstance(value, dict) else None
+    return found if isinstance(found, dict) and found else None
+
+
+def signed_in(datasette, scope) -> bool:
+    return actor(datasette, scope) is not None
+
+
+def login_link_command(scope) -> str:
+    """``darksocial login-link DATABASE`` with the host and port of the server that answers ``scope`` (the address
+    the request reached), so the link it mints opens this server."""
+    server = scope.get("server") or (None, None)
+    host, port = (server[0], server[1]) if len(server) == 2 else (None, None)
+    options = auth.login_link_options(str(host) if host else None, port if isinstance(port, int) else None)
+    return f"darksocial login-link DATABASE{options}"
 
 
 async def _read_body(receive, limit: int) -> bytes | None:
@@ -161,13 +178,14 @@ def actor_cookie_response(datasette, location: str) -> Response:
     return response
 
 
-def sign_in_page(datasette, message: str) -> str:
-    """The body of a denied page: what was refused, and how to sign in."""
+def sign_in_page(datasette, message: str, scope=None) -> str:
+    """The body of a denied page: what was refused, and how to sign in (``scope``: the request's, for the
+    server's host and port)."""
     login = escape(datasette.urls.path(LOGIN_PATH))
     ways = [f'<a href="{login}">Sign in as an analyst</a> (user <code>{auth.ANALYST}</code>)'] if auth.password_hash() \
         else []
-    ways.append("on the server's machine, run <code>darksocial login-link DATABASE</code> and open the link it "
-                "prints")
+    ways.append(f"on the server's machine, run <code>{escape(login_link_command(scope or {}))}</code> and open the "
+                "link it prints")
     items = "".join(f"<li>{way}</li>" for way in ways)
     return (f"<p>{escape(message)}</p><p>This page is for signed-in analysts.</p><ul>{items}</ul>"
             f'<p><a href="{escape(datasette.urls.instance())}">What is public</a></p>')
@@ -192,29 +210,30 @@ class Guard:
         self.hashing = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
 
     async def __call__(self, scope, receive, send):
-        if scope.get("type") != "http":
+        if scope.get("type") != "http" or darksocial_database(self.datasette) is None:
+            # No darksocial database: Datasette's pages and the operator's sign-in are theirs, untouched.
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
         if path == LOGIN_PATH and scope.get("method") == "POST":
             return await self.login(scope, receive, send)
         if path == LOGIN_PATH and not auth.password_hash():
-            return await self.no_password(send)
+            return await self.no_password(scope, send)
         if path == PASSWORD_TOOL_PATH:
             return await self.password_tool(scope, receive, send)
         if path.removesuffix(".json") in ANALYST_ONLY_PAGES and not signed_in(self.datasette, scope):
             return await self.deny(scope, receive, send)
         return await self.app(scope, receive, send)
 
-    async def no_password(self, send):
+    async def no_password(self, scope, send):
         # datasette-auth-passwords would show a form that no password opens ("no configured accounts").
         body = ("<p>No analyst password is set on this server: sign in with a one-time link instead. On the "
-                "server's machine, run <code>darksocial login-link DATABASE</code> and open the link it prints "
+                f"server's machine, run <code>{escape(login_link_command(scope))}</code> and open the link it prints "
                 "(<code>darksocial serve</code> printed one when it started).</p>"
                 f'<p><a href="{escape(self.datasette.urls.instance())}">What is public</a></p>')
         await _sign_in_response(body).asgi_send(send)
 
     async def deny(self, scope, receive, send):
-        body = sign_in_page(self.datasette, "Server details are not public.")
+        body = sign_in_page(self.datasette, "Server details are not public.", scope)
         await _sign_in_response(body, status=403).asgi_send(send)
 
     async def _verify(self, password: str, hashed: str) -> bool:
@@ -293,8 +312,6 @@ def asgi_wrapper(datasette):
 
 # -- /-/darksocial/sign-in?token=... --------------------------------------------------------------------------------
 async def sign_in_view(request, datasette) -> Response:
-    from .metadata import darksocial_database
-
     token = request.args.get("token", "")
     db = darksocial_database(datasette)
     redeemed = False
@@ -308,7 +325,7 @@ async def sign_in_view(request, datasette) -> Response:
         return Response.html(
             "<!DOCTYPE html><title>Sign-in link</title><h1>This sign-in link has expired or was used</h1>"
             "<p>Each link works once, for a day. On the server's machine run "
-            "<code>darksocial login-link DATABASE</code> for a fresh one.</p>", status=403)
+            f"<code>{escape(login_link_command(request.scope))}</code> for a fresh one.</p>", status=403)
     return actor_cookie_response(datasette, datasette.urls.path("/"))
 
 

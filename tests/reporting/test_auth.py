@@ -132,6 +132,13 @@ def test_the_printed_sign_in_hint_is_one_line_per_way_and_never_root(datasette):
     assert auth.sign_in_hint(datasette, "0.0.0.0", 8001) == "darksocial: analysts sign in as 'analyst' at http://0.0.0.0:8001/-/login"
 
 
+def test_the_printed_sign_in_hint_brackets_an_ipv6_host(datasette):
+    lines = auth.sign_in_hint(datasette, "::1", 8811).splitlines()
+    assert lines[0].split("link): ", 1)[1].startswith("http://[::1]:8811/-/darksocial/sign-in?token=")
+    assert lines[1].endswith(" --host ::1 --port 8811")
+    assert lines[2] == "darksocial: analysts sign in as 'analyst' at http://[::1]:8811/-/login"
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "reports.example.com"])
 def test_a_public_bind_without_authentication_refuses_to_start_and_says_how(tmp_path, host):
     db = tmp_path / "darksocial.db"

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
+import os
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 from datasette.app import Datasette
 from datasette.plugins import pm
@@ -35,17 +40,65 @@ def test_an_unrelated_database_is_left_alone(tmp_path, caplog):
         posted = await ds.client.post("/-/darksocial/collect", content=b"{}",
                                       headers={"origin": "https://x.example", "content-type": "text/plain"})
         menu = await ds.client.get("/unrelated")
-        return home, posted, menu
+        # Datasette's own rules: anonymous readers open tables, run SQL and see the server's pages.
+        opened = {path: (await ds.client.get(path)).status_code for path in (
+            "/unrelated/notes", "/unrelated?sql=select+1", "/-/versions", "/-/plugins", "/-/databases")}
+        return home, posted, menu, opened
 
     with caplog.at_level(logging.WARNING), concurrent.futures.ThreadPoolExecutor(1) as thread:
         # In a thread of its own: Playwright's sync API may keep an event loop running in this one.
-        home, posted, menu = thread.submit(asyncio.run, browse()).result(timeout=60)
+        home, posted, menu, opened = thread.submit(asyncio.run, browse()).result(timeout=60)
     assert tables_of(path) == before
     assert "darksocial" not in home.text.split("<footer")[0].lower()
-    assert posted.status_code == 503 and "no database to collect into" in posted.text
+    assert posted.status_code == 503 and "no darksocial database to collect into" in posted.text
+    assert "darksocial serve DB" in posted.text and "-m metadata.json" in posted.text
     assert "darksocial dashboard" not in menu.text
+    assert opened == dict.fromkeys(opened, 200)
     hints = [r.getMessage() for r in caplog.records if "darksocial" in r.getMessage()]
-    assert len(hints) == 1 and "stays out of the way" in hints[0]
+    assert len(hints) == 1 and "stays out of the way" in hints[0] and plugin.METADATA_HINT in hints[0]
+
+
+def test_beside_other_databases_only_the_darksocial_one_is_guarded(tmp_path, scenario_db):
+    if not pm.is_registered(plugin):
+        pm.register(plugin, name=PLUGIN)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("create table t (id integer primary key)")
+    ds = Datasette(files=[str(scenario_db), str(other)], crossdb=True)
+
+    async def browse():
+        await ds.invoke_startup()
+        return {path: (await ds.client.get(path)).status_code for path in (
+            "/other/t", "/other?sql=select+1", "/darksocial/stories", "/darksocial/top_stories",
+            "/darksocial/events", "/darksocial/visits", "/darksocial?sql=select+1", "/darksocial/top_influencers",
+            "/_memory?sql=select+1", "/-/versions", "/-/databases")}
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        statuses = thread.submit(asyncio.run, browse()).result(timeout=60)
+    assert statuses == {
+        "/other/t": 200, "/other?sql=select+1": 200, "/darksocial/stories": 200, "/darksocial/top_stories": 200,
+        "/darksocial/events": 403, "/darksocial/visits": 403, "/darksocial?sql=select+1": 403,
+        "/darksocial/top_influencers": 403,
+        "/_memory?sql=select+1": 403,  # with --crossdb its SQL reads the darksocial database too
+        "/-/versions": 403, "/-/databases": 403}
+
+
+def test_the_database_is_named_as_the_startup_line_and_readme_say(tmp_path):
+    # Datasette 0.65 has no `-s plugins.darksocial.database NAME` ("No such option '-s'"): the metadata names it.
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert plugin.METADATA_HINT in readme and "-s plugins" not in readme
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("create table t (id integer primary key)")
+    (tmp_path / "site.db").touch()  # empty: taken only because the metadata names it
+    (tmp_path / "metadata.json").write_text(plugin.METADATA_HINT.replace("NAME", "site"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[2]),
+                                                                       os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "datasette", str(other), str(tmp_path / "site.db"), "-m",
+                           str(tmp_path / "metadata.json"), "--get", "/site/top_stories.json"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == 0 and json.loads(done.stdout)["ok"], done.stdout + done.stderr
+    assert "events" in tables_of(tmp_path / "site.db") and tables_of(other) == {"t"}
 
 
 def test_a_database_named_by_the_setting_or_holding_events_is_taken(tmp_path, scenario_db):

@@ -46,6 +46,38 @@ def test_a_canned_report_refuses_a_bad_window_naming_the_parameter(inproc, name,
     assert response.status_code == 400 and named in response.text, response.text
 
 
+@pytest.mark.parametrize("suffix", ["", ".json", ".csv"])
+def test_the_reports_about_one_thing_refuse_what_names_nothing_as_their_pages_do(inproc, scenario, suffix):
+    # They answered 200 with no rows, or a "(fill in share or url)" placeholder, where the pages answer 400 or 404.
+    def get(name, **params):
+        return inproc.get(f"/darksocial/{name}{suffix}", signed_in=True, **params)
+
+    refused = {
+        ("influencer", (("person", ""),)): (400, "person is required: a person id from top_influencers"),
+        ("influencer", (("person", "v:nobody"),)): (404, "person: nobody 'v:nobody' shared or clicked"),
+        ("cascade_tree", (("share", ""), ("url", ""))): (400, "share or url is required"),
+        ("cascade_tree", (("share", "nosuch"),)): (404, "share: no share 'nosuch' here"),
+        ("cascade_tree", (("url", "https://nowhere.example/x"),)): (404, "url: no story 'https://nowhere.example/x'"),
+    }
+    for (name, params), (status, named) in refused.items():
+        response = get(name, **dict(params))
+        assert (response.status_code, named in response.text) == (status, True), (name, params, response.text)
+    assert get("influencer", person=scenario.ALICE_PERSON).status_code == 200
+    assert get("cascade_tree", share=scenario.SHARE_A).status_code == 200
+    assert get("cascade_tree", url=scenario.STORY_A).status_code == 200
+    # The report's SQL compares the share as given: one with spaces around it is not found, and says so.
+    padded = get("cascade_tree", share=f" {scenario.SHARE_A} ")
+    assert padded.status_code == 404 and f"share: no share ' {scenario.SHARE_A} '" in padded.text
+
+
+def test_a_report_about_one_thing_keeps_its_form_and_tells_nobody_who_exists(inproc):
+    assert inproc.get("/darksocial/influencer", signed_in=True).status_code == 200  # Datasette's form to fill in
+    assert inproc.get("/darksocial/cascade_tree.json", signed_in=True).status_code == 400  # an export answers
+    # Anonymous readers get the sign-in page whatever they name: a 404 would tell them who is not here.
+    for name, params in (("influencer", {"person": "v:nobody"}), ("cascade_tree", {"share": "nosuch"})):
+        assert inproc.get(f"/darksocial/{name}.json", **params).status_code == 403, name
+
+
 def test_a_canned_report_takes_a_blank_or_well_formed_window_spaces_and_all(inproc, scenario):
     for params in ({}, {"since": "", "until": "", "site": ""}, {"since": "2026-01-01", "until": "2026-01-01"}):
         assert inproc.get("/darksocial/top_stories.json", signed_in=True, **params).status_code == 200, params
@@ -139,7 +171,8 @@ def test_one_influencer_shares_channels_and_downstream_reach(inproc, scenario):
     assert pick(bob, "share", "channel", "got_it_from", "depth", "clicks", "conversions") == [
         (s.SHARE_B, "tg", s.ALICE_PERSON, 2, 1, 1),
     ]
-    assert report("influencer", person="v:nobody0000") == []
+    nobody = inproc.get("/darksocial/influencer.json", signed_in=True, person="v:nobody0000")
+    assert nobody.status_code == 404 and "person: nobody 'v:nobody0000'" in nobody.text  # as its page, not []
 
 
 def test_top_stories_splits_tracked_estimated_and_open(inproc, scenario):

@@ -846,7 +846,8 @@ def test_every_table_and_report_exports_for_analysts(inproc, analyst):
     for name in ANALYST_TABLES + PRIVATE_TABLES + PRIVATE_REPORTS + ["top_stories", "channel_mix"]:
         for ext in (".csv", ".json"):
             response = inproc.get(f"/darksocial/{name}{ext}", cookies=analyst,
-                                  params={"person": ALICE_PERSON} if name == "influencer" else None)
+                                  params={"influencer": {"person": ALICE_PERSON},
+                                          "cascade_tree": {"share": SHARE_A}}.get(name))
             statuses[name + ext] = (response.status_code, response.headers["content-type"].split(";")[0])
     assert {k: v for k, v in statuses.items() if v[0] != 200 or v[1] not in ("text/plain", "text/csv",
                                                                             "application/json")} == {}
@@ -1151,3 +1152,30 @@ def test_serve_ambassador_link_credits_by_name_until_revoked(live, live_analyst,
         assert cached["n"] == n - 1
         rows = client.get("/darksocial/top_influencers.json", params={"_shape": "array"}).json()
         assert [(r["clicks"], r["reach"]) for r in rows if r["name"] == "Rosa Diaz"] == [(n, n)]
+
+
+def test_serve_on_an_ipv6_address_prints_urls_that_open(tmp_path):
+    # "http://::1:8887/" is no URL: a browser or curl reads "::1:8887" as the host.
+    out = tmp_path / "stderr"
+    with open(out, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "darksocial.cli", "serve", str(tmp_path / "darksocial.db"),
+                                 "--host", "::1", "--port", "0", "--attribute-every", "0"], stdout=stderr,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "analysts sign in" not in out.read_text() and "another link" not in out.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.1)
+        time.sleep(0.2)  # the hint's lines are written together
+        printed = out.read_text()
+        urls = re.findall(r"https?://\S+", printed)
+        assert urls and all(url.startswith("http://[::1]:") for url in urls), printed
+        base = re.search(r"reports at (\S+)/ ", printed)[1]
+        assert httpx.get(base + "/-/darksocial/darksocial.css").status_code == 200
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -3,7 +3,9 @@ sign-ins throttled per client, the password tool only on loopback, and server pa
 
 from __future__ import annotations
 
+import re
 import threading
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -145,3 +147,25 @@ def test_a_multipart_content_type_sent_after_another_is_refused_too(live_server)
         while chunk := sock.recv(65536):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 415"), answer[:200]
+
+
+def test_every_sign_in_hint_names_the_port_the_server_runs_on(live_server, monkeypatch):
+    # `darksocial login-link DATABASE` alone mints a link for :8001, which opens nothing on a server on another port.
+    want = f"darksocial login-link DATABASE --port {urlsplit(live_server).port}</code>"
+    with httpx.Client(base_url=live_server) as client:
+        pages = {"a server page": client.get("/-/versions"), "a private report": client.get("/darksocial/visits"),
+                 "a used link": client.get("/-/darksocial/sign-in", params={"token": "used"})}
+        monkeypatch.delenv(auth.PASSWORD_HASH_ENV)
+        pages["the login page without a password"] = client.get("/-/login")
+    for what, page in pages.items():
+        assert page.status_code in (200, 403) and want in page.text, (what, page.text)
+
+
+def test_a_sign_in_hint_names_the_host_when_it_is_not_the_default(datasette):
+    from reporting import server
+
+    with server.running(datasette, host="::1") as url, httpx.Client(base_url=url) as client:
+        port = urlsplit(url).port
+        assert url == f"http://[::1]:{port}"
+        hint = re.search(r"<code>(darksocial login-link[^<]*)</code>", client.get("/-/versions").text)[1]
+    assert hint == f"darksocial login-link DATABASE --host ::1 --port {port}"
