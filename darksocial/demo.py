@@ -150,9 +150,9 @@ def mark_workdir(workdir: Path) -> None:
     (workdir / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
 
 
-def is_demo_database(db_path: Path, site_id: str) -> bool:
-    """Whether ``db_path`` is a demo's database: ``site_id`` registered, with its pages imported. Opened immutable:
-    a database that is not the demo's is left as it was, not even given WAL files."""
+def holds_row(db_path: Path, sql: str, params=()) -> bool:
+    """Whether the SQLite file ``db_path`` answers ``sql`` with a row; False for a file that is no such database.
+    Opened immutable: a database that is not the demo's is left as it was, not even given WAL files."""
     if not db_path.is_file():
         return False
     try:
@@ -160,13 +160,17 @@ def is_demo_database(db_path: Path, site_id: str) -> bool:
     except sqlite3.Error:
         return False
     try:
-        registered = conn.execute("SELECT 1 FROM sites WHERE site = ?", (site_id,)).fetchone()
-        imported = conn.execute("SELECT 1 FROM pages WHERE site = ? LIMIT 1", (site_id,)).fetchone()
+        return conn.execute(sql, params).fetchone() is not None
     except sqlite3.Error:
         return False
     finally:
         conn.close()
-    return bool(registered and imported)
+
+
+def is_demo_database(db_path: Path, site_id: str) -> bool:
+    """Whether ``db_path`` is a demo's database: ``site_id`` registered, with its pages imported."""
+    return holds_row(db_path, "SELECT 1 FROM sites WHERE site = ? AND EXISTS (SELECT 1 FROM pages WHERE site = ?)",
+                     (site_id, site_id))
 
 
 def is_demo_site(site_dir: Path) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-import sqlite3
 import sys
 from contextlib import contextmanager
 from functools import partial
@@ -92,19 +91,8 @@ def earlier_demo(workdir: Path) -> bool:
     if not core_demo.is_demo_database(workdir / "darksocial.db", SITE_ID):
         return False
     project_db = workdir / "db.sqlite3"
-    if not project_db.exists():
-        return True
-    try:
-        conn = sqlite3.connect(f"{project_db.resolve().as_uri()}?immutable=1", uri=True)
-    except sqlite3.Error:
-        return False
-    try:
-        return conn.execute("SELECT 1 FROM wagtail_darksocial_darksocialsettings WHERE collector_site_id = ?",
-                            (SITE_ID,)).fetchone() is not None
-    except sqlite3.Error:
-        return False
-    finally:
-        conn.close()
+    return not project_db.exists() or core_demo.holds_row(
+        project_db, "SELECT 1 FROM wagtail_darksocial_darksocialsettings WHERE collector_site_id = ?", (SITE_ID,))
 
 
 def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool, open_browser: bool):
