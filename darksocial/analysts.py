@@ -124,5 +124,9 @@ def login_link(db_path, host: str = "127.0.0.1", port: int = 8001) -> str:
         db.conn.commit()
     finally:
         db.close()
-    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    return f"http://{shown}:{port}{SIGN_IN_PATH}?token={token}"
+    return f"http://{http_host(host)}:{port}{SIGN_IN_PATH}?token={token}"
+
+
+def http_host(host: str) -> str:
+    """``host`` as it goes in a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

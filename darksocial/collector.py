@@ -54,7 +54,6 @@ import logging
 import sqlite3
 import threading
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -213,31 +212,11 @@ def _normalised_origin(value: str) -> str | None:
         return None
     scheme = parts.scheme.lower()
     default = {"http": 80, "https": 443}[scheme]
-    if not host.isascii():
-        host = _ascii_host(host)
-        if host is None:
-            return None
+    host = urls.ascii_host(host)
+    if host is None:
+        return None
     host = f"[{host}]" if ":" in host else host
     return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
-
-
-def _ascii_host(host: str) -> str | None:
-    """An internationalised host name in the ASCII (punycode, 'xn--') form browsers send in ``Origin`` and
-    ``location.href``, so that an origin registered as https://münchen.de matches them; None if it cannot be one.
-
-    As browsers map names (UTS #46, non-transitional): compatibility forms and case folded (NFKC, then lowercase),
-    ideographic full stops as dots, each non-ASCII label punycoded as is. Python's "idna" codec is not used: it is
-    IDNA 2003, which turns 'ß' into 'ss' where browsers keep it (faß.de is xn--fa-hia.de, not fass.de).
-    """
-    labels = unicodedata.normalize("NFKC", host).lower().replace("\u3002", ".").split(".")
-    try:
-        ascii_labels = [label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
-                        for label in labels]
-    except UnicodeError:  # a lone surrogate: no browser sends it
-        return None
-    if any(not label for label in ascii_labels[:-1]) or any(len(label) > 63 for label in ascii_labels):
-        return None
-    return ".".join(ascii_labels)
 
 
 class Collector:

@@ -123,31 +123,38 @@ def bind_failure(exc: OSError, port: int, what: str, option: str, host: str) -> 
             f"with {option} PORT")
 
 
-# Written into DIR by every demo run: the files the demo deletes and rebuilds there (its database, the built site)
-# are then its own. Without it, a DIR holding such files may be someone's project (`--dir .` in an MkDocs folder).
+# Written into DIR when the demo creates it (or finds it empty): the files the demo deletes and rebuilds there (its
+# database, the built site) are then its own. Any other DIR may be someone's project (`--dir .` in an MkDocs folder):
+# there every such file must be an earlier demo's, run after run.
 MARKER = ".darksocial-demo"
 MARKER_TEXT = ("This folder was made by `darksocial demo`: each run deletes and rebuilds the demo's files here.\n"
                "Delete the folder when you no longer need the demo.\n")
 
 
-def guard_workdir(workdir: Path, owned: dict[str, list[Path]], earlier_demo: Callable[[], bool]) -> None:
-    """Refuse a ``workdir`` holding any of ``owned`` (what the demo deletes or rebuilds, by the name it is shown
-    under: a database with its WAL files is one) that it did not make: no marker there, and not an earlier demo's
-    by ``earlier_demo()`` (runs from before the marker left none)."""
-    if (workdir / MARKER).is_file():
-        return
+def claim_workdir(workdir: Path, owned: dict[str, list[Path]], earlier_demo: Callable[[], bool]) -> None:
+    """Create ``workdir`` if need be, and refuse it when it holds any of ``owned`` (what the demo deletes or
+    rebuilds, by the name it is shown under: a database with its WAL files is one) that is not the demo's: the
+    folder carries no marker, and ``earlier_demo()`` does not recognise the files (runs from before the marker, a
+    run in someone's own folder)."""
     present = [name for name, paths in owned.items() if any(path.exists() for path in paths)]
-    if not present or earlier_demo():
-        return
+    if present and not (workdir / MARKER).is_file() and not earlier_demo():
+        _refuse(workdir, present)
+    made_here = not workdir.exists() or not any(workdir.iterdir())
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        if made_here:
+            (workdir / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+    except OSError as exc:
+        raise click.BadParameter(f"cannot create {workdir} ({exc.strerror}): choose a writable folder",
+                                 param_hint="--dir") from None
+
+
+def _refuse(workdir: Path, present: list[str]) -> None:
     them = "them" if len(present) > 1 else "it"
     raise click.UsageError(
         f"the folder {workdir} already holds {', '.join(present)}, which the demo did not create (there is no "
         f"{MARKER} file in it), and the demo would delete {them}: choose another --dir (a new folder), or remove "
         f"{them} yourself if you want the demo there")
-
-
-def mark_workdir(workdir: Path) -> None:
-    (workdir / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
 
 
 def holds_row(db_path: Path, sql: str, params=()) -> bool:
@@ -168,9 +175,10 @@ def holds_row(db_path: Path, sql: str, params=()) -> bool:
 
 
 def is_demo_database(db_path: Path, site_id: str) -> bool:
-    """Whether ``db_path`` is a demo's database: ``site_id`` registered, with its pages imported."""
-    return holds_row(db_path, "SELECT 1 FROM sites WHERE site = ? AND EXISTS (SELECT 1 FROM pages WHERE site = ?)",
-                     (site_id, site_id))
+    """Whether ``db_path`` is a demo's database: ``site_id`` registered with its pages imported, and no other site
+    (the demo's site id alone is not enough: a half-built one is left for its owner to remove)."""
+    return holds_row(db_path, "SELECT 1 FROM sites WHERE site = ? AND EXISTS (SELECT 1 FROM pages WHERE site = ?) "
+                     "AND NOT EXISTS (SELECT 1 FROM sites WHERE site != ?)", (site_id, site_id, site_id))
 
 
 def is_demo_site(site_dir: Path) -> bool:
@@ -395,14 +403,8 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
     reports_url = f"http://127.0.0.1:{reports_port}/"
     collect_url = reports_url + "-/darksocial/collect"
     db_path = workdir / "darksocial.db"
-    guard_workdir(workdir, {"darksocial.db": store.database_files(db_path), "site/": [workdir / "site"]},
+    claim_workdir(workdir, {"darksocial.db": store.database_files(db_path), "site/": [workdir / "site"]},
                   partial(earlier_mkdocs_demo, workdir))
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        mark_workdir(workdir)
-    except OSError as exc:
-        raise click.BadParameter(f"cannot create {workdir} ({exc.strerror}): choose a writable folder",
-                                 param_hint="--dir") from None
 
     click.echo(f"building the demo site into {workdir / 'site'} ...")
     site_dir = build_site(workdir, site_url, collect_url)

@@ -99,10 +99,9 @@ def write_manifest(path: str | os.PathLike, manifest: Manifest) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".darksocial-pages.", dir=path.parent)
     try:
         # mkstemp makes the file owner-only; the manifest is published with the site (and read by whoever
-        # imports it), so it gets the mode any new file gets here: 0666 less the umask, as the site's pages.
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        # imports it): as readable as the folder it is written into, as the site's pages are. (Not through the
+        # umask: reading it means setting it, for every thread of the process.)
+        os.fchmod(fd, path.parent.stat().st_mode & 0o666)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(data, out, ensure_ascii=False, indent=1)
             out.write("\n")
@@ -166,7 +165,7 @@ def _is_http_url(value: object) -> bool:
         parts = urlsplit(value)
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and urls.ascii_host(parts.hostname) is not None
 
 
 def import_pages(db, manifest_path: str | os.PathLike, *, base_url: str | None = None) -> Manifest:

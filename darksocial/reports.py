@@ -16,12 +16,12 @@ from .analysts import LABELS_TABLE
 
 # Blank since means the last 30 days *including today*: today and the 29 days before it.
 # Values are trimmed as the dashboard trims them (a date typed into Datasette's form may bring a space).
-SINCE = "coalesce(nullif(trim(:since), ''), date('now', '-29 days'))"
+DEFAULT_DAYS = 30  # a blank since: the last 30 days, today included
+SINCE = f"coalesce(nullif(trim(:since), ''), date('now', '-{DEFAULT_DAYS - 1} days'))"
 BEFORE = "date(coalesce(nullif(trim(:until), ''), date('now')), '+1 day')"
 SITE = "trim(:site)"
 WINDOW_PARAMS = ("since", "until", "site")
 MAX_WINDOW_DAYS = 3653  # 10 years: the pages that show a window draw a point per day
-DEFAULT_DAYS = 30  # a blank since: the last 30 days, today included (SINCE says the same in SQL)
 WINDOW_HELP = (
     " Window: since/until are dates (YYYY-MM-DD), both inclusive; leave them blank for the last 30 days."
     " Leave site blank for every site."
@@ -39,11 +39,12 @@ def window_problem(since: dt.date | None, until: dt.date | None, today: dt.date)
     first, last = resolved_window(since, until, today)
     if first > last:
         if since is None:  # the blank since (the last 30 days) is after the until given: that is the one to change
-            return (f"until must not be before since, and a blank since is {first.isoformat()} ({DEFAULT_DAYS} days "
-                    "before today): give since too")
+            return (f"until must not be before since, and a blank since is {first.isoformat()} (the first of the "
+                    f"last {DEFAULT_DAYS} days): give since too")
         return "since must not be after until"
     if (last - first).days >= MAX_WINDOW_DAYS:
-        return (f"since makes a window of {(last - first).days + 1:,} days; a window is at most "
+        given = "until" if since is None else "since"  # the date that was given, not the blank one
+        return (f"{given} makes a window of {(last - first).days + 1:,} days; a window is at most "
                 f"{MAX_WINDOW_DAYS:,} days (10 years)")
     return None
 

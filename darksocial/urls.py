@@ -29,6 +29,7 @@ sets the allowlist (stored as the ``strip_params`` and ``keep_params`` columns o
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 from urllib.parse import unquote_plus, urlsplit
@@ -113,13 +114,48 @@ def canonical_url(url: str, strip: Iterable[str] = DEFAULT_STRIP,
     return (_canonical if len(url) <= MAX_URL else _canonical.__wrapped__)(url, strip, keep)
 
 
+MAX_HOST = 253  # characters of a DNS name
+
+
+def ascii_host(host: str) -> str | None:
+    """A host name in the ASCII (punycode, 'xn--') form browsers send in ``Origin`` and ``location.href``: the one
+    form pages, links, origins and events are keyed on (https://münchen.de is https://xn--mnchen-3ya.de); None if
+    it cannot be a host name. An ASCII host is returned as it is.
+
+    As browsers map names (UTS #46, non-transitional): compatibility forms and case folded (NFKC, then lowercase),
+    ideographic full stops as dots, each non-ASCII label punycoded as is. Python's "idna" codec is not used: it is
+    IDNA 2003, which turns 'ß' into 'ss' where browsers keep it (faß.de is xn--fa-hia.de, not fass.de). Bounded
+    before any work, as clients send it: punycode's encoder is quadratic in a label's length, and NFKC may expand a
+    character 18-fold, so a name over 253 characters, or a label over 63 once mapped, is none.
+    """
+    if host.isascii():
+        return host
+    if len(host) > MAX_HOST:
+        return None
+    labels = unicodedata.normalize("NFKC", host).lower().replace("\u3002", ".").split(".")
+    # Letters, marks and digits (any script's) and hyphens: a space or a "<" is no part of a name.
+    if any(len(label) > 63 or not all(ch == "-" or unicodedata.category(ch)[0] in "LMN" for ch in label)
+           for label in labels):
+        return None
+    try:
+        ascii_labels = [label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
+                        for label in labels]
+    except UnicodeError:  # a lone surrogate: no browser sends it
+        return None
+    if any(not label for label in ascii_labels[:-1]) or any(len(label) > 63 for label in ascii_labels):
+        return None
+    return ".".join(ascii_labels)
+
+
 @lru_cache(maxsize=8192)  # page URLs repeat on every view
 def _canonical(url: str, strip: frozenset[str], keep: frozenset[str] | None) -> tuple[str, str | None]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     netloc = parts.netloc
     if parts.hostname is not None:
-        host = parts.hostname  # lowercased by urllib, without brackets or userinfo
+        host = ascii_host(parts.hostname)  # lowercased by urllib, without brackets or userinfo
+        if host is None:
+            raise ValueError(f"{parts.hostname[:60]!r} is no host name")
         host = f"[{host}]" if ":" in host else host
         port = parts.port
         netloc = host + (f":{port}" if port is not None and port != _DEFAULT_PORTS.get(scheme) else "")

@@ -18,6 +18,8 @@ import os
 import shlex
 from collections.abc import Mapping
 
+from darksocial.analysts import http_host
+
 PASSWORD_HASH_ENV = "DARKSOCIAL_ANALYST_PASSWORD_HASH"
 ANALYST = "analyst"
 AUTH_PLUGIN = "datasette-auth-passwords"
@@ -101,26 +103,21 @@ def auth_plugin_config(environ: Mapping[str, str] | None = None) -> dict:
     return {f"{ANALYST}_password_hash": {"$env": PASSWORD_HASH_ENV}}
 
 
-def anonymous_denied(action: str, resource, private_query_names: frozenset[str], database: str,
+def anonymous_denied(action: str, resource, private_query_names: frozenset[str], databases: frozenset[str],
                      crossdb: bool = False) -> bool:
-    """True when an anonymous actor must be refused ``action`` on ``resource``. Only the darksocial database
-    (``database``) is guarded: others served beside it are the operator's, with Datasette's rules. With ``crossdb``
-    the ``_memory`` database's SQL reads every attached file, the darksocial one too."""
+    """True when an anonymous actor must be refused ``action`` on ``resource``. Only darksocial's databases
+    (``databases``: see metadata.guarded_databases) are guarded: others served beside them are the operator's, with
+    Datasette's rules. With ``crossdb`` the ``_memory`` database's SQL reads every attached file, darksocial's too."""
     if action in ("execute-sql", "view-database-download"):
         # Arbitrary SQL and the database file would both read the private tables.
-        return resource == database or (action == "execute-sql" and crossdb and resource == "_memory")
-    if action == "view-table" and resource is not None and resource[0] == database:
+        return resource in databases or (action == "execute-sql" and crossdb and resource == "_memory")
+    if action == "view-table" and resource is not None and resource[0] in databases:
         # An allow-list: sqlite_stat1 and friends give the row counts of private tables away, and a table added
         # later is private until it is listed as open.
         return resource[1].lower() not in OPEN_TABLES
-    if action == "view-query" and resource is not None and resource[0] == database:
+    if action == "view-query" and resource is not None and resource[0] in databases:
         return resource[1] in private_query_names
     return False
-
-
-def http_host(host: str) -> str:
-    """``host`` as it goes in a URL: an IPv6 address in brackets."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def login_link_options(host: str | None, port: int | None) -> str:

@@ -82,14 +82,15 @@ def database_path(datasette) -> Path | None:
     name = (datasette.plugin_config(PLUGIN) or {}).get("database")
     candidates = [datasette.databases[name]] if name in datasette.databases else []
     if not name:  # never take over a database nobody pointed us at: only one already holding darksocial's events
-        candidates = [db for n, db in datasette.databases.items() if n != "_internal" and _holds_events(db)]
+        candidates = [db for n, db in datasette.databases.items() if n != "_internal" and holds_events(db)]
     for db in candidates:
         if db.is_mutable and not db.is_memory and db.path:
             return Path(db.path).resolve()
     return None
 
 
-def _holds_events(db) -> bool:
+def holds_events(db) -> bool:
+    """Whether the served database ``db`` is a file holding darksocial's ``events`` table."""
     if db.is_memory or not db.path:
         return False
     import sqlite3

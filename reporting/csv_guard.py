@@ -12,7 +12,7 @@ import urllib.parse
 
 from darksocial.spreadsheets import CsvNeutraliser
 
-from .metadata import darksocial_database
+from .metadata import guarded_databases
 
 
 def is_csv_export(scope) -> bool:
@@ -26,7 +26,7 @@ def asgi_wrapper(datasette):
     def wrap(app):
         async def neutralised(scope, receive, send):
             # Without a darksocial database the plugin changes nothing, the operator's exports included.
-            if scope.get("type") != "http" or not is_csv_export(scope) or darksocial_database(datasette) is None:
+            if scope.get("type") != "http" or not is_csv_export(scope) or not guarded_databases(datasette):
                 return await app(scope, receive, send)
             neutraliser = None
 

@@ -109,6 +109,27 @@ def darksocial_database(datasette) -> str | None:
     return name
 
 
+_guarded_names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def guarded_databases(datasette) -> frozenset[str]:
+    """Names of the served databases an anonymous reader may not read freely: the one the collector writes to, the
+    one the plugin's setting names, and every other holding darksocial's events (served read-only with -i, or a
+    backup served beside the live file: the same people's data). Other databases are the operator's, untouched.
+
+    Remembered per set of attached databases: it is asked on every permission check.
+    """
+    attached = tuple(datasette.databases)
+    cached = _guarded_names.get(datasette)
+    if cached is not None and cached[0] == attached:
+        return cached[1]
+    named = {(datasette.plugin_config(collect.PLUGIN) or {}).get("database"), darksocial_database(datasette)}
+    names = frozenset(n for n, db in datasette.databases.items()
+                      if n != "_internal" and (n in named or collect.holds_events(db)))
+    _guarded_names[datasette] = (attached, names)
+    return names
+
+
 def metadata(datasette) -> dict:
     """The metadata document the plugin contributes (local metadata given to Datasette still wins)."""
     if _building.get():

@@ -35,9 +35,14 @@ def startup(datasette):
     async def inner():
         db = metadata.darksocial_database(datasette)
         if db is None:
-            log.warning("darksocial: no darksocial database here, so the plugin stays out of the way (name one in "
-                        "the metadata: datasette ... -m metadata.json with %s, or run `darksocial serve DB`)",
-                        METADATA_HINT)
+            guarded = metadata.guarded_databases(datasette)
+            if guarded:
+                log.warning("darksocial: %s served read-only: its private tables stay guarded; events are collected "
+                            "only into a writable file", ", ".join(sorted(guarded)))
+            else:
+                log.warning("darksocial: no darksocial database here, so the plugin stays out of the way (name one "
+                            "in the metadata: datasette ... -m metadata.json with %s, or run `darksocial serve DB`)",
+                            METADATA_HINT)
             return
         await collect.startup(datasette)
         await indexes.ensure(datasette, db)
@@ -66,10 +71,10 @@ def get_metadata(datasette, key, database, table):
 @hookimpl
 def permission_allowed(datasette, actor, action, resource):
     if actor is None:
-        db = metadata.darksocial_database(datasette)
+        guarded = metadata.guarded_databases(datasette)
         # No darksocial database: Datasette's own rules for the operator's databases, untouched.
-        if db is not None and auth.anonymous_denied(action, resource, queries.private_report_names(
-                auth.private_tables()), db, crossdb=bool(getattr(datasette, "crossdb", False))):
+        if guarded and auth.anonymous_denied(action, resource, queries.private_report_names(
+                auth.private_tables()), guarded, crossdb=bool(getattr(datasette, "crossdb", False))):
             return False
     return None
 

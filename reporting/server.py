@@ -35,7 +35,9 @@ from datasette.app import Datasette
 from datasette.plugins import pm
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from . import auth, direct, plugin
+from darksocial import analysts
+
+from . import direct, plugin
 from .collect import PLUGIN, READ_DEADLINE_SCOPE_KEY
 
 DEFAULT_ATTRIBUTE_EVERY = 60.0
@@ -240,7 +242,7 @@ def running(datasette: Datasette, *, host: str = "127.0.0.1", port: int = 0, dir
             raise RuntimeError(f"the reporting server did not start on {host}:{port}")
         time.sleep(0.02)
     try:
-        yield f"http://{auth.http_host(host)}:{server.port}"
+        yield f"http://{analysts.http_host(host)}:{server.port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

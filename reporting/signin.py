@@ -32,7 +32,7 @@ from markupsafe import escape
 from darksocial import analysts
 
 from . import auth
-from .metadata import darksocial_database
+from .metadata import darksocial_database, guarded_databases
 
 LOGIN_PATH = "/-/login"
 PASSWORD_TOOL_PATH = "/-/password-tool"
@@ -210,7 +210,7 @@ class Guard:
         self.hashing = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
 
     async def __call__(self, scope, receive, send):
-        if scope.get("type") != "http" or darksocial_database(self.datasette) is None:
+        if scope.get("type") != "http" or not guarded_databases(self.datasette):
             # No darksocial database: Datasette's pages and the operator's sign-in are theirs, untouched.
             return await self.app(scope, receive, send)
         path = scope.get("path", "")

@@ -103,9 +103,7 @@ def run(workdir: Path, site_port: int, reports_port: int, seed: int, wait: bool,
     site_url, reports_url = f"http://127.0.0.1:{site_port}/", f"http://127.0.0.1:{reports_port}/"
     db_path = workdir / "darksocial.db"
     owned = {"darksocial.db": store.database_files(db_path), "db.sqlite3": [workdir / "db.sqlite3"]}
-    core_demo.guard_workdir(workdir, owned, partial(earlier_demo, workdir))
-    workdir.mkdir(parents=True, exist_ok=True)
-    core_demo.mark_workdir(workdir)
+    core_demo.claim_workdir(workdir, owned, partial(earlier_demo, workdir))
     for path in [*owned["darksocial.db"], *owned["db.sqlite3"]]:
         path.unlink(missing_ok=True)
     setup_django(workdir, reports_url)

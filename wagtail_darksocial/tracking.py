@@ -52,11 +52,12 @@ def current_site(request):
     return site
 
 
-warned_addresses: set[tuple[int, str]] = set()
+warned_sites: set[int] = set()
 
 
 def warn_if_served_elsewhere(site, request) -> None:
-    """Say (once per process and address) when a page is served at an address that is not its Site's: Wagtail
+    """Say (once per process and Site: the Host header is the client's to choose, so its variants are not counted)
+    when a page is served at an address that is not its Site's: Wagtail
     serves the default Site for any hostname (a new project's is localhost:80, browsed at runserver's
     127.0.0.1:8000), and then share links point at the Site's address and the collector refuses the page's
     beacons, whose Origin is not one of the Site's. Nothing in the browser shows it."""
@@ -64,9 +65,9 @@ def warn_if_served_elsewhere(site, request) -> None:
         origin = normalise_origin(f"{request.scheme}://{request.get_host()}")
     except DisallowedHost:
         return
-    if not origin or (site.pk, origin) in warned_addresses or origin in origins_of(site):
+    if site.pk in warned_sites or not origin or origin in origins_of(site):
         return
-    warned_addresses.add((site.pk, origin))
+    warned_sites.add(site.pk)
     log.warning("darksocial: a page of the Site %r was served at %s, which is not the Site's address (%s): its "
                 "share links point there, and the collector refuses its visitors' events (403 Origin). Set the "
                 "Site's hostname and port under Settings → Sites to the address visitors use.",
@@ -199,7 +200,8 @@ def attach(response, page, request) -> None:
             out = out.replace(head, head + identity, 1)
             mark_personal(rendered)
         if out != text:
-            rendered.content = out.encode(rendered.charset)  # what inject adds is ASCII (a title: percent-encoded)
+            # A signed-in user's name, a title: what the page's charset cannot spell becomes a character reference.
+            rendered.content = out.encode(rendered.charset, "xmlcharrefreplace")
             if rendered.has_header("Content-Length"):
                 rendered["Content-Length"] = str(len(rendered.content))
         return None

@@ -259,7 +259,8 @@ def test_site_add_stores_an_internationalised_origin_as_browsers_send_it(tmp_pat
     assert f'["{IDN}"]' in added.output
     made = CliRunner().invoke(cli, ["link", "create", "--name", "Rosa", "--url", "https://münchen.de/story",
                                     str(path)])
-    assert made.exit_code == 0 and made.output.startswith("https://münchen.de/story#ds="), made.output
+    # the link is keyed as its visits will be, in the form browsers send (they show it in Unicode)
+    assert made.exit_code == 0 and made.output.startswith(f"{IDN}/story#ds="), made.output
 
 
 def test_urls_are_stored_canonical_with_tracking_parameters_apart(collector):

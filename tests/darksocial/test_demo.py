@@ -89,14 +89,14 @@ def test_demo_from_a_fresh_copy_with_relative_paths_and_stable_ports(tmp_path, f
     conn.close()
 
     # Right after (its connections still in TIME_WAIT), a re-run gets the same ports, so the same built URLs. The
-    # folder is marked as the demo's; without the mark (a folder of a version from before it) the re-run still
-    # recognises its own database and site.
+    # folder the demo made is marked as its own; without the mark (a folder of a version from before it) the re-run
+    # still recognises its own database and site, and leaves the folder unmarked: it checks it again each run.
     marker = copy / "darksocial-demo" / demo.MARKER
     assert marker.is_file()
     marker.unlink()
     second = run_demo(copy, *flags)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert marker.is_file()
+    assert not marker.is_file()
     assert f"--port {reports_port}" in second.stdout and f"http.server {site_port} " in second.stdout
 
     # The two commands --no-wait printed serve the site and a collector that takes its events.
@@ -240,15 +240,36 @@ def test_only_the_demos_own_files_are_rebuilt_without_asking(tmp_path):
     owned = {"darksocial.db": store.database_files(tmp_path / "darksocial.db"), "site/": [site_dir]}
     earlier = partial(demo.earlier_mkdocs_demo, tmp_path)
     assert earlier()  # an earlier run's folder, before the marker: its database and site are recognised
-    demo.guard_workdir(tmp_path, owned, earlier)
+    demo.claim_workdir(tmp_path, owned, earlier)
+    assert not (tmp_path / demo.MARKER).exists()  # a folder it found full is not taken over
 
     manifest = site_dir / "darksocial-pages.json"
     manifest.write_text(manifest.read_text().replace(f'"site": "{demo.SITE_ID}"', '"site": "mine"'))
     assert not earlier()  # someone's own site/ beside it
     with pytest.raises(click.UsageError, match=r"already holds darksocial\.db, site/, which the demo did not"):
-        demo.guard_workdir(tmp_path, owned, earlier)
-    demo.mark_workdir(tmp_path)  # what a run writes: from then on the folder is the demo's
-    demo.guard_workdir(tmp_path, owned, earlier)
+        demo.claim_workdir(tmp_path, owned, earlier)
+    fresh = tmp_path / "new"
+    demo.claim_workdir(fresh, {"site/": [fresh / "site"]}, lambda: False)
+    assert (fresh / demo.MARKER).is_file()  # a folder it made is its own: whatever is in it, it rebuilds
+    (fresh / "site").mkdir()
+    demo.claim_workdir(fresh, {"site/": [fresh / "site"]}, lambda: False)
+
+
+def test_a_run_in_someones_own_folder_never_makes_their_later_database_the_demos(tmp_path):
+    # `--dir .` in an MkDocs project that holds no darksocial.db yet: the demo may run there, but the folder is not
+    # its own, so the database its owner registers there later is never deleted by a later run.
+    (tmp_path / "mkdocs.yml").write_text("site_name: Mine\n")
+    db_path = tmp_path / "darksocial.db"
+    owned = {"darksocial.db": store.database_files(db_path), "site/": [tmp_path / "site"]}
+    earlier = partial(demo.earlier_mkdocs_demo, tmp_path)
+    demo.claim_workdir(tmp_path, owned, earlier)
+    assert not (tmp_path / demo.MARKER).exists()
+    db = store.open_db(db_path)
+    store.register_site(db, "mine", ["https://docs.mine.example"])
+    db.close()
+    with pytest.raises(click.UsageError, match=r"already holds darksocial\.db"):
+        demo.claim_workdir(tmp_path, owned, earlier)
+    assert store.open_db(db_path).execute("SELECT site FROM sites").fetchall() == [("mine",)]
 
 
 def test_an_unusable_dir_is_named_with_the_option(tmp_path):

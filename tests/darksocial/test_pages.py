@@ -42,3 +42,14 @@ def test_import_keys_pages_as_the_collector_keys_their_visits(scenario, tmp_path
     pages.import_pages(scenario.db, manifest)
     assert sorted(scenario.db.execute("SELECT url, title FROM pages").fetchall()) == [
         (scenario.ORIGIN + "/docs/", "Docs"), (scenario.ORIGIN + "/item?id=7", "Item 7")]
+
+
+def test_pages_of_an_international_domain_are_keyed_in_punycode_as_their_visits(scenario, tmp_path):
+    from darksocial import store
+
+    store.register_site(scenario.db, "munich", ["https://münchen.de"])
+    manifest = tmp_path / "darksocial-pages.json"
+    pages.write_manifest(manifest, pages.Manifest(site="munich", site_url="https://münchen.de/", pages=(
+        pages.PageEntry("https://münchen.de/a/", "A page"),)))
+    pages.import_pages(scenario.db, manifest)
+    assert scenario.db.execute("SELECT url FROM pages").fetchall() == [("https://xn--mnchen-3ya.de/a/",)]

@@ -1,6 +1,6 @@
 import pytest
 
-from darksocial.urls import DEFAULT_STRIP, canonical_url, strip_rules
+from darksocial.urls import DEFAULT_STRIP, ascii_host, canonical_url, strip_rules
 
 
 def test_tracking_parameters_move_to_the_campaign_query_in_order():
@@ -27,6 +27,19 @@ def test_fragment_token_and_query_token_are_dropped_and_not_campaign():
 def test_scheme_host_port_and_userinfo_are_normalised():
     assert canonical_url("HTTPS://user:pw@Blog.Example:443") == ("https://blog.example/", None)
     assert canonical_url("http://[::1]:8080/x") == ("http://[::1]:8080/x", None)
+
+
+def test_an_international_host_is_its_punycode_as_browsers_send_it_and_a_hostile_one_is_none():
+    # Pages, links, origins and visits are keyed alike: location.href and Origin name the punycode form.
+    assert canonical_url("https://MÜNCHEN.de/a?utm_source=x&p=1") == ("https://xn--mnchen-3ya.de/a?p=1", "utm_source=x")
+    assert ascii_host("faß.de") == "xn--fa-hia.de"  # UTS #46 as browsers do, not IDNA 2003's fass.de
+    assert ascii_host("ＥＸＡＭＰＬＥ.com") == "example.com" and ascii_host("例え.テスト") == "xn--r8jz45g.xn--zckzah"
+    assert ascii_host("हिन्दी.भारत") == "xn--j2bd4cyah0f.xn--h2brj9c"  # combining marks are part of a name
+    # Refused before the (quadratic) encoder runs: a space, a name over 253 characters, a label over 63 once mapped
+    for hostile in ("mün chen.de", "ü" * 254, "ü" * 64 + ".de", "\ufdfa" * 20 + ".de"):
+        assert ascii_host(hostile) is None, hostile[:20]
+    with pytest.raises(ValueError, match="is no host name"):
+        canonical_url("https://mün chen.de/a")
 
 
 def test_private_parameters_and_email_values_are_never_kept():

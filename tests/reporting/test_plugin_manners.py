@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from datasette.app import Datasette
 from datasette.plugins import pm
 
@@ -81,6 +82,29 @@ def test_beside_other_databases_only_the_darksocial_one_is_guarded(tmp_path, sce
         "/darksocial/top_influencers": 403,
         "/_memory?sql=select+1": 403,  # with --crossdb its SQL reads the darksocial database too
         "/-/versions": 403, "/-/databases": 403}
+
+
+@pytest.mark.parametrize("served", ["read-only", "a copy beside it"])
+def test_darksocials_data_served_read_only_or_as_a_copy_is_guarded_all_the_same(tmp_path, scenario_db, served):
+    # `datasette -i darksocial.db`, or a backup (README: `sqlite3 darksocial.db ".backup copy.db"`) served beside
+    # the live file: the same people's data, whichever file it is read from.
+    if not pm.is_registered(plugin):
+        pm.register(plugin, name=PLUGIN)
+    copy = tmp_path / "copy.db"
+    with sqlite3.connect(scenario_db) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    ds = Datasette(immutables=[str(copy)]) if served == "read-only" else Datasette(files=[str(scenario_db), str(copy)])
+
+    async def browse():
+        await ds.invoke_startup()
+        return {path: (await ds.client.get(path)).status_code for path in (
+            "/copy/events.json", "/copy/visits.json", "/copy.json?sql=select+1", "/copy.db", "/-/versions",
+            "/copy/stories.json")}
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        statuses = thread.submit(asyncio.run, browse()).result(timeout=60)
+    assert statuses == {"/copy/events.json": 403, "/copy/visits.json": 403, "/copy.json?sql=select+1": 403,
+                        "/copy.db": 403, "/-/versions": 403, "/copy/stories.json": 200}
 
 
 def test_the_database_is_named_as_the_startup_line_and_readme_say(tmp_path):

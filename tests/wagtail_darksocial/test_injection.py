@@ -159,14 +159,32 @@ def test_a_page_in_a_charset_python_does_not_know_is_served_as_it_was_and_latin_
             assert response.content == body
 
 
+def test_a_signed_in_name_the_pages_charset_cannot_spell_becomes_a_character_reference(article, site_settings,
+                                                                                       monkeypatch,
+                                                                                       django_user_model):
+    from django.http import HttpResponse
+
+    site_settings.identify_users = True
+    site_settings.user_display_name = "full_name"
+    site_settings.save()
+    user = django_user_model.objects.create_user("lukasz", "l@example.com", "pw", first_name="\u0141ukasz")
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    body = b"<html><head></head><body><article><h1>Harbour lights</h1></article></body></html>"
+    monkeypatch.setattr(type(article), "serve", lambda self, request, *args, **kwargs: HttpResponse(
+        body, content_type="text/html; charset=us-ascii"))
+    response = client.get(article.url)
+    assert response.status_code == 200 and b'data-name="&#321;ukasz"' in response.content
+
+
 def test_a_page_served_at_an_address_that_is_not_its_sites_says_so_once_in_the_log(article, caplog):
     # Wagtail serves the default Site for any hostname: at 127.0.0.1:8000 (runserver), the Site localhost:8000's
     # share links are dead and its collector refuses the beacons. The owner learns it from the log, once.
     from wagtail_darksocial import tracking
 
-    tracking.warned_addresses.clear()
-    for _ in range(2):
-        get(article.url, HTTP_HOST="127.0.0.1:8000")
+    tracking.warned_sites.clear()
+    for port in (8000, 8000, 8001, 8002):  # the Host header is the client's: one line for the Site, not per port
+        get(article.url, HTTP_HOST=f"127.0.0.1:{port}")
     get(article.url, HTTP_HOST="localhost:8000")  # the Site's own address
     get(article.url, HTTP_HOST="localhost:8000", secure=True)  # behind a proxy that speaks TLS, the same origin
     warnings = [r.getMessage() for r in caplog.records if r.name == "wagtail_darksocial.tracking"]
