@@ -374,7 +374,8 @@ def _outside_inert(tags: list[htmlscan.Tag], keep: tuple[str, ...] = ()) -> list
         else:
             kept.append(tag)
             continue
-        if tag.name in keep and tag.name == (inside or tag.name):
+        # An inert element's own tags, kept when asked for (not its like inside another one's text).
+        if tag.name in keep and inside in (None, tag.name):
             kept.append(tag)
     return kept
 

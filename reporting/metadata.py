@@ -7,6 +7,7 @@ reporting server cares about: default sort, facets, labels, hidden tables and ac
 from __future__ import annotations
 
 import contextvars
+import functools
 import weakref
 from pathlib import Path
 
@@ -90,44 +91,38 @@ def database_metadata() -> dict:
     }
 
 
-_database_names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def remembered_per_attached_set(compute):
+    """``compute(datasette)``, remembered until the set of databases Datasette serves changes: what it decides is
+    asked on every permission check and rendered cell, and depends on nothing else."""
+    cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-
-def darksocial_database(datasette) -> str | None:
-    """Name of the database the collector writes to (the rule lives in reporting.collect).
-
-    Remembered per set of attached databases: it is asked for every rendered cell.
-    """
-    attached = tuple(datasette.databases)
-    cached = _database_names.get(datasette)
-    if cached is not None and cached[0] == attached:
+    @functools.wraps(compute)
+    def remembered(datasette):
+        attached = tuple(datasette.databases)
+        cached = cache.get(datasette)
+        if cached is None or cached[0] != attached:
+            cached = cache[datasette] = (attached, compute(datasette))
         return cached[1]
+
+    return remembered
+
+
+@remembered_per_attached_set
+def darksocial_database(datasette) -> str | None:
+    """Name of the database the collector writes to (the rule lives in reporting.collect)."""
     path = collect.database_path(datasette)
-    name = next((n for n, db in datasette.databases.items()
+    return next((n for n, db in datasette.databases.items()
                  if path is not None and db.path and Path(db.path).resolve() == path), None)
-    _database_names[datasette] = (attached, name)
-    return name
 
 
-_guarded_names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
+@remembered_per_attached_set
 def guarded_databases(datasette) -> frozenset[str]:
     """Names of the served databases an anonymous reader may not read freely: the one the collector writes to, the
     one the plugin's setting names, and every other holding darksocial's events (served read-only with -i, or a
-    backup served beside the live file: the same people's data). Other databases are the operator's, untouched.
-
-    Remembered per set of attached databases: it is asked on every permission check.
-    """
-    attached = tuple(datasette.databases)
-    cached = _guarded_names.get(datasette)
-    if cached is not None and cached[0] == attached:
-        return cached[1]
+    backup served beside the live file: the same people's data). Other databases are the operator's, untouched."""
     named = {(datasette.plugin_config(collect.PLUGIN) or {}).get("database"), darksocial_database(datasette)}
-    names = frozenset(n for n, db in datasette.databases.items()
-                      if n != "_internal" and (n in named or collect.holds_events(db)))
-    _guarded_names[datasette] = (attached, names)
-    return names
+    return frozenset(n for n, db in datasette.databases.items()
+                     if n != "_internal" and (n in named or collect.holds_events(db)))
 
 
 def metadata(datasette) -> dict:

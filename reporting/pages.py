@@ -256,8 +256,7 @@ def checked_window(args, **given) -> dict:
                 raise BadParameter(f"{name} must be a date like 2026-01-31 (or blank for the last 30 days), "
                                    f"not {value!r}") from None
         params[name] = value
-    problem = queries.window_problem(*(dt.date.fromisoformat(params[n]) if params[n] else None
-                                       for n in ("since", "until")), today())
+    problem = queries.window_problem(*given_dates(params), today())
     if problem:
         raise BadParameter(problem)
     site = (args.get("site") or "").strip()
@@ -267,10 +266,14 @@ def checked_window(args, **given) -> dict:
     return params
 
 
+def given_dates(window: dict) -> tuple[dt.date | None, dt.date | None]:
+    """The window's since and until (checked dates, or blank) as dates, None for a blank."""
+    return tuple(dt.date.fromisoformat(window[name]) if window.get(name) else None for name in ("since", "until"))
+
+
 def resolved_dates(window: dict) -> tuple[dt.date, dt.date]:
     """The window's first and last day (inclusive), blanks resolved as the reports resolve them."""
-    return queries.resolved_window(*(dt.date.fromisoformat(window[n]) if window.get(n) else None
-                                     for n in ("since", "until")), today())
+    return queries.resolved_window(*given_dates(window), today())
 
 
 def report_params(window: dict, **extra) -> dict:
