@@ -26,9 +26,21 @@ def tables_of(path) -> set[str]:
         return {row[0] for row in conn.execute("select name from sqlite_master")}
 
 
-def test_an_unrelated_database_is_left_alone(tmp_path, caplog):
+@pytest.fixture
+def registered():
+    """The plugin registered with Datasette, as installing the package does."""
     if not pm.is_registered(plugin):
         pm.register(plugin, name=PLUGIN)
+
+
+def operators_database(path: Path) -> Path:
+    """A database of the operator's own, with one table: nothing of darksocial's."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("create table t (id integer primary key)")
+    return path
+
+
+def test_an_unrelated_database_is_left_alone(tmp_path, caplog, registered):
     path = tmp_path / "unrelated.db"
     with sqlite3.connect(path) as conn:
         conn.execute("create table notes (id integer primary key, body text)")
@@ -59,12 +71,8 @@ def test_an_unrelated_database_is_left_alone(tmp_path, caplog):
     assert len(hints) == 1 and "stays out of the way" in hints[0] and plugin.METADATA_HINT in hints[0]
 
 
-def test_beside_other_databases_only_the_darksocial_one_is_guarded(tmp_path, scenario_db):
-    if not pm.is_registered(plugin):
-        pm.register(plugin, name=PLUGIN)
-    other = tmp_path / "other.db"
-    with sqlite3.connect(other) as conn:
-        conn.execute("create table t (id integer primary key)")
+def test_beside_other_databases_only_the_darksocial_one_is_guarded(tmp_path, scenario_db, registered):
+    other = operators_database(tmp_path / "other.db")
     ds = Datasette(files=[str(scenario_db), str(other)], crossdb=True)
 
     async def browse():
@@ -85,11 +93,10 @@ def test_beside_other_databases_only_the_darksocial_one_is_guarded(tmp_path, sce
 
 
 @pytest.mark.parametrize("served", ["read-only", "a copy beside it"])
-def test_darksocials_data_served_read_only_or_as_a_copy_is_guarded_all_the_same(tmp_path, scenario_db, served):
+def test_darksocials_data_served_read_only_or_as_a_copy_is_guarded_all_the_same(tmp_path, scenario_db, served,
+                                                                                   registered):
     # `datasette -i darksocial.db`, or a backup (README: `sqlite3 darksocial.db ".backup copy.db"`) served beside
     # the live file: the same people's data, whichever file it is read from.
-    if not pm.is_registered(plugin):
-        pm.register(plugin, name=PLUGIN)
     copy = tmp_path / "copy.db"
     with sqlite3.connect(scenario_db) as source, sqlite3.connect(copy) as target:
         source.backup(target)
@@ -111,9 +118,7 @@ def test_the_database_is_named_as_the_startup_line_and_readme_say(tmp_path):
     # Datasette 0.65 has no `-s plugins.darksocial.database NAME` ("No such option '-s'"): the metadata names it.
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     assert plugin.METADATA_HINT in readme and "-s plugins" not in readme
-    other = tmp_path / "other.db"
-    with sqlite3.connect(other) as conn:
-        conn.execute("create table t (id integer primary key)")
+    other = operators_database(tmp_path / "other.db")
     (tmp_path / "site.db").touch()  # empty: taken only because the metadata names it
     (tmp_path / "metadata.json").write_text(plugin.METADATA_HINT.replace("NAME", "site"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[2]),

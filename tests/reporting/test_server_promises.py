@@ -197,6 +197,16 @@ def analyst(inproc) -> dict:
     return {"ds_actor": response.cookies["ds_actor"]}
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """End a server started for a test: politely, then for good."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="module")
 def live(db_path, pw_hash, free_port, tmp_path_factory):
     """A real ``darksocial serve DB`` on a free loopback port, with the analyst password set; yields (base URL,
@@ -224,12 +234,7 @@ def live(db_path, pw_hash, free_port, tmp_path_factory):
             time.sleep(0.1)
         yield base, match.group(1), out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -1173,9 +1178,4 @@ def test_serve_on_an_ipv6_address_prints_urls_that_open(tmp_path):
         base = re.search(r"reports at (\S+)/ ", printed)[1]
         assert httpx.get(base + "/-/darksocial/darksocial.css").status_code == 200
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
