@@ -1056,26 +1056,45 @@ def test_past_max_connections_the_longest_waiting_socket_is_closed_and_visitors_
     # a long read timeout, so that only the connection limit can close a silent socket here
     crowded = Server(db, tmp_path / "crowded.log", "--max-connections", "4", "--read-timeout", "60")
     crowded.start()
+    silent: list[socket.socket] = []
+    seen_closed: set[int] = set()
+
+    def closed_by_server(wait: float, until: int) -> int:
+        """How many silent sockets the server has closed, waiting up to ``wait`` s for ``until`` of them."""
+        deadline = time.monotonic() + wait
+        while True:
+            for index, sock in enumerate(silent):
+                if index not in seen_closed and select.select([sock], [], [], 0)[0]:
+                    try:
+                        if sock.recv(1) == b"":
+                            seen_closed.add(index)
+                    except OSError:
+                        seen_closed.add(index)
+            if len(seen_closed) >= until or time.monotonic() > deadline:
+                return len(seen_closed)
+            time.sleep(0.02)
+
     try:
-        silent = []
-        for _ in range(8):  # one after the other, so that "longest waiting" is well defined
+        # One after the other, so that "longest waiting" is well defined: the server stamps a connection with its
+        # event loop's time (milliseconds, once per loop turn), so two connections it accepts in one turn (a
+        # moment's stall on a loaded machine) would tie. Past the 4th, each new one closes the oldest: seeing
+        # that close shows the server took the connection in before the next one is opened.
+        for n in range(8):
             silent.append(socket.create_connection(("127.0.0.1", crowded.port)))
             time.sleep(0.05)
-        time.sleep(0.3)
+            if n >= 4:
+                assert closed_by_server(30, until=n - 3) == n - 3, seen_closed
         started = time.monotonic()
         assert post(crowded, view()).status_code == 204  # a real visitor past the limit
         assert time.monotonic() - started < 3
-        time.sleep(0.3)
-        closed = []
-        for sock in silent:
-            readable, _, _ = select.select([sock], [], [], 0)
-            try:
-                closed.append(bool(readable) and sock.recv(1) == b"")
-            except OSError:
-                closed.append(True)
-            sock.close()
+        closed_by_server(30, until=5)  # the visitor's connection closes the oldest one left
+        time.sleep(0.3)  # time for a wrong extra close to show
+        closed_by_server(0, until=8)
+        closed = [index in seen_closed for index in range(len(silent))]
         assert closed == [True] * 5 + [False] * 3, closed  # 8 silent + 1 visitor - 4 allowed, the oldest first
     finally:
+        for sock in silent:
+            sock.close()
         crowded.stop()
 
 
