@@ -126,12 +126,14 @@ def test_material_instant_navigation_sends_a_view_per_page(browser, instant_site
 
         # The swapped-in share bar shares the new page, from the new page view.
         page.click("nav.ds-bar [data-ds=cl]")
-        copied = page.evaluate("() => navigator.clipboard.readText()")
-        assert copied.startswith(second_url + "#ds=") and copied.endswith(".cl")
-        assert page.url == f"{second_url}#ds={second.token}"  # copied, not followed by instant navigation
+        # The tracker writes the link with the asynchronous clipboard API and sends the share once the write is
+        # done: wait for the share, so that the clipboard is not read before the link has landed in it.
         share = next(e for e in iter(lambda: events.parse_body(receiver.bodies.get(timeout=20))[0], None)
                      if e.kind == "share")
         assert (share.url, share.parent, share.channel) == (second_url, second.token, "cl")
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert copied == f"{second_url}#ds={share.token}.cl"
+        assert page.url == f"{second_url}#ds={second.token}"  # copied, not followed by instant navigation
 
         page.go_back()
         back = next_view(receiver)
