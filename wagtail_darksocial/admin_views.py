@@ -152,7 +152,15 @@ class DarkSocialReportView(ReportView):
         return context
 
     def get_filename(self):
-        return f"darksocial-{self.report_name}-{dt.date.today().isoformat()}"
+        # The window the rows cover, in the reports' UTC days (not the download's local date): two exports of
+        # different windows never share a name, and a file found later says what it holds.
+        window = self.window()
+        first, last = reports.resolved_window(
+            dt.date.fromisoformat(window["since"]) if window["since"] else None,
+            dt.date.fromisoformat(window["until"]) if window["until"] else None,
+            dt.datetime.now(dt.timezone.utc).date())
+        site = f"-{window['site']}" if window["site"] else ""
+        return f"darksocial-{self.report_name}{site}-{first.isoformat()}-to-{last.isoformat()}"
 
     def preprocess_field_value(self, field, value, export_format):
         # Wagtail makes formulas text in XLSX only; titles and names come from anyone who can send an event.

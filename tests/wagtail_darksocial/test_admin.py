@@ -62,6 +62,20 @@ def test_the_influencer_report_ranks_a_above_b_with_the_same_figures_as_the_shar
     assert xlsx.status_code == 200 and b"".join(xlsx.streaming_content)[:2] == b"PK"
 
 
+@pytest.mark.parametrize("export_format", ["csv", "xlsx"])
+def test_an_export_is_named_after_its_report_site_and_window_in_utc_days(reporter, attributed, export_format):
+    url = reverse("wagtail_darksocial_admin:top_stories") + f"?export={export_format}"
+    given = signed_in(reporter).get(url + "&since=2026-02-01&until=2026-02-28&site=localhost")
+    assert given.status_code == 200
+    assert (f'filename="darksocial-top_stories-localhost-2026-02-01-to-2026-02-28.{export_format}"'
+            in given["Content-Disposition"])
+    today = dt.datetime.now(dt.timezone.utc).date()  # the reports' days, whatever the server's time zone
+    first = today - dt.timedelta(days=reports.DEFAULT_DAYS - 1)
+    blank = signed_in(reporter).get(url)
+    assert (f'filename="darksocial-top_stories-{first.isoformat()}-to-{today.isoformat()}.{export_format}"'
+            in blank["Content-Disposition"])
+
+
 def test_a_csv_export_carries_a_formula_someone_sent_as_text(reporter, darksocial_db):
     # A name (or title) starting a formula would run in the analyst's spreadsheet: an apostrophe makes it text.
     from wagtail_darksocial.attribution import run

@@ -4,6 +4,7 @@ settings validation and a second Wagtail site."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 
@@ -12,7 +13,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
-from wagtail_darksocial import tracking
+from wagtail_darksocial import database, tracking
 
 pytestmark = pytest.mark.django_db
 BAR = 'class="ds-bar"'
@@ -392,10 +393,6 @@ def test_template_tags_render_nothing_when_the_site_is_off(article, site_setting
 
 
 def test_the_rate_limit_holds_per_client_and_a_local_proxy_forwards_the_address(darksocial_db, monkeypatch):
-    import dataclasses
-
-    from wagtail_darksocial import database
-
     limiter = database.collector().limiter  # the process's collector, as the view uses it
     assert (limiter.limit.rate, limiter.limit.burst) == (4.0, 20.0)  # README: 4 per second, bursts of 20
     # Buckets that refill once in 1,000 s, so that which request is refused does not depend on this machine's
