@@ -28,6 +28,11 @@ WINDOW_HELP = (
 )
 
 
+def today() -> dt.date:
+    """The reports' today: SQLite's date('now'), a UTC day (whatever the server's time zone)."""
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
 def resolved_window(since: dt.date | None, until: dt.date | None, today: dt.date) -> tuple[dt.date, dt.date]:
     """A window's first and last day (inclusive), blanks (None) resolved as the reports' SQL resolves them."""
     return (since or today - dt.timedelta(days=DEFAULT_DAYS - 1)), (until or today)

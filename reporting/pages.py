@@ -223,10 +223,6 @@ class BadParameter(ValueError):
     pass
 
 
-def today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
-
-
 def window_params(request) -> dict:
     """since, until and site from the query string, validated; ``days`` (7, 30, 90) picks a preset window ending
     today; blank values mean the defaults (the last 30 days including today, every site)."""
@@ -235,7 +231,7 @@ def window_params(request) -> dict:
         return checked_window(request.args)
     if days not in {str(d) for d in PRESETS}:
         raise BadParameter(f"days must be one of {', '.join(map(str, PRESETS))}, not {days!r}")
-    end = today()
+    end = queries.today()
     since = (end - dt.timedelta(days=int(days) - 1)).isoformat()
     return checked_window(request.args, since=since, until=end.isoformat())
 
@@ -256,7 +252,7 @@ def checked_window(args, **given) -> dict:
                 raise BadParameter(f"{name} must be a date like 2026-01-31 (or blank for the last 30 days), "
                                    f"not {value!r}") from None
         params[name] = value
-    problem = queries.window_problem(*given_dates(params), today())
+    problem = queries.window_problem(*given_dates(params), queries.today())
     if problem:
         raise BadParameter(problem)
     site = (args.get("site") or "").strip()
@@ -273,7 +269,7 @@ def given_dates(window: dict) -> tuple[dt.date | None, dt.date | None]:
 
 def resolved_dates(window: dict) -> tuple[dt.date, dt.date]:
     """The window's first and last day (inclusive), blanks resolved as the reports resolve them."""
-    return queries.resolved_window(*given_dates(window), today())
+    return queries.resolved_window(*given_dates(window), queries.today())
 
 
 def report_params(window: dict, **extra) -> dict:
@@ -330,8 +326,9 @@ async def sites(datasette, db: str) -> list[dict]:
 
 def page_context(db: str, window: dict, **extra) -> dict:
     since, until = resolved_dates(window)
-    preset = next((d for d in PRESETS if window.get("until") == today().isoformat()
-                   and window.get("since") == (today() - dt.timedelta(days=d - 1)).isoformat()), None)
+    today = queries.today()
+    preset = next((d for d in PRESETS if window.get("until") == today.isoformat()
+                   and window.get("since") == (today - dt.timedelta(days=d - 1)).isoformat()), None)
     if not window.get("since") and not window.get("until"):
         preset = DEFAULT_DAYS
     return {"db": db, "window": window, "since": since, "until": until, "preset": preset, "presets": PRESETS,

@@ -61,8 +61,7 @@ class WindowForm(forms.Form):
     def clean(self):
         data = super().clean()
         if "since" in data and "until" in data:  # each a valid date or blank (else the field has its own error)
-            today = dt.datetime.now(dt.timezone.utc).date()  # the reports' date('now') is UTC
-            problem = reports.window_problem(data["since"], data["until"], today)
+            problem = reports.window_problem(data["since"], data["until"], reports.today())
             if problem:
                 self.add_error("until" if problem.startswith("until") else "since", problem)
         return data
@@ -121,9 +120,14 @@ class DarkSocialReportView(ReportView):
         # django-filter wants a queryset; the rows come from SQLite, so an empty, never-evaluated one will do.
         return {**super().get_filterset_kwargs(), "queryset": DarkSocialReports.objects.none()}
 
-    def window(self) -> dict:
+    def given_window(self) -> dict:
+        """The form's since and until (dates, None when blank) and site ("" for every site)."""
         data = self.filters.form.cleaned_data if self.filters and self.filters.is_valid() else {}
-        return {"since": _date(data.get("since")), "until": _date(data.get("until")), "site": data.get("site") or ""}
+        return {"since": data.get("since"), "until": data.get("until"), "site": data.get("site") or ""}
+
+    def window(self) -> dict:
+        given = self.given_window()
+        return {**given, "since": _date(given["since"]), "until": _date(given["until"])}
 
     def extra_params(self) -> dict:
         return {}
@@ -154,12 +158,9 @@ class DarkSocialReportView(ReportView):
     def get_filename(self):
         # The window the rows cover, in the reports' UTC days (not the download's local date): two exports of
         # different windows never share a name, and a file found later says what it holds.
-        window = self.window()
-        first, last = reports.resolved_window(
-            dt.date.fromisoformat(window["since"]) if window["since"] else None,
-            dt.date.fromisoformat(window["until"]) if window["until"] else None,
-            dt.datetime.now(dt.timezone.utc).date())
-        site = f"-{window['site']}" if window["site"] else ""
+        given = self.given_window()
+        first, last = reports.resolved_window(given["since"], given["until"], reports.today())
+        site = f"-{given['site']}" if given["site"] else ""
         return f"darksocial-{self.report_name}{site}-{first.isoformat()}-to-{last.isoformat()}"
 
     def preprocess_field_value(self, field, value, export_format):
