@@ -15,6 +15,8 @@ import hashlib
 import secrets
 import sqlite3
 
+from . import urls
+
 LABELS_TABLE = "person_labels"
 SIGN_IN_TABLE = "sign_in_links"
 TABLES = (LABELS_TABLE, SIGN_IN_TABLE)
@@ -124,9 +126,4 @@ def login_link(db_path, host: str = "127.0.0.1", port: int = 8001) -> str:
         db.conn.commit()
     finally:
         db.close()
-    return f"http://{http_host(host)}:{port}{SIGN_IN_PATH}?token={token}"
-
-
-def http_host(host: str) -> str:
-    """``host`` as it goes in a URL: an IPv6 address in brackets."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{urls.url_host(host)}:{port}{SIGN_IN_PATH}?token={token}"

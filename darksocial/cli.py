@@ -92,7 +92,7 @@ def serve(db, host, port, attribute_every, rate_limit, rate_burst, read_timeout,
         ) from None
     from reporting import auth
 
-    from . import analysts, store
+    from . import store, urls
 
     refusal = auth.bind_refusal(host)  # off loopback, analysts must sign in: checked before touching anything
     if refusal:
@@ -113,7 +113,7 @@ def serve(db, host, port, attribute_every, rate_limit, rate_burst, read_timeout,
         "plugins": {"darksocial": {"rate_limit": rate_limit, "rate_burst": rate_burst}}})
 
     def ready(real_port: int) -> None:  # the port the server really listens on (--port 0 picks a free one)
-        base = f"http://{analysts.http_host(host)}:{real_port}"
+        base = f"http://{urls.url_host(host)}:{real_port}"
         click.echo(f"darksocial: reports at {base}/ , collector at {base}/-/darksocial/collect", err=True)
         click.echo(auth.sign_in_hint(datasette, host, real_port), err=True)
 

@@ -215,8 +215,7 @@ def _normalised_origin(value: str) -> str | None:
     host = urls.ascii_host(host)
     if host is None:
         return None
-    host = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
+    return f"{scheme}://{urls.url_host(host)}" + (f":{port}" if port and port != default else "")
 
 
 class Collector:

@@ -147,6 +147,11 @@ def ascii_host(host: str) -> str | None:
     return ".".join(ascii_labels)
 
 
+def url_host(host: str) -> str:
+    """``host`` as it goes in a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 @lru_cache(maxsize=8192)  # page URLs repeat on every view
 def _canonical(url: str, strip: frozenset[str], keep: frozenset[str] | None) -> tuple[str, str | None]:
     parts = urlsplit(url)
@@ -156,9 +161,8 @@ def _canonical(url: str, strip: frozenset[str], keep: frozenset[str] | None) -> 
         host = ascii_host(parts.hostname)  # lowercased by urllib, without brackets or userinfo
         if host is None:
             raise ValueError(f"{parts.hostname[:60]!r} is no host name")
-        host = f"[{host}]" if ":" in host else host
         port = parts.port
-        netloc = host + (f":{port}" if port is not None and port != _DEFAULT_PORTS.get(scheme) else "")
+        netloc = url_host(host) + (f":{port}" if port is not None and port != _DEFAULT_PORTS.get(scheme) else "")
     path = parts.path or ("/" if netloc else "")
     if ";" in path:
         path = _PATH_SESSION_RE.sub("", path)

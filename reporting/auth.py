@@ -18,7 +18,7 @@ import os
 import shlex
 from collections.abc import Mapping
 
-from darksocial.analysts import http_host
+from darksocial.urls import url_host
 
 PASSWORD_HASH_ENV = "DARKSOCIAL_ANALYST_PASSWORD_HASH"
 ANALYST = "analyst"
@@ -145,5 +145,5 @@ def sign_in_hint(datasette, host: str, port: int) -> str:
         lines.append(f"darksocial: another link any time: {command()} login-link {shlex.quote(str(path))}"
                      f"{login_link_options(host, port)}")
     if password_hash() or not lines:
-        lines.append(f"darksocial: analysts sign in as '{ANALYST}' at http://{http_host(host)}:{port}/-/login")
+        lines.append(f"darksocial: analysts sign in as '{ANALYST}' at http://{url_host(host)}:{port}/-/login")
     return "\n".join(lines)

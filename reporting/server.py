@@ -35,7 +35,7 @@ from datasette.app import Datasette
 from datasette.plugins import pm
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from darksocial import analysts
+from darksocial import urls
 
 from . import direct, plugin
 from .collect import PLUGIN, READ_DEADLINE_SCOPE_KEY
@@ -242,7 +242,7 @@ def running(datasette: Datasette, *, host: str = "127.0.0.1", port: int = 0, dir
             raise RuntimeError(f"the reporting server did not start on {host}:{port}")
         time.sleep(0.02)
     try:
-        yield f"http://{analysts.http_host(host)}:{server.port}"
+        yield f"http://{urls.url_host(host)}:{server.port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
